@@ -1,0 +1,87 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Actors.Filesystem;
+
+/// <summary>
+/// READDIR and READDIRPLUS. Add entries with <see cref="TryAdd"/> (or <see cref="TryAddPlus"/> when
+/// <see cref="IsPlus"/>) until one returns false (the kernel's buffer is full), then <see cref="Reply"/>.
+/// Each entry carries the cookie of the <em>next</em> entry; the kernel passes the last one back as
+/// <see cref="Offset"/> to continue. An empty reply means end of directory. Never use 0 as a cookie.
+/// For READDIRPLUS every added entry with a node id counts as a lookup (except "." and ".."),
+/// so only count an entry once TryAddPlus returned true.
+/// </summary>
+public sealed class ReadDirRequest : FsRequest
+{
+    private byte[]? _buffer;
+    private int _length;
+
+    public override Opcode Opcode => IsPlus ? Opcode.ReadDirPlus : Opcode.ReadDir;
+    public bool IsPlus { get; internal set; }
+    public ulong Fh { get; internal set; }
+    /// <summary>The cookie to continue after (0 at the start).</summary>
+    public ulong Offset { get; internal set; }
+    /// <summary>The kernel's buffer size.</summary>
+    public uint Size { get; internal set; }
+    /// <summary>Bytes used so far.</summary>
+    public int Length => _length;
+
+    /// <summary>Adds a READDIR record. False when it does not fit (nothing was added).</summary>
+    public bool TryAdd(string name, ulong ino, uint mode, ulong nextOffset)
+    {
+        int nameLen = Encoding.UTF8.GetByteCount(name);
+        int rec = Align8(24 + nameLen);
+        if (!Reserve(rec)) return false;
+        var span = _buffer.AsSpan(_length, rec);
+        span.Clear();
+        Unsafe.WriteUnaligned(ref span[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = FileMode.DirentType(mode) });
+        Encoding.UTF8.GetBytes(name, span[24..]);
+        _length += rec;
+        return true;
+    }
+
+    /// <summary>Adds a READDIRPLUS record with the entry's attributes. False when it does not fit.
+    /// Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup.</summary>
+    public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, ReplySettings? settings = null)
+    {
+        int nameLen = Encoding.UTF8.GetByteCount(name);
+        int rec = Align8(152 + nameLen);
+        if (!Reserve(rec)) return false;
+        var span = _buffer.AsSpan(_length, rec);
+        span.Clear();
+        var plus = new FuseDirentPlus
+        {
+            EntryOut = entry.ToWire(settings ?? DefaultSettings),
+            Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = FileMode.DirentType(entry.Attr.Mode) },
+        };
+        Unsafe.WriteUnaligned(ref span[0], plus);
+        Encoding.UTF8.GetBytes(name, span[152..]);
+        _length += rec;
+        return true;
+    }
+
+    /// <summary>Sends what was added (nothing = end of directory).</summary>
+    public bool Reply() => Complete();
+
+    internal static ReplySettings DefaultSettings = new();
+
+    private bool Reserve(int rec)
+    {
+        if (_length + rec > Size) return false;
+        _buffer ??= ArrayPool<byte>.Shared.Rent((int)Math.Min(Size, 1u << 20));
+        return _length + rec <= _buffer.Length;
+    }
+
+    private static int Align8(int n) => (n + 7) & ~7;
+
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) =>
+        _buffer is null ? default : _buffer.AsSpan(0, _length);
+
+    internal override void ReleaseBuffers()
+    {
+        if (_buffer is { } b) { _buffer = null; ArrayPool<byte>.Shared.Return(b); }
+        base.ReleaseBuffers();
+    }
+}

@@ -1,0 +1,27 @@
+namespace FuseActors.Engine.Device;
+
+/// <summary>
+/// One queue of a FUSE connection, as the daemon sees it: <c>/dev/fuse</c> (or a clone of it) or the
+/// in-process <c>VirtualDevice</c>. Same bytes, same framing: one <see cref="Read"/> returns exactly one
+/// request, one <see cref="Write"/> carries exactly one whole reply or notification.
+/// </summary>
+public interface IFuseDevice : IDisposable
+{
+    /// <summary>Blocks until one request is available and copies it into <paramref name="buffer"/>.
+    /// Returns its length, or a negated errno (ENODEV once the connection is gone, EINTR/EAGAIN to retry).</summary>
+    int Read(Span<byte> buffer);
+
+    /// <summary>Writes one message made of <paramref name="head"/> followed by <paramref name="payload"/>
+    /// (gathered, not copied). Returns the bytes written or a negated errno.</summary>
+    int Write(ReadOnlySpan<byte> head, ReadOnlySpan<byte> payload);
+
+    /// <summary>A short name for logs (e.g. "/dev/fuse fd 7").</summary>
+    string Name { get; }
+}
+
+/// <summary>A device that can open further queues on the same connection (FUSE_DEV_IOC_CLONE).</summary>
+public interface ICloneableFuseDevice : IFuseDevice
+{
+    /// <summary>Opens another queue on the same connection. Replies must go to the queue a request was read from.</summary>
+    IFuseDevice Clone();
+}
