@@ -1,1 +1,140 @@
-Console.WriteLine("todo");
+using System.Runtime.InteropServices;
+using Akka.Actor;
+using Akka.Configuration;
+using FuseActors.Actors.Connection;
+using FuseActors.Actors.Mounting;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.MemoryFs;
+using Serilog;
+using Serilog.Events;
+
+namespace FuseActors.Cli;
+
+/// <summary>
+/// <c>fuseactors mount memfs MOUNTPOINT</c>: mounts in the foreground, prints one line when ready, unmounts on
+/// Ctrl-C / SIGTERM (or when someone unmounts it) and exits 0. Exit 2 for a bad mountpoint or usage, 1 for a failure.
+/// </summary>
+internal static class Program
+{
+    private static async Task<int> Main(string[] args)
+    {
+        var cli = CliArguments.Parse(args, out var error);
+        if (cli is null)
+        {
+            if (!string.IsNullOrEmpty(error)) Console.Error.WriteLine($"fuseactors: {error}");
+            Console.Error.WriteLine(CliArguments.Usage);
+            return 2;
+        }
+
+        var mountpoint = Path.GetFullPath(cli.Mountpoint);
+        var problem = CheckMountpoint(mountpoint) ?? (cli.Source is { } src && !Directory.Exists(src) ? $"source {src} is not a directory" : null);
+        if (problem is not null)
+        {
+            Console.Error.WriteLine($"fuseactors: {problem}");
+            return 2;
+        }
+        if (!File.Exists("/dev/fuse"))
+        {
+            Console.Error.WriteLine("fuseactors: /dev/fuse does not exist: load the fuse module (modprobe fuse) or run where FUSE is available");
+            return 1;
+        }
+        if (Tmds.Linux.LibC.geteuid() != 0)
+        {
+            Console.Error.WriteLine("fuseactors: mounting needs root (mount(2) of a fuse filesystem needs CAP_SYS_ADMIN); run it as root");
+            return 1;
+        }
+
+        Config config;
+        try
+        {
+            config = LoadConfig(cli);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException)
+        {
+            Console.Error.WriteLine($"fuseactors: cannot read configuration: {e.Message}");
+            return 2;
+        }
+        var settings = ConnectionSettings.FromConfig(config);
+        if (cli.Debug) settings = settings with { Debug = true };
+
+        Log.Logger = new LoggerConfiguration()
+            .MinimumLevel.Is(cli.Debug ? LogEventLevel.Debug : LogEventLevel.Information)
+            .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose, outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}")
+            .CreateLogger();
+
+        using var system = ActorSystem.Create("fuseactors", config);
+        var options = new MountOptions
+        {
+            Subtype = config.GetString("fuseactors.mount.subtype", "fuseactors"),
+            AllowOther = config.GetBoolean("fuseactors.mount.allow-other", true),
+            DefaultPermissions = config.GetBoolean("fuseactors.mount.default-permissions", true),
+            Source = cli.Kind,
+        };
+        var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
+
+        Props filesystem = cli.Kind switch
+        {
+            "memfs" => MemoryFs.Props(),
+            _ => throw new NotSupportedException($"{cli.Kind} is not available yet"),
+        };
+
+        FuseMount mount;
+        try
+        {
+            mount = await FuseMount.MountAsync(system, filesystem, mountpoint, options, settings, "mount");
+        }
+        catch (FuseDeviceException e)
+        {
+            Console.Error.WriteLine($"fuseactors: {e.Message}");
+            await system.Terminate();
+            return e.Errno is Errno.EPERM or Errno.EACCES ? 1 : 1;
+        }
+
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+
+        var ready = await mount.Ready;
+        Console.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
+
+        await Task.WhenAny(stop.Task, mount.Completion);
+        if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
+        await mount.UnmountAsync(grace);
+        await system.Terminate();
+        Log.Information("stopped");
+        await Log.CloseAndFlushAsync();
+        return 0;
+    }
+
+    private static string? CheckMountpoint(string path)
+    {
+        if (File.Exists(path)) return $"mountpoint {path} is not a directory";
+        if (!Directory.Exists(path)) return $"mountpoint {path} does not exist";
+        try
+        {
+            if (FuseMounter.IsMountPoint(path)) return $"mountpoint {path} is already a mount";
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    private static Config LoadConfig(CliArguments cli)
+    {
+        var defaults = FindDefaultConfig();
+        Config config = defaults is null ? Config.Empty : ConfigurationFactory.ParseString(File.ReadAllText(defaults));
+        if (cli.ConfigFile is not null)
+            config = ConfigurationFactory.ParseString(File.ReadAllText(cli.ConfigFile)).WithFallback(config);
+        return config;
+    }
+
+    private static string? FindDefaultConfig()
+    {
+        foreach (var dir in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+        {
+            var p = Path.Combine(dir, "akka.hocon");
+            if (File.Exists(p)) return p;
+        }
+        return null;
+    }
+}

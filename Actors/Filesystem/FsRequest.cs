@@ -18,6 +18,8 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal IActorRef? ReplyTo;
     internal IFuseDevice? Device;
     internal long StartTimestamp;
+    // 0 = open, 1 = answered by the filesystem, 2 = answered by the engine (timeout, interrupt grace, abort),
+    // 3 = the filesystem answered after the engine did (a late reply: dropped, but it ends the background work).
     private int _replied;
     private volatile bool _interrupted;
     private CancellationTokenSource? _cts;
@@ -61,13 +63,23 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         return Complete();
     }
 
-    /// <summary>Sends this request back to the connection with its reply. False if it was already answered.</summary>
+    /// <summary>Sends this request back to the connection with its reply. False if it was already answered
+    /// (then nothing reaches the kernel; a reply after the engine answered only ends the request's background life).</summary>
     protected bool Complete()
     {
-        if (Interlocked.Exchange(ref _replied, 1) != 0) return false;
-        ReplyTo?.Tell(this, ActorRefs.NoSender);
-        return true;
+        int previous = Interlocked.CompareExchange(ref _replied, 1, 0);
+        if (previous == 0)
+        {
+            ReplyTo?.Tell(this, ActorRefs.NoSender);
+            return true;
+        }
+        if (previous == 2 && Interlocked.CompareExchange(ref _replied, 3, 2) == 2)
+            ReplyTo?.Tell(this, ActorRefs.NoSender);
+        return false;
     }
+
+    /// <summary>True when this request came back from the filesystem after the engine had already answered the kernel.</summary>
+    internal bool IsLateReply => Volatile.Read(ref _replied) == 3;
 
     internal void MarkInterrupted()
     {
@@ -78,7 +90,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     /// <summary>Claims the reply slot for the engine (timeout, abort), so a late reply from the filesystem is ignored.</summary>
     internal bool TryClaimForEngine(Errno error)
     {
-        if (Interlocked.Exchange(ref _replied, 1) != 0) return false;
+        if (Interlocked.CompareExchange(ref _replied, 2, 0) != 0) return false;
         Error = error;
         return true;
     }

@@ -39,7 +39,7 @@ public struct Entry
 }
 
 /// <summary>File type bits and helpers for <see cref="FuseAttr.Mode"/>.</summary>
-public static class FileMode
+public static class ModeBits
 {
     public const uint TypeMask = 0xF000;
     public const uint Socket = 0xC000;

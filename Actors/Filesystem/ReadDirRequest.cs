@@ -28,15 +28,19 @@ public sealed class ReadDirRequest : FsRequest
     /// <summary>Bytes used so far.</summary>
     public int Length => _length;
 
-    /// <summary>Adds a READDIR record. False when it does not fit (nothing was added).</summary>
+    /// <summary>Adds a READDIR record. False when it does not fit (nothing was added). On a READDIRPLUS request it
+    /// adds a record without entry data (node id 0: no lookup is counted), so a filesystem that only lists names
+    /// still works when the kernel asks for READDIRPLUS.</summary>
     public bool TryAdd(string name, ulong ino, uint mode, ulong nextOffset)
     {
+        if (IsPlus)
+            return TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = ino, Mode = mode } }, nextOffset);
         int nameLen = Encoding.UTF8.GetByteCount(name);
         int rec = Align8(24 + nameLen);
         if (!Reserve(rec)) return false;
         var span = _buffer.AsSpan(_length, rec);
         span.Clear();
-        Unsafe.WriteUnaligned(ref span[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = FileMode.DirentType(mode) });
+        Unsafe.WriteUnaligned(ref span[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(mode) });
         Encoding.UTF8.GetBytes(name, span[24..]);
         _length += rec;
         return true;
@@ -54,7 +58,7 @@ public sealed class ReadDirRequest : FsRequest
         var plus = new FuseDirentPlus
         {
             EntryOut = entry.ToWire(settings ?? DefaultSettings),
-            Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = FileMode.DirentType(entry.Attr.Mode) },
+            Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(entry.Attr.Mode) },
         };
         Unsafe.WriteUnaligned(ref span[0], plus);
         Encoding.UTF8.GetBytes(name, span[152..]);

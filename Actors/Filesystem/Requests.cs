@@ -296,6 +296,7 @@ public sealed class WriteRequest : FsRequest
 {
     private uint _written;
     internal byte[]? Buffer;
+    internal Connection.RequestBufferPool? Pool;
     public override Opcode Opcode => Opcode.Write;
     public ulong Fh { get; internal set; }
     public ulong Offset { get; internal set; }
@@ -317,7 +318,7 @@ public sealed class WriteRequest : FsRequest
     internal override void ReleaseBuffers()
     {
         Data = default;
-        if (Buffer is { } b) { Buffer = null; ArrayPool<byte>.Shared.Return(b); }
+        if (Buffer is { } b) { Buffer = null; Pool?.Return(b); }
         base.ReleaseBuffers();
     }
 }
@@ -499,7 +500,7 @@ internal static class AttrValidator
 {
     public static string? Check(in FuseAttr a)
     {
-        if (!FileMode.IsValidType(a.Mode)) return $"attributes with invalid file type in mode 0{Convert.ToString(a.Mode, 8)}";
+        if (!ModeBits.IsValidType(a.Mode)) return $"attributes with invalid file type in mode 0{Convert.ToString(a.Mode, 8)}";
         if (a.Size > long.MaxValue) return "attributes with size above INT64_MAX";
         if (a.AtimeNsec >= 1_000_000_000 || a.MtimeNsec >= 1_000_000_000 || a.CtimeNsec >= 1_000_000_000) return "attributes with nanoseconds >= 1e9";
         return null;

@@ -43,6 +43,57 @@ public static unsafe class FuseMounter
         }
     }
 
+    /// <summary>The fusectl connection id of the FUSE mount at <paramref name="mountpoint"/>: the minor number of its st_dev.
+    /// Taken right after mounting, because a detached mount can no longer be found by path.</summary>
+    public static uint? ConnectionId(string mountpoint)
+    {
+        Tmds.Linux.stat st;
+        fixed (byte* p = Z(mountpoint))
+        {
+            if (stat(p, &st) < 0) return null;
+        }
+        ulong dev = st.st_dev;
+        return (uint)((dev & 0xff) | ((dev >> 12) & 0xfff00));
+    }
+
+    /// <summary>
+    /// Aborts a FUSE connection through fusectl (<c>/sys/fs/fuse/connections/ID/abort</c>), mounting fusectl first if
+    /// nobody has: callers inside get ECONNABORTED/ENOTCONN and the daemon's blocked read returns. This is the only
+    /// reliable way to end a connection whose detached mount is still in use (closing the fd does not wake a read).
+    /// </summary>
+    public static Errno Abort(uint connectionId)
+    {
+        const string root = "/sys/fs/fuse/connections";
+        var abortFile = $"{root}/{connectionId}/abort";
+        if (!File.Exists(abortFile) && Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any())
+        {
+            fixed (byte* src = Z("fusectl"))
+            fixed (byte* target = Z(root))
+            fixed (byte* type = Z("fusectl"))
+            {
+                if (mount(src, target, type, default, null) < 0 && errno != EBUSY) return (Errno)errno;
+            }
+        }
+        try
+        {
+            File.WriteAllText(abortFile, "1");
+            return Errno.Ok;
+        }
+        catch (FileNotFoundException) { return Errno.ENOENT; }
+        catch (DirectoryNotFoundException) { return Errno.ENOENT; }
+        catch (IOException) { return Errno.EIO; }
+        catch (UnauthorizedAccessException) { return Errno.EACCES; }
+    }
+
+    /// <summary>Unmounts if nobody uses the mount (plain umount2). EBUSY when it is in use.</summary>
+    public static Errno TryUnmount(string mountpoint)
+    {
+        fixed (byte* target = Z(mountpoint))
+        {
+            return umount2(target, 0) < 0 ? (Errno)errno : Errno.Ok;
+        }
+    }
+
     /// <summary>True when <paramref name="path"/> is the root of a mount, by /proc/self/mountinfo.</summary>
     public static bool IsMountPoint(string path)
     {

@@ -1,0 +1,55 @@
+using Akka.Configuration;
+
+namespace FuseActors.Actors.Connection;
+
+/// <summary>The tunables of one FUSE connection; defaults and comments live in akka.hocon (fuseactors.connection).</summary>
+public sealed record ConnectionSettings
+{
+    public int MaxInFlight { get; init; } = 64;
+    public uint MaxWrite { get; init; } = 1 << 20;
+    public uint MaxReadahead { get; init; } = 1 << 20;
+    public ushort MaxBackground { get; init; } = 64;
+    public ushort CongestionThreshold { get; init; } = 48;
+    public TimeSpan EntryTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan AttrTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan NegativeTimeout { get; init; } = TimeSpan.Zero;
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan InterruptGrace { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan SlowRequestThreshold { get; init; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+    public int Queues { get; init; } = 1;
+    public bool ReadDirPlus { get; init; } = true;
+    public bool WritebackCache { get; init; }
+    public bool Debug { get; init; }
+
+    /// <summary>Read buffer per reader: the largest WRITE plus room for its headers (libfuse's 4 KiB), never below 8 KiB
+    /// and enough for a 64 KiB xattr value.</summary>
+    public int ReadBufferSize => (int)Math.Max(Math.Max(8192, MaxWrite + 4096), 64 * 1024 + 4096);
+
+    /// <summary>Reads <c>fuseactors.connection</c> from a config; missing keys keep their defaults.</summary>
+    public static ConnectionSettings FromConfig(Config root)
+    {
+        var d = new ConnectionSettings();
+        var c = root.GetConfig("fuseactors.connection");
+        if (c is null || c.IsEmpty) return d;
+        return new ConnectionSettings
+        {
+            MaxInFlight = c.GetInt("max-in-flight", d.MaxInFlight),
+            MaxWrite = (uint)Math.Clamp(c.GetLong("max-write", d.MaxWrite), 4096, 1 << 20),
+            MaxReadahead = (uint)c.GetLong("max-readahead", d.MaxReadahead),
+            MaxBackground = (ushort)c.GetInt("max-background", d.MaxBackground),
+            CongestionThreshold = (ushort)c.GetInt("congestion-threshold", d.CongestionThreshold),
+            EntryTimeout = c.GetTimeSpan("entry-timeout", d.EntryTimeout, allowInfinite: false),
+            AttrTimeout = c.GetTimeSpan("attr-timeout", d.AttrTimeout, allowInfinite: false),
+            NegativeTimeout = c.GetTimeSpan("negative-timeout", d.NegativeTimeout, allowInfinite: false),
+            RequestTimeout = c.GetTimeSpan("request-timeout", d.RequestTimeout, allowInfinite: false),
+            InterruptGrace = c.GetTimeSpan("interrupt-grace", d.InterruptGrace, allowInfinite: false),
+            SlowRequestThreshold = c.GetTimeSpan("slow-request-threshold", d.SlowRequestThreshold, allowInfinite: false),
+            SweepInterval = c.GetTimeSpan("sweep-interval", d.SweepInterval, allowInfinite: false),
+            Queues = Math.Max(1, c.GetInt("queues", d.Queues)),
+            ReadDirPlus = c.GetBoolean("readdirplus", d.ReadDirPlus),
+            WritebackCache = c.GetBoolean("writeback-cache", d.WritebackCache),
+            Debug = c.GetBoolean("debug", d.Debug),
+        };
+    }
+}

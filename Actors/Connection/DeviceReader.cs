@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using Akka.Actor;
+using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Actors.Connection;
+
+/// <summary>
+/// The blocking read loop of one device queue, on its own named thread (a blocked read(2) must never hold a
+/// dispatcher thread). It takes one credit before each read, so no more than the connection's max-in-flight
+/// requests are ever read and unanswered; decodes the request here, off the connection actor; and tells the
+/// connection. ENODEV / ECONNABORTED (unmount, abort) end the loop with <see cref="DeviceGone"/>.
+/// </summary>
+public sealed class DeviceReader
+{
+    private readonly IFuseDevice _device;
+    private readonly IActorRef _connection;
+    private readonly SemaphoreSlim _credit;
+    private readonly RequestBufferPool _pool;
+    private readonly ReplySettings _protocol;
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+
+    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, ReplySettings protocol, int index)
+    {
+        _device = device;
+        _connection = connection;
+        _credit = credit;
+        _pool = pool;
+        _protocol = protocol;
+        _thread = new Thread(Run) { IsBackground = true, Name = $"fuse-reader-{index}" };
+    }
+
+    public IFuseDevice Device => _device;
+
+    public void Start() => _thread.Start();
+
+    /// <summary>Asks the loop to end after its current read; the read itself ends when the device goes away.</summary>
+    public void Stop() => _stopping = true;
+
+    public bool Join(TimeSpan timeout) => _thread.Join(timeout);
+
+    private void Run()
+    {
+        byte[] buffer = _pool.Rent();
+        try
+        {
+            while (!_stopping)
+            {
+                _credit.Wait();
+                if (_stopping) { _credit.Release(); break; }
+                int n = _device.Read(buffer);
+                if (n < 0)
+                {
+                    _credit.Release();
+                    var err = (Errno)(-n);
+                    if (err is Errno.EINTR or Errno.EAGAIN or Errno.ENOENT) continue;
+                    _connection.Tell(new DeviceGone(_device, err), ActorRefs.NoSender);
+                    return;
+                }
+                var request = RequestDecoder.Decode(buffer, n, _protocol, out bool tookBuffer);
+                request.Device = _device;
+                request.StartTimestamp = Stopwatch.GetTimestamp();
+                if (tookBuffer)
+                {
+                    ((WriteRequest)request).Pool = _pool;
+                    buffer = _pool.Rent();
+                }
+                _connection.Tell(request, ActorRefs.NoSender);
+            }
+        }
+        catch (Exception e)
+        {
+            _connection.Tell(new DeviceGone(_device, Errno.EIO, e), ActorRefs.NoSender);
+        }
+        finally
+        {
+            _pool.Return(buffer);
+        }
+    }
+}
+
+/// <summary>A device queue ended: ENODEV after unmount, ECONNABORTED after an abort, or a reader failure.</summary>
+public sealed record DeviceGone(IFuseDevice Device, Errno Reason, Exception? Failure = null) : INoSerializationVerificationNeeded;

@@ -1,0 +1,151 @@
+using Akka.Actor;
+using Akka.Event;
+using FuseActors.Actors.Connection;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Actors.Mounting;
+
+/// <summary>
+/// A filesystem actor served on a FUSE connection: mounted through /dev/fuse (<see cref="MountAsync"/>) or on any
+/// <see cref="IFuseDevice"/> such as the in-process VirtualDevice (<see cref="Serve"/>). Dispose or
+/// <see cref="UnmountAsync"/> to end it; <see cref="Completion"/> ends when the connection is gone.
+/// </summary>
+public sealed class FuseMount : IAsyncDisposable
+{
+    private readonly IFuseDevice[] _devices;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposed;
+
+    private FuseMount(ActorSystem system, IFuseDevice[] devices, string? mountpoint, IActorRef connection, Task<ConnectionReady> ready)
+    {
+        if (mountpoint is not null) FuseControlId = FuseMounter.ConnectionId(mountpoint);
+        System = system;
+        _devices = devices;
+        Mountpoint = mountpoint;
+        Connection = connection;
+        Ready = ready;
+        // Completion follows the connection actor's life, watched from outside the actor.
+        system.ActorOf(Props.Create(() => new ConnectionWatcher(connection, _completion)));
+    }
+
+    public ActorSystem System { get; }
+    /// <summary>The fusectl id of a real mount's connection (for abort), or null.</summary>
+    public uint? FuseControlId { get; }
+    /// <summary>Where it is mounted, or null when served on a device without a mount.</summary>
+    public string? Mountpoint { get; }
+    /// <summary>The connection actor (ask it <see cref="GetConnectionStats"/>).</summary>
+    public IActorRef Connection { get; }
+    /// <summary>Completes when the kernel's INIT was answered: the mount is usable.</summary>
+    public Task<ConnectionReady> Ready { get; }
+    /// <summary>Completes when the connection has ended (unmounted, aborted, or stopped).</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Mounts <paramref name="filesystem"/> at <paramref name="mountpoint"/> and waits until the kernel's INIT was answered.
+    /// Needs root (or CAP_SYS_ADMIN) and /dev/fuse; throws <see cref="FuseDeviceException"/> with the errno otherwise.</summary>
+    public static async Task<FuseMount> MountAsync(ActorSystem system, Props filesystem, string mountpoint, MountOptions options,
+        ConnectionSettings settings, string? name = null, CancellationToken cancellationToken = default)
+    {
+        var first = FuseMounter.Mount(mountpoint, options);
+        var devices = new List<IFuseDevice> { first };
+        FuseMount mount;
+        try
+        {
+            for (int i = 1; i < settings.Queues; i++) devices.Add(first.Clone());
+            mount = Start(system, filesystem, null, devices.ToArray(), mountpoint, settings, name);
+        }
+        catch
+        {
+            FuseMounter.Unmount(mountpoint);
+            foreach (var d in devices) d.Dispose();
+            throw;
+        }
+        try
+        {
+            await mount.Ready.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await mount.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return mount;
+    }
+
+    /// <summary>Serves <paramref name="filesystem"/> on an already attached device (e.g. a VirtualDevice). Await <see cref="Ready"/>.</summary>
+    public static FuseMount Serve(ActorSystem system, Props filesystem, IFuseDevice device, ConnectionSettings settings, string? name = null) =>
+        Start(system, filesystem, null, [device], null, settings, name);
+
+    /// <summary>Serves an existing filesystem actor (not a child of the connection) on a device.</summary>
+    public static FuseMount Serve(ActorSystem system, IActorRef filesystem, IFuseDevice device, ConnectionSettings settings, string? name = null) =>
+        Start(system, null, filesystem, [device], null, settings, name);
+
+    private static FuseMount Start(ActorSystem system, Props? props, IActorRef? fsRef, IFuseDevice[] devices, string? mountpoint, ConnectionSettings settings, string? name)
+    {
+        var ready = new TaskCompletionSource<ConnectionReady>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connectionProps = props is not null
+            ? FuseConnection.Props(devices, props, settings, ready)
+            : FuseConnection.Props(devices, fsRef!, settings, ready);
+        var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
+        return new FuseMount(system, devices, mountpoint, connection, ready.Task);
+    }
+
+    /// <summary>
+    /// Unmounts. A mount nobody uses goes at once; a busy one is detached (it leaves the namespace at once) and gets
+    /// <paramref name="grace"/> for its users to leave, after which the connection is aborted (fusectl): callers still
+    /// inside get ECONNABORTED/ENOTCONN, the reader sees the end, nothing hangs and no mount is left.
+    /// </summary>
+    public async Task UnmountAsync(TimeSpan grace)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            await Completion.ConfigureAwait(false);
+            return;
+        }
+        if (Mountpoint is not null && !Completion.IsCompleted)
+        {
+            var err = FuseMounter.TryUnmount(Mountpoint);
+            if (err == Errno.EBUSY)
+            {
+                System.Log.Info("{0} is busy; detaching it and giving its users {1} s", Mountpoint, grace.TotalSeconds);
+                err = FuseMounter.Unmount(Mountpoint);
+            }
+            if (err is not (Errno.Ok or Errno.EINVAL or Errno.ENOENT))
+                System.Log.Warning("umount2({0}) failed: {1}", Mountpoint, err);
+        }
+        else if (Mountpoint is null)
+        {
+            // A device without a mount (VirtualDevice) ends when closed: its reader sees ENODEV.
+            foreach (var d in _devices) d.Dispose();
+        }
+        var finished = await Task.WhenAny(Completion, Task.Delay(grace)).ConfigureAwait(false);
+        if (finished != Completion)
+        {
+            System.Log.Warning("connection still in use {0} s after unmount; aborting it", grace.TotalSeconds);
+            if (FuseControlId is { } id)
+            {
+                var err = FuseMounter.Abort(id);
+                if (err != Errno.Ok) System.Log.Warning("aborting FUSE connection {0} failed: {1}", id, err);
+            }
+            Connection.Tell(StopConnection.Instance);
+            await Task.WhenAny(Completion, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+            if (!Completion.IsCompleted) System.Stop(Connection);
+        }
+        foreach (var d in _devices) d.Dispose();
+    }
+
+    public ValueTask DisposeAsync() => new(UnmountAsync(TimeSpan.FromSeconds(5)));
+
+    private sealed class ConnectionWatcher : ReceiveActor
+    {
+        public ConnectionWatcher(IActorRef connection, TaskCompletionSource done)
+        {
+            Context.Watch(connection);
+            Receive<Terminated>(_ =>
+            {
+                done.TrySetResult();
+                Context.Stop(Self);
+            });
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using FuseActors.Integration.Tests.Support;
+
+namespace FuseActors.Integration.Tests;
+
+/// <summary>The <c>fuseactors</c> command line: errors, the ready line, --debug, and a clean stop on SIGTERM / Ctrl-C.</summary>
+public sealed class CliTests
+{
+    private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "fuseactors.dll");
+
+    private static Task<Shell.Result> RunCli(string args) => Shell.RunAsync($"dotnet {Cli} {args}", timeout: TimeSpan.FromSeconds(60));
+
+    [Fact]
+    public async Task A_missing_mountpoint_is_a_one_line_error_with_exit_code_2()
+    {
+        var r = await RunCli("mount memfs /nonexistent/fuseactors-dir");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("fuseactors: mountpoint /nonexistent/fuseactors-dir does not exist", r.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task A_mountpoint_that_is_a_file_is_a_one_line_error_with_exit_code_2()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            var r = await RunCli($"mount memfs {file}");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal($"fuseactors: mountpoint {file} is not a directory", r.Stderr.Trim());
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Fact]
+    public async Task A_mountpoint_that_is_already_a_mount_is_a_one_line_error_with_exit_code_2()
+    {
+        var r = await RunCli("mount memfs /proc");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("fuseactors: mountpoint /proc is already a mount", r.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Bad_usage_prints_the_usage_with_exit_code_2()
+    {
+        var r = await RunCli("mount nosuchfs /tmp");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("unknown filesystem 'nosuchfs'", r.Stderr);
+        Assert.Contains("usage: fuseactors mount memfs MOUNTPOINT", r.Stderr);
+    }
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("INT")]
+    public async Task Mount_prints_one_ready_line_serves_files_and_unmounts_cleanly_on_a_signal(string signal)
+    {
+        MountedFilesystem.RequireFuse();
+        var dir = Directory.CreateTempSubdirectory("fuseactors-cli-").FullName;
+        var psi = new ProcessStartInfo("dotnet", [Cli, "mount", "memfs", dir, "--debug"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        try
+        {
+            var ready = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.StartsWith($"fuseactors: memfs mounted at {dir}", ready);
+            await Shell.OkAsync($"echo hello > {dir}/f && cat {dir}/f && ls -la {dir}");
+            Assert.Contains(dir, File.ReadAllText("/proc/mounts"));
+
+            await Shell.OkAsync($"kill -{signal} {p.Id}");
+            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, p.ExitCode);
+            Assert.Equal("", (await p.StandardOutput.ReadToEndAsync()).Trim());
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+            // --debug logged each request with opcode, unique, node, errno and microseconds.
+            Assert.Matches(@"Create unique=\d+ node=1 -> ok len=144 in \d+ µs", await stderr);
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill();
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            try { Directory.Delete(dir); } catch (IOException) { }
+        }
+    }
+}

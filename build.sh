@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone on a fresh Debian 12 machine with the .NET 10 SDK.
+#   ./build.sh mount [DIR]   mount the in-memory filesystem at DIR (default /tmp/fuseactors) in the foreground; Ctrl-C unmounts
+#   ./build.sh test          install the test programs (attr, git, fio, ...) and run every test suite
+#   ./build.sh deps          only install the system packages the tests and benchmarks use
+set -euo pipefail
+cd "$(dirname "$0")"
+
+deps() {
+  local need=()
+  for tool in setfattr:attr git:git fio:fio gcc:gcc tar:tar; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
+  done
+  [ -f /usr/include/linux/fuse.h ] || need+=(linux-libc-dev)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    if [ "$(id -u)" -ne 0 ]; then echo "need root to install ${need[*]}" >&2; exit 1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+case "${1:-}" in
+  deps)
+    deps ;;
+  mount)
+    dir="${2:-/tmp/fuseactors}"
+    mkdir -p "$dir"
+    dotnet build Cli -c Release -v q -nologo >/dev/null
+    exec Cli/bin/Release/net10.0/fuseactors mount memfs "$dir" "${@:3}" ;;
+  test)
+    deps
+    dotnet build FuseActors.sln -c Release -v q -nologo
+    status=0 passed=0 failed=0
+    log=$(mktemp)
+    for project in Tests/Engine.Tests Tests/Actors.Tests Tests/Filesystems.Tests Tests/Integration.Tests; do
+      echo "== $project"
+      dotnet test "$project" -c Release --no-build -v q -nologo --blame-hang-timeout 5m 2>&1 | tee "$log" || status=1
+      # dotnet test's summary: "Passed!  - Failed:     0, Passed:    12, Skipped: ..."
+      p=$(grep -oE 'Passed: +[0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+      f=$(grep -oE 'Failed: +[0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+      passed=$((passed + p)); failed=$((failed + f))
+      grep -qE '^(Passed|Failed)!' "$log" || { echo "no test summary from $project" >&2; status=1; }
+    done
+    rm -f "$log"
+    if grep -q 'fuseactors' /proc/mounts; then
+      echo "a test left a mount behind:" >&2; grep fuseactors /proc/mounts >&2; status=1
+    fi
+    [ "$failed" -eq 0 ] || status=1
+    echo "$passed passed, $failed failed"
+    exit $status ;;
+  *)
+    sed -n '2,6p' "$0"; exit 2 ;;
+esac
