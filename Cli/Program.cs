@@ -46,16 +46,17 @@ internal static class Program
         }
 
         Config config;
+        ConnectionSettings settings;
         try
         {
             config = LoadConfig(cli);
+            settings = ConnectionSettings.FromConfig(config);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException or FormatException)
         {
-            Console.Error.WriteLine($"fuseactors: cannot read configuration: {e.Message}");
+            Console.Error.WriteLine($"fuseactors: bad configuration: {e.Message}");
             return 2;
         }
-        var settings = ConnectionSettings.FromConfig(config);
         if (cli.Debug) settings = settings with { Debug = true };
 
         Log.Logger = new LoggerConfiguration()

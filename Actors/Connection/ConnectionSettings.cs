@@ -21,6 +21,10 @@ public sealed record ConnectionSettings
     public bool ReadDirPlus { get; init; } = true;
     public bool WritebackCache { get; init; }
     public bool Debug { get; init; }
+    /// <summary>Run the connection and the filesystem actor on the reader threads (<see cref="InlineDispatcher"/>) instead of the default dispatcher.</summary>
+    public bool InlineDispatch { get; init; } = true;
+    /// <summary>How long a reader polls the device before sleeping in the kernel (see LinuxFuseDevice.SpinBeforeBlocking).</summary>
+    public TimeSpan SpinBeforeBlocking { get; init; } = TimeSpan.Zero;
 
     /// <summary>Read buffer per reader: the largest WRITE plus room for its headers (libfuse's 4 KiB), never below 8 KiB
     /// and enough for a 64 KiB xattr value.</summary>
@@ -50,6 +54,8 @@ public sealed record ConnectionSettings
             ReadDirPlus = c.GetBoolean("readdirplus", d.ReadDirPlus),
             WritebackCache = c.GetBoolean("writeback-cache", d.WritebackCache),
             Debug = c.GetBoolean("debug", d.Debug),
+            SpinBeforeBlocking = TimeSpan.FromMicroseconds(c.GetInt("spin-before-blocking-us", (int)d.SpinBeforeBlocking.TotalMicroseconds)),
+            InlineDispatch = c.GetString("dispatch", "inline") != "default",
         };
     }
 }

@@ -80,7 +80,13 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
     protected override void PreStart()
     {
         if (_filesystemProps is not null)
-            _filesystem = Context.ActorOf(_filesystemProps, "fs");
+        {
+            var props = _filesystemProps;
+            // A filesystem that did not pick a dispatcher runs where its requests arrive (see InlineDispatcher).
+            if (_settings.InlineDispatch && (string.IsNullOrEmpty(props.Dispatcher) || props.Dispatcher == Akka.Dispatch.Dispatchers.DefaultDispatcherId))
+                props = props.WithDispatcher(InlineDispatcher.Id);
+            _filesystem = Context.ActorOf(props, "fs");
+        }
         Context.Watch(_filesystem);
         for (int i = 0; i < _devices.Length; i++)
         {
@@ -169,7 +175,9 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
                 return;
             case MalformedRequest bad:
                 _log.Warning("malformed request from the kernel: {0} ({1}); answering EINVAL", bad.Reason, bad);
-                if (bad.Unique != 0) AnswerNow(r, Errno.EINVAL);
+                // FORGET, BATCH_FORGET, INTERRUPT and NOTIFY_REPLY are never answered, malformed or not.
+                if (bad.Unique != 0 && (Opcode)bad.RawOpcode is not (Opcode.Forget or Opcode.BatchForget or Opcode.Interrupt or Opcode.NotifyReply))
+                    AnswerNow(r, Errno.EINVAL);
                 else _credit.Release();
                 return;
             case DestroyRequest:

@@ -95,7 +95,7 @@ public sealed class LinkRequest : EntryRequest
 /// <summary>FORGET and BATCH_FORGET: the kernel dropped <c>NLookup</c> references to each node. Never answered.</summary>
 public sealed class ForgetRequest : FsRequest
 {
-    public override Opcode Opcode => Opcode.BatchForget;
+    public override Opcode Opcode => (Opcode)Header.Opcode is Opcode.Forget ? Opcode.Forget : Opcode.BatchForget;
     public FuseForgetOne[] Items { get; internal set; } = [];
     public int Count { get; internal set; }
     public ReadOnlySpan<FuseForgetOne> Forgets => Items.AsSpan(0, Count);

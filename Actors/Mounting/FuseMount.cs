@@ -52,6 +52,8 @@ public sealed class FuseMount : IAsyncDisposable
         try
         {
             for (int i = 1; i < settings.Queues; i++) devices.Add(first.Clone());
+            foreach (var d in devices)
+                if (d is LinuxFuseDevice linux) linux.SpinBeforeBlocking = settings.SpinBeforeBlocking;
             mount = Start(system, filesystem, null, devices.ToArray(), mountpoint, settings, name);
         }
         catch
@@ -86,6 +88,11 @@ public sealed class FuseMount : IAsyncDisposable
         var connectionProps = props is not null
             ? FuseConnection.Props(devices, props, settings, ready)
             : FuseConnection.Props(devices, fsRef!, settings, ready);
+        if (settings.InlineDispatch)
+        {
+            InlineDispatcher.Register(system);
+            connectionProps = connectionProps.WithDispatcher(InlineDispatcher.Id);
+        }
         var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
         return new FuseMount(system, devices, mountpoint, connection, ready.Task);
     }

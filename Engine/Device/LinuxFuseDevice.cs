@@ -13,6 +13,24 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice
     private LinuxFuseDevice(int fd) => _fd = fd;
 
     public int Fd => _fd;
+
+    /// <summary>
+    /// How long a read keeps polling the device (non-blocking) before it sleeps in the kernel. A caller that sends its
+    /// next request within this window finds the reader still running on its vCPU instead of paying for a wake-up
+    /// (~40 µs on these VMs). Zero reads blocking, which costs no CPU while idle.
+    /// </summary>
+    public TimeSpan SpinBeforeBlocking
+    {
+        get => TimeSpan.FromTicks(_spinTicks * TimeSpan.TicksPerSecond / System.Diagnostics.Stopwatch.Frequency);
+        set
+        {
+            _spinTicks = (long)(value.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            int flags = fcntl(_fd, F_GETFL);
+            fcntl(_fd, F_SETFL, _spinTicks > 0 ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+        }
+    }
+
+    private long _spinTicks;
     public string Name => $"/dev/fuse fd {_fd}";
 
     /// <summary>Opens <c>/dev/fuse</c>. Throws <see cref="FuseDeviceException"/> with the errno when it cannot.</summary>
@@ -44,13 +62,19 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice
     {
         fixed (byte* p = buffer)
         {
+            long spinUntil = _spinTicks > 0 ? System.Diagnostics.Stopwatch.GetTimestamp() + _spinTicks : 0;
             while (true)
             {
                 ssize_t n = read(_fd, p, buffer.Length);
                 if (n >= 0) return (int)n;
                 int err = errno;
                 if (err == EINTR) continue;
-                return -err;
+                if (err != EAGAIN || _spinTicks == 0) return -err;
+                if (System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil) continue;
+                // Nothing came while spinning: sleep in poll until a request (or the end of the connection) arrives.
+                var pfd = new pollfd { fd = _fd, events = POLLIN };
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR) return -errno;
+                spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + _spinTicks;
             }
         }
     }

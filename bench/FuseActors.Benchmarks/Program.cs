@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(FuseActors.Benchmarks.ProtocolBenchmarks).Assembly).Run(args);
