@@ -20,6 +20,8 @@ public sealed record ConnectionSettings
     public int Queues { get; init; } = 1;
     public bool ReadDirPlus { get; init; } = true;
     public bool WritebackCache { get; init; }
+    /// <summary>Ask for FUSE_PASSTHROUGH (kernel passthrough of opened files' I/O to backing files) when the kernel offers it.</summary>
+    public bool Passthrough { get; init; }
     public bool Debug { get; init; }
     /// <summary>Run the connection and the filesystem actor on the reader threads (<see cref="InlineDispatcher"/>) instead of the default dispatcher.</summary>
     public bool InlineDispatch { get; init; } = true;
@@ -53,6 +55,7 @@ public sealed record ConnectionSettings
             Queues = Math.Max(1, c.GetInt("queues", d.Queues)),
             ReadDirPlus = c.GetBoolean("readdirplus", d.ReadDirPlus),
             WritebackCache = c.GetBoolean("writeback-cache", d.WritebackCache),
+            Passthrough = c.GetBoolean("passthrough", d.Passthrough),
             Debug = c.GetBoolean("debug", d.Debug),
             SpinBeforeBlocking = TimeSpan.FromMicroseconds(c.GetInt("spin-before-blocking-us", (int)d.SpinBeforeBlocking.TotalMicroseconds)),
             InlineDispatch = c.GetString("dispatch", "inline") != "default",

@@ -61,6 +61,7 @@ public sealed class DeviceReader
                 }
                 var request = RequestDecoder.Decode(buffer, n, _protocol, out bool tookBuffer);
                 request.Device = _device;
+                request.Protocol = _protocol;
                 request.StartTimestamp = Stopwatch.GetTimestamp();
                 if (tookBuffer)
                 {

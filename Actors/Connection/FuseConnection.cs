@@ -289,6 +289,7 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
         var flags = (InitFlags)(reply.Flags | ((ulong)reply.Flags2 << 32));
         _protocol.KernelMinor = init.Minor;
         _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;
+        _protocol.Passthrough = (flags & InitFlags.Passthrough) != 0;
         _protocol.MaxWrite = reply.MaxWrite;
         init.ReplyTo = null;
         init.Reply(reply);

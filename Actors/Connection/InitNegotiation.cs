@@ -17,6 +17,8 @@ public static class InitNegotiation
         var want = Wanted;
         if (s.ReadDirPlus) want |= InitFlags.DoReadDirPlus | InitFlags.ReadDirPlusAuto;
         if (s.WritebackCache) want |= InitFlags.WritebackCache;
+        // Kernel passthrough and the writeback cache exclude each other; passthrough wins when both are asked for.
+        if (s.Passthrough) want = (want | InitFlags.Passthrough) & ~InitFlags.WritebackCache;
         // Only set bits the kernel offered.
         var flags = want & init.Flags;
         uint maxWrite = Math.Clamp(s.MaxWrite, 4096, 1u << 20);
@@ -32,6 +34,8 @@ public static class InitNegotiation
             MaxWrite = maxWrite,
             TimeGran = 1,
             MaxPages = (ushort)((flags & InitFlags.MaxPages) != 0 ? (maxWrite + 4095) / 4096 : 0),
+            // Backing files may themselves be on a stacked filesystem one level deep (the kernel allows at most 2).
+            MaxStackDepth = (flags & InitFlags.Passthrough) != 0 ? 1u : 0u,
         };
     }
 }

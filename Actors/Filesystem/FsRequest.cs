@@ -17,6 +17,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal FuseInHeader Header;
     internal IActorRef? ReplyTo;
     internal IFuseDevice? Device;
+    internal ReplySettings? Protocol;
     internal long StartTimestamp;
     // 0 = open, 1 = answered by the filesystem, 2 = answered by the engine (timeout, interrupt grace, abort),
     // 3 = the filesystem answered after the engine did (a late reply: dropped, but it ends the background work).
@@ -133,5 +134,7 @@ public sealed class ReplySettings
     /// <summary>Kernel minor from INIT (e.g. 45).</summary>
     public uint KernelMinor { get; set; } = FuseConstants.KernelMinorVersion;
     public bool SetXAttrExt { get; set; }
+    /// <summary>FUSE_PASSTHROUGH was negotiated: opens may hand their I/O to a backing file.</summary>
+    public bool Passthrough { get; set; }
     public uint MaxWrite { get; set; } = 1 << 20;
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Actors.Filesystem;
@@ -207,6 +208,22 @@ public sealed class RenameRequest : EmptyReplyRequest
         into[1] = NewDir;
         return 2;
     }
+}
+
+/// <summary>Kernel passthrough for OPEN and CREATE: the kernel then reads and writes the backing file itself.</summary>
+public static class BackingFiles
+{
+    /// <summary>True when this connection negotiated FUSE_PASSTHROUGH and its device can register backing files.</summary>
+    public static bool CanPassthrough(this FsRequest r) => r.Protocol?.Passthrough == true && r.Device is IPassthroughDevice;
+
+    /// <summary>Registers an open host descriptor as a backing file. Returns the backing id (&gt; 0) for
+    /// <c>Reply(fh, FOPEN_PASSTHROUGH, id)</c>, or a negated errno (then reply without passthrough).</summary>
+    public static int OpenBackingFile(this FsRequest r, int fd) =>
+        r.CanPassthrough() ? ((IPassthroughDevice)r.Device!).OpenBacking(fd) : -(int)Errno.EOPNOTSUPP;
+
+    /// <summary>Drops a backing id once the open that used it is released.</summary>
+    public static int CloseBackingFile(this FsRequest r, int backingId) =>
+        r.Device is IPassthroughDevice d ? d.CloseBacking(backingId) : -(int)Errno.EOPNOTSUPP;
 }
 
 /// <summary>OPEN and OPENDIR.</summary>

@@ -25,3 +25,16 @@ public interface ICloneableFuseDevice : IFuseDevice
     /// <summary>Opens another queue on the same connection. Replies must go to the queue a request was read from.</summary>
     IFuseDevice Clone();
 }
+
+/// <summary>
+/// A device that can hand an open file's reads and writes straight to a backing file in the kernel
+/// (FOPEN_PASSTHROUGH, Linux 6.9+; needs CAP_SYS_ADMIN and the PASSTHROUGH INIT flag).
+/// </summary>
+public interface IPassthroughDevice
+{
+    /// <summary>Registers <paramref name="fd"/> as a backing file (FUSE_DEV_IOC_BACKING_OPEN). Returns the backing id (&gt; 0) or a negated errno.</summary>
+    int OpenBacking(int fd);
+
+    /// <summary>Drops a backing id (FUSE_DEV_IOC_BACKING_CLOSE). Files already opened with it keep their backing file.</summary>
+    int CloseBacking(int backingId);
+}

@@ -6,7 +6,7 @@ using static Tmds.Linux.LibC;
 namespace FuseActors.Engine.Device;
 
 /// <summary>An open <c>/dev/fuse</c> descriptor: plain read(2) and writev(2), no buffering.</summary>
-public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice
+public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughDevice
 {
     private int _fd;
 
@@ -56,6 +56,19 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice
             throw new FuseDeviceException(err, "FUSE_DEV_IOC_CLONE failed");
         }
         return clone;
+    }
+
+    public int OpenBacking(int fd)
+    {
+        var map = new FuseBackingMap { Fd = fd };
+        int id = Ioctl(_fd, FuseConstants.DevIocBackingOpen, &map);
+        return id < 0 ? -Marshal.GetLastPInvokeError() : id;
+    }
+
+    public int CloseBacking(int backingId)
+    {
+        uint id = (uint)backingId;
+        return Ioctl(_fd, FuseConstants.DevIocBackingClose, &id) < 0 ? -Marshal.GetLastPInvokeError() : 0;
     }
 
     public int Read(Span<byte> buffer)

@@ -1,0 +1,115 @@
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Filesystems.Passthrough;
+
+/// <summary>
+/// One host inode the kernel knows by a node id: an <c>O_PATH | O_NOFOLLOW</c> descriptor that pins the inode
+/// (so its host inode number cannot be reused while we hand it out), its host identity, and the kernel's lookup
+/// count. Every operation on the node goes through <see cref="Fd"/>: <c>*at(Fd, "", AT_EMPTY_PATH)</c> on the node
+/// itself, <c>*at(Fd, name)</c> on a child; never a path.
+/// </summary>
+internal sealed class HostInode(ulong nodeId, int fd, ulong dev, ulong ino, uint type)
+{
+    public ulong NodeId { get; } = nodeId;
+    /// <summary>The O_PATH descriptor; -1 once closed.</summary>
+    public int Fd { get; set; } = fd;
+    public ulong Dev { get; } = dev;
+    public ulong Ino { get; } = ino;
+    /// <summary>S_IF* type bits (an inode never changes type).</summary>
+    public uint Type { get; } = type;
+    /// <summary>How many times the kernel was handed this node and has not forgotten it yet.</summary>
+    public ulong LookupCount { get; set; }
+
+    public bool IsDirectory => Type == 0x4000;
+    public bool IsRegular => Type == 0x8000;
+    public bool IsSymlink => Type == 0xA000;
+
+    public override string ToString() => $"node {NodeId} (host {Dev:x}:{Ino}, fd {Fd}, lookups {LookupCount})";
+}
+
+/// <summary>
+/// Node id → <see cref="HostInode"/>, deduplicated by host (st_dev, st_ino) so that hard links and repeated
+/// lookups of one file share one node. Node ids come from a counter and are never reused, so the generation is
+/// always 0. The root (node 1) is SOURCE itself; it is never forgotten and is kept out of the host map, so a
+/// lookup can never hand out node 1 for a child (a bind mount of SOURCE inside SOURCE just gets its own node).
+/// Not thread-safe: it belongs to one actor.
+/// </summary>
+internal sealed class InodeTable : IDisposable
+{
+    private readonly Dictionary<ulong, HostInode> _byId = new();
+    private readonly Dictionary<(ulong Dev, ulong Ino), HostInode> _byHost = new();
+    private ulong _nextId = FuseConstants.RootId + 1;
+
+    public InodeTable(int rootFd, in Statx rootStat)
+    {
+        Root = new HostInode(FuseConstants.RootId, rootFd, rootStat.Dev, rootStat.Ino, rootStat.Type) { LookupCount = 1 };
+        _byId.Add(Root.NodeId, Root);
+    }
+
+    public HostInode Root { get; }
+    /// <summary>Nodes alive, the root included.</summary>
+    public int Count => _byId.Count;
+
+    public HostInode? Get(ulong nodeId) => _byId.GetValueOrDefault(nodeId);
+
+    /// <summary>The node for the host inode behind <paramref name="fd"/> (an O_PATH descriptor whose stat is
+    /// <paramref name="st"/>). Takes ownership of <paramref name="fd"/>: it becomes the new node's descriptor, or is
+    /// closed when the inode already has a node. The caller adds the lookup once its reply really went out.</summary>
+    public HostInode GetOrAdd(int fd, in Statx st, out bool created)
+    {
+        var key = (st.Dev, st.Ino);
+        if (_byHost.TryGetValue(key, out var existing))
+        {
+            Native.close(fd);
+            created = false;
+            return existing;
+        }
+        var n = new HostInode(_nextId++, fd, st.Dev, st.Ino, st.Type);
+        _byId.Add(n.NodeId, n);
+        _byHost.Add(key, n);
+        created = true;
+        return n;
+    }
+
+    /// <summary>Subtracts <paramref name="count"/> kernel references; closes and removes the node at zero (never the root).</summary>
+    public void Forget(HostInode n, ulong count)
+    {
+        n.LookupCount = count >= n.LookupCount ? 0 : n.LookupCount - count;
+        DropIfUnused(n);
+    }
+
+    /// <summary>Closes and removes a node the kernel holds no reference to (e.g. one whose reply never went out).</summary>
+    public void DropIfUnused(HostInode n)
+    {
+        if (n == Root || n.LookupCount != 0) return;
+        if (!_byId.Remove(n.NodeId)) return;
+        _byHost.Remove((n.Dev, n.Ino));
+        if (n.Fd >= 0)
+        {
+            Native.close(n.Fd);
+            n.Fd = -1;
+        }
+    }
+
+    /// <summary>The kernel dropped every reference (unmount): close every node but the root.</summary>
+    public void ForgetAll()
+    {
+        foreach (var n in _byId.Values.ToArray())
+        {
+            if (n == Root) continue;
+            n.LookupCount = 0;
+            DropIfUnused(n);
+        }
+    }
+
+    public void Dispose()
+    {
+        ForgetAll();
+        if (Root.Fd >= 0)
+        {
+            Native.close(Root.Fd);
+            Root.Fd = -1;
+        }
+        _byId.Clear();
+    }
+}

@@ -1,0 +1,46 @@
+namespace FuseActors.Filesystems.Passthrough;
+
+/// <summary>One open file or directory: the host descriptor the kernel's fh stands for.</summary>
+internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory)
+{
+    /// <summary>A readable/writable descriptor (files) or the directory stream's descriptor (directories).</summary>
+    public int Fd { get; } = fd;
+    public HostInode Inode { get; } = inode;
+    public DirectoryStream? Directory { get; } = directory;
+}
+
+/// <summary>
+/// fh → host descriptor. The kernel's fh is our own counter, not the raw fd, so a stale or forged fh can never
+/// reach a descriptor it was not given (another node's O_PATH fd, or /dev/fuse). Not thread-safe: it belongs to one
+/// actor (a later pool of I/O workers would share a concurrent version of it).
+/// </summary>
+internal sealed class OpenHandles : IDisposable
+{
+    private readonly Dictionary<ulong, OpenHandle> _handles = new();
+    private ulong _next = 1;
+
+    public int Count => _handles.Count;
+
+    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null)
+    {
+        ulong fh = _next++;
+        _handles.Add(fh, new OpenHandle(fd, inode, directory));
+        return fh;
+    }
+
+    public OpenHandle? Get(ulong fh) => _handles.GetValueOrDefault(fh);
+
+    /// <summary>Removes and closes a handle. False if it was unknown.</summary>
+    public bool Close(ulong fh)
+    {
+        if (!_handles.Remove(fh, out var h)) return false;
+        if (h.Directory is { } d) d.Dispose();
+        else Native.close(h.Fd);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        foreach (var fh in _handles.Keys.ToArray()) Close(fh);
+    }
+}

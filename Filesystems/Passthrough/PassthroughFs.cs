@@ -1,0 +1,931 @@
+using System.Buffers;
+using System.Text;
+using Akka.Actor;
+using Akka.Event;
+using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Protocol;
+using static FuseActors.Filesystems.Passthrough.Native;
+
+namespace FuseActors.Filesystems.Passthrough;
+
+/// <summary>
+/// Mirrors a host directory (SOURCE), handle-based like libfuse's passthrough_hp and go-fuse's loopback: every
+/// node the kernel knows holds an <c>O_PATH | O_NOFOLLOW</c> descriptor of its host inode (<see cref="InodeTable"/>,
+/// deduplicated by host dev+ino, so hard links are one node), and every operation is a <c>*at</c> call relative to
+/// such a descriptor with a single validated name component, or <c>AT_EMPTY_PATH</c> on the node's own descriptor.
+/// <c>/proc/self/fd/N</c> is used only where no <c>*at</c> form exists (reopening an inode for I/O, chmod, xattrs,
+/// access); its magic link resolves to the inode itself, never through a symlink's target.
+/// Consequences: no path is ever resolved by the daemon, so nothing escapes SOURCE — names with '/', "." or ".."
+/// are refused, symlinks are never followed (they are returned as links; the caller's kernel resolves them in the
+/// caller's namespace), and a rename racing a lookup can only move the daemon to another inode it already holds.
+/// Errors are the host's errno, read right after the failing call. The mount is expected to use
+/// default_permissions: the kernel checks permissions, this actor (as root) does what was allowed.
+///
+/// Threading: the syscalls block briefly and run inside the actor, one request at a time. All state (inode and
+/// handle tables) belongs to the actor, so a later pool of I/O worker actors (READ/WRITE/FSYNC/COPY_FILE_RANGE
+/// on a dedicated dispatcher, given the host fd in the message) can be added without changing the node logic;
+/// <see cref="PassthroughOptions.Dispatcher"/> already lets the whole actor run on a blocking-I/O dispatcher.
+/// </summary>
+public sealed unsafe class PassthroughFs : FilesystemActor
+{
+    /// <summary>Room for a 255-byte name and its NUL.</summary>
+    private const int NameBufferSize = 256;
+    private const int MaxNameBytes = 255;
+    private const int PathMax = 4096;
+    private const int XattrMax = 64 * 1024;
+
+    /// <summary>Props for a PassthroughFs serving <paramref name="sourceDirectory"/> (checked here, so a bad path fails
+    /// the caller, not the actor).</summary>
+    public static Props Props(string sourceDirectory, PassthroughOptions? options = null)
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.Is64BitProcess)
+            throw new PlatformNotSupportedException("PassthroughFs needs 64-bit Linux");
+        ArgumentException.ThrowIfNullOrEmpty(sourceDirectory);
+        var full = Path.GetFullPath(sourceDirectory);
+        if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"passthrough source '{full}' is not a directory");
+        options ??= PassthroughOptions.Default;
+        var props = Akka.Actor.Props.Create<PassthroughFs>(full, options);
+        return options.Dispatcher is { } d ? props.WithDispatcher(d) : props;
+    }
+
+    private readonly PassthroughOptions _options;
+    private readonly InodeTable _inodes;
+    private readonly OpenHandles _handles = new();
+    private readonly bool _chownToCaller;
+    private readonly uint _daemonGid;
+    private readonly byte[] _xattrBuffer = GC.AllocateUninitializedArray<byte>(XattrMax, pinned: true);
+
+    public PassthroughFs(string sourceDirectory, PassthroughOptions options)
+    {
+        _options = options;
+        int fd;
+        var path = Encoding.UTF8.GetBytes(sourceDirectory + "\0");
+        fixed (byte* p = path) fd = openat(AT_FDCWD, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0) throw new IOException($"cannot open passthrough source '{sourceDirectory}': {LastError()}");
+        Statx st;
+        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_BASIC_STATS, &st) < 0)
+        {
+            var e = LastError();
+            close(fd);
+            throw new IOException($"cannot stat passthrough source '{sourceDirectory}': {e}");
+        }
+        _inodes = new InodeTable(fd, st);
+        _chownToCaller = options.OwnerFromCaller && geteuid() == 0;
+        _daemonGid = getegid();
+    }
+
+    protected override void PostStop()
+    {
+        _handles.Dispose();
+        _inodes.Dispose();
+        base.PostStop();
+    }
+
+    // ---------------------------------------------------------------- names and attributes
+
+    protected override void Lookup(LookupRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        Errno err;
+        HostInode? node;
+        Statx st;
+        fixed (byte* pn = name) err = LookupAt(parent.Fd, pn, out node, out st);
+        if (err != Errno.Ok) { r.Fail(err); return; }
+        ReplyEntry(r, node!, in st);
+    }
+
+    protected override void Forget(ForgetRequest r)
+    {
+        foreach (ref readonly var f in r.Forgets)
+        {
+            if (_inodes.Get(f.NodeId) is not { } n)
+            {
+                Log.Warning("FORGET of unknown node {0}", f.NodeId);
+                continue;
+            }
+            if (n == _inodes.Root) continue;
+            _inodes.Forget(n, f.NLookup);
+        }
+    }
+
+    protected override void GetAttr(GetAttrRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        Statx st;
+        var err = r.Fh is { } fh && _handles.Get(fh) is { } h ? StatFd(h.Fd, out st) : StatNode(n, out st);
+        if (err != Errno.Ok) { r.Fail(err); return; }
+        r.Reply(ToAttr(in st), _options.AttrTimeout);
+    }
+
+    protected override void SetAttr(SetAttrRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        int hfd = r.Fh is { } fh && _handles.Get(fh) is { } h && h.Directory is null ? h.Fd : -1;
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(n.Fd, proc);
+
+        fixed (byte* pp = proc)
+        {
+            // Owner first: chown by root clears set-user-id/set-group-id, so an explicit mode in the same request wins.
+            if (r.SetsUid || r.SetsGid)
+            {
+                uint uid = r.SetsUid ? r.AttrUid : uint.MaxValue;
+                uint gid = r.SetsGid ? r.AttrGid : uint.MaxValue;
+                if (fchownat(n.Fd, EmptyPath, uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) { r.Fail(LastError()); return; }
+            }
+            if (r.SetsMode)
+            {
+                uint mode = r.Mode & 0xFFF;
+                // Linux has no mode on symlinks to change (fchmodat(AT_SYMLINK_NOFOLLOW) is EOPNOTSUPP); and a
+                // symlink's /proc path must never be chmod-ed "through".
+                if (n.IsSymlink) { r.Fail(Errno.EOPNOTSUPP); return; }
+                int rc = hfd >= 0 ? fchmod(hfd, mode) : fchmodat(AT_FDCWD, pp, mode, 0);
+                if (rc < 0) { r.Fail(LastError()); return; }
+            }
+            if (r.SetsSize)
+            {
+                if (n.IsDirectory) { r.Fail(Errno.EISDIR); return; }
+                if (!n.IsRegular) { r.Fail(Errno.EINVAL); return; }
+                if (r.Size > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
+                if (hfd >= 0)
+                {
+                    if (ftruncate(hfd, (long)r.Size) < 0) { r.Fail(LastError()); return; }
+                }
+                else
+                {
+                    int tfd = openat(AT_FDCWD, pp, O_WRONLY | O_CLOEXEC, 0);
+                    if (tfd < 0) { r.Fail(LastError()); return; }
+                    int rc = ftruncate(tfd, (long)r.Size);
+                    var err = rc < 0 ? LastError() : Errno.Ok;
+                    close(tfd);
+                    if (rc < 0) { r.Fail(err); return; }
+                }
+            }
+            if (r.Has(FuseConstants.FattrKillSuidGid) && !r.SetsMode && n.IsRegular && StatNode(n, out var ks) == Errno.Ok)
+            {
+                // The kernel asks us to drop set-user-id (and set-group-id when group-executable), as a write would.
+                uint mode = ks.Mode & 0xFFFu & ~S_ISUID;
+                if ((mode & S_IXGRP) != 0) mode &= ~S_ISGID;
+                if (mode != (ks.Mode & 0xFFFu) && fchmodat(AT_FDCWD, pp, mode, 0) < 0) { r.Fail(LastError()); return; }
+            }
+            if (r.SetsAtime || r.SetsMtime || r.AtimeNow || r.MtimeNow)
+            {
+                Timespec* ts = stackalloc Timespec[2];
+                ts[0] = TimeOf(r.AtimeNow, r.SetsAtime, r.Atime);
+                ts[1] = TimeOf(r.MtimeNow, r.SetsMtime, r.Mtime);
+                int rc = hfd >= 0 ? futimens(hfd, ts) : utimensat(n.Fd, EmptyPath, ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+                if (rc < 0) { r.Fail(LastError()); return; }
+            }
+            // FATTR_CTIME: the host sets ctime itself on every change above; it cannot be set explicitly.
+        }
+
+        Statx st;
+        var e = hfd >= 0 ? StatFd(hfd, out st) : StatNode(n, out st);
+        if (e != Errno.Ok) { r.Fail(e); return; }
+        r.Reply(ToAttr(in st), _options.AttrTimeout);
+    }
+
+    private static Timespec TimeOf(bool now, bool set, FsTime t) =>
+        now ? new Timespec { Nsec = UTIME_NOW }
+        : set ? new Timespec { Sec = t.Seconds, Nsec = t.Nanoseconds }
+        : new Timespec { Nsec = UTIME_OMIT };
+
+    protected override void ReadLink(ReadLinkRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        if (!n.IsSymlink) { r.Fail(Errno.EINVAL); return; }
+        byte* buf = stackalloc byte[PathMax];
+        nint len = readlinkat(n.Fd, EmptyPath, buf, PathMax);
+        if (len < 0) { r.Fail(LastError()); return; }
+        if (len == 0) { r.Fail(Errno.EIO); return; }
+        r.Reply(Encoding.UTF8.GetString(buf, (int)len));
+    }
+
+    // ---------------------------------------------------------------- creating and removing names
+
+    protected override void MkNod(MkNodRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        uint type = r.Mode & S_IFMT;
+        if (type == 0) type = ModeBits.Regular; // mknod(2) treats type 0 as a regular file
+        bool device = type is ModeBits.Char or ModeBits.Block;
+        fixed (byte* pn = name)
+        {
+            if (mknodat(parent.Fd, pn, type | (r.Mode & 0xFFF), device ? DecodeFuseDev(r.Rdev) : 0) < 0) { r.Fail(LastError()); return; }
+            FinishCreate(r, parent, pn, r.Mode & 0x1FF);
+        }
+    }
+
+    protected override void MkDir(MkDirRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        fixed (byte* pn = name)
+        {
+            if (mkdirat(parent.Fd, pn, r.Mode & 0xFFF) < 0) { r.Fail(LastError()); return; }
+            FinishCreate(r, parent, pn, r.Mode & 0x1FF);
+        }
+    }
+
+    protected override void Symlink(SymlinkRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        if (r.Target.Length == 0) { r.Fail(Errno.ENOENT); return; }
+        if (Encoding.UTF8.GetByteCount(r.Target) >= PathMax) { r.Fail(Errno.ENAMETOOLONG); return; }
+        // The target is stored as text and never resolved by the daemon.
+        Span<byte> target = stackalloc byte[PathMax];
+        target[Encoding.UTF8.GetBytes(r.Target, target)] = 0;
+        fixed (byte* pn = name)
+        fixed (byte* pt = target)
+        {
+            if (symlinkat(pt, parent.Fd, pn) < 0) { r.Fail(LastError()); return; }
+            FinishCreate(r, parent, pn, null);
+        }
+    }
+
+    protected override void Create(CreateRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        // O_NOFOLLOW: a symlink put in place of the name meanwhile must never be followed out of SOURCE (ELOOP).
+        int flags = HostOpenFlags(r.Flags) | O_NOFOLLOW;
+        bool exclusive = (r.Flags & O_EXCL) != 0;
+        int fd = -1;
+        bool created = false;
+        fixed (byte* pn = name)
+        {
+            // Create exclusively so we know whether the file is ours to chown; without O_EXCL in the request an
+            // existing file is then simply opened (retrying if it vanished in between).
+            for (int attempt = 0; attempt < 3 && fd < 0; attempt++)
+            {
+                fd = openat(parent.Fd, pn, flags | O_CREAT | O_EXCL, r.Mode & 0xFFF);
+                if (fd >= 0) { created = true; break; }
+                var e = LastError();
+                if (e != Errno.EEXIST || exclusive) { r.Fail(e); return; }
+                fd = openat(parent.Fd, pn, flags, 0);
+                if (fd >= 0) break;
+                e = LastError();
+                if (e != Errno.ENOENT) { r.Fail(e); return; }
+            }
+        }
+        if (fd < 0) { r.Fail(Errno.ENOENT); return; }
+
+        // The node comes from the open descriptor itself, not from the name, so a rename cannot swap it.
+        var err = ReopenAsPath(fd, out var node, out var st);
+        if (err == Errno.Ok && created) err = ApplyOwnerAndMode(r, node!, ref st, r.Mode & 0x1FF, fd);
+        if (err != Errno.Ok)
+        {
+            close(fd);
+            if (node is not null) _inodes.DropIfUnused(node);
+            r.Fail(err);
+            return;
+        }
+        ulong fh = _handles.Add(fd, node!);
+        if (r.Reply(MakeEntry(node!, in st), fh, OpenReplyFlags()))
+        {
+            node!.LookupCount++;
+        }
+        else
+        {
+            // The engine answered first (timeout/abort): the kernel never saw this node or handle.
+            _handles.Close(fh);
+            _inodes.DropIfUnused(node!);
+        }
+    }
+
+    protected override void Link(LinkRequest r)
+    {
+        if (Node(r, r.OldNodeId) is not { } node) return;
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.NewName, name)) return;
+        fixed (byte* pn = name)
+        {
+            if (linkat(node.Fd, EmptyPath, parent.Fd, pn, AT_EMPTY_PATH) < 0)
+            {
+                var e = LastError();
+                if (e != Errno.ENOENT) { r.Fail(e); return; }
+                // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; without it the magic link does the same job.
+                Span<byte> proc = stackalloc byte[32];
+                ProcPath(node.Fd, proc);
+                fixed (byte* pp = proc)
+                {
+                    if (linkat(AT_FDCWD, pp, parent.Fd, pn, AT_SYMLINK_FOLLOW) < 0) { r.Fail(LastError()); return; }
+                }
+            }
+        }
+        var err = StatNode(node, out var st);
+        if (err != Errno.Ok) { r.Fail(err); return; }
+        ReplyEntry(r, node, in st);
+    }
+
+    protected override void Unlink(UnlinkRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        // The node (if the kernel knows it) keeps its O_PATH descriptor until FORGET, so open files stay usable.
+        fixed (byte* pn = name)
+        {
+            if (unlinkat(parent.Fd, pn, 0) < 0) { r.Fail(LastError()); return; }
+        }
+        r.Reply();
+    }
+
+    protected override void RmDir(RmDirRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, name)) return;
+        fixed (byte* pn = name)
+        {
+            if (unlinkat(parent.Fd, pn, AT_REMOVEDIR) < 0) { r.Fail(LastError()); return; }
+        }
+        r.Reply();
+    }
+
+    protected override void Rename(RenameRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } from) return;
+        if (Node(r, r.NewDir) is not { } to) return;
+        Span<byte> oldName = stackalloc byte[NameBufferSize];
+        Span<byte> newName = stackalloc byte[NameBufferSize];
+        if (!EncodeName(r, r.Name, oldName) || !EncodeName(r, r.NewName, newName)) return;
+        // NOREPLACE, EXCHANGE (and WHITEOUT) are the host's to check and perform.
+        fixed (byte* po = oldName)
+        fixed (byte* pn = newName)
+        {
+            if (renameat2(from.Fd, po, to.Fd, pn, r.Flags) < 0) { r.Fail(LastError()); return; }
+        }
+        r.Reply();
+    }
+
+    // ---------------------------------------------------------------- open files
+
+    protected override void Open(OpenRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        if (n.IsSymlink) { r.Fail(Errno.ELOOP); return; }
+        // No *at form opens an O_PATH inode for I/O: reopen its magic link (the inode itself, never a path).
+        int fd = OpenNode(n, HostOpenFlags(r.Flags));
+        if (fd < 0) { r.Fail(LastError()); return; }
+        ulong fh = _handles.Add(fd, n);
+        if (!r.Reply(fh, OpenReplyFlags())) _handles.Close(fh);
+    }
+
+    protected override void OpenDir(OpenRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0) { r.Fail(LastError()); return; }
+        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd));
+        if (!r.Reply(fh)) _handles.Close(fh);
+    }
+
+    protected override void Release(ReleaseRequest r)
+    {
+        if (!_handles.Close(r.Fh)) Log.Warning("RELEASE of unknown handle {0}", r.Fh);
+        r.Reply();
+    }
+
+    protected override void ReleaseDir(ReleaseRequest r)
+    {
+        if (!_handles.Close(r.Fh)) Log.Warning("RELEASEDIR of unknown handle {0}", r.Fh);
+        r.Reply();
+    }
+
+    protected override void Read(ReadRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        if (r.Size == 0) { r.Reply(ReadOnlyMemory<byte>.Empty); return; }
+        if (r.Offset > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
+        var buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
+        nint n;
+        fixed (byte* p = buffer)
+        {
+            do n = pread(h.Fd, p, r.Size, (long)r.Offset);
+            while (n < 0 && LastError() == Errno.EINTR);
+        }
+        if (n < 0)
+        {
+            var e = LastError();
+            ArrayPool<byte>.Shared.Return(buffer);
+            r.Fail(e);
+            return;
+        }
+        r.ReplyPooled(buffer, (int)n);
+    }
+
+    protected override void Write(WriteRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        if (r.Offset > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
+        var data = r.Data.Span;
+        int done = 0;
+        fixed (byte* p = data)
+        {
+            while (done < data.Length)
+            {
+                nint n = pwrite(h.Fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
+                if (n < 0)
+                {
+                    var e = LastError();
+                    if (e == Errno.EINTR) continue;
+                    if (done == 0) { r.Fail(e); return; }
+                    break; // report what was written; the caller's next write gets the error
+                }
+                if (n == 0) break;
+                done += (int)n;
+            }
+        }
+        r.Reply((uint)done);
+    }
+
+    protected override void Flush(FlushRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        // close(dup(fd)), as libfuse does: the host sees a close of this open file (POSIX lock release, NFS
+        // write-back errors) while our handle stays open until RELEASE.
+        int d = dup(h.Fd);
+        if (d < 0) { r.Fail(LastError()); return; }
+        if (close(d) < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    protected override void Fsync(FsyncRequest r) => DoFsync(r);
+    protected override void FsyncDir(FsyncRequest r) => DoFsync(r);
+
+    private void DoFsync(FsyncRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        int rc = r.DataSync ? fdatasync(h.Fd) : fsync(h.Fd);
+        if (rc < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    protected override void Fallocate(FallocateRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        if (r.Offset > long.MaxValue || r.Length > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
+        if (fallocate(h.Fd, (int)r.Mode, (long)r.Offset, (long)r.Length) < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    protected override void Lseek(LseekRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        if (r.Offset > long.MaxValue) { r.Fail(Errno.ENXIO); return; }
+        long pos = lseek(h.Fd, (long)r.Offset, (int)r.Whence);
+        if (pos < 0) { r.Fail(LastError()); return; }
+        r.Reply((ulong)pos);
+    }
+
+    protected override void CopyFileRange(CopyFileRangeRequest r)
+    {
+        if (Handle(r, r.FhIn) is not { } input) return;
+        if (Handle(r, r.FhOut) is not { } output) return;
+        if (r.OffsetIn > long.MaxValue || r.OffsetOut > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
+        // The old reply carries a 32-bit count; the host may copy less than asked, the caller loops.
+        ulong length = Math.Min(r.Length, r.Is64 ? long.MaxValue : 0xFFFFF000UL);
+        long offIn = (long)r.OffsetIn, offOut = (long)r.OffsetOut;
+        nint n = copy_file_range(input.Fd, &offIn, output.Fd, &offOut, (nuint)length, (uint)r.Flags);
+        if (n < 0) { r.Fail(LastError()); return; }
+        r.Reply((ulong)n);
+    }
+
+    // ---------------------------------------------------------------- directories
+
+    protected override void ReadDir(ReadDirRequest r)
+    {
+        if (Handle(r, r.Fh) is not { } h) return;
+        if (h.Directory is not { } dir) { r.Fail(Errno.ENOTDIR); return; }
+        var seek = dir.Seek(r.Offset);
+        if (seek != Errno.Ok) { r.Fail(seek); return; }
+
+        List<HostInode>? counted = null;
+        while (true)
+        {
+            int rc = dir.Peek(out var e);
+            if (rc < 0)
+            {
+                // An error after some entries: send those; the next READDIR meets the error again.
+                if (r.Length == 0 && counted is null) { r.Fail((Errno)(-rc)); return; }
+                break;
+            }
+            if (rc == 0) break;
+
+            var nameBytes = dir.Name(in e);
+            string name = Encoding.UTF8.GetString(nameBytes);
+            uint typeMode = (uint)e.Type << 12;
+            if (!r.IsPlus)
+            {
+                if (!r.TryAdd(name, e.Ino, typeMode, e.NextOffset)) break;
+            }
+            else if (IsDotOrDotDot(nameBytes))
+            {
+                // No entry data and no lookup for "." and ".." (the kernel skips them).
+                if (!r.TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = e.Ino, Mode = typeMode } }, e.NextOffset)) break;
+            }
+            else
+            {
+                var err = LookupAt(dir.Fd, dir.NamePointer(in e), out var node, out var st);
+                if (err != Errno.Ok)
+                {
+                    // Gone (or unreadable) since getdents: list the name without entry data.
+                    if (!r.TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = e.Ino, Mode = typeMode } }, e.NextOffset)) break;
+                }
+                else if (!r.TryAddPlus(name, MakeEntry(node!, in st), e.NextOffset))
+                {
+                    _inodes.DropIfUnused(node!);
+                    break;
+                }
+                else
+                {
+                    node!.LookupCount++; // each READDIRPLUS entry with a node id is a lookup
+                    (counted ??= new List<HostInode>()).Add(node);
+                }
+            }
+            dir.Advance(in e);
+        }
+        if (!r.Reply() && counted is not null)
+        {
+            // The engine answered first: the kernel never saw these entries, so take the lookups back.
+            foreach (var n in counted) _inodes.Forget(n, 1);
+        }
+    }
+
+    private static bool IsDotOrDotDot(ReadOnlySpan<byte> name) =>
+        name.Length is 1 or 2 && name[0] == (byte)'.' && (name.Length == 1 || name[1] == (byte)'.');
+
+    // ---------------------------------------------------------------- xattrs
+
+    protected override void SetXAttr(SetXAttrRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeXattrName(r, r.Name, name)) return;
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(n.Fd, proc);
+        int flags = (int)(r.Flags & (FuseConstants.XattrCreate | FuseConstants.XattrReplace));
+        var value = r.Value;
+        int rc;
+        fixed (byte* pp = proc)
+        fixed (byte* pn = name)
+        fixed (byte* pv = value)
+            rc = setxattr(pp, pn, pv, (nuint)value.Length, flags);
+        if (rc < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    protected override void GetXAttr(GetXAttrRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeXattrName(r, r.Name, name)) return;
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(n.Fd, proc);
+        nint len;
+        fixed (byte* pp = proc)
+        fixed (byte* pn = name)
+        fixed (byte* pv = _xattrBuffer)
+            len = getxattr(pp, pn, pv, XattrMax);
+        if (len < 0)
+        {
+            var e = LastError();
+            r.Fail(e == Errno.ERANGE ? Errno.E2BIG : e);
+            return;
+        }
+        // The whole value: the engine answers the size-0 probe and ERANGE from it.
+        r.Reply(_xattrBuffer.AsSpan(0, (int)len).ToArray());
+    }
+
+    protected override void ListXAttr(ListXAttrRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(n.Fd, proc);
+        nint len;
+        fixed (byte* pp = proc)
+        fixed (byte* pv = _xattrBuffer)
+            len = listxattr(pp, pv, XattrMax);
+        if (len < 0)
+        {
+            var e = LastError();
+            r.Fail(e == Errno.ERANGE ? Errno.E2BIG : e);
+            return;
+        }
+        var names = new List<string>();
+        var rest = _xattrBuffer.AsSpan(0, (int)len);
+        while (rest.Length > 0)
+        {
+            int nul = rest.IndexOf((byte)0);
+            if (nul < 0) nul = rest.Length;
+            if (nul > 0) names.Add(Encoding.UTF8.GetString(rest[..nul]));
+            rest = rest[Math.Min(nul + 1, rest.Length)..];
+        }
+        r.Reply(names);
+    }
+
+    protected override void RemoveXAttr(RemoveXAttrRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        Span<byte> name = stackalloc byte[NameBufferSize];
+        if (!EncodeXattrName(r, r.Name, name)) return;
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(n.Fd, proc);
+        int rc;
+        fixed (byte* pp = proc)
+        fixed (byte* pn = name)
+            rc = removexattr(pp, pn);
+        if (rc < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    // ---------------------------------------------------------------- filesystem
+
+    protected override void Access(AccessRequest r)
+    {
+        // Only sent without default_permissions. The daemon is root, so the host's own check (faccessat on the
+        // magic link) is right for root callers; other callers get the classic owner/group/other check from the
+        // mode (their supplementary groups are not known to FUSE).
+        if (Node(r, r.NodeId) is not { } n) return;
+        var err = StatNode(n, out var st);
+        if (err != Errno.Ok) { r.Fail(err); return; }
+        int mask = (int)(r.Mask & 7);
+        if (r.Uid == 0)
+        {
+            Span<byte> proc = stackalloc byte[32];
+            ProcPath(n.Fd, proc);
+            int rc;
+            fixed (byte* pp = proc) rc = faccessat(AT_FDCWD, pp, mask, 0);
+            if (rc < 0) { r.Fail(LastError()); return; }
+            r.Reply();
+            return;
+        }
+        uint perms = r.Uid == st.Uid ? (uint)(st.Mode >> 6) & 7 : r.Gid == st.Gid ? (uint)(st.Mode >> 3) & 7 : (uint)st.Mode & 7;
+        if ((perms & (uint)mask) != (uint)mask) { r.Fail(Errno.EACCES); return; }
+        r.Reply();
+    }
+
+    protected override void StatFs(StatFsRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } n) return;
+        StatFsBuf s;
+        if (fstatfs(n.Fd, &s) < 0) { r.Fail(LastError()); return; }
+        r.Reply(new StatFs
+        {
+            Blocks = s.Blocks,
+            BlocksFree = s.Bfree,
+            BlocksAvailable = s.Bavail,
+            Files = s.Files,
+            FilesFree = s.Ffree,
+            BlockSize = (uint)s.Bsize,
+            NameLength = (uint)s.NameLen,
+            FragmentSize = (uint)s.Frsize,
+        });
+    }
+
+    /// <summary>Unmount: the kernel sends no FORGETs or RELEASEs for what it still holds, so close every handle
+    /// and every node but the root.</summary>
+    protected override void Destroy(DestroyRequest r)
+    {
+        _handles.Dispose();
+        _inodes.ForgetAll();
+        r.Reply();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// <summary>The node, or null after answering ENOENT (unknown ids are the kernel's or our bug: log them).</summary>
+    private HostInode? Node(FsRequest r, ulong id)
+    {
+        if (_inodes.Get(id) is { } n) return n;
+        Log.Warning("{0}: unknown node {1}", r.Opcode, id);
+        r.Fail(Errno.ENOENT);
+        return null;
+    }
+
+    /// <summary>The open handle, or null after answering EBADF.</summary>
+    private OpenHandle? Handle(FsRequest r, ulong fh)
+    {
+        if (_handles.Get(fh) is { } h) return h;
+        Log.Warning("{0}: unknown handle {1}", r.Opcode, fh);
+        r.Fail(Errno.EBADF);
+        return null;
+    }
+
+    /// <summary>Checks that <paramref name="name"/> is one path component inside its directory — not empty, not "."
+    /// or "..", no '/' or NUL, at most 255 bytes — and writes it NUL-terminated into <paramref name="dst"/>.
+    /// False after answering EINVAL or ENAMETOOLONG.</summary>
+    private static bool EncodeName(FsRequest r, string name, Span<byte> dst)
+    {
+        var err = CheckName(name);
+        if (err != Errno.Ok) { r.Fail(err); return false; }
+        dst[Encoding.UTF8.GetBytes(name, dst)] = 0;
+        return true;
+    }
+
+    internal static Errno CheckName(string name)
+    {
+        if (name.Length == 0 || name == "." || name == "..") return Errno.EINVAL;
+        if (name.AsSpan().IndexOfAny('/', '\0') >= 0) return Errno.EINVAL;
+        if (name.Length > MaxNameBytes / 3 && Encoding.UTF8.GetByteCount(name) > MaxNameBytes) return Errno.ENAMETOOLONG;
+        return Errno.Ok;
+    }
+
+    /// <summary>An xattr name (any text, at most 255 bytes), NUL-terminated. False after answering ERANGE.</summary>
+    private static bool EncodeXattrName(FsRequest r, string name, Span<byte> dst)
+    {
+        if (name.Length == 0 || name.Contains('\0') || Encoding.UTF8.GetByteCount(name) > MaxNameBytes) { r.Fail(Errno.ERANGE); return false; }
+        dst[Encoding.UTF8.GetBytes(name, dst)] = 0;
+        return true;
+    }
+
+    /// <summary>Looks <paramref name="name"/> up in the directory <paramref name="dirFd"/> without following a
+    /// symlink, and returns its (possibly existing) node. Does not count a lookup.</summary>
+    private Errno LookupAt(int dirFd, byte* name, out HostInode? node, out Statx st)
+    {
+        int fd = openat(dirFd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            node = null;
+            st = default;
+            return LastError();
+        }
+        return Adopt(fd, out node, out st);
+    }
+
+    /// <summary>Turns an O_PATH descriptor into a node (taking ownership of it).</summary>
+    private Errno Adopt(int pathFd, out HostInode? node, out Statx st)
+    {
+        Statx s;
+        if (statx(pathFd, EmptyPath, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &s) < 0)
+        {
+            var e = LastError();
+            close(pathFd);
+            node = null;
+            st = default;
+            return e;
+        }
+        st = s;
+        node = _inodes.GetOrAdd(pathFd, in s, out _);
+        return Errno.Ok;
+    }
+
+    /// <summary>The node of an open descriptor's inode, found through its magic link rather than a name.</summary>
+    private Errno ReopenAsPath(int fd, out HostInode? node, out Statx st)
+    {
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(fd, proc);
+        int pfd;
+        fixed (byte* pp = proc) pfd = openat(AT_FDCWD, pp, O_PATH | O_CLOEXEC, 0);
+        if (pfd < 0)
+        {
+            node = null;
+            st = default;
+            return LastError();
+        }
+        return Adopt(pfd, out node, out st);
+    }
+
+    /// <summary>After MKNOD/MKDIR/SYMLINK made <paramref name="name"/>: find its node, hand it to the caller, reply.</summary>
+    private void FinishCreate(EntryRequest r, HostInode parent, byte* name, uint? perms)
+    {
+        var err = LookupAt(parent.Fd, name, out var node, out var st);
+        if (err == Errno.Ok) err = ApplyOwnerAndMode(r, node!, ref st, perms, -1);
+        if (err != Errno.Ok)
+        {
+            if (node is not null) _inodes.DropIfUnused(node);
+            r.Fail(err);
+            return;
+        }
+        ReplyEntry(r, node!, in st);
+    }
+
+    /// <summary>
+    /// Makes a node the daemon (root) just created look as if the caller had created it: owned by the caller's uid
+    /// (and gid, unless a set-group-id parent chose the group), with exactly the requested permission bits (the
+    /// kernel already applied the caller's umask; the daemon's own umask must not apply twice), keeping the special
+    /// bits the host gave it at creation (which root's chown would otherwise clear).
+    /// </summary>
+    private Errno ApplyOwnerAndMode(FsRequest r, HostInode node, ref Statx st, uint? perms, int openFd)
+    {
+        uint special = st.Mode & 0xE00u;
+        bool changed = false;
+        if (_chownToCaller)
+        {
+            uint uid = r.Uid != st.Uid ? r.Uid : uint.MaxValue;
+            // A gid other than ours came from a set-group-id directory: keep it.
+            uint gid = st.Gid == _daemonGid && r.Gid != st.Gid ? r.Gid : uint.MaxValue;
+            if (uid != uint.MaxValue || gid != uint.MaxValue)
+            {
+                if (fchownat(node.Fd, EmptyPath, uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return LastError();
+                changed = true;
+            }
+        }
+        if (perms is { } p && !node.IsSymlink)
+        {
+            if (changed)
+            {
+                var e = StatNode(node, out st);
+                if (e != Errno.Ok) return e;
+            }
+            uint want = special | (p & 0x1FF);
+            if ((st.Mode & 0xFFFu) != want)
+            {
+                int rc;
+                if (openFd >= 0) rc = fchmod(openFd, want);
+                else
+                {
+                    Span<byte> proc = stackalloc byte[32];
+                    ProcPath(node.Fd, proc);
+                    fixed (byte* pp = proc) rc = fchmodat(AT_FDCWD, pp, want, 0);
+                }
+                if (rc < 0) return LastError();
+                changed = true;
+            }
+        }
+        return changed ? StatNode(node, out st) : Errno.Ok;
+    }
+
+    private void ReplyEntry(EntryRequest r, HostInode node, in Statx st)
+    {
+        // Count the lookup only if the reply is really ours to send.
+        if (r.Reply(MakeEntry(node, in st))) node.LookupCount++;
+        else _inodes.DropIfUnused(node);
+    }
+
+    private Entry MakeEntry(HostInode node, in Statx st) => new()
+    {
+        NodeId = node.NodeId,
+        Generation = 0,
+        Attr = ToAttr(in st),
+        EntryTimeout = _options.EntryTimeout,
+        AttrTimeout = _options.AttrTimeout,
+    };
+
+    /// <summary>Opens the node's inode for I/O through its magic link.</summary>
+    private static int OpenNode(HostInode n, int flags)
+    {
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(n.Fd, proc);
+        fixed (byte* pp = proc) return openat(AT_FDCWD, pp, flags, 0);
+    }
+
+    /// <summary>open(2) flags for the host: the kernel's, minus what cannot or must not apply to a reopen
+    /// (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW, which would refuse the magic link; O_DIRECT, since our pooled buffers
+    /// are not aligned), plus O_CLOEXEC.</summary>
+    private static int HostOpenFlags(uint kernelFlags) =>
+        ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
+
+    private static uint OpenReplyFlags() => 0; // TODO(lead): FOPEN_PASSTHROUGH + backing id when KernelPassthrough is wired
+
+    private static Errno StatNode(HostInode n, out Statx st)
+    {
+        Statx s;
+        int rc = statx(n.Fd, EmptyPath, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &s);
+        st = s;
+        return rc < 0 ? LastError() : Errno.Ok;
+    }
+
+    private static Errno StatFd(int fd, out Statx st)
+    {
+        Statx s;
+        int rc = statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_BASIC_STATS, &s);
+        st = s;
+        return rc < 0 ? LastError() : Errno.Ok;
+    }
+
+    internal static FuseAttr ToAttr(in Statx st) => new()
+    {
+        Ino = st.Ino,
+        Size = st.Size,
+        Blocks = st.Blocks,
+        Atime = (ulong)st.Atime.Sec,
+        Mtime = (ulong)st.Mtime.Sec,
+        Ctime = (ulong)st.Ctime.Sec,
+        AtimeNsec = st.Atime.Nsec,
+        MtimeNsec = st.Mtime.Nsec,
+        CtimeNsec = st.Ctime.Nsec,
+        Mode = st.Mode,
+        Nlink = st.Nlink,
+        Uid = st.Uid,
+        Gid = st.Gid,
+        Rdev = EncodeFuseDev(st.RdevMajor, st.RdevMinor),
+        BlkSize = st.BlkSize,
+    };
+
+    // For tests (through TestActorRef).
+    internal int NodeCount => _inodes.Count;
+    internal int OpenHandleCount => _handles.Count;
+    internal ulong LookupCountOf(ulong nodeId) => _inodes.Get(nodeId)?.LookupCount ?? 0;
+    internal int DescriptorOf(ulong nodeId) => _inodes.Get(nodeId)?.Fd ?? -1;
+}

@@ -1,0 +1,497 @@
+#!/usr/bin/env bash
+# Filesystem benchmark (issue 4): mounts a target, runs fio and metadata workloads on it, unmounts, prints one
+# line per workload; the driver runs every target and compares ours with go-fuse's peers and the host directory.
+#
+#   bench/fsbench.sh all                    every target, two rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
+#   bench/fsbench.sh TARGET...              one round of the named targets (host memfs passthrough gofuse-memfs gofuse-loopback)
+#   bench/fsbench.sh custom 'CMD' [NAME]    any mount command; {mnt} and {src} in CMD are replaced by the mountpoint
+#                                           and an empty source directory on the backing storage
+#
+# Environment: FSBENCH_ROUNDS (2 for all, 1 otherwise), FSBENCH_SIZE (fio file, 256M), FSBENCH_RUNTIME (random
+# read seconds, 10), FSBENCH_CONFIG (a HOCON file handed to our daemon with --config), FSBENCH_NO_BUILD=1 (use the
+# fuseactors binary as it is), FSBENCH_BACKING=ext4|tmpfs (ext4 on a RAM loop image by default), FSBENCH_TIMEOUT
+# (seconds a workload may take before the FUSE connection is aborted: a hung daemon; 150 for fio, 300 for meta).
+# Needs root. Every mount it makes (backing store, FUSE mounts) is unmounted on exit, also on failure or Ctrl-C.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+RESULTS=$ROOT/bench/results
+BIN=$RESULTS/bin
+FUSEACTORS=$ROOT/Cli/bin/Release/net10.0/fuseactors
+
+SIZE=${FSBENCH_SIZE:-256M}
+RUNTIME=${FSBENCH_RUNTIME:-10}
+NFILES=5000
+NSMALL=2000
+SMALLSIZE=4096
+READDIR_ROUNDS=5
+STATLAT_N=20000
+BACKING_KIND=${FSBENCH_BACKING:-ext4}
+ALL_TARGETS=(host memfs passthrough gofuse-memfs gofuse-loopback)
+WORKLOADS=(seqwrite-buffered seqwrite-direct seqread-buffered seqread-direct randread-1job randread-4jobs
+           create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss)
+
+WORK=""          # scratch dir under /tmp: mountpoints, fifo
+BACK=""          # the backing store mountpoint (ext4 on a RAM image, or tmpfs)
+IMG=""           # the RAM image file
+BACKING_DESC=""
+PHASE_PID=""     # the workload process running now
+DAEMON_PID=""    # the FUSE daemon of the target being measured
+MNT=""           # its mountpoint
+CONN=""          # its /sys/fs/fuse/connections id
+BROKEN=""        # set when the current target's mount stopped answering
+RUN_DIR=""       # bench/results/<stamp>: logs, tsv
+TSV=""
+NOTES=""
+DROP_WARNED=""
+
+say() { echo "fsbench: $*" >&2; }
+note() { say "$*"; [ -n "$NOTES" ] && echo "- $*" >>"$NOTES"; }
+
+is_mounted() { [ -n "$1" ] && awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
+
+abort_conn() {
+  if [ -n "$CONN" ] && [ -e "/sys/fs/fuse/connections/$CONN/abort" ]; then
+    echo 1 >"/sys/fs/fuse/connections/$CONN/abort" 2>/dev/null || true
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  # A subshell forked a moment before a signal can still run the parent's traps: only the script itself cleans up.
+  [ "$BASHPID" = "$MAIN_PID" ] || exit "$rc"
+  trap - EXIT INT TERM
+  [ -n "$PHASE_PID" ] && kill -KILL "$PHASE_PID" 2>/dev/null
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$DAEMON_PID" 2>/dev/null; then abort_conn; kill -KILL "$DAEMON_PID" 2>/dev/null; fi
+    wait "$DAEMON_PID" 2>/dev/null
+  fi
+  if is_mounted "$MNT"; then abort_conn; umount -l "$MNT" 2>/dev/null; fi
+  if is_mounted "$BACK"; then umount -l "$BACK" 2>/dev/null; fi
+  [ -n "$IMG" ] && rm -f "$IMG"
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    if awk -v w="$WORK/" 'index($2, w) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+      say "something is still mounted under $WORK; leaving it"
+    else
+      rm -rf --one-file-system "$WORK"
+    fi
+  fi
+  exit "$rc"
+}
+MAIN_PID=$BASHPID
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------------- set-up
+
+apt_install() {
+  say "installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq "$@" >/dev/null; }
+}
+
+ensure_tools() {
+  local need=()
+  command -v fio >/dev/null || need+=(fio)
+  command -v gcc >/dev/null || need+=(gcc)
+  command -v python3 >/dev/null || need+=(python3)
+  command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+  command -v go >/dev/null || need+=(golang-go)
+  [ -d /usr/share/gocode/src/github.com/hanwen/go-fuse ] || need+=(golang-github-hanwen-go-fuse-dev)
+  [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+  mkdir -p "$BIN"
+  if [ ! -x "$BIN/meta" ] || [ "$HERE/meta.c" -nt "$BIN/meta" ]; then
+    gcc -O2 -Wall -o "$BIN/meta" "$HERE/meta.c" || { say "cannot compile bench/meta.c"; exit 1; }
+  fi
+}
+
+# go-fuse's Debian package is GOPATH source whose import path ends in /v2: a symlink in a private GOPATH gives
+# it that name, and GOPATH mode builds without any network.
+build_go_peer() {
+  local name=$1 out=$BIN/gofuse-$1
+  local gopath=$RESULTS/gopath
+  if [ -x "$out" ] && [ -z "$(find "$HERE/go-peers/$name" -newer "$out" -name '*.go')" ]; then return 0; fi
+  mkdir -p "$gopath/src/github.com/hanwen/go-fuse"
+  ln -sfn /usr/share/gocode/src/github.com/hanwen/go-fuse "$gopath/src/github.com/hanwen/go-fuse/v2"
+  (cd "$ROOT" && GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOCACHE="$RESULTS/gocache" GOFLAGS= \
+     go build -o "$out" "./bench/go-peers/$name") >"$RUN_DIR/build-gofuse-$name.log" 2>&1
+}
+
+build_ours() {
+  if [ "${FSBENCH_NO_BUILD:-}" = 1 ] && [ -x "$FUSEACTORS" ]; then return 0; fi
+  if ! command -v dotnet >/dev/null; then
+    [ -x "$FUSEACTORS" ] && return 0
+    say "dotnet is not installed and $FUSEACTORS does not exist"; return 1
+  fi
+  if ! (cd "$ROOT" && dotnet build Cli -c Release -v q -nologo) >"$RUN_DIR/build-fuseactors.log" 2>&1; then
+    if [ -x "$FUSEACTORS" ]; then
+      note "dotnet build Cli -c Release failed (see $RUN_DIR/build-fuseactors.log); measuring the existing binary"
+    else
+      note "dotnet build Cli -c Release failed (see $RUN_DIR/build-fuseactors.log)"; return 1
+    fi
+  fi
+}
+
+setup_backing() {
+  WORK=$(mktemp -d /tmp/fsbench.XXXXXX)
+  mkfifo "$WORK/watchdog"
+  BACK=$WORK/back
+  mkdir -p "$BACK" "$WORK/mnt"
+  if [ "$BACKING_KIND" = ext4 ]; then
+    IMG=/dev/shm/fsbench.$$.img
+    if truncate -s 4G "$IMG" && mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$IMG" 2>/dev/null &&
+       mount -o loop "$IMG" "$BACK" 2>/dev/null; then
+      BACKING_DESC="ext4 on a 4 GiB loop image in /dev/shm (RAM)"
+      return
+    fi
+    rm -f "$IMG"; IMG=""
+    note "loop devices unavailable: falling back to tmpfs for the backing store"
+  fi
+  mount -t tmpfs -o size=4g fsbench "$BACK" || { say "cannot mount a tmpfs at $BACK"; exit 1; }
+  BACKING_DESC="tmpfs (4 GiB)"
+}
+
+drop_caches() {
+  # Sync only the filesystems under test: a global sync could block on someone else's hung FUSE mount.
+  sync -f "$1" 2>/dev/null; sync -f "$BACK" 2>/dev/null
+  if ! echo 3 >/proc/sys/vm/drop_caches 2>/dev/null && [ -z "$DROP_WARNED" ]; then
+    DROP_WARNED=1; note "cannot write /proc/sys/vm/drop_caches: 'cold' phases run with warm caches"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------- running
+
+# guard SECONDS CMD...: runs CMD; past SECONDS aborts the FUSE connection (which fails every waiting request)
+# and kills CMD, so a hung daemon cannot hang the benchmark.
+guard() {
+  local secs=$1; shift
+  "$@" &
+  local p=$!
+  PHASE_PID=$p
+  (
+    trap - EXIT INT TERM
+    exec 9<>"$WORK/watchdog"
+    if ! read -r -t "$secs" -u 9; then
+      echo "$secs" >"$WORK/timedout"
+      abort_conn
+      kill -KILL "$p" 2>/dev/null
+    fi
+  ) &
+  local wd=$!
+  wait "$p"
+  local rc=$?
+  PHASE_PID=""
+  kill -KILL "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+  return $rc
+}
+
+# record TARGET WORKLOAD VALUE UNIT
+record() {
+  printf '%-16s %-18s %12s %s\n' "$1" "$2" "$3" "$4"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$1" "$2" "$3" "$4" >>"$TSV"
+}
+
+alive() {
+  [ -z "$BROKEN" ] || return 1
+  if [ -n "$DAEMON_PID" ]; then
+    kill -0 "$DAEMON_PID" 2>/dev/null || { BROKEN="daemon exited"; note "$TARGET: the daemon exited during the run (see $LOG)"; return 1; }
+    is_mounted "$MNT" || { BROKEN="unmounted"; note "$TARGET: the mount disappeared during the run"; return 1; }
+  fi
+}
+
+# phase_failed WORKLOAD UNIT RC ERRFILE WHAT
+phase_failed() {
+  local why="exit $3"
+  if [ -f "$WORK/timedout" ]; then why="no answer within $(cat "$WORK/timedout") s; connection aborted"; rm -f "$WORK/timedout"; BROKEN=hung; fi
+  record "$TARGET" "$1" fail "$2"
+  note "$TARGET round $ROUND: $1 failed ($why): $5: $(tail -n 3 "$4" 2>/dev/null | tr '\n' ' ' | cut -c1-400)"
+}
+
+fio_phase() { # WORKLOAD UNIT FIELD(bw|iops) RW fio-args...
+  local w=$1 unit=$2 field=$3 rw=$4; shift 4
+  alive || { record "$TARGET" "$w" fail "$unit"; return; }
+  local json=$RUN_DIR/$TARGET.r$ROUND.$w.json err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  guard "${FSBENCH_TIMEOUT:-$((RUNTIME * 3 + 120))}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
+    --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
+  local rc=$?
+  if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "fio $*"; return; fi
+  local v
+  v=$(python3 - "$json" "$rw" "$field" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+j = d["jobs"][0][sys.argv[2]]
+if sys.argv[3] == "bw":
+    print("%.0f" % (j["bw_bytes"] / 1048576.0))
+else:
+    print("%.0f" % j["iops"])
+EOF
+) || { phase_failed "$w" "$unit" 1 "$err" "parsing fio's json"; return; }
+  record "$TARGET" "$w" "$v" "$unit"
+}
+
+meta_phase() { # WORKLOAD UNIT meta-args...
+  local w=$1 unit=$2; shift 2
+  alive || { record "$TARGET" "$w" fail "$unit"; return; }
+  local out=$RUN_DIR/$TARGET.r$ROUND.$w.out err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  guard "${FSBENCH_TIMEOUT:-300}" "$BIN/meta" "$@" >"$out" 2>"$err"
+  local rc=$?
+  if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "meta $*"; return; fi
+  record "$TARGET" "$w" "$(awk '{ print $1 }' "$out")" "$unit"
+}
+
+workloads() {
+  local fiofile=$DIR/fsbench.dat
+  rm -f "$fiofile"
+  fio_phase seqwrite-buffered MiB/s bw write --rw=write --bs=1M --direct=0 --end_fsync=1
+  rm -f "$fiofile" 2>/dev/null
+  fio_phase seqwrite-direct MiB/s bw write --rw=write --bs=1M --direct=1 --end_fsync=1
+  alive && drop_caches "$DIR"
+  fio_phase seqread-buffered MiB/s bw read --rw=read --bs=1M --direct=0
+  fio_phase seqread-direct MiB/s bw read --rw=read --bs=1M --direct=1
+  fio_phase randread-1job IOPS iops read --rw=randread --bs=4k --direct=1 --time_based --runtime="$RUNTIME" \
+    --numjobs=1 --norandommap
+  fio_phase randread-4jobs IOPS iops read --rw=randread --bs=4k --direct=1 --time_based --runtime="$RUNTIME" \
+    --numjobs=4 --group_reporting --norandommap
+  alive && rm -f "$fiofile"
+
+  local md=$DIR/meta
+  alive && mkdir -p "$md"
+  meta_phase create ops/s create "$md" $NFILES
+  alive && drop_caches "$DIR"
+  meta_phase stat-cold ops/s stat "$md" $NFILES
+  meta_phase readdir entries/s readdir "$md" $READDIR_ROUNDS
+  meta_phase unlink ops/s unlink "$md" $NFILES
+
+  local sd=$DIR/small
+  alive && mkdir -p "$sd"
+  meta_phase smallfile-write files/s smallw "$sd" $NSMALL $SMALLSIZE
+  meta_phase smallfile-read files/s smallr "$sd" $NSMALL $SMALLSIZE
+  meta_phase stat-latency "us/stat" statlat "$sd/f000000" $STATLAT_N
+  alive && rm -rf "$md" "$sd"
+}
+
+# daemon_cmd TARGET SRC MNT -> sets CMD (array); returns 1 when the target cannot be started here
+daemon_cmd() {
+  local t=$1 src=$2 mnt=$3
+  CMD=()
+  case "$t" in
+    memfs|passthrough)
+      [ -x "$FUSEACTORS" ] || return 1
+      local cfg=$RUN_DIR/fuseactors.hocon
+      # A subtype of our own: build.sh test treats any "fuseactors" line in /proc/mounts as a leaked test mount.
+      { [ -n "${FSBENCH_CONFIG:-}" ] && cat "$FSBENCH_CONFIG"; echo 'fuseactors.mount.subtype = "fsbench"'; } >"$cfg"
+      if [ "$t" = memfs ]; then CMD=("$FUSEACTORS" mount memfs "$mnt" --config "$cfg")
+      else CMD=("$FUSEACTORS" mount passthrough "$src" "$mnt" --config "$cfg"); fi ;;
+    gofuse-loopback) [ -x "$BIN/gofuse-loopback" ] || return 1; CMD=("$BIN/gofuse-loopback" "$mnt" "$src") ;;
+    gofuse-memfs) [ -x "$BIN/gofuse-memfs" ] || return 1; CMD=("$BIN/gofuse-memfs" "$mnt" "$src/mem-") ;;
+    custom)
+      local c=${CUSTOM_CMD//\{mnt\}/$mnt}
+      CMD=(bash -c "exec ${c//\{src\}/$src}") ;;
+    *) return 1 ;;
+  esac
+}
+
+na_target() { # TARGET WHY
+  local w
+  note "$1 round $ROUND: n/a: $2"
+  for w in "${WORKLOADS[@]}"; do record "$1" "$w" n/a -; done
+}
+
+run_target() { # KIND [NAME]
+  local kind=$1
+  TARGET=${2:-$1}
+  BROKEN=""; DAEMON_PID=""; CONN=""; MNT=""
+  LOG=$RUN_DIR/$TARGET.r$ROUND.log
+  local src=$BACK/$TARGET.r$ROUND
+  mkdir -p "$src"
+  if [ "$kind" = host ]; then
+    DIR=$src
+    workloads
+    record "$TARGET" peak-rss - -
+  else
+    if ! daemon_cmd "$kind" "$src" "$WORK/mnt"; then
+      na_target "$TARGET" "no binary for $TARGET (see the build logs in $RUN_DIR)"; rm -rf "$src"; return
+    fi
+    MNT=$WORK/mnt
+    DIR=$MNT
+    rm -f "$WORK/timedout"
+    (cd "$ROOT" && exec "${CMD[@]}") >"$LOG" 2>&1 &
+    DAEMON_PID=$!
+    local ok=""
+    for _ in $(seq 1 300); do
+      kill -0 "$DAEMON_PID" 2>/dev/null || break
+      if is_mounted "$MNT"; then ok=1; break; fi
+      sleep 0.1
+    done
+    if [ -n "$ok" ]; then
+      CONN=$(stat -c %d "$MNT" 2>/dev/null)   # blocks until INIT is answered
+      [ -n "$CONN" ] && [ -d "/sys/fs/fuse/connections/$CONN" ] || { ok=""; CONN=""; }
+    fi
+    if [ -z "$ok" ]; then
+      local why
+      if kill -0 "$DAEMON_PID" 2>/dev/null; then why="not mounted after 30 s"
+      else wait "$DAEMON_PID"; why="the daemon exited with $? before mounting"; DAEMON_PID=""; fi
+      na_target "$TARGET" "$why: $(grep -v '^\s*at ' "$LOG" | head -n 3 | tr '\n' ' ' | cut -c1-300)"
+      stop_daemon
+      rm -rf "$src"; return
+    fi
+    workloads
+    local hwm
+    hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$DAEMON_PID/status" 2>/dev/null)
+    record "$TARGET" peak-rss "${hwm:-fail}" MiB
+    stop_daemon
+  fi
+  rm -rf --one-file-system "$src"
+  fstrim "$BACK" >/dev/null 2>&1 || true
+}
+
+stop_daemon() {
+  if [ -n "$DAEMON_PID" ]; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null
+    local i
+    for i in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$DAEMON_PID" 2>/dev/null; then
+      note "$TARGET round $ROUND: the daemon did not exit 20 s after SIGTERM; aborting the connection and killing it"
+      abort_conn; umount -l "$MNT" 2>/dev/null; kill -KILL "$DAEMON_PID" 2>/dev/null
+    fi
+    wait "$DAEMON_PID" 2>/dev/null
+    local rc=$?
+    [ $rc -eq 0 ] || [ -n "$BROKEN" ] || note "$TARGET round $ROUND: the daemon exited with $rc after SIGTERM (see $LOG)"
+    DAEMON_PID=""
+  fi
+  if is_mounted "$MNT"; then
+    note "$TARGET round $ROUND: still mounted after the daemon exited; lazy unmount"
+    abort_conn; umount -l "$MNT" 2>/dev/null
+  fi
+  if [ -n "$LOG" ] && grep -qE ' (ERR|FTL|WRN) |Unhandled exception' "$LOG" 2>/dev/null; then
+    note "$TARGET round $ROUND: daemon log has warnings/errors: $(grep -E ' (ERR|FTL|WRN) |Unhandled exception' "$LOG" | head -n 3 | tr '\n' ' ' | cut -c1-400)"
+  fi
+  CONN=""; MNT=""
+}
+
+# ---------------------------------------------------------------------------------------------------- report
+
+report() { # OUT.md
+  python3 - "$TSV" "$1" "$BACKING_DESC" "$ROUNDS" "$SIZE" "$RUNTIME" "$NOTES" "$LOAD_START" "${WORKLOADS[@]}" <<'EOF'
+import sys, statistics, datetime, os, platform
+tsv, out, backing, rounds, size, runtime, notes, load_start = sys.argv[1:9]
+workloads = sys.argv[9:]
+order = ["host", "memfs", "passthrough", "gofuse-memfs", "gofuse-loopback"]
+vals, units, targets = {}, {}, []
+for line in open(tsv):
+    r, t, w, v, u = line.rstrip("\n").split("\t")
+    if t not in targets: targets.append(t)
+    vals.setdefault((t, w), []).append(v)
+    if u != "-": units[w] = u
+targets.sort(key=lambda t: order.index(t) if t in order else len(order))
+def num(x):
+    try: return float(x)
+    except ValueError: return None
+def med(t, w):
+    xs = [num(x) for x in vals.get((t, w), [])]
+    ok = [x for x in xs if x is not None]
+    if ok: return statistics.median(ok), len(ok) < len(xs)
+    raw = vals.get((t, w))
+    return (raw[0] if raw else None), False
+def fmt(x):
+    if x is None: return ""
+    if isinstance(x, str): return x
+    if x >= 100: return "{:,.0f}".format(x).replace(",", " ")
+    return "%.1f" % x if x >= 10 else "%.2f" % x
+lower_better = {"stat-latency", "peak-rss"}
+L = []
+L.append("date: %s · machine: %d vCPU, kernel %s · backing: %s · %s round(s), medians · fio file %s, random reads %s s"
+         % (datetime.date.today().isoformat(), os.cpu_count(), platform.release(), backing, rounds, size, runtime))
+L.append("load average (1 min) at start %s, at end %s: other work on the machine makes these numbers noisy"
+         % (load_start, open("/proc/loadavg").read().split()[0]))
+L.append("")
+L.append("| workload | unit | " + " | ".join(targets) + " |")
+L.append("|---|---|" + "---|" * len(targets))
+for w in workloads:
+    cells = []
+    for t in targets:
+        v, partial = med(t, w)
+        cells.append(fmt(v) + (" (1 failed round)" if partial else ""))
+    L.append("| %s | %s | %s |" % (w, units.get(w, ""), " | ".join(cells)))
+pairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("memfs", "host"), ("passthrough", "gofuse-loopback"), ("passthrough", "host"))
+         if o in targets and p in targets]
+if pairs:
+    L.append("")
+    L.append("Ours as a ratio (higher is better for ours: throughput ours/theirs, stat latency theirs/ours; peak RSS is MiB, ours/theirs):")
+    L.append("")
+    L.append("| workload | " + " | ".join("%s / %s" % p for p in pairs) + " |")
+    L.append("|---|" + "---|" * len(pairs))
+    for w in workloads:
+        cells = []
+        for o, p in pairs:
+            a, _ = med(o, w); b, _ = med(p, w)
+            if not isinstance(a, float) or not isinstance(b, float) or a == 0 or b == 0:
+                cells.append("n/a" if a in (None, "n/a") or b in (None, "n/a") else "–")
+                continue
+            r = (b / a) if w == "stat-latency" else (a / b)
+            cells.append("%.2f×" % r)
+        L.append("| %s | %s |" % (w, " | ".join(cells)))
+if os.path.exists(notes) and os.path.getsize(notes):
+    L.append("")
+    L.append("Notes from the run:")
+    L.append("")
+    L.extend(l.rstrip("\n") for l in open(notes))
+open(out, "w").write("\n".join(L) + "\n")
+print("\n".join(L))
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------------- main
+
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || usage
+[ "$(id -u)" -eq 0 ] || { say "needs root (mount, loop devices, drop_caches)"; exit 1; }
+
+TARGETS=()
+CUSTOM_CMD=""
+case "$1" in
+  all) TARGETS=("${ALL_TARGETS[@]}"); ROUNDS=${FSBENCH_ROUNDS:-2} ;;
+  custom)
+    [ $# -ge 2 ] || usage
+    CUSTOM_CMD=$2; CUSTOM_NAME=${3:-custom}; TARGETS=(custom); ROUNDS=${FSBENCH_ROUNDS:-1} ;;
+  -h|--help) usage ;;
+  *)
+    for t in "$@"; do
+      [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || { say "unknown target $t (${ALL_TARGETS[*]}, all, custom)"; exit 2; }
+    done
+    TARGETS=("$@"); ROUNDS=${FSBENCH_ROUNDS:-1} ;;
+esac
+
+RUN_DIR=$RESULTS/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RUN_DIR"
+TSV=$RUN_DIR/results.tsv; : >"$TSV"
+NOTES=$RUN_DIR/notes.md; : >"$NOTES"
+ROUND=0
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+say "logs and raw results in $RUN_DIR"
+
+ensure_tools
+for t in "${TARGETS[@]}"; do
+  case "$t" in
+    memfs|passthrough) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
+    gofuse-*) build_go_peer "${t#gofuse-}" || note "building the go-fuse peer $t failed: $(tail -n 3 "$RUN_DIR/build-$t.log" | tr '\n' ' ')" ;;
+  esac
+done
+setup_backing
+say "backing store: $BACKING_DESC"
+
+for ROUND in $(seq 1 "$ROUNDS"); do
+  for t in "${TARGETS[@]}"; do
+    say "round $ROUND/$ROUNDS: $t"
+    if [ "$t" = custom ]; then run_target custom "$CUSTOM_NAME"; else run_target "$t"; fi
+  done
+done
+
+echo
+report "$RUN_DIR/table.md" >/dev/null
+cat "$RUN_DIR/table.md"
+if [ "$1" = all ]; then cp "$RUN_DIR/table.md" "$RESULTS/latest.md"; say "wrote $RESULTS/latest.md"; fi
