@@ -480,9 +480,17 @@ public sealed class MemoryFs : FilesystemActor
 
     // ---------------------------------------------------------------- xattrs
 
+    // MemoryFs does not enforce ACLs and does not negotiate FUSE_POSIX_ACL, so storing
+    // system.posix_acl_* as plain bytes would lie: `cp -a` would "copy" an ACL that changes
+    // nothing while skipping its chmod fallback, leaving the wrong mode. EOPNOTSUPP is what
+    // a filesystem without ACL support answers, and makes tools fall back to the mode bits.
+    private static bool IsPosixAcl(string name) =>
+        name.StartsWith("system.posix_acl_", StringComparison.Ordinal);
+
     protected override void SetXAttr(SetXAttrRequest r)
     {
         if (Node(r, r.NodeId) is not { } n) return;
+        if (IsPosixAcl(r.Name)) { r.Fail(Errno.EOPNOTSUPP); return; }
         if (r.Name.Length == 0 || Encoding.UTF8.GetByteCount(r.Name) > MaxXattrNameBytes) { r.Fail(Errno.ERANGE); return; }
         if (r.Value.Length > MaxXattrValueBytes) { r.Fail(Errno.E2BIG); return; }
         const uint known = FuseConstants.XattrCreate | FuseConstants.XattrReplace;
@@ -499,6 +507,7 @@ public sealed class MemoryFs : FilesystemActor
     protected override void GetXAttr(GetXAttrRequest r)
     {
         if (Node(r, r.NodeId) is not { } n) return;
+        if (IsPosixAcl(r.Name)) { r.Fail(Errno.EOPNOTSUPP); return; }
         // Hot: the kernel asks for security.capability before the first write of every open.
         if (n.Xattrs is null || !n.Xattrs.TryGetValue(r.Name, out var value)) { r.Fail(Errno.ENODATA); return; }
         r.Reply(value);

@@ -167,6 +167,16 @@ public class MemoryFsXattrTests : MemoryFsTestKit
     }
 
     [Fact]
+    public void Posix_acl_xattrs_are_not_supported_so_tools_fall_back_to_mode_bits()
+    {
+        var n = MkNod(Root, "x").NodeId;
+        Assert.Equal(Errno.EOPNOTSUPP, Set(n, "system.posix_acl_access", "acl"));
+        Assert.Equal(Errno.EOPNOTSUPP, Set(n, "system.posix_acl_default", "acl"));
+        Assert.Equal(Errno.EOPNOTSUPP, Get(n, "system.posix_acl_access").Error);
+        Assert.Empty(List(n));
+    }
+
+    [Fact]
     public void Size_probe_returns_the_value_length()
     {
         var n = MkNod(Root, "x").NodeId;
