@@ -6,6 +6,7 @@ using FuseActors.Actors.Mounting;
 using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.MemoryFs;
+using FuseActors.Filesystems.Passthrough;
 using Serilog;
 using Serilog.Events;
 
@@ -58,6 +59,8 @@ internal static class Program
             return 2;
         }
         if (cli.Debug) settings = settings with { Debug = true };
+        if (cli.Kind == "passthrough" && config.GetBoolean("fuseactors.passthrough-fs.kernel-passthrough", true))
+            settings = settings with { Passthrough = true };
 
         Log.Logger = new LoggerConfiguration()
             .MinimumLevel.Is(cli.Debug ? LogEventLevel.Debug : LogEventLevel.Information)
@@ -70,14 +73,14 @@ internal static class Program
             Subtype = config.GetString("fuseactors.mount.subtype", "fuseactors"),
             AllowOther = config.GetBoolean("fuseactors.mount.allow-other", true),
             DefaultPermissions = config.GetBoolean("fuseactors.mount.default-permissions", true),
-            Source = cli.Kind,
+            Source = cli.Source ?? cli.Kind,
         };
         var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
 
         Props filesystem = cli.Kind switch
         {
             "memfs" => MemoryFs.Props(),
-            _ => throw new NotSupportedException($"{cli.Kind} is not available yet"),
+            _ => PassthroughFs.Props(cli.Source!, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
         };
 
         FuseMount mount;
