@@ -28,7 +28,9 @@ public sealed class StopConnection : INoSerializationVerificationNeeded
 public sealed record ConnectionReady(uint KernelMinor, InitFlags Flags, uint MaxWrite) : INoSerializationVerificationNeeded;
 
 /// <summary>A snapshot of the connection's bookkeeping, for tests and diagnostics.</summary>
-public sealed record ConnectionStats(int InFlight, int Background, int Watchers, int DeferredForgets, long Answered) : INoSerializationVerificationNeeded;
+/// <param name="ReadPerQueue">Requests each device queue's reader has read, in queue order.</param>
+public sealed record ConnectionStats(int InFlight, int Background, int Watchers, int DeferredForgets, long Answered,
+    IReadOnlyList<long> ReadPerQueue) : INoSerializationVerificationNeeded;
 
 /// <summary>Asks for <see cref="ConnectionStats"/>.</summary>
 public sealed class GetConnectionStats : INoSerializationVerificationNeeded

@@ -21,6 +21,7 @@ public sealed class DeviceReader
     private readonly ReplySettings _protocol;
     private readonly Thread _thread;
     private volatile bool _stopping;
+    private long _requestsRead; // written by the reader thread only
 
     public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, ReplySettings protocol, int index)
     {
@@ -33,6 +34,9 @@ public sealed class DeviceReader
     }
 
     public IFuseDevice Device => _device;
+
+    /// <summary>Requests this queue has read so far (diagnostics: shows how the kernel spreads load over queues).</summary>
+    public long RequestsRead => Volatile.Read(ref _requestsRead);
 
     public void Start() => _thread.Start();
 
@@ -59,6 +63,7 @@ public sealed class DeviceReader
                     _connection.Tell(new DeviceGone(_device, err), ActorRefs.NoSender);
                     return;
                 }
+                Volatile.Write(ref _requestsRead, _requestsRead + 1);
                 var request = RequestDecoder.Decode(buffer, n, _protocol, out bool tookBuffer);
                 request.Device = _device;
                 request.Protocol = _protocol;

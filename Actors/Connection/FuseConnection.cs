@@ -138,7 +138,9 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
                 Context.Stop(Self);
                 break;
             case GetConnectionStats:
-                Sender.Tell(new ConnectionStats(_inFlight.Count, _background.Count, _watchers.Count, _deferredForgets.Count, _answered));
+                var perQueue = new long[_readers.Count];
+                for (int i = 0; i < perQueue.Length; i++) perQueue[i] = _readers[i].RequestsRead;
+                Sender.Tell(new ConnectionStats(_inFlight.Count, _background.Count, _watchers.Count, _deferredForgets.Count, _answered, perQueue));
                 break;
             default:
                 Unhandled(message);
