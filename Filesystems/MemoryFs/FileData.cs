@@ -194,6 +194,15 @@ internal sealed class FileData
 
     internal bool HasChunk(long index) => _chunks.ContainsKey(index);
 
+    /// <summary>The chunks that exist, as (file offset, array); bytes past an array's length are zeros.</summary>
+    internal IEnumerable<(long Offset, byte[] Array)> Chunks
+    {
+        get
+        {
+            foreach (var (idx, array) in _chunks) yield return (idx << ChunkShift, array);
+        }
+    }
+
     private static int ArrayLengthFor(int needed) =>
         needed <= MinArray ? MinArray : (int)Math.Min(ChunkSize, BitOperations.RoundUpToPowerOf2((uint)needed));
 

@@ -30,7 +30,7 @@ internal sealed class Inode
     /// <summary>Open handles (files and directories).</summary>
     public int OpenCount;
 
-    public readonly FileData? Data;
+    public readonly FileContent? Data;
     public readonly DirectoryEntries? Entries;
     /// <summary>The directory holding this directory's name ("..", and the loop check of RENAME). Root: itself.</summary>
     public Inode? Parent;
@@ -39,7 +39,7 @@ internal sealed class Inode
 
     public Dictionary<string, byte[]>? Xattrs;
 
-    public Inode(ulong ino, uint mode, uint uid, uint gid, FsTime now, uint rdev = 0, string? target = null)
+    public Inode(ulong ino, uint mode, uint uid, uint gid, FsTime now, uint rdev = 0, string? target = null, long spillThreshold = long.MaxValue)
     {
         Ino = ino;
         Mode = mode;
@@ -50,7 +50,7 @@ internal sealed class Inode
         Links = 1;
         switch (mode & ModeBits.TypeMask)
         {
-            case ModeBits.Regular: Data = new FileData(); break;
+            case ModeBits.Regular: Data = new FileContent(spillThreshold); break;
             case ModeBits.Directory: Entries = new DirectoryEntries(); break;
             case ModeBits.Symlink:
                 Target = target ?? "";

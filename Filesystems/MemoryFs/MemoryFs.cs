@@ -42,6 +42,7 @@ public sealed class MemoryFs : FilesystemActor
     private ulong _nextIno = FuseConstants.RootId + 1;
     private ulong _nextFh = 1;
     private long _usedBytes;
+    private bool _spillErrorLogged;
 
     public MemoryFs() : this(MemoryFsOptions.Default) { }
 
@@ -111,8 +112,9 @@ public sealed class MemoryFs : FilesystemActor
         {
             // truncate always moves mtime (the kernel sends no MTIME bit with SIZE and expects the server to).
             long before = n.Data!.AllocatedBytes;
-            n.Data.Truncate((long)r.Size);
+            var error = n.Data.Truncate((long)r.Size);
             _usedBytes += n.Data.AllocatedBytes - before;
+            if (StoreFailed(r, error)) return;
             n.Mtime = now;
         }
         if (r.Has(FuseConstants.FattrKillSuidGid)) KillSuidGid(n);
@@ -292,8 +294,9 @@ public sealed class MemoryFs : FilesystemActor
         if ((r.Flags & OTrunc) != 0 && n.Data is { } data)
         {
             long before = data.AllocatedBytes;
-            data.Truncate(0);
+            var error = data.Truncate(0);
             _usedBytes += data.AllocatedBytes - before;
+            if (StoreFailed(r, error)) return;
             n.Modified(FsTime.Now);
         }
         ReplyOpen(r, n);
@@ -330,6 +333,12 @@ public sealed class MemoryFs : FilesystemActor
         int want = (int)Math.Min(r.Size, (ulong)data.Size - r.Offset);
         var buffer = ArrayPool<byte>.Shared.Rent(want);
         int got = data.Read((long)r.Offset, buffer.AsSpan(0, want));
+        if (got < 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            StoreFailed(r, (Errno)(-got));
+            return;
+        }
         r.ReplyPooled(buffer, got);
     }
 
@@ -344,8 +353,10 @@ public sealed class MemoryFs : FilesystemActor
         if (growth > 0 && _usedBytes + growth > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
 
         long before = data.AllocatedBytes;
-        data.Write(offset, src);
+        var error = data.Write(offset, src);
         _usedBytes += data.AllocatedBytes - before;
+        NoteSpillError(data);
+        if (StoreFailed(r, error)) return;
         n.Modified(FsTime.Now);
         if ((r.WriteFlags & WriteKillSuidGid) != 0) KillSuidGid(n);
         r.Reply((uint)src.Length);
@@ -369,11 +380,14 @@ public sealed class MemoryFs : FilesystemActor
                 long growth = data.GrowthFor(offset, length);
                 if (growth > 0 && _usedBytes + growth > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
                 long oldSize = data.Size;
-                data.Allocate(offset, length, keepSize: r.Mode == FallocKeepSize);
+                var error = data.Allocate(offset, length, keepSize: r.Mode == FallocKeepSize);
+                NoteSpillError(data);
+                if (error != Errno.Ok) { _usedBytes += data.AllocatedBytes - before; StoreFailed(r, error); return; }
                 if (data.Size != oldSize) n.Modified(now);
                 break;
             case FallocPunchHole | FallocKeepSize:
-                data.PunchHole(offset, length);
+                var punched = data.PunchHole(offset, length);
+                if (punched != Errno.Ok) { _usedBytes += data.AllocatedBytes - before; StoreFailed(r, punched); return; }
                 n.Modified(now);
                 break;
             default: // PUNCH_HOLE without KEEP_SIZE, ZERO_RANGE, COLLAPSE/INSERT_RANGE, ...
@@ -424,8 +438,10 @@ public sealed class MemoryFs : FilesystemActor
         if (growth > 0 && _usedBytes + growth > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
 
         long before = dst.AllocatedBytes;
-        dst.CopyFrom(src, inOff, outOff, length);
+        var error = dst.CopyFrom(src, inOff, outOff, length);
         _usedBytes += dst.AllocatedBytes - before;
+        NoteSpillError(dst);
+        if (StoreFailed(r, error)) return;
         output.Modified(FsTime.Now);
         r.Reply((ulong)length);
     }
@@ -613,7 +629,7 @@ public sealed class MemoryFs : FilesystemActor
             if ((mode & ModeBits.TypeMask) == ModeBits.Directory) mode |= ModeBits.SetGid;
         }
         var now = FsTime.Now;
-        var n = new Inode(_nextIno++, mode, r.Uid, gid, now, rdev, target);
+        var n = new Inode(_nextIno++, mode, r.Uid, gid, now, rdev, target, _options.SpillToMemfdAboveBytes ?? long.MaxValue);
         if (n.IsDirectory) n.Parent = dir;
         _nodes.Add(n.Ino, n);
         dir.Entries.Add(name, n);
@@ -660,7 +676,7 @@ public sealed class MemoryFs : FilesystemActor
         if (n.Data is { } data)
         {
             _usedBytes -= data.AllocatedBytes;
-            data.Clear();
+            data.Dispose();
         }
         n.Xattrs = null;
         n.Parent = null;
@@ -687,6 +703,23 @@ public sealed class MemoryFs : FilesystemActor
         uint mode = n.Mode & ~ModeBits.SetUid;
         if ((mode & 0x8) != 0) mode &= ~ModeBits.SetGid; // S_IXGRP: otherwise S_ISGID means mandatory locking
         n.Mode = mode;
+    }
+
+    /// <summary>Answers a failed store operation (a memfd's pwrite, fallocate, ...) with its errno and a log line.</summary>
+    private bool StoreFailed(FsRequest r, Errno error)
+    {
+        if (error == Errno.Ok) return false;
+        Log.Warning("{0} on node {1}: file store failed with {2}", r.Opcode, r.NodeId, error);
+        r.Fail(error);
+        return true;
+    }
+
+    /// <summary>A file that could not move to a memfd keeps working on the heap; say so once per filesystem.</summary>
+    private void NoteSpillError(FileContent data)
+    {
+        if (data.SpillError == Errno.Ok || _spillErrorLogged) return;
+        _spillErrorLogged = true;
+        Log.Warning("large files stay on the GC heap: no memfd ({0}); raise the descriptor limit (ulimit -n)", data.SpillError);
     }
 
     // For tests (through TestActorRef): accounting that STATFS only shows rounded.

@@ -15,4 +15,8 @@ public sealed record MemoryFsOptions
 
     /// <summary>Most inodes alive at once (root included); enforced with ENOSPC.</summary>
     public long MaxInodes { get; init; } = 1L << 24;
+
+    /// <summary>A file whose data would grow past this many bytes moves its contents from the GC heap to a memfd
+    /// (the kernel's page cache, outside the daemon's resident set); null keeps every file on the heap.</summary>
+    public long? SpillToMemfdAboveBytes { get; init; } = 1L << 20;
 }
