@@ -94,6 +94,19 @@ public sealed class PassthroughKernelPassthroughTests : IDisposable
     }
 
     [Fact]
+    public async Task A_write_by_another_user_through_passthrough_clears_set_user_id_on_the_host()
+    {
+        // The kernel writes the backing file with the daemon's credentials (root), which by themselves would keep
+        // set-user-id; the FUSE layer must still drop it for the real writer (a SETATTR the daemon carries out).
+        await Shell.OkAsync("chmod 755 . && echo x > suid && chmod 4777 suid", _source);
+        await using var fs = await MountAsync(kernelPassthrough: true);
+        await Shell.OkAsync("setpriv --reuid 1234 --regid 1234 --clear-groups sh -c 'echo more >> suid'", fs.Path);
+        Assert.Equal("777\n", await Shell.OkAsync("stat -c %a suid", _source));
+        Assert.Equal("x\nmore\n", await File.ReadAllTextAsync(Path.Combine(_source, "suid")));
+        Assert.True(_counts[Opcode.Write] == 0 && _counts[Opcode.SetAttr] > 0, _counts.ToString());
+    }
+
+    [Fact]
     public async Task A_file_the_kernel_cannot_pass_through_is_served_by_the_daemon()
     {
         // Files on an overlayfs inside SOURCE are one filesystem stack level deep: the kernel refuses them as backing
