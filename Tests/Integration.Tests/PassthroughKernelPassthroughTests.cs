@@ -107,6 +107,30 @@ public sealed class PassthroughKernelPassthroughTests : IDisposable
     }
 
     [Fact]
+    public async Task An_o_direct_open_the_host_refuses_takes_the_daemon_path_or_gets_the_hosts_einval()
+    {
+        // ramfs has no O_DIRECT. The kernel would open its backing file with the caller's O_DIRECT and fail the open
+        // with EIO; the daemon asks the host first. With no passthrough open of the file, the O_DIRECT open takes the
+        // daemon path (which drops O_DIRECT, as without kernel passthrough); while one is open, the inode can only
+        // be opened in passthrough, and the caller gets the host's EINVAL.
+        var ram = Directory.CreateDirectory(Path.Combine(_source, "ram")).FullName;
+        await Shell.OkAsync($"mount -t ramfs ramfs {ram}");
+        try
+        {
+            await using var fs = await MountAsync(kernelPassthrough: true);
+            await Shell.OkAsync("head -c 16384 /dev/urandom > ram/f && dd if=ram/f of=ram/g bs=4k oflag=direct status=none && cmp ram/f ram/g", fs.Path);
+            Assert.True(_counts[Opcode.Write] > 0, _counts.ToString()); // the O_DIRECT writes came to the daemon
+            var r = await Shell.RunAsync("exec 3< ram/f && dd if=ram/f of=/dev/null iflag=direct status=none", fs.Path);
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("Invalid argument", r.Stderr);
+        }
+        finally
+        {
+            await Shell.RunAsync($"umount -l {ram}");
+        }
+    }
+
+    [Fact]
     public async Task A_file_the_kernel_cannot_pass_through_is_served_by_the_daemon()
     {
         // Files on an overlayfs inside SOURCE are one filesystem stack level deep: the kernel refuses them as backing
