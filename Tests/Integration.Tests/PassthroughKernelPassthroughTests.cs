@@ -123,6 +123,18 @@ public sealed class PassthroughKernelPassthroughTests : IDisposable
             var r = await Shell.RunAsync("exec 3< ram/f && dd if=ram/f of=/dev/null iflag=direct status=none", fs.Path);
             Assert.NotEqual(0, r.ExitCode);
             Assert.Contains("Invalid argument", r.Stderr);
+            // While the O_DIRECT open is served by the daemon, the inode is in the kernel's cached mode: a plain open
+            // of it must not ask for passthrough (the kernel would fail it with EIO), and it sees the same data.
+            await Shell.OkAsync("""
+                python3 -c "
+                import os
+                d = os.open('ram/h', os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+                p = os.open('ram/h', os.O_RDONLY)
+                os.write(d, b'z' * 4096)
+                assert os.pread(p, 10, 0) == b'z' * 10
+                os.close(p); os.close(d)
+                "
+                """, fs.Path);
         }
         finally
         {
