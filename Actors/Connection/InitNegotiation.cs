@@ -34,7 +34,9 @@ public static class InitNegotiation
             MaxWrite = maxWrite,
             TimeGran = 1,
             MaxPages = (ushort)((flags & InitFlags.MaxPages) != 0 ? (maxWrite + 4095) / 4096 : 0),
-            // Backing files may themselves be on a stacked filesystem one level deep (the kernel allows at most 2).
+            // Our stacking depth with passthrough: backing files must be on a filesystem below it (depth 0; a file
+            // on overlayfs is refused with ELOOP and its opens take the plain path), and the mount itself can still
+            // be a layer of an overlayfs (the kernel allows a stack of 2).
             MaxStackDepth = (flags & InitFlags.Passthrough) != 0 ? 1u : 0u,
         };
     }

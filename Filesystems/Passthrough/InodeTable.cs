@@ -20,6 +20,19 @@ internal sealed class HostInode(ulong nodeId, int fd, ulong dev, ulong ino, uint
     /// <summary>How many times the kernel was handed this node and has not forgotten it yet.</summary>
     public ulong LookupCount { get; set; }
 
+    // Kernel passthrough (FOPEN_PASSTHROUGH). The kernel puts an inode in one I/O mode at a time: while one open of
+    // it is in passthrough, every further open must be too, with the same backing file (another backing id is
+    // EBUSY, a cached open EINVAL); while a cached open exists, a passthrough open is ETXTBSY. Each of these becomes
+    // EIO for the caller's open(2). So the daemon keeps the mode per inode: one backing id shared by all its
+    // passthrough opens, counted, and closed with the last of them. The kernel leaves a mode when it drops the file,
+    // before it sends RELEASE, so these counts are never below the kernel's own.
+    /// <summary>The backing id all passthrough opens of this inode share; 0 while it has none.</summary>
+    public int BackingId { get; set; }
+    /// <summary>Open handles in passthrough mode (they hold <see cref="BackingId"/>).</summary>
+    public int PassthroughOpens { get; set; }
+    /// <summary>Open handles whose reads and writes come to the daemon.</summary>
+    public int CachedOpens { get; set; }
+
     public bool IsDirectory => Type == 0x4000;
     public bool IsRegular => Type == 0x8000;
     public bool IsSymlink => Type == 0xA000;

@@ -1,12 +1,14 @@
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>One open file or directory: the host descriptor the kernel's fh stands for.</summary>
-internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory)
+internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough)
 {
     /// <summary>A readable/writable descriptor (files) or the directory stream's descriptor (directories).</summary>
     public int Fd { get; } = fd;
     public HostInode Inode { get; } = inode;
     public DirectoryStream? Directory { get; } = directory;
+    /// <summary>The kernel does this open's reads and writes itself, on <see cref="HostInode.BackingId"/>.</summary>
+    public bool Passthrough { get; } = passthrough;
 }
 
 /// <summary>
@@ -21,14 +23,16 @@ internal sealed class OpenHandles : IDisposable
 
     public int Count => _handles.Count;
 
-    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null)
+    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null, bool passthrough = false)
     {
         ulong fh = _next++;
-        _handles.Add(fh, new OpenHandle(fd, inode, directory));
+        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough));
         return fh;
     }
 
     public OpenHandle? Get(ulong fh) => _handles.GetValueOrDefault(fh);
+
+    public IEnumerable<ulong> All => _handles.Keys;
 
     /// <summary>Removes and closes a handle. False if it was unknown.</summary>
     public bool Close(ulong fh)

@@ -20,6 +20,9 @@ namespace FuseActors.Filesystems.Passthrough;
 /// caller's namespace), and a rename racing a lookup can only move the daemon to another inode it already holds.
 /// Errors are the host's errno, read right after the failing call. The mount is expected to use
 /// default_permissions: the kernel checks permissions, this actor (as root) does what was allowed.
+/// With <see cref="PassthroughOptions.KernelPassthrough"/> on a connection that negotiated FUSE_PASSTHROUGH, opened
+/// regular files are served by the kernel on the host file itself (FOPEN_PASSTHROUGH, see <see cref="StartIo"/>);
+/// everything else, and every open the kernel cannot pass through, takes the plain path through this actor.
 ///
 /// Threading: the syscalls block briefly and run inside the actor, one request at a time. All state (inode and
 /// handle tables) belongs to the actor, so a later pool of I/O worker actors (READ/WRITE/FSYNC/COPY_FILE_RANGE
@@ -54,6 +57,10 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private readonly bool _chownToCaller;
     private readonly uint _daemonGid;
     private readonly byte[] _xattrBuffer = GC.AllocateUninitializedArray<byte>(XattrMax, pinned: true);
+    /// <summary>The kernel refused backing files for the whole connection: stop asking.</summary>
+    private bool _backingUnavailable;
+    /// <summary>BACKING_OPEN errors already logged (each is logged once).</summary>
+    private readonly HashSet<Errno> _backingErrorsLogged = new();
 
     public PassthroughFs(string sourceDirectory, PassthroughOptions options)
     {
@@ -288,15 +295,23 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             r.Fail(err);
             return;
         }
-        ulong fh = _handles.Add(fd, node!);
-        if (r.Reply(MakeEntry(node!, in st), fh, OpenReplyFlags()))
+        err = StartIo(r, node!, r.Flags, fd, out bool passthrough);
+        if (err != Errno.Ok)
+        {
+            close(fd);
+            _inodes.DropIfUnused(node!);
+            r.Fail(err);
+            return;
+        }
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough);
+        if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FuseConstants.FopenPassthrough : 0, passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
         }
         else
         {
             // The engine answered first (timeout/abort): the kernel never saw this node or handle.
-            _handles.Close(fh);
+            CloseFile(r, fh);
             _inodes.DropIfUnused(node!);
         }
     }
@@ -377,8 +392,101 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // No *at form opens an O_PATH inode for I/O: reopen its magic link (the inode itself, never a path).
         int fd = OpenNode(n, HostOpenFlags(r.Flags));
         if (fd < 0) { r.Fail(LastError()); return; }
-        ulong fh = _handles.Add(fd, n);
-        if (!r.Reply(fh, OpenReplyFlags())) _handles.Close(fh);
+        var err = StartIo(r, n, r.Flags, fd, out bool passthrough);
+        if (err != Errno.Ok)
+        {
+            close(fd);
+            r.Fail(err);
+            return;
+        }
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough);
+        if (!r.Reply(fh, passthrough ? FuseConstants.FopenPassthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
+    }
+
+    /// <summary>
+    /// Chooses how an open of the regular file <paramref name="n"/> (host descriptor <paramref name="fd"/>, just
+    /// opened with the caller's <paramref name="flags"/>) does its reads and writes, and counts it: in passthrough
+    /// (the kernel on the inode's backing file, registered on first use) or cached (READ/WRITE to the daemon).
+    /// Passthrough is used when the options ask for it, the connection negotiated it and the inode is not open
+    /// cached (see <see cref="HostInode.BackingId"/> for the kernel's rules). A failing BACKING_OPEN falls back to
+    /// the cached path. Fails only when the host refuses O_DIRECT and the inode can only be opened in passthrough.
+    /// </summary>
+    private Errno StartIo(FsRequest r, HostInode n, uint flags, int fd, out bool passthrough)
+    {
+        passthrough = false;
+        if (!n.IsRegular || !_options.KernelPassthrough || _backingUnavailable || n.CachedOpens > 0 || !r.CanPassthrough())
+        {
+            n.CachedOpens++;
+            return Errno.Ok;
+        }
+        if ((flags & (uint)O_DIRECT) != 0)
+        {
+            // The kernel opens its backing file with the caller's flags, O_DIRECT included, and turns a refusal into
+            // EIO. Ask the host first: then the caller gets the host's errno, or (while no passthrough open forces the
+            // mode) the cached path, where the daemon drops O_DIRECT as before.
+            var direct = ProbeDirect(n, flags);
+            if (direct != Errno.Ok)
+            {
+                if (n.PassthroughOpens > 0) return direct;
+                n.CachedOpens++;
+                return Errno.Ok;
+            }
+        }
+        if (n.BackingId == 0)
+        {
+            // Any descriptor of the inode will do: the kernel reopens the backing file's path with each open's own
+            // flags and the daemon's credentials (so a read-only first open still serves later writers).
+            int id = r.OpenBackingFile(fd);
+            if (id <= 0)
+            {
+                NoteBackingFailure((Errno)(-id));
+                n.CachedOpens++;
+                return Errno.Ok;
+            }
+            n.BackingId = id;
+        }
+        n.PassthroughOpens++;
+        passthrough = true;
+        return Errno.Ok;
+    }
+
+    /// <summary>Can the host open this inode with O_DIRECT (and the caller's access mode)?</summary>
+    private static Errno ProbeDirect(HostInode n, uint flags)
+    {
+        int probe = OpenNode(n, ((int)flags & O_ACCMODE) | O_DIRECT | O_CLOEXEC);
+        if (probe < 0) return LastError();
+        close(probe);
+        return Errno.Ok;
+    }
+
+    private void NoteBackingFailure(Errno e)
+    {
+        // No CAP_SYS_ADMIN, or a kernel/device without backing files: every further open would fail the same way.
+        if (e is Errno.EPERM or Errno.ENOTTY or Errno.EOPNOTSUPP) _backingUnavailable = true;
+        if (_backingErrorsLogged.Add(e))
+        {
+            Log.Warning("kernel passthrough: registering a backing file failed with {0}; {1} use the daemon's read/write path",
+                e, _backingUnavailable ? "all further opens" : "such opens");
+        }
+    }
+
+    /// <summary>Closes a file handle and ends its I/O mode: the last passthrough open of an inode drops its backing id
+    /// (files the kernel already opened with it keep their backing file).</summary>
+    private bool CloseFile(FsRequest r, ulong fh)
+    {
+        if (_handles.Get(fh) is not { } h) return false;
+        if (h.Directory is null)
+        {
+            var n = h.Inode;
+            if (!h.Passthrough) n.CachedOpens--;
+            else if (--n.PassthroughOpens == 0)
+            {
+                int rc = r.CloseBackingFile(n.BackingId);
+                if (rc < 0) Log.Warning("kernel passthrough: closing backing id {0} of {1} failed with {2}", n.BackingId, n, (Errno)(-rc));
+                n.BackingId = 0;
+            }
+        }
+        return _handles.Close(fh);
     }
 
     protected override void OpenDir(OpenRequest r)
@@ -392,7 +500,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Release(ReleaseRequest r)
     {
-        if (!_handles.Close(r.Fh)) Log.Warning("RELEASE of unknown handle {0}", r.Fh);
+        if (!CloseFile(r, r.Fh)) Log.Warning("RELEASE of unknown handle {0}", r.Fh);
         r.Reply();
     }
 
@@ -697,7 +805,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// and every node but the root.</summary>
     protected override void Destroy(DestroyRequest r)
     {
-        _handles.Dispose();
+        foreach (var fh in _handles.All.ToArray()) CloseFile(r, fh);
         _inodes.ForgetAll();
         r.Reply();
     }
@@ -886,8 +994,6 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private static int HostOpenFlags(uint kernelFlags) =>
         ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
 
-    private static uint OpenReplyFlags() => 0; // TODO(lead): FOPEN_PASSTHROUGH + backing id when KernelPassthrough is wired
-
     private static Errno StatNode(HostInode n, out Statx st)
     {
         Statx s;
@@ -928,4 +1034,6 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     internal int OpenHandleCount => _handles.Count;
     internal ulong LookupCountOf(ulong nodeId) => _inodes.Get(nodeId)?.LookupCount ?? 0;
     internal int DescriptorOf(ulong nodeId) => _inodes.Get(nodeId)?.Fd ?? -1;
+    internal (int BackingId, int PassthroughOpens, int CachedOpens) IoModeOf(ulong nodeId) =>
+        _inodes.Get(nodeId) is { } n ? (n.BackingId, n.PassthroughOpens, n.CachedOpens) : default;
 }

@@ -6,12 +6,11 @@ public sealed record PassthroughOptions
     public static readonly PassthroughOptions Default = new();
 
     /// <summary>
-    /// Hand opened files' reads and writes straight to the host file (FOPEN_PASSTHROUGH with a backing id from
-    /// FUSE_DEV_IOC_BACKING_OPEN, Linux 6.9+), where the kernel offers it.
-    /// TODO(lead): not implemented yet. It needs the connection to negotiate FUSE_PASSTHROUGH (and max_stack_depth)
-    /// in INIT and to expose BACKING_OPEN/BACKING_CLOSE on the device to filesystems; OPEN/CREATE would then reply
-    /// with <c>FuseConstants.FopenPassthrough</c> and the backing id, and RELEASE would close the backing id.
-    /// Until then this flag is ignored and every read and write goes through the daemon.
+    /// Hand opened files' reads and writes (and mmap) straight to the host file: OPEN and CREATE of a regular file
+    /// reply FOPEN_PASSTHROUGH with a backing id from FUSE_DEV_IOC_BACKING_OPEN (Linux 6.9+, daemon with
+    /// CAP_SYS_ADMIN), so READ and WRITE never reach the daemon. Takes effect only where the connection negotiated
+    /// FUSE_PASSTHROUGH (<c>ConnectionSettings.Passthrough</c>); elsewhere, and for any open whose backing file the
+    /// kernel refuses, reads and writes go through the daemon. False: always through the daemon.
     /// </summary>
     public bool KernelPassthrough { get; init; } = true;
 

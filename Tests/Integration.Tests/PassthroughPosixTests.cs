@@ -1,6 +1,9 @@
 using Akka.Actor;
 using FuseActors.Filesystems.Passthrough;
+using FuseActors.Actors.Connection;
+using FuseActors.Engine.Protocol;
 using FuseActors.Integration.Tests.Support;
+using FuseActors.Integration.Tests.TestFilesystems;
 
 namespace FuseActors.Integration.Tests;
 
@@ -8,11 +11,20 @@ namespace FuseActors.Integration.Tests;
 /// The POSIX program suite on PassthroughFs mirroring a fresh temporary SOURCE directory (one per test: xUnit makes
 /// a new instance for each), plus checks that the mount and SOURCE really are the same tree.
 /// </summary>
-public sealed class PassthroughPosixTests : PosixProgramTests, IDisposable
+public class PassthroughPosixTests : PosixProgramTests, IDisposable
 {
     private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptsrc-").FullName;
 
-    protected override Props CreateFilesystem() => PassthroughFs.Props(_source);
+    /// <summary>Every request the kernel sent to the daemon, by opcode.</summary>
+    protected RequestCounts Counts { get; } = new();
+
+    /// <summary>This class runs the plain path: every read and write goes through the daemon.</summary>
+    protected virtual bool KernelPassthrough => false;
+
+    protected override ConnectionSettings? Settings => new() { Passthrough = KernelPassthrough };
+
+    protected override Props CreateFilesystem() =>
+        CountingFs.Props(PassthroughFs.Props(_source, new PassthroughOptions { KernelPassthrough = KernelPassthrough }), Counts);
 
     public void Dispose()
     {
@@ -89,5 +101,37 @@ public sealed class PassthroughPosixTests : PosixProgramTests, IDisposable
         var sizeAndBlocks = (await Shell.OkAsync("stat -c '%s %b' c", _source)).Split(' ').Select(long.Parse).ToArray();
         Assert.Equal(13L << 20, sizeAndBlocks[0]);
         Assert.InRange(sizeAndBlocks[1], 2048 + 8, 4096); // the fallocated MiB is allocated, the hole is not
+
+        // Punching a hole (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE) frees the host's blocks and keeps the size.
+        await Shell.OkAsync("fallocate --punch-hole --offset $((12 << 20)) --length $((1 << 20)) c && fallocate -p -o 0 -l 4096 c", fs.Path);
+        sizeAndBlocks = (await Shell.OkAsync("stat -c '%s %b' c", _source)).Split(' ').Select(long.Parse).ToArray();
+        Assert.Equal(13L << 20, sizeAndBlocks[0]);
+        Assert.InRange(sizeAndBlocks[1], 1, 2047);
+        Assert.Equal("0\n", await Shell.OkAsync("head -c 4096 c | tr -d '\\0' | wc -c", _source));
+
+        // The kernel asked the daemon, and the daemon asked the host (a kernel fallback to READ/WRITE would also
+        // copy correctly, so the counts are what shows the operations themselves went through).
+        Assert.True(Counts[Opcode.CopyFileRange] + Counts[Opcode.CopyFileRange64] > 0, Counts.ToString());
+        Assert.True(Counts[Opcode.Fallocate] >= 3, Counts.ToString());
+        Assert.True(Counts[Opcode.Lseek] >= 2, Counts.ToString());
+    }
+}
+
+/// <summary>
+/// The same suite with kernel passthrough on (Linux 6.9+): opened files' reads and writes go from the kernel to the
+/// host file, everything else through the daemon.
+/// </summary>
+public sealed class PassthroughKernelPassthroughPosixTests : PassthroughPosixTests
+{
+    protected override bool KernelPassthrough => true;
+
+    [Fact]
+    public async Task The_suite_really_runs_in_kernel_passthrough()
+    {
+        await using var fs = await MountAsync();
+        Assert.True((await fs.Mount.Ready).Flags.HasFlag(InitFlags.Passthrough), "the kernel did not take FUSE_PASSTHROUGH");
+        await Shell.OkAsync("head -c 3000000 /dev/urandom > f && cat f > g && cmp f g", fs.Path);
+        Assert.True(Counts[Opcode.Create] >= 2, Counts.ToString());
+        Assert.Equal(0, Counts[Opcode.Read] + Counts[Opcode.Write]);
     }
 }

@@ -11,7 +11,10 @@ public abstract class PosixProgramTests
 {
     protected abstract Props CreateFilesystem();
 
-    protected Task<MountedFilesystem> MountAsync() => MountedFilesystem.StartAsync(CreateFilesystem());
+    /// <summary>Connection settings of the mount (null: the defaults).</summary>
+    protected virtual Actors.Connection.ConnectionSettings? Settings => null;
+
+    protected Task<MountedFilesystem> MountAsync() => MountedFilesystem.StartAsync(CreateFilesystem(), Settings);
 
     [Fact]
     public async Task Ls_shows_created_files_directories_and_symlinks_with_their_modes()

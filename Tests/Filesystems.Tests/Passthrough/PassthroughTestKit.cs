@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Akka.TestKit;
 using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.Passthrough;
 
@@ -56,10 +57,17 @@ public abstract class PassthroughTestKit : Akka.TestKit.Xunit2.TestKit
 
     // ------------------------------------------------------------ raw calls
 
+    /// <summary>What the device reader stamps on every request: the device it came from and the negotiated protocol
+    /// (null: no device, nothing negotiated, as before).</summary>
+    protected IFuseDevice? Device { get; set; }
+    protected ReplySettings? Protocol { get; set; }
+
     protected void Send(FsRequest r, ulong node, uint uid = Uid, uint gid = Gid)
     {
         r.Header = new FuseInHeader { Unique = ++_unique * 2, NodeId = node, Uid = uid, Gid = gid, Pid = 4242 };
         r.ReplyTo = TestActor;
+        r.Device = Device;
+        r.Protocol = Protocol;
         Fs.Tell(r);
     }
 

@@ -1,0 +1,53 @@
+using Akka.Actor;
+using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Integration.Tests.TestFilesystems;
+
+/// <summary>How many requests of each opcode reached the filesystem (thread-safe: the test reads while the mount runs).</summary>
+public sealed class RequestCounts
+{
+    private readonly int[] _counts = new int[256];
+
+    public void Add(Opcode op) => Interlocked.Increment(ref _counts[(int)op & 0xFF]);
+    public int this[Opcode op] => Volatile.Read(ref _counts[(int)op & 0xFF]);
+
+    public override string ToString() =>
+        string.Join(", ", Enum.GetValues<Opcode>().Distinct().Where(o => this[o] > 0).Select(o => $"{o}={this[o]}"));
+}
+
+/// <summary>
+/// Counts every request by opcode and forwards it, sender and all, to the real filesystem actor (its child), which
+/// answers the request itself. Lets a real-mount test see which requests the kernel sent to the daemon.
+/// </summary>
+public sealed class CountingFs : UntypedActor
+{
+    private readonly RequestCounts _counts;
+    private readonly IActorRef _inner;
+
+    public CountingFs(Props inner, RequestCounts counts)
+    {
+        _counts = counts;
+        _inner = Context.ActorOf(inner, "counted");
+        Context.Watch(_inner);
+    }
+
+    public static Props Props(Props inner, RequestCounts counts) => Akka.Actor.Props.Create<CountingFs>(inner, counts);
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case FsRequest r:
+                _counts.Add(r.Opcode);
+                _inner.Forward(r);
+                break;
+            case Terminated t when t.ActorRef.Equals(_inner):
+                Context.Stop(Self);
+                break;
+            default:
+                _inner.Forward(message);
+                break;
+        }
+    }
+}
