@@ -108,6 +108,14 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
     /// </summary>
     public Action<VirtualRequestInfo>? DuringCopy { get; set; }
 
+    /// <summary>
+    /// Test seam: called on the reader's thread when a queued request is next to be handed to a reader, while it is
+    /// still pending (the daemon has not seen it). Called once per request and never with a lock held; after it
+    /// returns the read starts over, so whatever the hook did (a signal dequeues the request, an abort ends it) is
+    /// what the reader then sees. An exception from the hook leaves the request queued and ends the read.
+    /// </summary>
+    public Action<VirtualRequestInfo>? BeforeHandOut { get; set; }
+
     // ================================================================== state
 
     public VirtualDeviceState State
@@ -429,6 +437,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             while (true)
             {
                 Req req;
+                Action<VirtualRequestInfo>? announce = null;
                 lock (_lock)
                 {
                     if (buffer.Length < MinReadBufferLocked) return -(int)Errno.EINVAL;
@@ -465,35 +474,50 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                     }
 
                     req = _pending.First!.Value;
-                    _pending.RemoveFirst();
-                    req.ListNode = null;
-
-                    if (req.Message!.Length > buffer.Length)
+                    if (BeforeHandOut is { } hook && !req.HandOutAnnounced)
                     {
-                        // Too large for the reader's buffer: fail it toward its caller, and read on.
-                        EndLocked(req, req.Spec.Opcode == Opcode.SetXAttr ? Errno.E2BIG : Errno.EIO, default);
-                        SignalLocked();
-                        continue;
+                        // Announced first, taken on a later pass (if it is still there then).
+                        req.HandOutAnnounced = true;
+                        announce = hook;
                     }
-
-                    if (req.Kind == SendMode.NoReply)
+                    else
                     {
-                        req.Message.CopyTo(buffer);
-                        EndLocked(req, Errno.Ok, default);
-                        SignalLocked();
-                        return req.Message.Length;
-                    }
+                        _pending.RemoveFirst();
+                        req.ListNode = null;
 
-                    req.State = ReqState.Copying;
-                    req.Queue = q;
-                    _copying.Add(req);
+                        if (req.Message!.Length > buffer.Length)
+                        {
+                            // Too large for the reader's buffer: fail it toward its caller, and read on.
+                            EndLocked(req, req.Spec.Opcode == Opcode.SetXAttr ? Errno.E2BIG : Errno.EIO, default);
+                            SignalLocked();
+                            continue;
+                        }
+
+                        if (req.Kind == SendMode.NoReply)
+                        {
+                            req.Message.CopyTo(buffer);
+                            EndLocked(req, Errno.Ok, default);
+                            SignalLocked();
+                            return req.Message.Length;
+                        }
+
+                        req.State = ReqState.Copying;
+                        req.Queue = q;
+                        _copying.Add(req);
+                    }
+                }
+
+                if (announce != null)
+                {
+                    announce(Info(req));
+                    continue;
                 }
 
                 // The copy: the request is "locked" (seed lock_request): a signal now waits until it is done.
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo? hookFailure = null;
                 try
                 {
-                    DuringCopy?.Invoke(new VirtualRequestInfo(req.Unique, req.Spec.Opcode, req.Spec.NodeId, req.Caller, req.Message.Length));
+                    DuringCopy?.Invoke(Info(req));
                 }
                 catch (Exception e)
                 {
@@ -536,6 +560,9 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             reg.Dispose();
         }
     }
+
+    private static VirtualRequestInfo Info(Req r) =>
+        new(r.Unique, r.Spec.Opcode, r.Spec.NodeId, r.Caller, r.Message!.Length);
 
     private static int WriteInterruptMessage(Span<byte> buffer, Req target)
     {
@@ -944,6 +971,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
         public bool HoldsCredit;
         public bool Interrupted;
         public bool InterruptWhileCopying;
+        public bool HandOutAnnounced;
         public bool IsBackground;
         public bool RefsHeld;
         public ulong ForgetAfter;

@@ -29,6 +29,35 @@ public sealed class VirtualDeviceInterruptTests : VirtualDeviceTestBase
     }
 
     [Fact]
+    public void Signal_at_the_moment_before_hand_out_dequeues_the_request_and_the_reader_gets_the_next_one()
+    {
+        var (d, daemon) = Start();
+        using var cts = new CancellationTokenSource();
+        var victim = d.SendAsync(Rq.Lookup(1, "victim"), Rq.Alice, cts.Token);
+        var other = d.SendAsync(Rq.GetAttr(), Rq.Alice);
+        var announced = new List<Opcode>();
+        d.BeforeHandOut = info =>
+        {
+            announced.Add(info.Opcode);
+            if (info.Opcode == Opcode.Lookup)
+            {
+                Assert.Equal(2, d.PendingCount); // still queued: the daemon has not seen it
+                cts.Cancel();
+            }
+        };
+
+        var r = daemon.Read();
+        d.BeforeHandOut = null;
+        Assert.Equal(Opcode.GetAttr, r.Opcode);
+        Assert.Equal([Opcode.Lookup, Opcode.GetAttr], announced); // each request announced once
+        Assert.Equal(Errno.EINTR, victim.Done().Error);
+        daemon.AssertNothingToRead(); // never sent, so no INTERRUPT
+        daemon.ReplyAttr(r.Unique, 1, Posix.S_IFDIR | 0x1ED);
+        Assert.True(other.Done().IsOk);
+        AssertQuiescent(d);
+    }
+
+    [Fact]
     public void Caller_already_cancelled_is_not_sent_at_all()
     {
         var (d, daemon) = Start();
