@@ -523,7 +523,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                 {
                     hookFailure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
                 }
-                req.Message.CopyTo(buffer);
+                req.Message!.CopyTo(buffer);
                 if (hookFailure != null)
                 {
                     // A failing test hook must not leave the request locked: fail it toward its caller, then rethrow.
