@@ -1,7 +1,5 @@
 using Akka.Actor;
 using Akka.Configuration;
-using FuseActors.Actors.Connection;
-using FuseActors.Actors.Mounting;
 using FuseActors.Engine.Virtual;
 using Xunit.Abstractions;
 
@@ -24,8 +22,8 @@ public abstract class FilesystemTestKit : Akka.TestKit.Xunit2.TestKit
         akka.log-dead-letters-during-shutdown = off
         """);
 
-    // How long a start or stop may take before the test fails instead of hanging.
-    private static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(30);
+    // How long a stop may take before the test's end gives up on it instead of hanging.
+    private static readonly TimeSpan StopLimit = TimeSpan.FromSeconds(30);
     private readonly List<ServedFilesystem> _served = [];
 
     protected FilesystemTestKit(ITestOutputHelper? output = null) : this((Config?)null, output) { }
@@ -38,49 +36,16 @@ public abstract class FilesystemTestKit : Akka.TestKit.Xunit2.TestKit
 
     /// <summary>Starts <paramref name="filesystem"/> as the child of a new engine connection on a new VirtualDevice,
     /// and returns once INIT has been answered.</summary>
-    protected Task<ServedFilesystem> ServeAsync(Props filesystem, FilesystemTestOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(filesystem);
-        return StartAsync(options, (device, settings) => FuseMount.Serve(Sys, filesystem, device, settings));
-    }
+    protected Task<ServedFilesystem> ServeAsync(Props filesystem, FilesystemTestOptions? options = null) =>
+        Track(ServedFilesystem.StartAsync(Sys, filesystem, options));
 
     /// <summary>Serves an existing filesystem actor (it is not stopped with the connection).</summary>
-    protected Task<ServedFilesystem> ServeAsync(IActorRef filesystem, FilesystemTestOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(filesystem);
-        return StartAsync(options, (device, settings) => FuseMount.Serve(Sys, filesystem, device, settings));
-    }
+    protected Task<ServedFilesystem> ServeAsync(IActorRef filesystem, FilesystemTestOptions? options = null) =>
+        Track(ServedFilesystem.StartAsync(Sys, filesystem, options));
 
-    private async Task<ServedFilesystem> StartAsync(FilesystemTestOptions? options, Func<FaultInjectingDevice, ConnectionSettings, FuseMount> serve)
+    private async Task<ServedFilesystem> Track(Task<ServedFilesystem> starting)
     {
-        options ??= new FilesystemTestOptions();
-        var config = Sys.Settings.Config;
-        // The engine's reader blocks in read(2); a non-blocking device would make it spin.
-        var deviceOptions = (options.Device ?? VirtualDeviceConfig.FromConfig(config)) with { NonBlocking = false };
-        var device = new VirtualDevice(deviceOptions);
-        var faults = new FaultInjector(device);
-        var wrapped = new FaultInjectingDevice(device, faults);
-        FuseMount mount;
-        try
-        {
-            mount = serve(wrapped, options.Connection ?? ConnectionSettings.FromConfig(config));
-        }
-        catch
-        {
-            wrapped.Dispose();
-            throw;
-        }
-        ConnectionReady ready;
-        try
-        {
-            ready = await mount.Ready.WaitAsync(StartLimit).ConfigureAwait(false);
-        }
-        catch
-        {
-            await mount.UnmountAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-            throw;
-        }
-        var served = new ServedFilesystem(device, mount, faults, ready, options.Caller, options.Client);
+        var served = await starting.ConfigureAwait(false);
         lock (_served) _served.Add(served);
         return served;
     }
@@ -98,7 +63,7 @@ public abstract class FilesystemTestKit : Akka.TestKit.Xunit2.TestKit
         {
             try
             {
-                s.StopAsync().WaitAsync(StartLimit).GetAwaiter().GetResult();
+                s.StopAsync().WaitAsync(StopLimit).GetAwaiter().GetResult();
             }
             catch (TimeoutException)
             {

@@ -13,8 +13,10 @@ namespace FuseActors.Testing;
 public sealed class ServedFilesystem : IAsyncDisposable
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
+    // How long INIT may take before the start fails instead of hanging.
+    private static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(30);
 
-    internal ServedFilesystem(VirtualDevice device, FuseMount mount, FaultInjector faults, ConnectionReady ready, FuseCaller caller,
+    private ServedFilesystem(VirtualDevice device, FuseMount mount, FaultInjector faults, ConnectionReady ready, FuseCaller caller,
         VfsClientOptions? clientOptions)
     {
         Device = device;
@@ -23,6 +25,57 @@ public sealed class ServedFilesystem : IAsyncDisposable
         Negotiated = ready;
         Client = new VfsClient(device, caller, clientOptions);
         Files = new VfsPathClient(Client);
+    }
+
+    /// <summary>Starts <paramref name="filesystem"/> in <paramref name="system"/> as the child of a new engine connection
+    /// on a new VirtualDevice, and returns once INIT has been answered. (<see cref="FilesystemTestKit"/> does this for
+    /// you and stops it when the test ends.)</summary>
+    public static Task<ServedFilesystem> StartAsync(ActorSystem system, Props filesystem, FilesystemTestOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(filesystem);
+        return StartAsync(system, options, (device, settings) => FuseMount.Serve(system, filesystem, device, settings));
+    }
+
+    /// <summary>Serves an existing filesystem actor (it is not stopped with the connection).</summary>
+    public static Task<ServedFilesystem> StartAsync(ActorSystem system, IActorRef filesystem, FilesystemTestOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(filesystem);
+        return StartAsync(system, options, (device, settings) => FuseMount.Serve(system, filesystem, device, settings));
+    }
+
+    private static async Task<ServedFilesystem> StartAsync(ActorSystem system, FilesystemTestOptions? options,
+        Func<FaultInjectingDevice, ConnectionSettings, FuseMount> serve)
+    {
+        options ??= new FilesystemTestOptions();
+        var config = system.Settings.Config;
+        // The engine's reader blocks in read(2); a non-blocking device would make it spin.
+        var deviceOptions = (options.Device ?? VirtualDeviceConfig.FromConfig(config)) with { NonBlocking = false };
+        var device = new VirtualDevice(deviceOptions);
+        var faults = new FaultInjector(device);
+        var wrapped = new FaultInjectingDevice(device, faults);
+        FuseMount mount;
+        try
+        {
+            mount = serve(wrapped, options.Connection ?? ConnectionSettings.FromConfig(config));
+        }
+        catch
+        {
+            wrapped.Dispose();
+            throw;
+        }
+        ConnectionReady ready;
+        try
+        {
+            ready = await mount.Ready.WaitAsync(StartLimit).ConfigureAwait(false);
+        }
+        catch
+        {
+            await mount.UnmountAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            throw;
+        }
+        return new ServedFilesystem(device, mount, faults, ready, options.Caller, options.Client);
     }
 
     /// <summary>The kernel side: credit, pending/processing/background requests, lookup counts, caches.</summary>
