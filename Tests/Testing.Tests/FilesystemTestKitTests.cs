@@ -14,6 +14,9 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
     // Operations must reach the filesystem: no answers from the kernel side's attribute cache.
     private static readonly FilesystemTestOptions NoCache = new() { Client = new VfsClientOptions { UseAttrCache = false } };
 
+    // A deadline for things that happen after a call returns (late replies, FORGETs), not a speed requirement.
+    private static readonly TimeSpan Eventually = TimeSpan.FromSeconds(20);
+
     private static async Task<FuseErrnoException> Fails(Task task) => await Assert.ThrowsAsync<FuseErrnoException>(() => task);
 
     /// <summary>Every request was answered or ended, credit and debt are back, no node is referenced by a request.</summary>
@@ -21,7 +24,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
     {
         var s = fs.Device.Stats();
         Assert.Equal((s.MaxOutstanding, 0, 0, 0, 0, 0, 0), (s.Credit, s.Debt, s.Pending, s.Processing, s.Background, s.BackgroundReferences, s.NodeReferences));
-    });
+    }, Eventually);
 
     [Fact]
     public async Task Engine_serves_a_filesystem_on_the_virtual_device_unchanged()
@@ -37,7 +40,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         Assert.Equal(["a.txt"], (await fs.Files.ListDirectoryAsync("docs/notes")).Select(e => e.Name));
 
         AssertQuiescent(fs);
-        AwaitAssert(() => Assert.Equal([FuseConstants.RootId], fs.Device.LookupCounts().Keys)); // every lookup given back
+        AwaitAssert(() => Assert.Equal([FuseConstants.RootId], fs.Device.LookupCounts().Keys), Eventually); // every lookup given back
     }
 
     [Fact]
@@ -86,7 +89,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         var call = fs.Client.GetAttrAsync(FuseConstants.RootId, cancellationToken: caller.Token);
         Assert.Equal(Errno.EINTR, (await Fails(call)).Errno); // the seed's rule: the caller leaves at once
         var request = await probe.ExpectMsgAsync<GetAttrRequest>();
-        AwaitCondition(() => request.IsInterrupted); // the engine delivered the FUSE_INTERRUPT
+        AwaitCondition(() => request.IsInterrupted, Eventually); // the engine delivered the FUSE_INTERRUPT
         Assert.Equal(1, fs.Device.BackgroundCount); // the request waits in the background for its late reply
 
         request.Fail(Errno.EINTR);
@@ -125,6 +128,19 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         await fault.Fired;
         await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(0, fs.Device.Stats().BackgroundReferences);
+    }
+
+    [Fact]
+    public async Task Interrupt_during_the_reply_returns_EINTR_and_the_reply_arrives_as_a_late_one()
+    {
+        await using var fs = await ServeAsync(MemoryFs.Props(), NoCache);
+        using var caller = new CancellationTokenSource();
+        var fault = fs.Faults.InterruptAt(FaultPoint.DuringReply, Opcode.GetAttr, caller);
+
+        Assert.Equal(Errno.EINTR, (await Fails(fs.Client.GetAttrAsync(FuseConstants.RootId, cancellationToken: caller.Token))).Errno);
+        await fault.Fired; // the reply was written after the signal: the kernel side dropped it as a late reply
+        Assert.True((await fs.Client.GetAttrAsync(FuseConstants.RootId)).IsDirectory);
+        AssertQuiescent(fs);
     }
 
     [Fact]
