@@ -660,6 +660,10 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
 
             q.Processing.Remove(id);
             req.Queue = null;
+            // A late reply to a request whose caller left on a signal is accepted and processed like any other (what
+            // it handed out is given back: FORGET, RELEASE), as today's kernel accepts it. The seed answered ENOENT
+            // here, but ENOENT tells a daemon "not taken, undo it" (libfuse forgets the node), which would leave the
+            // daemon's lookup counts and the kernel side's disagreeing.
             int err = 0;
             if (oh.Error != 0)
             {
