@@ -1,7 +1,7 @@
 using Akka.Configuration;
 using FuseActors.Engine.Virtual;
 
-namespace FuseActors.Testing;
+namespace FuseActors.Actors.Mounting;
 
 /// <summary>Reads the kernel side's settings from <c>fuseactors.virtual-device</c> (see akka.hocon); missing keys
 /// keep the <see cref="VirtualDeviceOptions"/> defaults (the seed's FUSE_MAX_OUTSTANDING of 10, protocol 7.45).</summary>
