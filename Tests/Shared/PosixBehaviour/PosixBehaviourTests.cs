@@ -13,7 +13,7 @@ namespace FuseActors.PosixBehaviour;
 /// </summary>
 public abstract class PosixBehaviourTests
 {
-    protected const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80;
+    protected const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200;
     protected const int SEEK_DATA = 3, SEEK_HOLE = 4;
     protected const uint S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_ISGID = 0x400;
     protected const uint RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2;
@@ -102,6 +102,38 @@ public abstract class PosixBehaviourTests
         Assert.Equal("A", await ReadFileAsync(fs, "b"));
         Assert.Equal(Errno.ENOENT, await ErrnoOf(() => fs.LstatAsync("a")));
         Assert.Equal(Errno.ENOENT, await ErrnoOf(() => fs.LstatAsync("c")));
+    }
+
+    [Fact]
+    public async Task Rename_of_directories_refuses_moving_into_itself_and_replacing_a_non_empty_one()
+    {
+        await using var fs = await StartAsync();
+        await fs.MkDirAsync("a", 0x1ED);
+        await fs.MkDirAsync("a/inner", 0x1ED);
+        await fs.MkDirAsync("full", 0x1ED);
+        await WriteFileAsync(fs, "full/x", "x");
+        await fs.MkDirAsync("empty", 0x1ED);
+        await WriteFileAsync(fs, "file", "f");
+
+        Assert.Equal(Errno.EINVAL, await ErrnoOf(() => fs.RenameAsync("a", "a/inner/a")));
+        Assert.Equal(Errno.ENOTEMPTY, await ErrnoOf(() => fs.RenameAsync("a", "full")));
+        Assert.Equal(Errno.EISDIR, await ErrnoOf(() => fs.RenameAsync("file", "empty")));
+        Assert.Equal(Errno.ENOTDIR, await ErrnoOf(() => fs.RenameAsync("empty", "file")));
+
+        var ino = (await fs.LstatAsync("a")).Ino;
+        await fs.RenameAsync("a", "empty"); // an empty directory may be replaced
+        Assert.Equal(ino, (await fs.LstatAsync("empty")).Ino);
+        Assert.Equal(S_IFDIR, (await fs.LstatAsync("empty/inner")).Type);
+    }
+
+    [Fact]
+    public async Task Open_with_O_TRUNC_empties_an_existing_file()
+    {
+        await using var fs = await StartAsync();
+        await WriteFileAsync(fs, "f", "some old contents");
+        await using (var f = await fs.OpenAsync("f", O_WRONLY | O_TRUNC))
+            Assert.Equal(0, (await f.FStatAsync()).Size);
+        Assert.Equal("", await ReadFileAsync(fs, "f"));
     }
 
     [Fact]
