@@ -551,7 +551,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                     q.Processing[req.Unique] = req;
                     if (req.InterruptWhileCopying) InterruptSentLocked(req);
                     SignalLocked();
-                    return req.Message.Length;
+                    return req.Message!.Length;
                 }
             }
         }
