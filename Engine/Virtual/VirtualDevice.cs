@@ -218,10 +218,23 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             return Task.FromResult(new VirtualReply(0, request.Opcode, Errno.EINTR));
 
         var r = new Req(this, request, caller, SendMode.WaitForReply);
+        // The signal handler is in place before the request is queued: a signal that came after queueing but before
+        // registration would otherwise be lost when the daemon answers in between. One that fires during registration
+        // (state New) is seen by the check under the lock.
+        if (cancellationToken.CanBeCanceled)
+            r.Registration = cancellationToken.UnsafeRegister(static s => { var q = (Req)s!; q.Device.OnSignal(q); }, r);
         lock (_lock)
         {
-            if (!_connected) return Task.FromResult(new VirtualReply(0, request.Opcode, Errno.ENOTCONN));
-            if (_connError) return Task.FromResult(new VirtualReply(0, request.Opcode, Errno.ECONNREFUSED));
+            var refused = !_connected ? Errno.ENOTCONN
+                : _connError ? Errno.ECONNREFUSED
+                : cancellationToken.IsCancellationRequested ? Errno.EINTR
+                : Errno.Ok;
+            if (refused != Errno.Ok)
+            {
+                r.State = ReqState.Finished;
+                r.Registration.Unregister(); // not Dispose: that would wait for a running handler, which needs the lock
+                return Task.FromResult(new VirtualReply(0, request.Opcode, refused));
+            }
             AcquireRefsLocked(r);
             if (_creditWaiters.Count == 0 && _credit > 0)
             {
@@ -235,19 +248,6 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                 r.ListNode = _creditWaiters.AddLast(r);
             }
             SignalLocked();
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            // May run the callback synchronously if the token was cancelled meanwhile; it takes the lock itself.
-            var reg = cancellationToken.UnsafeRegister(static s => { var q = (Req)s!; q.Device.OnSignal(q); }, r);
-            bool finished;
-            lock (_lock)
-            {
-                finished = r.State == ReqState.Finished;
-                if (!finished) r.Registration = reg;
-            }
-            if (finished) reg.Unregister();
         }
         return r.Tcs.Task;
     }

@@ -58,6 +58,31 @@ public sealed class VirtualDeviceInterruptTests : VirtualDeviceTestBase
     }
 
     [Fact]
+    public async Task Signal_while_the_caller_is_still_in_SendAsync_is_never_lost_to_a_fast_reply()
+    {
+        // A daemon on its own thread answers at once; the caller is signalled the moment its request is about to be
+        // read, which may be before SendAsync has returned. The signal must win every time.
+        var (d, daemon) = Start();
+        var serving = Task.Factory.StartNew(() =>
+        {
+            while (daemon.TryReadBlocking() is { } r)
+                if (r.Opcode == Opcode.GetAttr) daemon.ReplyAttr(r.Unique, 1, Posix.S_IFDIR | 0x1ED);
+        }, TaskCreationOptions.LongRunning);
+
+        for (int i = 0; i < 300; i++)
+        {
+            using var cts = new CancellationTokenSource();
+            d.BeforeHandOut = _ => cts.Cancel();
+            var reply = await d.SendAsync(Rq.GetAttr(), Rq.Alice, cts.Token).Within();
+            Assert.Equal(Errno.EINTR, reply.Error);
+        }
+        d.BeforeHandOut = null;
+        AssertQuiescent(d);
+        d.Dispose();
+        await serving.Within();
+    }
+
+    [Fact]
     public void Caller_already_cancelled_is_not_sent_at_all()
     {
         var (d, daemon) = Start();
