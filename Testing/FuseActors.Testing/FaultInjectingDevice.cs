@@ -17,8 +17,9 @@ internal sealed class FaultInjectingDevice : IFuseDevice
     private readonly FaultInjector _faults;
     // Requests the engine read and has not answered: what a reply fault needs to know about them.
     private readonly ConcurrentDictionary<ulong, SentRequest> _sent = new();
-    // Requests whose reply was dropped or is held: the engine's answer to their INTERRUPT (EAGAIN, "not known") is
-    // swallowed, else the kernel side would queue the interrupt again and again for a reply that never comes.
+    // Requests whose reply was dropped, is held, or was too malformed to name its request: the engine's answer to their
+    // INTERRUPT (EAGAIN, "not known") is swallowed, else the kernel side would queue the interrupt again and again for
+    // a reply that never comes.
     private readonly ConcurrentDictionary<ulong, bool> _withheld = new();
 
     public FaultInjectingDevice(VirtualDevice inner, FaultInjector faults)
@@ -90,6 +91,9 @@ internal sealed class FaultInjectingDevice : IFuseDevice
 
             case ReplyHandlingKind.Malform:
             {
+                // A bad header names no request, so the request stays unanswered: like a dropped reply.
+                if (reply.Malformation is ReplyMalformation.ErrorOutOfRange or ReplyMalformation.LengthMismatch)
+                    _withheld[oh.Unique] = true;
                 int result = _inner.Write(Malform(head, payload, sent.Shape, reply.Malformation), default);
                 fault.Complete(sent.Info);
                 return result;
