@@ -466,6 +466,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                         return WriteInterruptMessage(buffer, first.Value);
                     }
 
+                    int forgetBatchBefore = _forgetBatch;
                     if (_initialized && _forgets.Count > 0)
                     {
                         if (_pending.Count == 0 || _forgetBatch-- > 0)
@@ -476,9 +477,11 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                     req = _pending.First!.Value;
                     if (BeforeHandOut is { } hook && !req.HandOutAnnounced)
                     {
-                        // Announced first, taken on a later pass (if it is still there then).
+                        // Announced first, taken on a later pass (if it is still there then). This pass read
+                        // nothing, so it must not count in the 16:8 interleaving of forgets and requests.
                         req.HandOutAnnounced = true;
                         announce = hook;
+                        _forgetBatch = forgetBatchBefore;
                     }
                     else
                     {
