@@ -74,6 +74,11 @@ public sealed class VfsClient
         if (Encoding.UTF8.GetByteCount(name) > FuseConstants.NameMax) throw new FuseErrnoException(Errno.ENAMETOOLONG, op);
     }
 
+    /// <summary>The kernel applies the caller's umask to a new node's mode itself, unless the filesystem asked for
+    /// DONT_MASK (it then applies it, e.g. with default ACLs); the umask is sent along either way.</summary>
+    private uint Masked(uint mode, uint umask) =>
+        (Device.NegotiatedFlags & InitFlags.DontMask) != 0 ? mode : mode & ~(umask & 0x1FF);
+
     private static VfsEntry EntryFrom(VirtualReply reply, Opcode op)
     {
         var e = reply.Read<FuseEntryOut>();
@@ -97,7 +102,7 @@ public sealed class VfsClient
         CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.MkDir);
-        var body = FuseWire.Build().Struct(new FuseMkDirIn { Mode = mode & 0xFFF, Umask = umask }).Name(name).ToArray();
+        var body = FuseWire.Build().Struct(new FuseMkDirIn { Mode = Masked(mode & 0xFFF, umask), Umask = umask }).Name(name).ToArray();
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.MkDir, parent, body), cancellationToken).ConfigureAwait(false), Opcode.MkDir);
     }
 
@@ -106,7 +111,7 @@ public sealed class VfsClient
         CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.MkNod);
-        var body = FuseWire.Build().Struct(new FuseMkNodIn { Mode = mode, Rdev = rdev, Umask = umask }).Name(name).ToArray();
+        var body = FuseWire.Build().Struct(new FuseMkNodIn { Mode = Masked(mode, umask), Rdev = rdev, Umask = umask }).Name(name).ToArray();
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.MkNod, parent, body), cancellationToken).ConfigureAwait(false), Opcode.MkNod);
     }
 
@@ -255,7 +260,7 @@ public sealed class VfsClient
         CheckName(name, Opcode.Create);
         if ((mode & Posix.S_IFMT) == 0) mode |= Posix.S_IFREG;
         flags |= Posix.O_CREAT;
-        var body = FuseWire.Build().Struct(new FuseCreateIn { Flags = (uint)flags, Mode = mode, Umask = umask }).Name(name).ToArray();
+        var body = FuseWire.Build().Struct(new FuseCreateIn { Flags = (uint)flags, Mode = Masked(mode, umask), Umask = umask }).Name(name).ToArray();
         var reply = await CallAsync(new VirtualRequest(Opcode.Create, parent, body), cancellationToken).ConfigureAwait(false);
         var e = reply.Read<FuseEntryOut>();
         var o = reply.Read<FuseOpenOut>(FuseWire.SizeOf<FuseEntryOut>());

@@ -108,6 +108,14 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
     /// </summary>
     public Action<VirtualRequestInfo>? DuringCopy { get; set; }
 
+    /// <summary>
+    /// Test seam: called on the reader's thread when a queued request is next to be handed to a reader, while it is
+    /// still pending (the daemon has not seen it). Called once per request and never with a lock held; after it
+    /// returns the read starts over, so whatever the hook did (a signal dequeues the request, an abort ends it) is
+    /// what the reader then sees. An exception from the hook leaves the request queued and ends the read.
+    /// </summary>
+    public Action<VirtualRequestInfo>? BeforeHandOut { get; set; }
+
     // ================================================================== state
 
     public VirtualDeviceState State
@@ -210,10 +218,23 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             return Task.FromResult(new VirtualReply(0, request.Opcode, Errno.EINTR));
 
         var r = new Req(this, request, caller, SendMode.WaitForReply);
+        // The signal handler is in place before the request is queued: a signal that came after queueing but before
+        // registration would otherwise be lost when the daemon answers in between. One that fires during registration
+        // (state New) is seen by the check under the lock.
+        if (cancellationToken.CanBeCanceled)
+            r.Registration = cancellationToken.UnsafeRegister(static s => { var q = (Req)s!; q.Device.OnSignal(q); }, r);
         lock (_lock)
         {
-            if (!_connected) return Task.FromResult(new VirtualReply(0, request.Opcode, Errno.ENOTCONN));
-            if (_connError) return Task.FromResult(new VirtualReply(0, request.Opcode, Errno.ECONNREFUSED));
+            var refused = !_connected ? Errno.ENOTCONN
+                : _connError ? Errno.ECONNREFUSED
+                : cancellationToken.IsCancellationRequested ? Errno.EINTR
+                : Errno.Ok;
+            if (refused != Errno.Ok)
+            {
+                r.State = ReqState.Finished;
+                r.Registration.Unregister(); // not Dispose: that would wait for a running handler, which needs the lock
+                return Task.FromResult(new VirtualReply(0, request.Opcode, refused));
+            }
             AcquireRefsLocked(r);
             if (_creditWaiters.Count == 0 && _credit > 0)
             {
@@ -227,19 +248,6 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                 r.ListNode = _creditWaiters.AddLast(r);
             }
             SignalLocked();
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            // May run the callback synchronously if the token was cancelled meanwhile; it takes the lock itself.
-            var reg = cancellationToken.UnsafeRegister(static s => { var q = (Req)s!; q.Device.OnSignal(q); }, r);
-            bool finished;
-            lock (_lock)
-            {
-                finished = r.State == ReqState.Finished;
-                if (!finished) r.Registration = reg;
-            }
-            if (finished) reg.Unregister();
         }
         return r.Tcs.Task;
     }
@@ -429,6 +437,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             while (true)
             {
                 Req req;
+                Action<VirtualRequestInfo>? announce = null;
                 lock (_lock)
                 {
                     if (buffer.Length < MinReadBufferLocked) return -(int)Errno.EINVAL;
@@ -457,6 +466,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                         return WriteInterruptMessage(buffer, first.Value);
                     }
 
+                    int forgetBatchBefore = _forgetBatch;
                     if (_initialized && _forgets.Count > 0)
                     {
                         if (_pending.Count == 0 || _forgetBatch-- > 0)
@@ -465,41 +475,58 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                     }
 
                     req = _pending.First!.Value;
-                    _pending.RemoveFirst();
-                    req.ListNode = null;
-
-                    if (req.Message!.Length > buffer.Length)
+                    if (BeforeHandOut is { } hook && !req.HandOutAnnounced)
                     {
-                        // Too large for the reader's buffer: fail it toward its caller, and read on.
-                        EndLocked(req, req.Spec.Opcode == Opcode.SetXAttr ? Errno.E2BIG : Errno.EIO, default);
-                        SignalLocked();
-                        continue;
+                        // Announced first, taken on a later pass (if it is still there then). This pass read
+                        // nothing, so it must not count in the 16:8 interleaving of forgets and requests.
+                        req.HandOutAnnounced = true;
+                        announce = hook;
+                        _forgetBatch = forgetBatchBefore;
                     }
-
-                    if (req.Kind == SendMode.NoReply)
+                    else
                     {
-                        req.Message.CopyTo(buffer);
-                        EndLocked(req, Errno.Ok, default);
-                        SignalLocked();
-                        return req.Message.Length;
-                    }
+                        _pending.RemoveFirst();
+                        req.ListNode = null;
 
-                    req.State = ReqState.Copying;
-                    req.Queue = q;
-                    _copying.Add(req);
+                        if (req.Message!.Length > buffer.Length)
+                        {
+                            // Too large for the reader's buffer: fail it toward its caller, and read on.
+                            EndLocked(req, req.Spec.Opcode == Opcode.SetXAttr ? Errno.E2BIG : Errno.EIO, default);
+                            SignalLocked();
+                            continue;
+                        }
+
+                        if (req.Kind == SendMode.NoReply)
+                        {
+                            req.Message.CopyTo(buffer);
+                            EndLocked(req, Errno.Ok, default);
+                            SignalLocked();
+                            return req.Message.Length;
+                        }
+
+                        req.State = ReqState.Copying;
+                        req.Queue = q;
+                        _copying.Add(req);
+                    }
+                }
+
+                if (announce != null)
+                {
+                    announce(Info(req));
+                    continue;
                 }
 
                 // The copy: the request is "locked" (seed lock_request): a signal now waits until it is done.
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo? hookFailure = null;
                 try
                 {
-                    DuringCopy?.Invoke(new VirtualRequestInfo(req.Unique, req.Spec.Opcode, req.Spec.NodeId, req.Caller, req.Message.Length));
+                    DuringCopy?.Invoke(Info(req));
                 }
                 catch (Exception e)
                 {
                     hookFailure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
                 }
-                req.Message.CopyTo(buffer);
+                req.Message!.CopyTo(buffer);
                 if (hookFailure != null)
                 {
                     // A failing test hook must not leave the request locked: fail it toward its caller, then rethrow.
@@ -527,7 +554,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
                     q.Processing[req.Unique] = req;
                     if (req.InterruptWhileCopying) InterruptSentLocked(req);
                     SignalLocked();
-                    return req.Message.Length;
+                    return req.Message!.Length;
                 }
             }
         }
@@ -536,6 +563,9 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             reg.Dispose();
         }
     }
+
+    private static VirtualRequestInfo Info(Req r) =>
+        new(r.Unique, r.Spec.Opcode, r.Spec.NodeId, r.Caller, r.Message!.Length);
 
     private static int WriteInterruptMessage(Span<byte> buffer, Req target)
     {
@@ -633,6 +663,10 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
 
             q.Processing.Remove(id);
             req.Queue = null;
+            // A late reply to a request whose caller left on a signal is accepted and processed like any other (what
+            // it handed out is given back: FORGET, RELEASE), as today's kernel accepts it. The seed answered ENOENT
+            // here, but ENOENT tells a daemon "not taken, undo it" (libfuse forgets the node), which would leave the
+            // daemon's lookup counts and the kernel side's disagreeing.
             int err = 0;
             if (oh.Error != 0)
             {
@@ -944,6 +978,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
         public bool HoldsCredit;
         public bool Interrupted;
         public bool InterruptWhileCopying;
+        public bool HandOutAnnounced;
         public bool IsBackground;
         public bool RefsHeld;
         public ulong ForgetAfter;

@@ -67,6 +67,15 @@ internal sealed class FakeDaemon(IFuseDevice device, int bufferSize = 1 << 20)
         return Parse(Buffer.AsSpan(0, n));
     }
 
+    /// <summary>A blocking read for a daemon loop on its own thread: the request, or null once the device is gone.</summary>
+    public RawRequest? TryReadBlocking()
+    {
+        int n = ((VirtualDevice)Device).Read(Buffer, nonBlocking: false);
+        if (n == -(int)Errno.ENODEV) return null;
+        Assert.True(n > 0, $"read failed: {(Errno)(-n)}");
+        return Parse(Buffer.AsSpan(0, n));
+    }
+
     public RawRequest Read(Opcode expected)
     {
         var r = Read();

@@ -38,6 +38,14 @@ public sealed class VfsClientTests : IDisposable
     }
 
     [Fact]
+    public async Task Umask_is_applied_to_new_nodes_modes_as_the_kernel_does_without_DONT_MASK()
+    {
+        Assert.Equal(0x1EDu, (await _c.MkDirAsync(1, "d", 0x1FF, umask: 0x12).Within()).Mode & 0xFFF);
+        Assert.Equal(0x1A4u, (await _c.CreateAsync(1, "f", mode: 0x1B6, umask: 0x12).Within()).Entry.Mode & 0xFFF);
+        Assert.Equal(Posix.S_IFIFO | 0x180, (await _c.MkNodAsync(1, "p", Posix.S_IFIFO | 0x1B6, umask: 0x36).Within()).Mode);
+    }
+
+    [Fact]
     public async Task Files_create_write_read_getattr_setattr_flush_fsync_release()
     {
         var created = await _c.CreateAsync(1, "file.txt").Within();

@@ -29,6 +29,60 @@ public sealed class VirtualDeviceInterruptTests : VirtualDeviceTestBase
     }
 
     [Fact]
+    public void Signal_at_the_moment_before_hand_out_dequeues_the_request_and_the_reader_gets_the_next_one()
+    {
+        var (d, daemon) = Start();
+        using var cts = new CancellationTokenSource();
+        var victim = d.SendAsync(Rq.Lookup(1, "victim"), Rq.Alice, cts.Token);
+        var other = d.SendAsync(Rq.GetAttr(), Rq.Alice);
+        var announced = new List<Opcode>();
+        d.BeforeHandOut = info =>
+        {
+            announced.Add(info.Opcode);
+            if (info.Opcode == Opcode.Lookup)
+            {
+                Assert.Equal(2, d.PendingCount); // still queued: the daemon has not seen it
+                cts.Cancel();
+            }
+        };
+
+        var r = daemon.Read();
+        d.BeforeHandOut = null;
+        Assert.Equal(Opcode.GetAttr, r.Opcode);
+        Assert.Equal([Opcode.Lookup, Opcode.GetAttr], announced); // each request announced once
+        Assert.Equal(Errno.EINTR, victim.Done().Error);
+        daemon.AssertNothingToRead(); // never sent, so no INTERRUPT
+        daemon.ReplyAttr(r.Unique, 1, Posix.S_IFDIR | 0x1ED);
+        Assert.True(other.Done().IsOk);
+        AssertQuiescent(d);
+    }
+
+    [Fact]
+    public async Task Signal_while_the_caller_is_still_in_SendAsync_is_never_lost_to_a_fast_reply()
+    {
+        // A daemon on its own thread answers at once; the caller is signalled the moment its request is about to be
+        // read, which may be before SendAsync has returned. The signal must win every time.
+        var (d, daemon) = Start();
+        var serving = Task.Factory.StartNew(() =>
+        {
+            while (daemon.TryReadBlocking() is { } r)
+                if (r.Opcode == Opcode.GetAttr) daemon.ReplyAttr(r.Unique, 1, Posix.S_IFDIR | 0x1ED);
+        }, TaskCreationOptions.LongRunning);
+
+        for (int i = 0; i < 300; i++)
+        {
+            using var cts = new CancellationTokenSource();
+            d.BeforeHandOut = _ => cts.Cancel();
+            var reply = await d.SendAsync(Rq.GetAttr(), Rq.Alice, cts.Token).Within();
+            Assert.Equal(Errno.EINTR, reply.Error);
+        }
+        d.BeforeHandOut = null;
+        AssertQuiescent(d);
+        d.Dispose();
+        await serving.Within();
+    }
+
+    [Fact]
     public void Caller_already_cancelled_is_not_sent_at_all()
     {
         var (d, daemon) = Start();

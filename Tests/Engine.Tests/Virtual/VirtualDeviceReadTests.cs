@@ -130,10 +130,13 @@ public sealed class VirtualDeviceReadTests : VirtualDeviceTestBase
         Assert.True(d.Read(new byte[65616], nonBlocking: true) > 0);
     }
 
-    [Fact]
-    public void Forgets_and_requests_are_interleaved_sixteen_to_eight()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // a BeforeHandOut hook (the test kit's) must not change the interleaving
+    public void Forgets_and_requests_are_interleaved_sixteen_to_eight(bool announced)
     {
         var (d, daemon) = Start(maxOutstanding: 64, maxWrite: 4096);
+        if (announced) d.BeforeHandOut = _ => { };
         daemon.Buffer = new byte[8192];
         // 30 nodes, each forgotten separately while requests are queued: one forget per read (a single queued one
         // is a FORGET); mix with 20 queued requests.

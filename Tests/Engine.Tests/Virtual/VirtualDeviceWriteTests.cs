@@ -32,6 +32,22 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
     }
 
     [Fact]
+    public void Write_with_unique_0_is_never_a_reply_it_is_read_as_a_notification()
+    {
+        var (d, daemon) = Start();
+        var t = d.SendAsync(Rq.GetAttr(), Rq.Alice);
+        var r = daemon.Read(Opcode.GetAttr);
+        // A GETATTR-shaped reply with unique 0: notify code 0 does not exist, so EINVAL, and no request is touched.
+        var msg = new byte[120];
+        Header(120, 0, 0).CopyTo(msg, 0);
+        Assert.Equal(-(int)Errno.EINVAL, daemon.Write(msg));
+        Assert.False(t.IsCompleted);
+        Assert.Equal(1, d.ProcessingCount);
+        Assert.Equal(120, daemon.ReplyAttr(r.Unique, 1, Posix.S_IFDIR | 0x1ED));
+        Assert.True(t.Done().IsOk);
+    }
+
+    [Fact]
     public void Write_gathers_head_and_payload_into_one_message()
     {
         var (d, daemon) = Start();
