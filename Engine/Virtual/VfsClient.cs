@@ -51,6 +51,9 @@ public sealed class VfsClient
     {
         public volatile bool NoCopyFileRange64;
         public volatile bool NoAccess;
+        public volatile bool NoFlush;
+        public volatile bool NoFsync;
+        public volatile bool NoFsyncDir;
     }
 
     // ================================================================== raw
@@ -333,18 +336,39 @@ public sealed class VfsClient
         Device.SendBackground(new VirtualRequest(Opcode.ReleaseDir, handle.NodeId,
             FuseWire.Bytes(new FuseReleaseIn { Fh = handle.Fh, Flags = handle.Flags })), Caller);
 
-    /// <summary>FLUSH (sent on every close of a descriptor).</summary>
-    public async Task FlushAsync(VfsHandle handle, ulong lockOwner = 0, CancellationToken cancellationToken = default) =>
-        await CallAsync(new VirtualRequest(Opcode.Flush, handle.NodeId, FuseWire.Bytes(new FuseFlushIn { Fh = handle.Fh, LockOwner = lockOwner })),
-            cancellationToken).ConfigureAwait(false);
+    /// <summary>FLUSH (sent on every close of a descriptor). ENOSYS is success, and FLUSH is not sent again (the kernel's no_flush).</summary>
+    public async Task FlushAsync(VfsHandle handle, ulong lockOwner = 0, CancellationToken cancellationToken = default)
+    {
+        if (_shared.NoFlush) return;
+        var reply = await Device.SendAsync(new VirtualRequest(Opcode.Flush, handle.NodeId,
+            FuseWire.Bytes(new FuseFlushIn { Fh = handle.Fh, LockOwner = lockOwner })), Caller, cancellationToken).ConfigureAwait(false);
+        if (reply.Error == Errno.ENOSYS) { _shared.NoFlush = true; return; }
+        if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.Flush);
+    }
 
-    public async Task FsyncAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default) =>
-        await CallAsync(new VirtualRequest(Opcode.Fsync, handle.NodeId,
-            FuseWire.Bytes(new FuseFsyncIn { Fh = handle.Fh, FsyncFlags = dataOnly ? FuseConstants.FsyncFdataSync : 0 })), cancellationToken).ConfigureAwait(false);
+    /// <summary>FSYNC. ENOSYS is success, and FSYNC is not sent again (the kernel's no_fsync).</summary>
+    public async Task FsyncAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default)
+    {
+        if (_shared.NoFsync) return;
+        if (await SendFsyncAsync(Opcode.Fsync, handle, dataOnly, cancellationToken).ConfigureAwait(false)) _shared.NoFsync = true;
+    }
 
-    public async Task FsyncDirAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default) =>
-        await CallAsync(new VirtualRequest(Opcode.FsyncDir, handle.NodeId,
-            FuseWire.Bytes(new FuseFsyncIn { Fh = handle.Fh, FsyncFlags = dataOnly ? FuseConstants.FsyncFdataSync : 0 })), cancellationToken).ConfigureAwait(false);
+    /// <summary>FSYNCDIR. ENOSYS is success, and FSYNCDIR is not sent again (the kernel's no_fsyncdir).</summary>
+    public async Task FsyncDirAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default)
+    {
+        if (_shared.NoFsyncDir) return;
+        if (await SendFsyncAsync(Opcode.FsyncDir, handle, dataOnly, cancellationToken).ConfigureAwait(false)) _shared.NoFsyncDir = true;
+    }
+
+    /// <summary>Sends FSYNC or FSYNCDIR; true when the filesystem does not implement it.</summary>
+    private async Task<bool> SendFsyncAsync(Opcode opcode, VfsHandle handle, bool dataOnly, CancellationToken cancellationToken)
+    {
+        var reply = await Device.SendAsync(new VirtualRequest(opcode, handle.NodeId,
+            FuseWire.Bytes(new FuseFsyncIn { Fh = handle.Fh, FsyncFlags = dataOnly ? FuseConstants.FsyncFdataSync : 0 })), Caller, cancellationToken).ConfigureAwait(false);
+        if (reply.Error == Errno.ENOSYS) return true;
+        if (!reply.IsOk) throw new FuseErrnoException(reply.Error, opcode);
+        return false;
+    }
 
     public async Task FallocateAsync(VfsHandle handle, ulong offset, ulong length, uint mode = 0, CancellationToken cancellationToken = default) =>
         await CallAsync(new VirtualRequest(Opcode.Fallocate, handle.NodeId,

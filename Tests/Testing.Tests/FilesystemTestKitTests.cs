@@ -44,6 +44,23 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
     }
 
     [Fact]
+    public async Task Flush_and_fsync_a_filesystem_does_not_implement_succeed_and_are_not_sent_again_as_in_the_kernel()
+    {
+        await using var fs = await ServeAsync(MemoryFs.Props()); // MemoryFs keeps no per-open state: FLUSH is ENOSYS
+        var flushes = fs.Faults.At(FaultPoint.BeforeFilesystemReads, Opcode.Flush, _ => { }, times: int.MaxValue);
+        var fsyncs = fs.Faults.At(FaultPoint.BeforeFilesystemReads, Opcode.Fsync, _ => { }, times: int.MaxValue);
+        var created = await fs.Client.CreateAsync(VfsClient.RootId, "f");
+        for (int i = 0; i < 3; i++)
+        {
+            await fs.Client.FlushAsync(created.Handle);
+            await fs.Client.FsyncAsync(created.Handle);
+        }
+        Assert.Equal(1, flushes.FireCount);
+        Assert.Equal(1, fsyncs.FireCount);
+        await fs.Client.ReleaseAsync(created.Handle);
+    }
+
+    [Fact]
     public async Task Stopping_closes_the_device_and_the_engine_ends()
     {
         var fs = await ServeAsync(MemoryFs.Props());
