@@ -40,7 +40,7 @@ STATLAT_N=${QUICK:+2000}; STATLAT_N=${STATLAT_N:-20000}
 BACKING_KIND=${FSBENCH_BACKING:-ext4}
 ALL_TARGETS=(host memfs passthrough passthrough-kpt gofuse-memfs gofuse-loopback)
 WORKLOADS=(seqwrite-buffered seqwrite-direct seqread-buffered seqread-direct randread-1job randread-4jobs
-           create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss)
+           create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss cpu-data cpu-total)
 
 WORK=""          # scratch dir under /tmp: mountpoints, fifo
 BACK=""          # the backing store mountpoint (ext4 on a RAM image, or tmpfs)
@@ -284,8 +284,15 @@ meta_phase() { # WORKLOAD UNIT meta-args...
   record "$TARGET" "$w" "$(awk '{ print $1 }' "$out")" "$unit"
 }
 
+# daemon_cpu: CPU seconds (user + system) the daemon has used so far, empty for the host target
+daemon_cpu() {
+  [ -n "$DAEMON_PID" ] || return 0
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$DAEMON_PID/stat" 2>/dev/null
+}
+
 workloads() {
   local fiofile=$DIR/fsbench.dat
+  CPU_DATA_START=$(daemon_cpu)
   fsop rm -f "$fiofile"
   fio_phase seqwrite-buffered MiB/s bw write --rw=write --bs=1M --direct=0 --end_fsync=1
   fsop rm -f "$fiofile"
@@ -299,6 +306,7 @@ workloads() {
     --numjobs=4 --group_reporting --norandommap
   fsop rm -f "$fiofile"
 
+  CPU_DATA_END=$(daemon_cpu)
   local md=$DIR/meta
   fsop mkdir -p "$md"
   meta_phase create ops/s create "$md" $NFILES
@@ -361,6 +369,8 @@ run_target() { # KIND [NAME]
     DIR=$src
     workloads
     record "$TARGET" peak-rss - -
+    record "$TARGET" cpu-data - -
+    record "$TARGET" cpu-total - -
   else
     # A fresh mountpoint for every mount: a mount that could only be detached lazily never gets in the next one's way.
     local mnt=$WORK/mnt.$TARGET.r$ROUND
@@ -402,6 +412,14 @@ run_target() { # KIND [NAME]
     local hwm
     hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$DAEMON_PID/status" 2>/dev/null)
     record "$TARGET" peak-rss "${hwm:-fail}" MiB
+    # The daemon's CPU time in the fio phases (with kernel passthrough in effect it should be near 0: the kernel
+    # reads and writes the host file itself) and over the whole run.
+    local total
+    total=$(daemon_cpu)
+    if [ -n "$CPU_DATA_START" ] && [ -n "$CPU_DATA_END" ]; then
+      record "$TARGET" cpu-data "$(awk -v a="$CPU_DATA_START" -v b="$CPU_DATA_END" 'BEGIN { printf "%.2f", b - a }')" "s"
+    else record "$TARGET" cpu-data fail s; fi
+    record "$TARGET" cpu-total "${total:-fail}" s
     stop_daemon
   fi
   rm -rf --one-file-system "$src"
@@ -466,7 +484,7 @@ def fmt(x):
     if isinstance(x, str): return x
     if x >= 100: return "{:,.0f}".format(x).replace(",", " ")
     return "%.1f" % x if x >= 10 else "%.2f" % x
-lower_better = {"stat-latency", "peak-rss"}
+lower_better = {"stat-latency", "peak-rss", "cpu-data", "cpu-total"}
 L = []
 L.append("date: %s · machine: %s vCPU (%s), %s RAM, kernel %s · backing: %s"
          % (env["DATE"], env["NPROC"], env["CPU"], env["RAM"], env["KERNEL"], env["BACKING"]))
@@ -492,7 +510,7 @@ def ratio(o, p, w):
     a, _ = med(o, w); b, _ = med(p, w)
     if not isinstance(a, float) or not isinstance(b, float) or a == 0 or b == 0: return None
     return (b / a) if w == "stat-latency" else (a / b)
-ratio_workloads = [w for w in workloads if w != "peak-rss"]
+ratio_workloads = [w for w in workloads if w not in ("peak-rss", "cpu-data", "cpu-total")]
 if pairs:
     L.append("")
     L.append("Ours as a ratio (above 1 is better for ours: throughput ours/theirs, stat latency theirs/ours):")
@@ -531,6 +549,11 @@ for t in ("memfs", "passthrough", "passthrough-kpt"):
         ok = [x for x in xs if x is not None]
         if not ok: checks.append("- %s peak RSS < 300 MiB: **no result**" % t)
         else: checks.append("- %s peak RSS < 300 MiB: **%s** (highest round %.0f MiB)" % (t, "met" if max(ok) < 300 else "MISSED", max(ok)))
+if "passthrough-kpt" in targets:
+    k, _ = med("passthrough-kpt", "cpu-data"); p, _ = med("passthrough", "cpu-data")
+    if isinstance(k, float) and isinstance(p, float) and p > 0 and k > 0.5 * p:
+        checks.append("- passthrough-kpt: the daemon used %.1f s of CPU in the fio phases (plain passthrough %.1f s): "
+                      "kernel passthrough does not seem to be in effect for the files" % (k, p))
 if checks:
     L.append("")
     L.append("Targets (issue 4), from these medians:")
