@@ -256,9 +256,11 @@ fio_phase() { # WORKLOAD UNIT FIELD(bw|iops) RW fio-args...
   local w=$1 unit=$2 field=$3 rw=$4; shift 4
   alive || { record "$TARGET" "$w" fail "$unit"; return; }
   local json=$RUN_DIR/$TARGET.r$ROUND.$w.json err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  local c0; c0=$(daemon_cpu)
   guard "${FSBENCH_TIMEOUT:-$((RUNTIME * 3 + 120))}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
     --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
   local rc=$?
+  local c1; c1=$(daemon_cpu)
   if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "fio $*"; return; fi
   local v
   v=$(python3 - "$json" "$rw" "$field" <<'EOF'
@@ -266,22 +268,34 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 j = d["jobs"][0][sys.argv[2]]
 if sys.argv[3] == "bw":
-    print("%.0f" % (j["bw_bytes"] / 1048576.0))
+    print("%.0f %d" % (j["bw_bytes"] / 1048576.0, j["total_ios"]))
 else:
-    print("%.0f" % j["iops"])
+    print("%.0f %d" % (j["iops"], j["total_ios"]))
 EOF
 ) || { phase_failed "$w" "$unit" 1 "$err" "parsing fio's json"; return; }
-  record "$TARGET" "$w" "$v" "$unit"
+  record "$TARGET" "$w" "${v% *}" "$unit"
+  record_cpu "$w" "$c0" "$c1" "${v#* }"
+}
+
+# record_cpu WORKLOAD CPU_BEFORE CPU_AFTER OPS: the daemon's CPU time in one phase, for the CPU-per-operation
+# table (CPU time is far less disturbed by a busy machine than throughput is)
+record_cpu() {
+  [ -n "$2" ] && [ -n "$3" ] && [ -n "$4" ] || return 0
+  printf '%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$TARGET" "$1" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", b - a }')" "$4" \
+    >>"$RUN_DIR/cpu.tsv"
 }
 
 meta_phase() { # WORKLOAD UNIT meta-args...
   local w=$1 unit=$2; shift 2
   alive || { record "$TARGET" "$w" fail "$unit"; return; }
   local out=$RUN_DIR/$TARGET.r$ROUND.$w.out err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  local c0; c0=$(daemon_cpu)
   guard "${FSBENCH_TIMEOUT:-300}" "$BIN/meta" "$@" >"$out" 2>"$err"
   local rc=$?
+  local c1; c1=$(daemon_cpu)
   if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "meta $*"; return; fi
   record "$TARGET" "$w" "$(awk '{ print $1 }' "$out")" "$unit"
+  record_cpu "$w" "$c0" "$c1" "$(awk '{ print $3 }' "$out")"
 }
 
 # daemon_cpu: CPU seconds (user + system) the daemon has used so far, empty for the host target
@@ -527,6 +541,34 @@ if pairs:
             else:
                 cells.append("%.2f×" % r)
         L.append("| %s | %s |" % (w, " | ".join(cells)))
+# Daemon CPU per operation: CPU time is much less disturbed by other work on the machine than throughput is.
+cpu_path = os.path.join(run_dir, "cpu.tsv")
+if os.path.exists(cpu_path) and os.path.getsize(cpu_path):
+    per = {}
+    for line in open(cpu_path):
+        r, t, w, c, n = line.rstrip("\n").split("\t")
+        if float(n) > 0: per.setdefault((t, w), []).append(float(c) / float(n) * 1e6)
+    fuse_targets = [t for t in targets if t != "host"]
+    cpairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("passthrough", "gofuse-loopback")) if o in targets and p in targets]
+    per_unit = {"MiB/s": "µs per MiB", "IOPS": "µs per read", "entries/s": "µs per entry", "files/s": "µs per file",
+                "ops/s": "µs per op", "us/stat": "µs per stat"}
+    rows = [w for w in ratio_workloads if any((t, w) in per for t in fuse_targets)]
+    if fuse_targets and rows:
+        L.append("")
+        L.append("Daemon CPU time (user + system) per operation, medians (less disturbed by a busy machine than the "
+                 "throughput; for ratios below 1 ours uses less CPU):")
+        L.append("")
+        L.append("| workload | unit | " + " | ".join(fuse_targets) + "".join(" | %s / %s" % cp for cp in cpairs) + " |")
+        L.append("|---|---|" + "---|" * (len(fuse_targets) + len(cpairs)))
+        for w in rows:
+            cells = []
+            for t in fuse_targets:
+                xs = per.get((t, w))
+                cells.append(fmt(statistics.median(xs)) if xs else "")
+            for o, p in cpairs:
+                a, b = per.get((o, w)), per.get((p, w))
+                cells.append("%.2f×" % (statistics.median(a) / statistics.median(b)) if a and b and statistics.median(b) > 0 else "–")
+            L.append("| %s | %s | %s |" % (w, per_unit.get(units.get(w, ""), ""), " | ".join(cells)))
 # The issue's targets, checked against this run's medians.
 checks = []
 def check(name, o, p, ws, floor):
