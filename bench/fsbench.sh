@@ -3,14 +3,22 @@
 # line per workload; the driver runs every target and compares ours with go-fuse's peers and the host directory.
 #
 #   bench/fsbench.sh all                    every target, two rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
-#   bench/fsbench.sh TARGET...              one round of the named targets (host memfs passthrough gofuse-memfs gofuse-loopback)
+#   bench/fsbench.sh TARGET...              one round of the named targets: host memfs passthrough passthrough-kpt
+#                                           gofuse-memfs gofuse-loopback
 #   bench/fsbench.sh custom 'CMD' [NAME]    any mount command; {mnt} and {src} in CMD are replaced by the mountpoint
 #                                           and an empty source directory on the backing storage
+#   bench/fsbench.sh report RUN_DIR         print a finished run's tables again (RUN_DIR = bench/results/<stamp>)
 #
-# Environment: FSBENCH_ROUNDS (2 for all, 1 otherwise), FSBENCH_SIZE (fio file, 256M), FSBENCH_RUNTIME (random
-# read seconds, 10), FSBENCH_CONFIG (a HOCON file handed to our daemon with --config), FSBENCH_NO_BUILD=1 (use the
-# fuseactors binary as it is), FSBENCH_BACKING=ext4|tmpfs (ext4 on a RAM loop image by default), FSBENCH_TIMEOUT
-# (seconds a workload may take before the FUSE connection is aborted: a hung daemon; 150 for fio, 300 for meta).
+# Environment:
+#   FSBENCH_QUICK=1        a quick check that everything runs: 32 MiB fio file, 3 s random reads, 500 files,
+#                          200 small files, one round (not comparable with a full run)
+#   FSBENCH_ROUNDS         rounds (2 for all, 1 otherwise); FSBENCH_SIZE fio file (256M); FSBENCH_RUNTIME random
+#                          read seconds (10); FSBENCH_NFILES metadata files (5000); FSBENCH_NSMALL small files (2000)
+#   FSBENCH_CONFIG         a HOCON file handed to our daemon with --config (the script's own settings win)
+#   FSBENCH_NO_BUILD=1     measure the fuseactors binary as it is (no dotnet build)
+#   FSBENCH_BACKING        ext4 (ext4 on a RAM loop image, the default) or tmpfs
+#   FSBENCH_TIMEOUT        seconds a workload may take before the FUSE connection is aborted (a hung daemon; 150
+#                          for fio, 300 for metadata); FSBENCH_OP_TIMEOUT the same for rm/mkdir/sync (60)
 # Needs root. Every mount it makes (backing store, FUSE mounts) is unmounted on exit, also on failure or Ctrl-C.
 set -uo pipefail
 
@@ -20,23 +28,26 @@ RESULTS=$ROOT/bench/results
 BIN=$RESULTS/bin
 FUSEACTORS=$ROOT/Cli/bin/Release/net10.0/fuseactors
 
-SIZE=${FSBENCH_SIZE:-256M}
-RUNTIME=${FSBENCH_RUNTIME:-10}
-NFILES=5000
-NSMALL=2000
+QUICK=${FSBENCH_QUICK:-}
+[ "$QUICK" = 0 ] && QUICK=""
+SIZE=${FSBENCH_SIZE:-${QUICK:+32M}}; SIZE=${SIZE:-256M}
+RUNTIME=${FSBENCH_RUNTIME:-${QUICK:+3}}; RUNTIME=${RUNTIME:-10}
+NFILES=${FSBENCH_NFILES:-${QUICK:+500}}; NFILES=${NFILES:-5000}
+NSMALL=${FSBENCH_NSMALL:-${QUICK:+200}}; NSMALL=${NSMALL:-2000}
 SMALLSIZE=4096
 READDIR_ROUNDS=5
-STATLAT_N=20000
+STATLAT_N=${QUICK:+2000}; STATLAT_N=${STATLAT_N:-20000}
 BACKING_KIND=${FSBENCH_BACKING:-ext4}
-ALL_TARGETS=(host memfs passthrough gofuse-memfs gofuse-loopback)
+ALL_TARGETS=(host memfs passthrough passthrough-kpt gofuse-memfs gofuse-loopback)
 WORKLOADS=(seqwrite-buffered seqwrite-direct seqread-buffered seqread-direct randread-1job randread-4jobs
-           create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss)
+           create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss cpu-data cpu-total)
 
 WORK=""          # scratch dir under /tmp: mountpoints, fifo
 BACK=""          # the backing store mountpoint (ext4 on a RAM image, or tmpfs)
 IMG=""           # the RAM image file
 BACKING_DESC=""
 PHASE_PID=""     # the workload process running now
+WD_PID=""        # its watchdog
 DAEMON_PID=""    # the FUSE daemon of the target being measured
 MNT=""           # its mountpoint
 CONN=""          # its /sys/fs/fuse/connections id
@@ -62,6 +73,8 @@ cleanup() {
   # A subshell forked a moment before a signal can still run the parent's traps: only the script itself cleans up.
   [ "$BASHPID" = "$MAIN_PID" ] || exit "$rc"
   trap - EXIT INT TERM
+  [ "$rc" -eq 0 ] || say "stopping (exit $rc): unmounting and cleaning up"
+  [ -n "$WD_PID" ] && kill -KILL "$WD_PID" 2>/dev/null
   [ -n "$PHASE_PID" ] && kill -KILL "$PHASE_PID" 2>/dev/null
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -TERM "$DAEMON_PID" 2>/dev/null
@@ -72,6 +85,7 @@ cleanup() {
   if is_mounted "$MNT"; then abort_conn; umount -l "$MNT" 2>/dev/null; fi
   if is_mounted "$BACK"; then umount -l "$BACK" 2>/dev/null; fi
   [ -n "$IMG" ] && rm -f "$IMG"
+  [ -n "${FUSECTL_MOUNTED:-}" ] && umount /sys/fs/fuse/connections 2>/dev/null
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
     if awk -v w="$WORK/" 'index($2, w) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
       say "something is still mounted under $WORK; leaving it"
@@ -91,7 +105,11 @@ trap 'exit 143' TERM
 apt_install() {
   say "installing $*"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq "$@" >/dev/null; }
+  # Someone else's apt may hold the dpkg lock for a while: wait for it rather than fail.
+  local lock=(-o DPkg::Lock::Timeout=600)
+  apt-get "${lock[@]}" install -y -qq "$@" >/dev/null 2>&1 ||
+    { apt-get "${lock[@]}" update -qq >/dev/null 2>&1; apt-get "${lock[@]}" install -y -qq "$@" >/dev/null; } ||
+    { say "apt-get install $* failed"; exit 1; }
 }
 
 ensure_tools() {
@@ -104,9 +122,8 @@ ensure_tools() {
   [ -d /usr/share/gocode/src/github.com/hanwen/go-fuse ] || need+=(golang-github-hanwen-go-fuse-dev)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   mkdir -p "$BIN"
-  if [ ! -x "$BIN/meta" ] || [ "$HERE/meta.c" -nt "$BIN/meta" ]; then
-    gcc -O2 -Wall -o "$BIN/meta" "$HERE/meta.c" || { say "cannot compile bench/meta.c"; exit 1; }
-  fi
+  # Always rebuilt (a fraction of a second): a checkout does not always leave meta.c newer than an old binary.
+  gcc -O2 -Wall -o "$BIN/meta" "$HERE/meta.c" || { say "cannot compile bench/meta.c"; exit 1; }
 }
 
 # go-fuse's Debian package is GOPATH source whose import path ends in /v2: a symlink in a private GOPATH gives
@@ -136,11 +153,19 @@ build_ours() {
   fi
 }
 
+ensure_fusectl() {
+  [ -d /sys/fs/fuse/connections ] || modprobe fuse 2>/dev/null
+  if ! awk '$2 == "/sys/fs/fuse/connections" { f = 1 } END { exit !f }' /proc/self/mounts; then
+    if mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null; then FUSECTL_MOUNTED=1
+    else note "fusectl is not mounted and cannot be: a hung daemon cannot be aborted, only killed"; fi
+  fi
+}
+
 setup_backing() {
   WORK=$(mktemp -d /tmp/fsbench.XXXXXX)
   mkfifo "$WORK/watchdog"
   BACK=$WORK/back
-  mkdir -p "$BACK" "$WORK/mnt"
+  mkdir -p "$BACK"
   if [ "$BACKING_KIND" = ext4 ]; then
     IMG=/dev/shm/fsbench.$$.img
     if truncate -s 4G "$IMG" && mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$IMG" 2>/dev/null &&
@@ -157,7 +182,8 @@ setup_backing() {
 
 drop_caches() {
   # Sync only the filesystems under test: a global sync could block on someone else's hung FUSE mount.
-  sync -f "$1" 2>/dev/null; sync -f "$BACK" 2>/dev/null
+  fsop sync -f "$1" || return
+  sync -f "$BACK" 2>/dev/null
   if ! echo 3 >/proc/sys/vm/drop_caches 2>/dev/null && [ -z "$DROP_WARNED" ]; then
     DROP_WARNED=1; note "cannot write /proc/sys/vm/drop_caches: 'cold' phases run with warm caches"
   fi
@@ -181,12 +207,26 @@ guard() {
       kill -KILL "$p" 2>/dev/null
     fi
   ) &
-  local wd=$!
+  WD_PID=$!
   wait "$p"
   local rc=$?
   PHASE_PID=""
-  kill -KILL "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+  kill -KILL "$WD_PID" 2>/dev/null; wait "$WD_PID" 2>/dev/null
+  WD_PID=""
   return $rc
+}
+
+# fsop CMD...: a housekeeping step on the mount under test (rm, mkdir, sync) that runs only while the target is
+# alive, with the same watchdog as the workloads, so that a daemon that stopped answering cannot hang the script.
+fsop() {
+  alive || return 1
+  rm -f "$WORK/timedout"
+  guard "${FSBENCH_OP_TIMEOUT:-60}" "$@" 2>/dev/null && return 0
+  if [ -f "$WORK/timedout" ]; then
+    rm -f "$WORK/timedout"; BROKEN=hung
+    note "$TARGET round $ROUND: '$*' got no answer within ${FSBENCH_OP_TIMEOUT:-60} s; connection aborted"
+  fi
+  return 1
 }
 
 # record TARGET WORKLOAD VALUE UNIT
@@ -215,9 +255,11 @@ fio_phase() { # WORKLOAD UNIT FIELD(bw|iops) RW fio-args...
   local w=$1 unit=$2 field=$3 rw=$4; shift 4
   alive || { record "$TARGET" "$w" fail "$unit"; return; }
   local json=$RUN_DIR/$TARGET.r$ROUND.$w.json err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  local c0; c0=$(daemon_cpu)
   guard "${FSBENCH_TIMEOUT:-$((RUNTIME * 3 + 120))}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
     --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
   local rc=$?
+  local c1; c1=$(daemon_cpu)
   if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "fio $*"; return; fi
   local v
   v=$(python3 - "$json" "$rw" "$field" <<'EOF'
@@ -225,53 +267,73 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 j = d["jobs"][0][sys.argv[2]]
 if sys.argv[3] == "bw":
-    print("%.0f" % (j["bw_bytes"] / 1048576.0))
+    print("%.0f %d" % (j["bw_bytes"] / 1048576.0, j["total_ios"]))
 else:
-    print("%.0f" % j["iops"])
+    print("%.0f %d" % (j["iops"], j["total_ios"]))
 EOF
 ) || { phase_failed "$w" "$unit" 1 "$err" "parsing fio's json"; return; }
-  record "$TARGET" "$w" "$v" "$unit"
+  record "$TARGET" "$w" "${v% *}" "$unit"
+  record_cpu "$w" "$c0" "$c1" "${v#* }"
+}
+
+# record_cpu WORKLOAD CPU_BEFORE CPU_AFTER OPS: the daemon's CPU time in one phase, for the CPU-per-operation
+# table (CPU time is far less disturbed by a busy machine than throughput is)
+record_cpu() {
+  [ -n "$2" ] && [ -n "$3" ] && [ -n "$4" ] || return 0
+  printf '%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$TARGET" "$1" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", b - a }')" "$4" \
+    >>"$RUN_DIR/cpu.tsv"
 }
 
 meta_phase() { # WORKLOAD UNIT meta-args...
   local w=$1 unit=$2; shift 2
   alive || { record "$TARGET" "$w" fail "$unit"; return; }
   local out=$RUN_DIR/$TARGET.r$ROUND.$w.out err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  local c0; c0=$(daemon_cpu)
   guard "${FSBENCH_TIMEOUT:-300}" "$BIN/meta" "$@" >"$out" 2>"$err"
   local rc=$?
+  local c1; c1=$(daemon_cpu)
   if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "meta $*"; return; fi
   record "$TARGET" "$w" "$(awk '{ print $1 }' "$out")" "$unit"
+  record_cpu "$w" "$c0" "$c1" "$(awk '{ print $3 }' "$out")"
+}
+
+# daemon_cpu: CPU seconds (user + system) the daemon has used so far, empty for the host target
+daemon_cpu() {
+  [ -n "$DAEMON_PID" ] || return 0
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$DAEMON_PID/stat" 2>/dev/null
 }
 
 workloads() {
   local fiofile=$DIR/fsbench.dat
-  rm -f "$fiofile"
+  CPU_DATA_START=$(daemon_cpu)
+  fsop rm -f "$fiofile"
   fio_phase seqwrite-buffered MiB/s bw write --rw=write --bs=1M --direct=0 --end_fsync=1
-  rm -f "$fiofile" 2>/dev/null
+  fsop rm -f "$fiofile"
   fio_phase seqwrite-direct MiB/s bw write --rw=write --bs=1M --direct=1 --end_fsync=1
-  alive && drop_caches "$DIR"
+  drop_caches "$DIR"
   fio_phase seqread-buffered MiB/s bw read --rw=read --bs=1M --direct=0
   fio_phase seqread-direct MiB/s bw read --rw=read --bs=1M --direct=1
   fio_phase randread-1job IOPS iops read --rw=randread --bs=4k --direct=1 --time_based --runtime="$RUNTIME" \
     --numjobs=1 --norandommap
   fio_phase randread-4jobs IOPS iops read --rw=randread --bs=4k --direct=1 --time_based --runtime="$RUNTIME" \
     --numjobs=4 --group_reporting --norandommap
-  alive && rm -f "$fiofile"
+  fsop rm -f "$fiofile"
 
+  CPU_DATA_END=$(daemon_cpu)
   local md=$DIR/meta
-  alive && mkdir -p "$md"
+  fsop mkdir -p "$md"
   meta_phase create ops/s create "$md" $NFILES
-  alive && drop_caches "$DIR"
+  drop_caches "$DIR"
   meta_phase stat-cold ops/s stat "$md" $NFILES
   meta_phase readdir entries/s readdir "$md" $READDIR_ROUNDS
   meta_phase unlink ops/s unlink "$md" $NFILES
 
   local sd=$DIR/small
-  alive && mkdir -p "$sd"
+  fsop mkdir -p "$sd"
   meta_phase smallfile-write files/s smallw "$sd" $NSMALL $SMALLSIZE
   meta_phase smallfile-read files/s smallr "$sd" $NSMALL $SMALLSIZE
   meta_phase stat-latency "us/stat" statlat "$sd/f000000" $STATLAT_N
-  alive && rm -rf "$md" "$sd"
+  fsop rm -rf "$md" "$sd"
 }
 
 # daemon_cmd TARGET SRC MNT -> sets CMD (array); returns 1 when the target cannot be started here
@@ -279,11 +341,19 @@ daemon_cmd() {
   local t=$1 src=$2 mnt=$3
   CMD=()
   case "$t" in
-    memfs|passthrough)
+    memfs|passthrough|passthrough-kpt)
       [ -x "$FUSEACTORS" ] || return 1
-      local cfg=$RUN_DIR/fuseactors.hocon
+      local cfg=$RUN_DIR/fuseactors.$t.hocon
       # A subtype of our own: build.sh test treats any "fuseactors" line in /proc/mounts as a leaked test mount.
-      { [ -n "${FSBENCH_CONFIG:-}" ] && cat "$FSBENCH_CONFIG"; echo 'fuseactors.mount.subtype = "fsbench"'; } >"$cfg"
+      # passthrough is the plain path (every read and write through the daemon, comparable with go-fuse's
+      # loopback); passthrough-kpt lets the kernel hand opened files' I/O to the host file (FUSE_PASSTHROUGH).
+      # These lines come after FSBENCH_CONFIG's, so they win.
+      { [ -n "${FSBENCH_CONFIG:-}" ] && cat "$FSBENCH_CONFIG"
+        echo 'fuseactors.mount.subtype = "fsbench"'
+        case "$t" in
+          passthrough) echo 'fuseactors.passthrough-fs.kernel-passthrough = off' ;;
+          passthrough-kpt) echo 'fuseactors.passthrough-fs.kernel-passthrough = on' ;;
+        esac; } >"$cfg"
       if [ "$t" = memfs ]; then CMD=("$FUSEACTORS" mount memfs "$mnt" --config "$cfg")
       else CMD=("$FUSEACTORS" mount passthrough "$src" "$mnt" --config "$cfg"); fi ;;
     gofuse-loopback) [ -x "$BIN/gofuse-loopback" ] || return 1; CMD=("$BIN/gofuse-loopback" "$mnt" "$src") ;;
@@ -312,11 +382,16 @@ run_target() { # KIND [NAME]
     DIR=$src
     workloads
     record "$TARGET" peak-rss - -
+    record "$TARGET" cpu-data - -
+    record "$TARGET" cpu-total - -
   else
-    if ! daemon_cmd "$kind" "$src" "$WORK/mnt"; then
+    # A fresh mountpoint for every mount: a mount that could only be detached lazily never gets in the next one's way.
+    local mnt=$WORK/mnt.$TARGET.r$ROUND
+    mkdir -p "$mnt"
+    if ! daemon_cmd "$kind" "$src" "$mnt"; then
       na_target "$TARGET" "no binary for $TARGET (see the build logs in $RUN_DIR)"; rm -rf "$src"; return
     fi
-    MNT=$WORK/mnt
+    MNT=$mnt
     DIR=$MNT
     rm -f "$WORK/timedout"
     (cd "$ROOT" && exec "${CMD[@]}") >"$LOG" 2>&1 &
@@ -327,13 +402,20 @@ run_target() { # KIND [NAME]
       if is_mounted "$MNT"; then ok=1; break; fi
       sleep 0.1
     done
+    local why=""
     if [ -n "$ok" ]; then
-      CONN=$(stat -c %d "$MNT" 2>/dev/null)   # blocks until INIT is answered
-      [ -n "$CONN" ] && [ -d "/sys/fs/fuse/connections/$CONN" ] || { ok=""; CONN=""; }
+      # The connection's fusectl id is the mount's device minor (major 0), read from mountinfo, which never
+      # blocks; a stat would wait for INIT, so it runs under the watchdog (abort if INIT is never answered).
+      CONN=$(awk -v m="$MNT" '$5 == m { split($3, d, ":"); if (d[1] == 0) print d[2] }' /proc/self/mountinfo | tail -n 1)
+      if [ -z "$CONN" ] || [ ! -d "/sys/fs/fuse/connections/$CONN" ]; then
+        ok=""; CONN=""; why="mounted, but no fusectl connection found for it"
+      elif ! guard 30 stat "$MNT" >/dev/null 2>&1; then
+        ok=""; why="mounted, but the root did not answer stat within 30 s (INIT?); connection aborted"; rm -f "$WORK/timedout"
+      fi
     fi
     if [ -z "$ok" ]; then
-      local why
-      if kill -0 "$DAEMON_PID" 2>/dev/null; then why="not mounted after 30 s"
+      if [ -n "$why" ]; then :
+      elif kill -0 "$DAEMON_PID" 2>/dev/null; then why="not mounted after 30 s"
       else wait "$DAEMON_PID"; why="the daemon exited with $? before mounting"; DAEMON_PID=""; fi
       na_target "$TARGET" "$why: $(grep -v '^\s*at ' "$LOG" | head -n 3 | tr '\n' ' ' | cut -c1-300)"
       stop_daemon
@@ -343,6 +425,14 @@ run_target() { # KIND [NAME]
     local hwm
     hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$DAEMON_PID/status" 2>/dev/null)
     record "$TARGET" peak-rss "${hwm:-fail}" MiB
+    # The daemon's CPU time in the fio phases (with kernel passthrough in effect it should be near 0: the kernel
+    # reads and writes the host file itself) and over the whole run.
+    local total
+    total=$(daemon_cpu)
+    if [ -n "$CPU_DATA_START" ] && [ -n "$CPU_DATA_END" ]; then
+      record "$TARGET" cpu-data "$(awk -v a="$CPU_DATA_START" -v b="$CPU_DATA_END" 'BEGIN { printf "%.2f", b - a }')" "s"
+    else record "$TARGET" cpu-data fail s; fi
+    record "$TARGET" cpu-total "${total:-fail}" s
     stop_daemon
   fi
   rm -rf --one-file-system "$src"
@@ -375,12 +465,17 @@ stop_daemon() {
 
 # ---------------------------------------------------------------------------------------------------- report
 
-report() { # OUT.md
-  python3 - "$TSV" "$1" "$BACKING_DESC" "$ROUNDS" "$SIZE" "$RUNTIME" "$NOTES" "$LOAD_START" "${WORKLOADS[@]}" <<'EOF'
-import sys, statistics, datetime, os, platform
-tsv, out, backing, rounds, size, runtime, notes, load_start = sys.argv[1:9]
-workloads = sys.argv[9:]
-order = ["host", "memfs", "passthrough", "gofuse-memfs", "gofuse-loopback"]
+report() { # RUN_DIR: renders RUN_DIR/results.tsv and RUN_DIR/run.env into RUN_DIR/table.md
+  python3 - "$1" "${WORKLOADS[@]}" <<'EOF'
+import sys, statistics, os, platform, shlex
+run_dir = sys.argv[1]
+workloads = sys.argv[2:]
+tsv, out, notes = (os.path.join(run_dir, f) for f in ("results.tsv", "table.md", "notes.md"))
+env = {}
+for line in open(os.path.join(run_dir, "run.env")):
+    k, _, v = line.rstrip("\n").partition("=")
+    env[k] = shlex.split(v)[0] if v else ""
+order = ["host", "memfs", "passthrough", "passthrough-kpt", "gofuse-memfs", "gofuse-loopback"]
 vals, units, targets = {}, {}, []
 for line in open(tsv):
     r, t, w, v, u = line.rstrip("\n").split("\t")
@@ -402,12 +497,15 @@ def fmt(x):
     if isinstance(x, str): return x
     if x >= 100: return "{:,.0f}".format(x).replace(",", " ")
     return "%.1f" % x if x >= 10 else "%.2f" % x
-lower_better = {"stat-latency", "peak-rss"}
+lower_better = {"stat-latency", "peak-rss", "cpu-data", "cpu-total"}
 L = []
-L.append("date: %s · machine: %d vCPU, kernel %s · backing: %s · %s round(s), medians · fio file %s, random reads %s s"
-         % (datetime.date.today().isoformat(), os.cpu_count(), platform.release(), backing, rounds, size, runtime))
-L.append("load average (1 min) at start %s, at end %s: other work on the machine makes these numbers noisy"
-         % (load_start, open("/proc/loadavg").read().split()[0]))
+L.append("date: %s · machine: %s vCPU (%s), %s RAM, kernel %s · backing: %s"
+         % (env["DATE"], env["NPROC"], env["CPU"], env["RAM"], env["KERNEL"], env["BACKING"]))
+L.append("%s round(s), medians · fio file %s, random reads %s s · %s files (metadata), %s × 4 KiB (small files)%s"
+         % (env["ROUNDS"], env["SIZE"], env["RUNTIME"], env["NFILES"], env["NSMALL"],
+            " · QUICK MODE: reduced sizes, not comparable with full runs" if env.get("QUICK") else ""))
+L.append("load average (1 min) at start %s, at end %s (above %s means other work shared the CPUs)"
+         % (env["LOAD_START"], env["LOAD_END"], env["NPROC"]))
 L.append("")
 L.append("| workload | unit | " + " | ".join(targets) + " |")
 L.append("|---|---|" + "---|" * len(targets))
@@ -417,24 +515,98 @@ for w in workloads:
         v, partial = med(t, w)
         cells.append(fmt(v) + (" (1 failed round)" if partial else ""))
     L.append("| %s | %s | %s |" % (w, units.get(w, ""), " | ".join(cells)))
-pairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("memfs", "host"), ("passthrough", "gofuse-loopback"), ("passthrough", "host"))
+pairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("memfs", "host"), ("passthrough", "gofuse-loopback"),
+                              ("passthrough", "host"), ("passthrough-kpt", "host"))
          if o in targets and p in targets]
+def ratio(o, p, w):
+    """ours/theirs for throughput, theirs/ours for stat latency (above 1 is better for ours); None when missing."""
+    a, _ = med(o, w); b, _ = med(p, w)
+    if not isinstance(a, float) or not isinstance(b, float) or a == 0 or b == 0: return None
+    return (b / a) if w == "stat-latency" else (a / b)
+ratio_workloads = [w for w in workloads if w not in ("peak-rss", "cpu-data", "cpu-total")]
 if pairs:
     L.append("")
-    L.append("Ours as a ratio (higher is better for ours: throughput ours/theirs, stat latency theirs/ours; peak RSS is MiB, ours/theirs):")
+    L.append("Ours as a ratio (above 1 is better for ours: throughput ours/theirs, stat latency theirs/ours):")
     L.append("")
     L.append("| workload | " + " | ".join("%s / %s" % p for p in pairs) + " |")
     L.append("|---|" + "---|" * len(pairs))
-    for w in workloads:
+    for w in ratio_workloads:
         cells = []
         for o, p in pairs:
-            a, _ = med(o, w); b, _ = med(p, w)
-            if not isinstance(a, float) or not isinstance(b, float) or a == 0 or b == 0:
+            r = ratio(o, p, w)
+            if r is None:
+                a, _ = med(o, w); b, _ = med(p, w)
                 cells.append("n/a" if a in (None, "n/a") or b in (None, "n/a") else "–")
-                continue
-            r = (b / a) if w == "stat-latency" else (a / b)
-            cells.append("%.2f×" % r)
+            else:
+                cells.append("%.2f×" % r)
         L.append("| %s | %s |" % (w, " | ".join(cells)))
+# Daemon CPU per operation: CPU time is much less disturbed by other work on the machine than throughput is.
+cpu_path = os.path.join(run_dir, "cpu.tsv")
+per = {}
+if os.path.exists(cpu_path) and os.path.getsize(cpu_path):
+    for line in open(cpu_path):
+        r, t, w, c, n = line.rstrip("\n").split("\t")
+        if float(n) > 0: per.setdefault((t, w), []).append(float(c) / float(n) * 1e6)
+    fuse_targets = [t for t in targets if t != "host"]
+    cpairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("passthrough", "gofuse-loopback")) if o in targets and p in targets]
+    per_unit = {"MiB/s": "µs per MiB", "IOPS": "µs per read", "entries/s": "µs per entry", "files/s": "µs per file",
+                "ops/s": "µs per op", "us/stat": "µs per stat"}
+    rows = [w for w in ratio_workloads if any((t, w) in per for t in fuse_targets)]
+    if fuse_targets and rows:
+        L.append("")
+        L.append("Daemon CPU time (user + system) per operation, medians (less disturbed by a busy machine than the "
+                 "throughput; for ratios below 1 ours uses less CPU):")
+        L.append("")
+        L.append("| workload | unit | " + " | ".join(fuse_targets) + "".join(" | %s / %s" % cp for cp in cpairs) + " |")
+        L.append("|---|---|" + "---|" * (len(fuse_targets) + len(cpairs)))
+        for w in rows:
+            cells = []
+            for t in fuse_targets:
+                xs = per.get((t, w))
+                cells.append(fmt(statistics.median(xs)) if xs else "")
+            for o, p in cpairs:
+                a, b = per.get((o, w)), per.get((p, w))
+                cells.append("%.2f×" % (statistics.median(a) / statistics.median(b)) if a and b and statistics.median(b) > 0 else "–")
+            L.append("| %s | %s | %s |" % (w, per_unit.get(units.get(w, ""), ""), " | ".join(cells)))
+# The issue's targets, checked against this run's medians.
+checks = []
+def check(name, o, p, ws, floor):
+    if o not in targets or p not in targets: return
+    miss, unknown = [], []
+    for w in ws:
+        r = ratio(o, p, w)
+        if r is None: unknown.append(w)
+        elif r < floor: miss.append("%s %.2f×" % (w, r))
+    verdict = "met" if not miss and not unknown else "MISSED"
+    detail = "; ".join(x for x in (", ".join(miss), ("no result: " + ", ".join(unknown)) if unknown else "") if x)
+    checks.append("- %s: **%s**%s" % (name, verdict, (" (" + detail + ")") if detail else ""))
+check("memfs ≥ 1.0× gofuse-memfs on every workload", "memfs", "gofuse-memfs", ratio_workloads, 1.0)
+check("passthrough (plain path) ≥ 1.0× gofuse-loopback on every workload", "passthrough", "gofuse-loopback", ratio_workloads, 1.0)
+check("passthrough-kpt ≥ 0.8× host on sequential and random direct I/O", "passthrough-kpt", "host",
+      ["seqwrite-direct", "seqread-direct", "randread-1job", "randread-4jobs"], 0.8)
+for t in ("memfs", "passthrough", "passthrough-kpt"):
+    if t in targets:
+        xs = [num(x) for x in vals.get((t, "peak-rss"), [])]
+        ok = [x for x in xs if x is not None]
+        if not ok: checks.append("- %s peak RSS < 300 MiB: **no result**" % t)
+        else: checks.append("- %s peak RSS < 300 MiB: **%s** (highest round %.0f MiB)" % (t, "met" if max(ok) < 300 else "MISSED", max(ok)))
+# With kernel passthrough in effect the random reads never reach the daemon: its CPU per read drops to ~1 µs
+# (plain path ~20 µs). Compare the two passthrough targets there (or over all fio phases without cpu.tsv).
+if "passthrough-kpt" in targets and "passthrough" in targets:
+    kp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get(("passthrough-kpt", w), [])] if per else []
+    pp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get(("passthrough", w), [])] if per else []
+    if kp and pp:
+        k, p, what = statistics.median(kp), statistics.median(pp), "µs of CPU per random read"
+    else:
+        k, _ = med("passthrough-kpt", "cpu-data"); p, _ = med("passthrough", "cpu-data"); what = "s of CPU in the fio phases"
+    if isinstance(k, float) and isinstance(p, float) and p > 0 and k > 0.25 * p:
+        checks.append("- passthrough-kpt: the daemon used %.2f %s (plain passthrough %.2f): kernel passthrough does not "
+                      "seem to be in effect for the files" % (k, what, p))
+if checks:
+    L.append("")
+    L.append("Targets (issue 4), from these medians:")
+    L.append("")
+    L.extend(checks)
 if os.path.exists(notes) and os.path.getsize(notes):
     L.append("")
     L.append("Notes from the run:")
@@ -447,14 +619,19 @@ EOF
 
 # ---------------------------------------------------------------------------------------------------- main
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
+write_env() { printf '%s=%q\n' "$1" "$2" >>"$RUN_DIR/run.env"; }
+if [ "$1" = report ]; then   # re-render a finished run's table: bench/fsbench.sh report bench/results/STAMP
+  [ $# -eq 2 ] && [ -f "$2/results.tsv" ] && [ -f "$2/run.env" ] || usage
+  RUN_DIR=$2; report "$RUN_DIR" >/dev/null; cat "$RUN_DIR/table.md"; exit 0
+fi
 [ "$(id -u)" -eq 0 ] || { say "needs root (mount, loop devices, drop_caches)"; exit 1; }
 
 TARGETS=()
 CUSTOM_CMD=""
 case "$1" in
-  all) TARGETS=("${ALL_TARGETS[@]}"); ROUNDS=${FSBENCH_ROUNDS:-2} ;;
+  all) TARGETS=("${ALL_TARGETS[@]}"); ROUNDS=${FSBENCH_ROUNDS:-${QUICK:+1}}; ROUNDS=${ROUNDS:-2} ;;
   custom)
     [ $# -ge 2 ] || usage
     CUSTOM_CMD=$2; CUSTOM_NAME=${3:-custom}; TARGETS=(custom); ROUNDS=${FSBENCH_ROUNDS:-1} ;;
@@ -477,12 +654,23 @@ say "logs and raw results in $RUN_DIR"
 ensure_tools
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    memfs|passthrough) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
+    memfs|passthrough|passthrough-kpt) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
     gofuse-*) build_go_peer "${t#gofuse-}" || note "building the go-fuse peer $t failed: $(tail -n 3 "$RUN_DIR/build-$t.log" | tr '\n' ' ')" ;;
   esac
 done
+ensure_fusectl
 setup_backing
 say "backing store: $BACKING_DESC"
+: >"$RUN_DIR/run.env"
+write_env DATE "$(date -u '+%Y-%m-%d %H:%M UTC')"
+write_env NPROC "$(nproc)"
+write_env CPU "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+write_env RAM "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+write_env KERNEL "$(uname -r)"
+write_env BACKING "$BACKING_DESC"
+write_env ROUNDS "$ROUNDS"; write_env SIZE "$SIZE"; write_env RUNTIME "$RUNTIME"
+write_env NFILES "$NFILES"; write_env NSMALL "$NSMALL"; write_env QUICK "$QUICK"
+write_env LOAD_START "$LOAD_START"
 
 for ROUND in $(seq 1 "$ROUNDS"); do
   for t in "${TARGETS[@]}"; do
@@ -491,7 +679,8 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   done
 done
 
+write_env LOAD_END "$(cut -d' ' -f1 /proc/loadavg)"
 echo
-report "$RUN_DIR/table.md" >/dev/null
+report "$RUN_DIR" >/dev/null
 cat "$RUN_DIR/table.md"
 if [ "$1" = all ]; then cp "$RUN_DIR/table.md" "$RESULTS/latest.md"; say "wrote $RESULTS/latest.md"; fi

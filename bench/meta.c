@@ -1,5 +1,6 @@
 /* meta: the metadata and small-file phases of bench/fsbench.sh, one process so that the per-operation cost
- * is the filesystem's and not a process spawn's. Each phase prints one line "VALUE UNIT" on stdout.
+ * is the filesystem's and not a process spawn's. Each phase prints one line "VALUE UNIT OPS" on stdout
+ * (OPS: how many operations it made, warm-up included, for the caller's CPU-per-operation figures).
  *
  *   meta create    DIR N          create N empty files DIR/f<i> (open O_CREAT|O_EXCL, close)      ops/s
  *   meta stat      DIR N          stat DIR/f<i> for every i                                       ops/s
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
             close(fd);
         }
         t = now() - t0;
-        printf("%.0f ops/s\n", n / t);
+        printf("%.0f ops/s %ld\n", n / t, n);
     } else if (!strcmp(op, "stat")) {
         struct stat st;
         for (long i = 0; i < n; i++) {
@@ -76,14 +77,14 @@ int main(int argc, char **argv)
             if (stat(path, &st) < 0) die("stat", path);
         }
         t = now() - t0;
-        printf("%.0f ops/s\n", n / t);
+        printf("%.0f ops/s %ld\n", n / t, n);
     } else if (!strcmp(op, "unlink")) {
         for (long i = 0; i < n; i++) {
             name(path, sizeof path, dir, i);
             if (unlink(path) < 0) die("unlink", path);
         }
         t = now() - t0;
-        printf("%.0f ops/s\n", n / t);
+        printf("%.0f ops/s %ld\n", n / t, n);
     } else if (!strcmp(op, "readdir")) {
         static char buf[32768];
         long entries = 0;
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
             close(fd);
         }
         t = now() - t0;
-        printf("%.0f entries/s\n", entries / t);
+        printf("%.0f entries/s %ld\n", entries / t, entries);
         fprintf(stderr, "meta: readdir saw %ld entries in %ld rounds\n", entries, n);
     } else if (!strcmp(op, "smallw") || !strcmp(op, "smallr")) {
         if (argc < 5) { fprintf(stderr, "meta: %s needs SIZE\n", op); return 2; }
@@ -133,7 +134,7 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        printf("%.0f files/s\n", n / t);
+        printf("%.0f files/s %ld\n", n / t, n);
     } else if (!strcmp(op, "statlat")) {
         struct statx stx;
         for (long i = 0; i < n / 10 + 1; i++) /* warm-up */
@@ -142,7 +143,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < n; i++)
             if (statx(AT_FDCWD, dir, AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx) < 0) die("statx", dir);
         t = now() - t0;
-        printf("%.2f us/op\n", t / n * 1e6);
+        printf("%.2f us/op %ld\n", t / n * 1e6, n + n / 10 + 1);
     } else {
         fprintf(stderr, "meta: unknown phase %s\n", op);
         return 2;
