@@ -40,8 +40,19 @@ internal sealed class FileContent : IDisposable
     /// <summary>Copies up to <c>dest.Length</c> bytes from <paramref name="offset"/>: how many (short at EOF), or a negative errno.</summary>
     public int Read(long offset, Span<byte> dest) => _memfd?.Read(offset, dest) ?? _chunks!.Read(offset, dest);
 
-    /// <summary>An upper bound of the bytes a write or allocation of this range would add (checked against capacity first).</summary>
-    public long GrowthFor(long offset, long length) => _memfd?.GrowthFor(offset, length) ?? _chunks!.GrowthFor(offset, length);
+    /// <summary>An upper bound of the bytes a write or allocation of this range would add, cheap to compute.</summary>
+    public long GrowthFor(long offset, long length) => _memfd is not null ? MemfdData.GrowthFor(offset, length) : _chunks!.GrowthFor(offset, length);
+
+    /// <summary>The bytes a write or allocation of this range would add; for a memfd this asks the kernel, so it is
+    /// meant for the rare write whose <see cref="GrowthFor"/> bound does not fit.</summary>
+    public long ExactGrowthFor(long offset, long length) => _memfd?.ExactGrowthFor(offset, length) ?? _chunks!.GrowthFor(offset, length);
+
+    /// <summary>Would a write or allocation of this range fit in <paramref name="available"/> more bytes?</summary>
+    public bool Fits(long offset, long length, long available)
+    {
+        long bound = GrowthFor(offset, length);
+        return bound <= available || ExactGrowthFor(offset, length) <= available;
+    }
 
     public Errno Write(long offset, ReadOnlySpan<byte> src)
     {

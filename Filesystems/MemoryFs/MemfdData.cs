@@ -87,14 +87,19 @@ internal sealed unsafe partial class MemfdData : IDisposable
         return n;
     }
 
-    /// <summary>An upper bound of the bytes a write of this range would newly allocate: its pages that are holes now.</summary>
-    public long GrowthFor(long offset, long length)
+    /// <summary>A cheap upper bound of the bytes a write of this range could newly allocate: all its pages.
+    /// Asking the kernel which of them are holes (<see cref="ExactGrowthFor"/>) walks the page cache from the offset
+    /// on, so it is kept for writes that the bound says might not fit.</summary>
+    public static long GrowthFor(long offset, long length) =>
+        length <= 0 ? 0 : ((offset + length + PageSize - 1) & ~(long)(PageSize - 1)) - (offset & ~(long)(PageSize - 1));
+
+    /// <summary>The bytes a write of this range would newly allocate: its pages that are holes now.</summary>
+    public long ExactGrowthFor(long offset, long length)
     {
         if (length <= 0) return 0;
         long start = offset & ~(long)(PageSize - 1);
         long end = offset + length;
         long growth = 0;
-        // Walk the holes of the range with SEEK_HOLE / SEEK_DATA (a few calls for a file of a few extents).
         long pos = start;
         while (pos < end)
         {

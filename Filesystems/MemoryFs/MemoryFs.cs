@@ -349,8 +349,7 @@ public sealed class MemoryFs : FilesystemActor
         var src = r.Data.Span;
         if (r.Offset > (ulong)(MaxFileSize - src.Length)) { r.Fail(Errno.EFBIG); return; }
         long offset = (long)r.Offset;
-        long growth = data.GrowthFor(offset, src.Length);
-        if (growth > 0 && _usedBytes + growth > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
+        if (!data.Fits(offset, src.Length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
 
         long before = data.AllocatedBytes;
         var error = data.Write(offset, src);
@@ -377,8 +376,7 @@ public sealed class MemoryFs : FilesystemActor
         {
             case 0:
             case FallocKeepSize:
-                long growth = data.GrowthFor(offset, length);
-                if (growth > 0 && _usedBytes + growth > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
+                if (!data.Fits(offset, length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
                 long oldSize = data.Size;
                 var error = data.Allocate(offset, length, keepSize: r.Mode == FallocKeepSize);
                 NoteSpillError(data);
@@ -434,8 +432,7 @@ public sealed class MemoryFs : FilesystemActor
         long inOff = (long)r.OffsetIn, outOff = (long)r.OffsetOut;
         if (input == output && inOff < outOff + length && outOff < inOff + length) { r.Fail(Errno.EINVAL); return; }
         // Upper bound (source holes stay holes), so the copy never starts what it cannot finish.
-        long growth = dst.GrowthFor(outOff, length);
-        if (growth > 0 && _usedBytes + growth > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
+        if (!dst.Fits(outOff, length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
 
         long before = dst.AllocatedBytes;
         var error = dst.CopyFrom(src, inOff, outOff, length);

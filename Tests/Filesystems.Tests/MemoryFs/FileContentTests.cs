@@ -110,6 +110,18 @@ public class FileContentTests
     }
 
     [Fact]
+    public void In_a_memfd_an_overwrite_fits_in_no_free_space_and_an_extension_does_not()
+    {
+        using var c = new FileContent(0);
+        Assert.Equal(Errno.Ok, c.Write(0, Pattern(4 * Chunk, 6)));
+        Assert.True(c.Fits(Chunk, 2 * Chunk, available: 0));           // every page of the range is data already
+        Assert.False(c.Fits(3 * Chunk, 2 * Chunk, available: 0));      // half of it is new
+        Assert.True(c.Fits(3 * Chunk, 2 * Chunk, available: Chunk));   // exactly the new half
+        Assert.Equal(Errno.Ok, c.PunchHole(0, Chunk));
+        Assert.False(c.Fits(0, Chunk, available: Chunk - 4096));       // the punched hole needs its pages again
+    }
+
+    [Fact]
     public unsafe void Dispose_closes_the_memfd()
     {
         var c = new FileContent(0);
