@@ -1,46 +1,27 @@
-using System.Runtime.InteropServices;
-using System.Text;
-using Akka.TestKit;
-using FuseActors.Actors.Filesystem;
-using FuseActors.Engine.Device;
-using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.Passthrough;
 
 namespace FuseActors.Filesystems.Tests.PassthroughTests;
 
-/// <summary>One decoded READDIR / READDIRPLUS record.</summary>
-public sealed record PtDirRecord(string Name, ulong Ino, ulong Off, uint Type, FuseEntryOut? Plus);
-
 /// <summary>
-/// Drives a <see cref="PassthroughFs"/> the way the connection does: builds typed requests (header, reply target,
-/// fields), tells them to the actor, takes the same request object back and decodes its reply payload with the
-/// engine's own encoder. Each test gets a fresh BASE directory holding SOURCE (<see cref="Source"/>) and a sibling
-/// OUTSIDE (<see cref="Outside"/>) that nothing may ever touch through the actor.
+/// <see cref="FilesystemUnitTestKit{TActor}"/> on a fresh <see cref="PassthroughFs"/>, called as root. Each test gets a fresh
+/// BASE directory holding SOURCE (<see cref="Source"/>) and a sibling OUTSIDE (<see cref="Outside"/>) that nothing may ever touch through the actor.
 /// </summary>
-public abstract class PassthroughTestKit : Akka.TestKit.Xunit2.TestKit
+public abstract class PassthroughTestKit : FilesystemUnitTestKit<PassthroughFs>
 {
-    protected const ulong Root = FuseConstants.RootId;
     protected const uint Uid = 0;
     protected const uint Gid = 0;
-    protected const uint S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000;
 
     protected readonly string Base;
     protected readonly string Source;
     protected readonly string Outside;
-    protected readonly TestActorRef<PassthroughFs> Fs;
-    protected readonly ReplySettings Settings = new();
-    private readonly byte[] _scratch = new byte[2 << 20];
-    private ulong _unique;
 
-    protected PassthroughTestKit(PassthroughOptions? options = null) : base("akka.loglevel = ERROR")
+    protected PassthroughTestKit(PassthroughOptions? options = null) : base(Uid, Gid)
     {
         Base = Directory.CreateTempSubdirectory("fuseactors-ptunit-").FullName;
         Source = Directory.CreateDirectory(Path.Combine(Base, "src")).FullName;
         Outside = Directory.CreateDirectory(Path.Combine(Base, "outside")).FullName;
         Fs = ActorOfAsTestActorRef<PassthroughFs>(PassthroughFs.Props(Source, options), "passthrough");
     }
-
-    protected PassthroughFs Actor => Fs.UnderlyingActor;
 
     protected override void Dispose(bool disposing)
     {
@@ -54,145 +35,4 @@ public abstract class PassthroughTestKit : Akka.TestKit.Xunit2.TestKit
     /// <summary>Everything below OUTSIDE, to prove it stayed untouched.</summary>
     protected string[] OutsideContents() =>
         Directory.EnumerateFileSystemEntries(Outside, "*", SearchOption.AllDirectories).Order().ToArray();
-
-    // ------------------------------------------------------------ raw calls
-
-    /// <summary>What the device reader stamps on every request: the device it came from and the negotiated protocol
-    /// (null: no device, nothing negotiated, as before).</summary>
-    protected IFuseDevice? Device { get; set; }
-    protected ReplySettings? Protocol { get; set; }
-
-    protected void Send(FsRequest r, ulong node, uint uid = Uid, uint gid = Gid)
-    {
-        r.Header = new FuseInHeader { Unique = ++_unique * 2, NodeId = node, Uid = uid, Gid = gid, Pid = 4242 };
-        r.ReplyTo = TestActor;
-        r.Device = Device;
-        r.Protocol = Protocol;
-        Fs.Tell(r);
-    }
-
-    protected T Call<T>(T r, ulong node, uint uid = Uid, uint gid = Gid) where T : FsRequest
-    {
-        Send(r, node, uid, gid);
-        var back = ExpectMsg<FsRequest>(TimeSpan.FromSeconds(5));
-        Assert.Same(r, back);
-        return r;
-    }
-
-    protected T Ok<T>(T r, ulong node, uint uid = Uid, uint gid = Gid) where T : FsRequest
-    {
-        Call(r, node, uid, gid);
-        Assert.True(r.Error == Errno.Ok, $"{r} failed with {r.Error}");
-        return r;
-    }
-
-    protected Errno Err(FsRequest r, ulong node, uint uid = Uid, uint gid = Gid) => Call(r, node, uid, gid).Error;
-
-    protected byte[] Payload(FsRequest r) => r.EncodeReply(_scratch, Settings).ToArray();
-
-    protected static T Decode<T>(byte[] payload, int offset = 0) where T : unmanaged =>
-        MemoryMarshal.Read<T>(payload.AsSpan(offset));
-
-    // ------------------------------------------------------------ typed helpers
-
-    protected FuseEntryOut EntryOf(EntryRequest r) => Decode<FuseEntryOut>(Payload(r));
-
-    protected FuseEntryOut Lookup(ulong parent, string name) => EntryOf(Ok(new LookupRequest { Name = name }, parent));
-    protected Errno LookupError(ulong parent, string name) => Err(new LookupRequest { Name = name }, parent);
-
-    protected (FuseEntryOut Entry, ulong Fh) Create(ulong parent, string name, uint mode = S_IFREG | 0x1A4, uint uid = Uid, uint gid = Gid, uint flags = 0x80C2 /* O_RDWR|O_CREAT|O_EXCL|O_LARGEFILE */)
-    {
-        var r = Ok(new CreateRequest { Name = name, Mode = mode, Flags = flags, Umask = 0x12 }, parent, uid, gid);
-        var p = Payload(r);
-        return (Decode<FuseEntryOut>(p), Decode<FuseOpenOut>(p, Marshal.SizeOf<FuseEntryOut>()).Fh);
-    }
-
-    protected FuseEntryOut MkDir(ulong parent, string name, uint mode = 0x1ED, uint uid = Uid, uint gid = Gid) =>
-        EntryOf(Ok(new MkDirRequest { Name = name, Mode = mode }, parent, uid, gid));
-
-    protected FuseEntryOut Symlink(ulong parent, string name, string target) =>
-        EntryOf(Ok(new SymlinkRequest { Name = name, Target = target }, parent));
-
-    protected FuseEntryOut Link(ulong node, ulong newParent, string newName) =>
-        EntryOf(Ok(new LinkRequest { OldNodeId = node, NewName = newName }, newParent));
-
-    protected FuseAttr GetAttr(ulong node) => Decode<FuseAttrOut>(Payload(Ok(new GetAttrRequest(), node))).Attr;
-    protected Errno GetAttrError(ulong node) => Err(new GetAttrRequest(), node);
-
-    protected FuseAttr SetAttr(ulong node, SetAttrRequest r) => Decode<FuseAttrOut>(Payload(Ok(r, node))).Attr;
-
-    protected ulong Open(ulong node, uint flags = 2 /* O_RDWR */) =>
-        Decode<FuseOpenOut>(Payload(Ok(new OpenRequest { Flags = flags }, node))).Fh;
-
-    protected ulong OpenDir(ulong node) =>
-        Decode<FuseOpenOut>(Payload(Ok(new OpenRequest { IsDirectory = true }, node))).Fh;
-
-    protected void Release(ulong node, ulong fh, bool dir = false) => Ok(new ReleaseRequest { Fh = fh, IsDirectory = dir }, node);
-
-    protected uint Write(ulong node, ulong fh, ulong offset, byte[] data) =>
-        Decode<FuseWriteOut>(Payload(Ok(new WriteRequest { Fh = fh, Offset = offset, Data = data }, node))).Size;
-
-    protected byte[] Read(ulong node, ulong fh, ulong offset, uint size)
-    {
-        var r = Ok(new ReadRequest { Fh = fh, Offset = offset, Size = size }, node);
-        var bytes = Payload(r);
-        Assert.True(bytes.Length <= size);
-        r.ReleaseBuffers(); // what the engine does after writing the reply (returns the pooled buffer)
-        return bytes;
-    }
-
-    protected Errno Rename(ulong parent, string name, ulong newParent, string newName, uint flags = 0) =>
-        Err(new RenameRequest { Name = name, NewDir = newParent, NewName = newName, Flags = flags }, parent);
-
-    /// <summary>FORGETs are never answered: follow with a request that is, so the forget has been processed.</summary>
-    protected void Forget(params (ulong Node, ulong Count)[] items)
-    {
-        var arr = items.Select(i => new FuseForgetOne { NodeId = i.Node, NLookup = i.Count }).ToArray();
-        Send(new ForgetRequest { Items = arr, Count = arr.Length }, 0);
-        GetAttr(Root);
-    }
-
-    protected List<PtDirRecord> ReadDir(ulong dir, ulong fh, ulong offset, uint size, bool plus = false)
-    {
-        var r = Ok(new ReadDirRequest { Fh = fh, Offset = offset, Size = size, IsPlus = plus }, dir);
-        var buf = Payload(r);
-        r.ReleaseBuffers();
-        var list = new List<PtDirRecord>();
-        int pos = 0;
-        int headerLen = plus ? 152 : 24;
-        while (pos < buf.Length)
-        {
-            FuseEntryOut? eo = plus ? Decode<FuseEntryOut>(buf, pos) : null;
-            var d = Decode<FuseDirent>(buf, plus ? pos + 128 : pos);
-            string name = Encoding.UTF8.GetString(buf, pos + headerLen, (int)d.NameLen);
-            list.Add(new PtDirRecord(name, d.Ino, d.Off, d.Type, eo));
-            pos += (headerLen + (int)d.NameLen + 7) & ~7;
-        }
-        Assert.Equal(buf.Length, pos);
-        return list;
-    }
-
-    /// <summary>Lists a whole directory in pages of <paramref name="size"/> bytes, continuing from the last cookie.</summary>
-    protected List<PtDirRecord> ReadDirAll(ulong dir, uint size = 4096, bool plus = false)
-    {
-        ulong fh = OpenDir(dir);
-        var all = new List<PtDirRecord>();
-        ulong offset = 0;
-        while (true)
-        {
-            var page = ReadDir(dir, fh, offset, size, plus);
-            if (page.Count == 0) break;
-            all.AddRange(page);
-            offset = page[^1].Off;
-        }
-        Release(dir, fh, dir: true);
-        return all;
-    }
-
-    protected static byte[] Pattern(int length, int seed)
-    {
-        var b = new byte[length];
-        new Random(seed).NextBytes(b);
-        return b;
-    }
 }
