@@ -175,16 +175,12 @@ public static class Posix
 
     public const uint R_OK = 4, W_OK = 2, X_OK = 1, F_OK = 0;
 
-    public static bool IsDir(uint mode) => (mode & S_IFMT) == S_IFDIR;
-    public static bool IsReg(uint mode) => (mode & S_IFMT) == S_IFREG;
+    public static bool IsDir(uint mode) => ModeBits.IsDirectory(mode);
+    public static bool IsReg(uint mode) => ModeBits.IsRegular(mode);
 
     /// <summary>A file type the kernel accepts in fuse_attr.mode (anything else gives EIO).</summary>
-    public static bool IsValidFileType(uint mode) => (mode & S_IFMT) switch
-    {
-        S_IFREG or S_IFDIR or S_IFLNK or S_IFCHR or S_IFBLK or S_IFIFO or S_IFSOCK => true,
-        _ => false,
-    };
+    public static bool IsValidFileType(uint mode) => ModeBits.IsValidType(mode);
 
-    /// <summary>The DT_* value for a mode: (mode &amp; S_IFMT) &gt;&gt; 12.</summary>
-    public static uint DirentType(uint mode) => (mode & S_IFMT) >> 12;
+    /// <summary>The DT_* value for a mode.</summary>
+    public static uint DirentType(uint mode) => ModeBits.DirentType(mode);
 }

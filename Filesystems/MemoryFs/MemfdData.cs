@@ -1,7 +1,6 @@
-using System.Runtime.InteropServices;
 using FuseActors.Engine.Protocol;
-using FuseActors.Filesystems.Passthrough;
-using static FuseActors.Filesystems.Passthrough.Native;
+using FuseActors.Filesystems.Interop;
+using static FuseActors.Filesystems.Interop.Native;
 
 namespace FuseActors.Filesystems.MemoryFs;
 
@@ -12,7 +11,7 @@ namespace FuseActors.Filesystems.MemoryFs;
 /// SEEK_HOLE and punching holes are the shmem filesystem's own. The memfd's size is always <see cref="Size"/>.
 /// Not thread-safe: the owning actor serialises access.
 /// </summary>
-internal sealed unsafe partial class MemfdData : IDisposable
+internal sealed unsafe class MemfdData : IDisposable
 {
     private const uint MFD_CLOEXEC = 1;
     private const int FALLOC_FL_KEEP_SIZE = 1;
@@ -214,7 +213,4 @@ internal sealed unsafe partial class MemfdData : IDisposable
     }
 
     private void Changed() => _allocatedKnown = false;
-
-    [LibraryImport("libc", EntryPoint = "memfd_create", SetLastError = true)]
-    private static partial int memfd_create(byte* name, uint flags);
 }

@@ -1,3 +1,4 @@
+using FuseActors.Filesystems.Interop;
 using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Filesystems.Passthrough;

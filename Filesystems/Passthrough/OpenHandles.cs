@@ -1,3 +1,5 @@
+using FuseActors.Filesystems.Interop;
+
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>One open file or directory: the host descriptor the kernel's fh stands for.</summary>

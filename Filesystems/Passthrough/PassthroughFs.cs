@@ -1,10 +1,11 @@
+using FuseActors.Filesystems.Interop;
 using System.Buffers;
 using System.Text;
 using Akka.Actor;
 using Akka.Event;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Protocol;
-using static FuseActors.Filesystems.Passthrough.Native;
+using static FuseActors.Filesystems.Interop.Native;
 
 namespace FuseActors.Filesystems.Passthrough;
 

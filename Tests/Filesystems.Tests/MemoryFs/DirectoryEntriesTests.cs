@@ -1,4 +1,5 @@
 using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.MemoryFs;
 
 namespace FuseActors.Filesystems.Tests.MemoryFsTests;

@@ -136,8 +136,8 @@ public class FileContentTests
 
         static ulong InodeOf(int fd)
         {
-            Passthrough.Statx st;
-            return Passthrough.Native.statx(fd, Passthrough.Native.EmptyPath, Passthrough.Native.AT_EMPTY_PATH, 0x100 /* STATX_INO */, &st) == 0
+            Interop.Statx st;
+            return Interop.Native.statx(fd, Interop.Native.EmptyPath, Interop.Native.AT_EMPTY_PATH, 0x100 /* STATX_INO */, &st) == 0
                 ? st.Ino : 0;
         }
     }

@@ -1,3 +1,4 @@
+using FuseActors.Filesystems.Interop;
 using System.Runtime.InteropServices;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Device;

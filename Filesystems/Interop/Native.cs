@@ -2,12 +2,13 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FuseActors.Engine.Protocol;
 
-namespace FuseActors.Filesystems.Passthrough;
+namespace FuseActors.Filesystems.Interop;
 
 /// <summary>
-/// The libc calls PassthroughFs makes, declared here (source-generated, blittable, <c>SetLastError</c>) so that
-/// every failing call's errno is read the same way: <see cref="LastError"/> right after the call. Only 64-bit Linux
-/// is supported (struct layouts below); <see cref="PassthroughFs.Props"/> refuses anything else.
+/// The libc calls the filesystems make (PassthroughFs on host files, MemoryFs on memfds), declared here
+/// (source-generated, blittable, <c>SetLastError</c>) so that every failing call's errno is read the same way:
+/// <see cref="LastError"/> right after the call. Only 64-bit Linux is supported (struct layouts below);
+/// <c>PassthroughFs.Props</c> refuses anything else.
 /// Pointers are used for paths: names are encoded once into NUL-terminated UTF-8 on the stack.
 /// </summary>
 internal static unsafe partial class Native
@@ -62,6 +63,7 @@ internal static unsafe partial class Native
     [LibraryImport(Libc)] public static partial uint getegid();
     [LibraryImport(Libc, SetLastError = true)] public static partial int openat(int dirfd, byte* path, int flags, uint mode);
     [LibraryImport(Libc, SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport(Libc, SetLastError = true)] public static partial int memfd_create(byte* name, uint flags);
     [LibraryImport(Libc, SetLastError = true)] public static partial int dup(int fd);
     [LibraryImport(Libc, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, Statx* buf);
     [LibraryImport(Libc, SetLastError = true)] public static partial int fstatfs(int fd, StatFsBuf* buf);
