@@ -119,7 +119,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         var probe = CreateTestProbe();
         var options = NoCache with
         {
-            Connection = new ConnectionSettings { InterruptGrace = TimeSpan.FromMilliseconds(100), SlowRequestThreshold = TimeSpan.FromMilliseconds(50) },
+            Connection = new ConnectionSettings { InterruptGrace = TimeSpan.FromMilliseconds(100) },
         };
         await using var fs = await ServeAsync(ProbeFs.Props(probe.Ref), options);
         using var caller = new CancellationTokenSource();
