@@ -57,7 +57,12 @@ public sealed class KeyValueFs : FilesystemActor
 
     public KeyValueFs(IActorRef store) => _store = store;
 
+    /// <summary>With its own store, started as its child.</summary>
+    public KeyValueFs() => _store = Context.ActorOf(KeyValueStore.Props(), "store");
+
     public static Props Props(IActorRef store) => Akka.Actor.Props.Create(() => new KeyValueFs(store));
+
+    public static Props Props() => Akka.Actor.Props.Create<KeyValueFs>();
 
     /// <summary>Sent by a test: answered with true when an interrupt was handled inside this actor.</summary>
     public sealed record WasInterruptHandledInActor;
