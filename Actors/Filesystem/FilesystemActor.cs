@@ -51,7 +51,7 @@ public abstract class FilesystemActor : UntypedActor
                 _syncContext.Run(static c => c.Callback(c.State), c);
                 break;
             case RequestInterrupted i:
-                i.Request.DeliverCancellation();
+                i.CancelToken();
                 if (!i.Request.IsReplied) Interrupted(i.Request);
                 break;
             default:

@@ -8,4 +8,9 @@ namespace FuseActors.Actors.Filesystem;
 /// thread. <see cref="FilesystemActor"/> handles it by cancelling <see cref="FsRequest.Cancellation"/> (in the actor)
 /// and calling its <c>Interrupted</c> handler. The request may already be answered by then: nothing to do.
 /// </summary>
-public sealed record RequestInterrupted(FsRequest Request) : INoSerializationVerificationNeeded;
+public sealed record RequestInterrupted(FsRequest Request) : INoSerializationVerificationNeeded
+{
+    /// <summary>Cancels <see cref="FsRequest.Cancellation"/> here, in the caller's context (an actor that is not a
+    /// <see cref="FilesystemActor"/> calls this when it handles the message; until then the token stays uncancelled).</summary>
+    public void CancelToken() => Request.DeliverCancellation();
+}
