@@ -140,3 +140,22 @@ public sealed class AuthorApiTests : FilesystemTestKit
         Assert.Equal((0, 1), (stats.InFlight, stats.Background));
     }
 }
+
+/// <summary>Entries a filesystem adds to a READDIRPLUS reply carry the mount's configured timeouts, like LOOKUP's.</summary>
+public sealed class ReadDirPlusTimeoutTests : FilesystemTestKit
+{
+    [Fact]
+    public async Task ReadDirPlus_entries_carry_the_configured_entry_and_attr_timeouts()
+    {
+        var settings = new ConnectionSettings { EntryTimeout = TimeSpan.FromSeconds(7), AttrTimeout = TimeSpan.FromSeconds(3) };
+        await using var fs = await ServeAsync(MemoryFs.Props(), new FilesystemTestOptions { Connection = settings });
+        await fs.Files.WriteAllTextAsync("a", "x");
+        var lookup = await fs.Client.LookupAsync(FuseConstants.RootId, "a");
+        Assert.Equal((TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(3)), (lookup.EntryTimeout, lookup.AttrTimeout));
+
+        var dir = await fs.Client.OpenDirAsync(FuseConstants.RootId);
+        var entries = await fs.Client.ReadDirPlusAsync(dir);
+        var a = Assert.Single(entries, e => e.Dirent.Name == "a");
+        Assert.Equal((TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(3)), (a.Entry.EntryTimeout, a.Entry.AttrTimeout));
+    }
+}
