@@ -427,7 +427,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     /// and unpins its nodes (FORGETs that waited for them go on to the filesystem), and its buffers are freed.</summary>
     private void Retire(FsRequest r)
     {
-        if (_background.Remove(r.Unique, out var background) && ReferenceEquals(background, r)) Unpin(r);
+        if (_background.Count != 0 && _background.Remove(r.Unique, out var background) && ReferenceEquals(background, r)) Unpin(r);
         r.ReleaseBuffers();
     }
 
