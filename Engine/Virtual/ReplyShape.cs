@@ -123,5 +123,5 @@ public readonly record struct ReplyShape(int FixedSize, int VariableMax, bool Ex
         }
     }
 
-    private static int Size<T>() where T : unmanaged => FuseWire.SizeOf<T>();
+    private static int Size<T>() where T : unmanaged => Wire.SizeOf<T>();
 }

@@ -61,7 +61,7 @@ public sealed class VirtualReply
     public ReadOnlyMemory<byte> Payload { get; }
     public bool IsOk => Error == Errno.Ok;
 
-    public T Read<T>(int offset = 0) where T : unmanaged => FuseWire.Read<T>(Payload.Span[offset..]);
+    public T Read<T>(int offset = 0) where T : unmanaged => Wire.Read<T>(Payload.Span[offset..]);
 
     public override string ToString() => $"{Opcode} #{Unique}: {(IsOk ? $"ok, {Payload.Length} bytes" : Error.ToString())}";
 }
