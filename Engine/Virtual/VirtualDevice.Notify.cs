@@ -179,7 +179,7 @@ public sealed partial class VirtualDevice
 
         var inArg = new FuseNotifyRetrieveIn { Offset = a.Offset, Size = (uint)data.Count };
         var body = Wire.Build().Struct(inArg).Raw(data.ToArray()).ToArray();
-        var spec = new VirtualRequest(Opcode.NotifyReply, a.NodeId, body, ReplyShape.None, nodeRefs: []);
+        var spec = new VirtualRequest(Opcode.NotifyReply, a.NodeId, body, nodeRefs: []); // never answered: the table says no reply
         var r = new Req(this, spec, FuseCaller.Kernel, SendMode.NoReply);
         TakeCreditOrDebtLocked(r);
         QueueLocked(r, unique: a.NotifyUnique);

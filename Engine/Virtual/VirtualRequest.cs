@@ -26,7 +26,7 @@ public sealed class VirtualRequest
         Opcode = opcode;
         NodeId = nodeId;
         Body = body;
-        Reply = reply ?? ReplyShape.For(opcode, body.Span);
+        Reply = reply ?? Operations.ReplyShapeFor(opcode, body.Span);
         NodeRefs = nodeRefs ?? (nodeId != 0 ? [nodeId] : []);
     }
 

@@ -191,7 +191,7 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
     [MemberData(nameof(FixedReplySizes))]
     public void Reply_size_table_fixed_sizes_match_the_kernel(Opcode op, int size)
     {
-        var shape = ReplyShape.For(op, new byte[64]);
+        var shape = Operations.ReplyShapeFor(op, new byte[64]);
         Assert.True(shape.ExpectsReply);
         Assert.False(shape.IsVariable);
         Assert.Equal(size, shape.FixedSize);
@@ -205,13 +205,13 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
     {
         var read = Wire.Bytes(new FuseReadIn { Size = 4096 });
         foreach (var op in new[] { Opcode.Read, Opcode.ReadDir, Opcode.ReadDirPlus })
-            Assert.Equal(ReplyShape.UpTo(4096), ReplyShape.For(op, read));
-        Assert.Equal(ReplyShape.UpTo(4095), ReplyShape.For(Opcode.ReadLink, default));
-        Assert.Equal(ReplyShape.UpTo(64), ReplyShape.For(Opcode.Init, default));
-        Assert.Equal(ReplyShape.Exactly(8), ReplyShape.For(Opcode.GetXAttr, Wire.Bytes(new FuseGetXAttrIn { Size = 0 })));
-        Assert.Equal(ReplyShape.UpTo(300), ReplyShape.For(Opcode.ListXAttr, Wire.Bytes(new FuseGetXAttrIn { Size = 300 })));
-        Assert.Equal(ReplyShape.FixedThenUpTo(16, 32), ReplyShape.For(Opcode.Ioctl, Wire.Bytes(new FuseIoctlIn { OutSize = 32 })));
+            Assert.Equal(ReplyShape.UpTo(4096), Operations.ReplyShapeFor(op, read));
+        Assert.Equal(ReplyShape.UpTo(4095), Operations.ReplyShapeFor(Opcode.ReadLink, default));
+        Assert.Equal(ReplyShape.UpTo(64), Operations.ReplyShapeFor(Opcode.Init, default));
+        Assert.Equal(ReplyShape.Exactly(8), Operations.ReplyShapeFor(Opcode.GetXAttr, Wire.Bytes(new FuseGetXAttrIn { Size = 0 })));
+        Assert.Equal(ReplyShape.UpTo(300), Operations.ReplyShapeFor(Opcode.ListXAttr, Wire.Bytes(new FuseGetXAttrIn { Size = 300 })));
+        Assert.Equal(ReplyShape.FixedThenUpTo(16, 32), Operations.ReplyShapeFor(Opcode.Ioctl, Wire.Bytes(new FuseIoctlIn { OutSize = 32 })));
         foreach (var op in new[] { Opcode.Forget, Opcode.BatchForget, Opcode.Interrupt, Opcode.NotifyReply })
-            Assert.False(ReplyShape.For(op, default).ExpectsReply);
+            Assert.False(Operations.ReplyShapeFor(op, default).ExpectsReply);
     }
 }
