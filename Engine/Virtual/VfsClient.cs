@@ -47,13 +47,11 @@ public sealed class VfsClient
     /// interrupted meanwhile.</summary>
     internal Action? AfterCreateReply { get; set; }
 
+    /// <summary>What all clients of one connection (<see cref="As"/>) share.</summary>
     private sealed class SharedState
     {
-        public volatile bool NoCopyFileRange64;
-        public volatile bool NoAccess;
-        public volatile bool NoFlush;
-        public volatile bool NoFsync;
-        public volatile bool NoFsyncDir;
+        /// <summary>The kernel's no_access, no_flush, no_fsync ... bits: the operations the filesystem answered ENOSYS.</summary>
+        public readonly SwitchedOffOperations SwitchedOff = new();
     }
 
     // ================================================================== raw
@@ -239,10 +237,10 @@ public sealed class VfsClient
     /// <summary>ACCESS with R_OK/W_OK/X_OK bits. ENOSYS is taken as "allowed" and ACCESS is not sent again.</summary>
     public async Task AccessAsync(ulong nodeId, uint mask, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoAccess) return;
+        if (_shared.SwitchedOff.IsOff(Opcode.Access)) return;
         var reply = await Device.SendAsync(new VirtualRequest(Opcode.Access, nodeId, Wire.Bytes(new FuseAccessIn { Mask = mask })),
             Caller, cancellationToken).ConfigureAwait(false);
-        if (reply.Error == Errno.ENOSYS) { _shared.NoAccess = true; return; }
+        if (_shared.SwitchedOff.Note(Opcode.Access, reply.Error)) return;
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.Access);
     }
 
@@ -339,35 +337,34 @@ public sealed class VfsClient
     /// <summary>FLUSH (sent on every close of a descriptor). ENOSYS is success, and FLUSH is not sent again (the kernel's no_flush).</summary>
     public async Task FlushAsync(VfsHandle handle, ulong lockOwner = 0, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoFlush) return;
+        if (_shared.SwitchedOff.IsOff(Opcode.Flush)) return;
         var reply = await Device.SendAsync(new VirtualRequest(Opcode.Flush, handle.NodeId,
             Wire.Bytes(new FuseFlushIn { Fh = handle.Fh, LockOwner = lockOwner })), Caller, cancellationToken).ConfigureAwait(false);
-        if (reply.Error == Errno.ENOSYS) { _shared.NoFlush = true; return; }
+        if (_shared.SwitchedOff.Note(Opcode.Flush, reply.Error)) return;
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.Flush);
     }
 
     /// <summary>FSYNC. ENOSYS is success, and FSYNC is not sent again (the kernel's no_fsync).</summary>
     public async Task FsyncAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoFsync) return;
-        if (await SendFsyncAsync(Opcode.Fsync, handle, dataOnly, cancellationToken).ConfigureAwait(false)) _shared.NoFsync = true;
+        if (_shared.SwitchedOff.IsOff(Opcode.Fsync)) return;
+        await SendFsyncAsync(Opcode.Fsync, handle, dataOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>FSYNCDIR. ENOSYS is success, and FSYNCDIR is not sent again (the kernel's no_fsyncdir).</summary>
     public async Task FsyncDirAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoFsyncDir) return;
-        if (await SendFsyncAsync(Opcode.FsyncDir, handle, dataOnly, cancellationToken).ConfigureAwait(false)) _shared.NoFsyncDir = true;
+        if (_shared.SwitchedOff.IsOff(Opcode.FsyncDir)) return;
+        await SendFsyncAsync(Opcode.FsyncDir, handle, dataOnly, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Sends FSYNC or FSYNCDIR; true when the filesystem does not implement it.</summary>
-    private async Task<bool> SendFsyncAsync(Opcode opcode, VfsHandle handle, bool dataOnly, CancellationToken cancellationToken)
+    /// <summary>Sends FSYNC or FSYNCDIR; an ENOSYS switches it off and counts as success.</summary>
+    private async Task SendFsyncAsync(Opcode opcode, VfsHandle handle, bool dataOnly, CancellationToken cancellationToken)
     {
         var reply = await Device.SendAsync(new VirtualRequest(opcode, handle.NodeId,
             Wire.Bytes(new FuseFsyncIn { Fh = handle.Fh, FsyncFlags = dataOnly ? FuseConstants.FsyncFdataSync : 0 })), Caller, cancellationToken).ConfigureAwait(false);
-        if (reply.Error == Errno.ENOSYS) return true;
+        if (_shared.SwitchedOff.Note(opcode, reply.Error)) return;
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, opcode);
-        return false;
     }
 
     public async Task FallocateAsync(VfsHandle handle, ulong offset, ulong length, uint mode = 0, CancellationToken cancellationToken = default) =>
@@ -393,13 +390,12 @@ public sealed class VfsClient
             Len = length, Flags = flags,
         };
         IReadOnlyList<ulong> refs = [source.NodeId, target.NodeId];
-        if (!_shared.NoCopyFileRange64)
+        if (!_shared.SwitchedOff.IsOff(Opcode.CopyFileRange64))
         {
             var r64 = await Device.SendAsync(new VirtualRequest(Opcode.CopyFileRange64, source.NodeId, Wire.Bytes(cin), nodeRefs: refs),
                 Caller, cancellationToken).ConfigureAwait(false);
             if (r64.IsOk) return r64.Read<FuseCopyFileRangeOut>().BytesCopied;
-            if (r64.Error != Errno.ENOSYS) throw new FuseErrnoException(r64.Error, Opcode.CopyFileRange64);
-            _shared.NoCopyFileRange64 = true;
+            if (!_shared.SwitchedOff.Note(Opcode.CopyFileRange64, r64.Error)) throw new FuseErrnoException(r64.Error, Opcode.CopyFileRange64);
         }
         cin.Len = Math.Min(length, uint.MaxValue & ~(ulong)(FuseConstants.PageSize - 1));
         var reply = await CallAsync(new VirtualRequest(Opcode.CopyFileRange, source.NodeId, Wire.Bytes(cin), nodeRefs: refs), cancellationToken)

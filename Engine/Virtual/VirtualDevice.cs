@@ -655,7 +655,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             {
                 // A reply to an INTERRUPT: header only. EAGAIN: queue it again; ENOSYS: never interrupt again.
                 if (total != FuseConstants.OutHeaderSize) return -(int)Errno.EINVAL;
-                if (oh.Error == -(int)Errno.ENOSYS) _noInterrupt = true;
+                if (Operations.SwitchesOff(Opcode.Interrupt, (Errno)(-oh.Error))) _noInterrupt = true;
                 else if (oh.Error == -(int)Errno.EAGAIN) QueueInterruptLocked(req);
                 SignalLocked();
                 return (int)total;
