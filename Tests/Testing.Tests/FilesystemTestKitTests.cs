@@ -191,7 +191,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         Assert.Equal(Errno.EINTR, (await Fails(call)).Errno);
         Assert.Equal(1, fs.Device.BackgroundCount);
 
-        Assert.Equal(FuseConstants.OutHeaderSize + FuseWire.SizeOf<FuseAttrOut>(), held.Release());
+        Assert.Equal(FuseConstants.OutHeaderSize + Wire.SizeOf<FuseAttrOut>(), held.Release());
         Assert.Equal(request.Unique, (await held.Fault.Fired).Unique);
         AssertQuiescent(fs);
     }
