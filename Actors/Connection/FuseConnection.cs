@@ -93,7 +93,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             var props = _filesystemProps;
             // A filesystem that did not pick a dispatcher runs where its requests arrive (see InlineDispatcher).
             if (_settings.InlineDispatch && (string.IsNullOrEmpty(props.Dispatcher) || props.Dispatcher == Akka.Dispatch.Dispatchers.DefaultDispatcherId))
-                props = props.WithDispatcher(InlineDispatcher.Id);
+                props = props.WithDispatcher(InlineDispatcher.DispatcherId);
             _filesystem = Context.ActorOf(props, "fs");
         }
         Context.Watch(_filesystem);

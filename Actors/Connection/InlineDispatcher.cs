@@ -22,7 +22,7 @@ namespace FuseActors.Actors.Connection;
 /// </summary>
 public sealed class InlineDispatcher : MessageDispatcher
 {
-    public const string Id = "fuseactors.inline-dispatcher";
+    public const string DispatcherId = "fuseactors.inline-dispatcher";
     private const int MaxDepth = 4;
 
     [ThreadStatic] private static int t_depth;
@@ -49,19 +49,19 @@ public sealed class InlineDispatcher : MessageDispatcher
     /// <summary>Lets the calling thread (a device reader) run mailboxes of this dispatcher inline.</summary>
     internal static void MarkReaderThread() => t_readerThread = true;
 
-    /// <summary>Registers the dispatcher under <see cref="Id"/> in a system (idempotent).</summary>
+    /// <summary>Registers the dispatcher under <see cref="DispatcherId"/> in a system (idempotent).</summary>
     public static void Register(Akka.Actor.ActorSystem system)
     {
-        if (system.Dispatchers.HasDispatcher(Id)) return;
-        var config = ConfigurationFactory.ParseString($"id = \"{Id}\"\nthroughput = 100\nthroughput-deadline-time = 0ms")
+        if (system.Dispatchers.HasDispatcher(DispatcherId)) return;
+        var config = ConfigurationFactory.ParseString($"id = \"{DispatcherId}\"\nthroughput = 100\nthroughput-deadline-time = 0ms")
             .WithFallback(system.Settings.Config.GetConfig("akka.actor.default-dispatcher"));
-        system.Dispatchers.RegisterConfigurator(Id, new Configurator(config, system.Dispatchers.Prerequisites));
+        system.Dispatchers.RegisterConfigurator(DispatcherId, new InlineConfigurator(config, system.Dispatchers.Prerequisites));
     }
 
-    private sealed class Configurator : MessageDispatcherConfigurator
+    private sealed class InlineConfigurator : MessageDispatcherConfigurator
     {
         private readonly InlineDispatcher _instance;
-        public Configurator(Config config, IDispatcherPrerequisites prerequisites) : base(config, prerequisites) => _instance = new InlineDispatcher(this);
+        public InlineConfigurator(Config config, IDispatcherPrerequisites prerequisites) : base(config, prerequisites) => _instance = new InlineDispatcher(this);
         public override MessageDispatcher Dispatcher() => _instance;
     }
 }

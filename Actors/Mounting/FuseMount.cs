@@ -91,7 +91,7 @@ public sealed class FuseMount : IAsyncDisposable
         if (settings.InlineDispatch)
         {
             InlineDispatcher.Register(system);
-            connectionProps = connectionProps.WithDispatcher(InlineDispatcher.Id);
+            connectionProps = connectionProps.WithDispatcher(InlineDispatcher.DispatcherId);
         }
         var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
         return new FuseMount(system, devices, mountpoint, connection, ready.Task);

@@ -15,7 +15,7 @@ public sealed class InlineDispatcherTests : Akka.TestKit.Xunit2.TestKit
     private IActorRef Recorder()
     {
         InlineDispatcher.Register(Sys);
-        var recorder = Sys.ActorOf(Props.Create(() => new ThreadRecorder(TestActor)).WithDispatcher(InlineDispatcher.Id));
+        var recorder = Sys.ActorOf(Props.Create(() => new ThreadRecorder(TestActor)).WithDispatcher(InlineDispatcher.DispatcherId));
         // Started and idle: its creation ran elsewhere, so the mailbox is free for the tell under test.
         recorder.Tell("warm-up");
         ExpectMsg<int>();
