@@ -95,7 +95,7 @@ public abstract class FilesystemActor : UntypedActor
     /// cancellation (cancelled when the caller is interrupted) and answers with the request's <c>Reply</c> or
     /// <c>Fail</c>. Its <c>await</c>s resume as messages to this actor (do not use <c>ConfigureAwait(false)</c> if the
     /// code after it touches the actor's state), so other requests are served while it waits.
-    /// When the task ends without an answer: a <see cref="FuseActors.Engine.Virtual.FuseErrnoException"/> answers its errno, a
+    /// When the task ends without an answer: a <see cref="FuseErrnoException"/> answers its errno, a
     /// cancellation after an interrupt answers EINTR, anything else (another exception, or no answer at all)
     /// answers EIO, logged.
     /// </summary>
@@ -137,7 +137,7 @@ public abstract class FilesystemActor : UntypedActor
         }
         if (task.Exception?.InnerException is { } e)
         {
-            if (e is FuseActors.Engine.Virtual.FuseErrnoException errno && errno.Errno != Errno.Ok)
+            if (e is FuseErrnoException errno && errno.Errno != Errno.Ok)
             {
                 request.Fail(errno.Errno);
                 return;

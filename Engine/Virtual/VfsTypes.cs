@@ -3,30 +3,6 @@ using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Engine.Virtual;
 
-/// <summary>An operation failed with an errno, as a syscall would (EINTR when the caller's token was cancelled,
-/// ENOTCONN after abort, ECONNREFUSED after a bad INIT, EIO for an invalid reply, or the filesystem's own errno).</summary>
-public sealed class FuseErrnoException : IOException
-{
-    public FuseErrnoException(Errno errno, Opcode? opcode = null, string? detail = null)
-        : base(Describe(errno, opcode, detail))
-    {
-        Errno = errno;
-        Opcode = opcode;
-        HResult = (int)errno;
-    }
-
-    public Errno Errno { get; }
-    public Opcode? Opcode { get; }
-
-    /// <summary>True for EINTR: the caller was interrupted (its token was cancelled).</summary>
-    public bool IsInterrupted => Errno == Errno.EINTR;
-
-    private static string Describe(Errno errno, Opcode? opcode, string? detail)
-    {
-        var s = opcode is { } op ? $"{op}: {errno} ({Marshal.GetPInvokeErrorMessage((int)errno)})" : $"{errno} ({Marshal.GetPInvokeErrorMessage((int)errno)})";
-        return detail is null ? s : $"{s}: {detail}";
-    }
-}
 
 /// <summary>A node handed out by LOOKUP, MKNOD, MKDIR, SYMLINK, LINK or CREATE. Each one holds one lookup that the
 /// caller gives back with <see cref="VfsClient.Forget"/> when done with the node.</summary>

@@ -3,7 +3,6 @@
 using Akka.Actor;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Protocol;
-using FuseActors.Engine.Virtual;
 
 namespace FuseActors.Testing.Tests;
 
