@@ -22,7 +22,7 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
     private readonly Props? _filesystemProps;
     private readonly TaskCompletionSource<ConnectionReady>? _ready;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly ReplySettings _protocol;
+    private readonly NegotiatedProtocol _protocol;
     private readonly SemaphoreSlim _credit;
     private readonly RequestBufferPool _pool;
     private readonly List<DeviceReader> _readers = new();
@@ -52,7 +52,7 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
         _filesystemProps = filesystemProps;
         _ready = ready;
         _filesystem = filesystem ?? ActorRefs.Nobody;
-        _protocol = new ReplySettings
+        _protocol = new NegotiatedProtocol
         {
             EntryTimeout = settings.EntryTimeout,
             AttrTimeout = settings.AttrTimeout,
@@ -287,7 +287,7 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
             BeginStop("protocol mismatch");
             return;
         }
-        var reply = InitNegotiation.Negotiate(init, _settings);
+        var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy());
         var flags = (InitFlags)(reply.Flags | ((ulong)reply.Flags2 << 32));
         _protocol.KernelMinor = init.Minor;
         _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;
