@@ -16,8 +16,10 @@ public sealed record ConnectionSettings
     public TimeSpan NegativeTimeout { get; init; } = TimeSpan.Zero;
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan InterruptGrace { get; init; } = TimeSpan.FromSeconds(2);
-    public TimeSpan SlowRequestThreshold { get; init; } = TimeSpan.FromMilliseconds(500);
-    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>How often the request deadlines (interrupt grace, request timeout) are checked: their precision.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>The clock of every deadline and timestamp (a fake one lets deadline tests run without sleeping).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
     public int Queues { get; init; } = 1;
     public bool ReadDirPlus { get; init; } = true;
     public bool WritebackCache { get; init; }
@@ -65,7 +67,6 @@ public sealed record ConnectionSettings
             NegativeTimeout = c.GetTimeSpan("negative-timeout", d.NegativeTimeout, allowInfinite: false),
             RequestTimeout = c.GetTimeSpan("request-timeout", d.RequestTimeout, allowInfinite: false),
             InterruptGrace = c.GetTimeSpan("interrupt-grace", d.InterruptGrace, allowInfinite: false),
-            SlowRequestThreshold = c.GetTimeSpan("slow-request-threshold", d.SlowRequestThreshold, allowInfinite: false),
             SweepInterval = c.GetTimeSpan("sweep-interval", d.SweepInterval, allowInfinite: false),
             Queues = Math.Max(1, c.GetInt("queues", d.Queues)),
             ReadDirPlus = c.GetBoolean("readdirplus", d.ReadDirPlus),

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Akka.Actor;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Device;
@@ -19,17 +18,19 @@ public sealed class DeviceReader
     private readonly SemaphoreSlim _credit;
     private readonly RequestBufferPool _pool;
     private readonly NegotiatedProtocol _protocol;
+    private readonly TimeProvider _time;
     private readonly Thread _thread;
     private volatile bool _stopping;
     private long _requestsRead; // written by the reader thread only
 
-    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, int index)
+    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index)
     {
         _device = device;
         _connection = connection;
         _credit = credit;
         _pool = pool;
         _protocol = protocol;
+        _time = time;
         _thread = new Thread(Run) { IsBackground = true, Name = $"fuse-reader-{index}" };
     }
 
@@ -47,6 +48,7 @@ public sealed class DeviceReader
 
     private void Run()
     {
+        InlineDispatcher.MarkReaderThread();
         byte[] buffer = _pool.Rent();
         try
         {
@@ -67,7 +69,7 @@ public sealed class DeviceReader
                 var request = RequestFactory.Parse(buffer, n, _protocol, out bool tookBuffer);
                 request.Device = _device;
                 request.Protocol = _protocol;
-                request.StartTimestamp = Stopwatch.GetTimestamp();
+                request.StartTimestamp = _time.GetTimestamp();
                 if (tookBuffer)
                 {
                     ((WriteRequest)request).Pool = _pool;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Event;
@@ -9,15 +8,24 @@ using FuseActors.Engine.Protocol;
 namespace FuseActors.Actors.Connection;
 
 /// <summary>
-/// The daemon side of one FUSE connection: the seed's fuse_conn, seen from user space. It gates everything on
-/// INIT, owns the requests in flight (a dictionary keyed by unique: pending at the filesystem), the credit the
-/// readers draw on, the requests the engine answered for a stuck filesystem (background: their nodes stay alive
-/// across FORGET until the filesystem lets go), routes FUSE_INTERRUPT to its target, and validates, encodes and
-/// writes every reply. On unmount or device loss every request in flight is answered or dropped, nothing hangs.
+/// The daemon side of one FUSE connection: the seed's fuse_conn, seen from user space. Three named states:
+/// <see cref="AwaitingInit"/> (nothing but INIT is served; the filesystem is asked what it handles before INIT is
+/// answered), <see cref="Serving"/>, and <see cref="Draining"/> (unmounting, protocol refused or the filesystem
+/// gone: new requests get ENOTCONN, answers still in progress are written).
+///
+/// It is the one owner of every request's life. A request read from the device is <em>in flight</em> (the kernel
+/// waits, the filesystem works) until the filesystem answers it, or until the engine answers for it: EINTR once the
+/// interrupt grace after a FUSE_INTERRUPT is over, EIO after the request timeout, both found by one periodic sweep
+/// (no timer or actor per request). A request the engine answered stays in the <em>background</em> until the
+/// filesystem lets go of it (its late reply), and keeps its nodes pinned: FORGETs for them wait until then, as the
+/// seed held an inode reference for a backgrounded request. <see cref="AnswerKernel"/> is the one place a request
+/// gives its credit back, <see cref="Retire"/> the one place it unpins its nodes, forwards waiting FORGETs and frees
+/// its buffers. On unmount or device loss every request in flight is answered or dropped: nothing hangs.
 /// </summary>
-public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedStash
+public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 {
     private readonly ConnectionSettings _settings;
+    private readonly TimeProvider _time;
     private readonly IFuseDevice[] _devices;
     private readonly Props? _filesystemProps;
     private readonly TaskCompletionSource<ConnectionReady>? _ready;
@@ -27,19 +35,19 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
     private readonly RequestBufferPool _pool;
     private readonly List<DeviceReader> _readers = new();
     private readonly Dictionary<ulong, FsRequest> _inFlight = new();
-    private readonly Dictionary<ulong, IActorRef> _watchers = new();
     private readonly Dictionary<ulong, FsRequest> _background = new();
-    private readonly Dictionary<ulong, int> _backgroundNodeRefs = new();
+    private readonly Dictionary<ulong, int> _pinnedNodes = new();
     private readonly List<FuseForgetOne> _deferredForgets = new();
+    private readonly List<(FsRequest Request, Errno Error, string Reason)> _expired = new();
     private readonly byte[] _scratch = new byte[4096];
     private readonly ulong[] _nodeScratch = new ulong[4];
     private IActorRef _filesystem;
+    private InitRequest? _pendingInit;
+    private ITimer? _sweepTimer;
     private int _devicesAlive;
     private long _answered;
-    private bool _initialized;
-    private bool _stopping;
+    private bool _draining;
 
-    public ITimerScheduler Timers { get; set; } = null!;
     public IStash Stash { get; set; } = null!;
 
     /// <param name="devices">The connection's queues (the mounted /dev/fuse fd and its clones, or a VirtualDevice).</param>
@@ -49,6 +57,7 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
     {
         _devices = devices;
         _settings = settings;
+        _time = settings.Time;
         _filesystemProps = filesystemProps;
         _ready = ready;
         _filesystem = filesystem ?? ActorRefs.Nobody;
@@ -69,11 +78,11 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
     public static Props Props(IFuseDevice[] devices, IActorRef filesystem, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready = null) =>
         Akka.Actor.Props.Create(() => new FuseConnection(devices, null, filesystem, settings, ready));
 
-    /// <summary>A filesystem that throws keeps its state and goes on (Resume): one bad request must not wipe the tree.
-    /// Request actors are never restarted (a restarted deadline is meaningless): they stop.</summary>
+    /// <summary>The filesystem is this actor's only child. If it throws outside a handler (FilesystemActor answers EIO
+    /// for a handler that throws) it keeps its state and goes on (Resume): one bad message must not wipe the tree.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
     {
-        _log.Error(e, "child actor failed; resuming");
+        _log.Error(e, "filesystem actor failed; resuming it");
         return Directive.Resume;
     });
 
@@ -89,17 +98,18 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
         }
         Context.Watch(_filesystem);
         for (int i = 0; i < _devices.Length; i++)
-        {
-            var reader = new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, i);
-            _readers.Add(reader);
-        }
+            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i));
         _devicesAlive = _readers.Count;
         foreach (var r in _readers) r.Start();
-        Timers.StartPeriodicTimer("sweep", SweepSlowRequests.Instance, _settings.SweepInterval);
+        var self = Self;
+        _sweepTimer = _time.CreateTimer(static s => ((IActorRef)s!).Tell(SweepDeadlines.Instance, ActorRefs.NoSender), self,
+            _settings.SweepInterval, _settings.SweepInterval);
+        Become(AwaitingInit);
     }
 
     protected override void PostStop()
     {
+        _sweepTimer?.Dispose();
         foreach (var r in _readers) r.Stop();
         // Wake readers parked on credit so their threads end.
         try { _credit.Release(_readers.Count); } catch (SemaphoreFullException) { }
@@ -108,7 +118,36 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
         _ready?.TrySetException(new InvalidOperationException("the connection stopped before INIT was answered"));
     }
 
-    protected override void OnReceive(object message)
+    protected override void OnReceive(object message) => AwaitingInit(message);
+
+    // ------------------------------------------------------------------ states
+
+    /// <summary>Before INIT is answered: the kernel sends nothing else; a device that does has it held until then.</summary>
+    private void AwaitingInit(object message)
+    {
+        switch (message)
+        {
+            case InitRequest init:
+                OnInit(init);
+                break;
+            case FilesystemInitRequest { IsReplied: true } answer:
+                CompleteInit(answer.Error == Errno.Ok ? answer.Capabilities : FilesystemCapabilities.None,
+                    answer.Error == Errno.Ok ? null : $"the filesystem answered its INIT with {answer.Error}");
+                break;
+            case FsRequest { IsReplied: false }:
+                Stash.Stash();
+                break;
+            case SweepDeadlines:
+                if (_pendingInit is { } pending && _time.GetElapsedTime(pending.StartTimestamp) >= _settings.RequestTimeout)
+                    CompleteInit(FilesystemCapabilities.None, "the filesystem did not answer its INIT within the request timeout");
+                break;
+            default:
+                OnCommon(message);
+                break;
+        }
+    }
+
+    private void Serving(object message)
     {
         switch (message)
         {
@@ -118,12 +157,40 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
             case FsRequest incoming:
                 OnKernelRequest(incoming);
                 break;
-            case AnswerOnBehalf a:
-                OnAnswerOnBehalf(a);
+            case SweepDeadlines:
+                Sweep();
                 break;
-            case SweepSlowRequests:
-                SweepSlow();
+            default:
+                OnCommon(message);
                 break;
+        }
+    }
+
+    /// <summary>Going away: answers still in progress are written, new requests get ENOTCONN.</summary>
+    private void Draining(object message)
+    {
+        switch (message)
+        {
+            case FsRequest { IsReplied: true } done:
+                OnFilesystemReply(done);
+                break;
+            case FsRequest incoming:
+                if (ExpectsReply(incoming)) Reject(incoming, Errno.ENOTCONN);
+                else ConsumeNoReply(incoming);
+                break;
+            case SweepDeadlines:
+                Sweep();
+                break;
+            default:
+                OnCommon(message);
+                break;
+        }
+    }
+
+    private void OnCommon(object message)
+    {
+        switch (message)
+        {
             case DeviceGone gone:
                 OnDeviceGone(gone);
                 break;
@@ -133,14 +200,14 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
             case Terminated:
                 break;
             case StopConnection:
-                BeginStop("asked to stop");
+                BeginDraining("asked to stop");
                 AbortInFlight(Errno.ECONNABORTED);
                 Context.Stop(Self);
                 break;
             case GetConnectionStats:
                 var perQueue = new long[_readers.Count];
                 for (int i = 0; i < perQueue.Length; i++) perQueue[i] = _readers[i].RequestsRead;
-                Sender.Tell(new ConnectionStats(_inFlight.Count, _background.Count, _watchers.Count, _deferredForgets.Count, _answered, perQueue));
+                Sender.Tell(new ConnectionStats(_inFlight.Count, _background.Count, _pinnedNodes.Count, _deferredForgets.Count, _answered, perQueue));
                 break;
             default:
                 Unhandled(message);
@@ -148,70 +215,107 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
         }
     }
 
-    private void OnKernelRequest(FsRequest r)
+    // ------------------------------------------------------------------ INIT
+
+    private void OnInit(InitRequest init)
     {
-        if (!_initialized && r is not InitRequest)
+        if (_pendingInit is not null)
         {
-            // The kernel sends nothing before INIT is answered; a device that does gets its requests held until then.
-            Stash.Stash();
+            _log.Warning("second INIT from the kernel while the first is being answered; answering EIO");
+            Reject(init, Errno.EIO);
             return;
         }
+        if (init.Major != FuseConstants.KernelVersion || init.Minor < FuseConstants.MinimumKernelMinor)
+        {
+            _log.Error("kernel speaks FUSE {0}.{1}; this engine needs 7.{2} or newer: refusing the connection", init.Major, init.Minor, FuseConstants.MinimumKernelMinor);
+            Reject(init, Errno.EPROTO);
+            _ready?.TrySetException(new FuseDeviceException(Errno.EPROTO, $"kernel FUSE protocol {init.Major}.{init.Minor} is not supported"));
+            BeginDraining("protocol mismatch");
+            return;
+        }
+        // Ask the filesystem what it handles before negotiating (libfuse's init callback): it may not be safe to
+        // promise the kernel everything it offers.
+        _pendingInit = init;
+        var ask = new FilesystemInitRequest { Header = init.Header, KernelMinor = init.Minor, KernelFlags = init.Flags, ReplyTo = Self, StartTimestamp = init.StartTimestamp };
+        _filesystem.Tell(ask, ActorRefs.NoSender);
+    }
+
+    private void CompleteInit(FilesystemCapabilities capabilities, string? fallbackReason)
+    {
+        if (_pendingInit is not { } init) return;
+        _pendingInit = null;
+        if (fallbackReason is not null) _log.Warning("{0}; negotiating for a filesystem that declares nothing", fallbackReason);
+        var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy());
+        // ATOMIC_O_TRUNC moves O_TRUNC from a SETATTR into OPEN: only safe for a filesystem that says it handles it.
+        if ((capabilities & FilesystemCapabilities.HandlesOpenTruncate) == 0) reply.Flags &= ~(uint)InitFlags.AtomicOTrunc;
+        var flags = (InitFlags)(reply.Flags | ((ulong)reply.Flags2 << 32));
+        _protocol.KernelMinor = init.Minor;
+        _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;
+        _protocol.Passthrough = (flags & InitFlags.Passthrough) != 0;
+        _protocol.MaxWrite = reply.MaxWrite;
+        init.Reply(reply);
+        AnswerKernel(init, Errno.Ok);
+        Retire(init);
+        _log.Info("FUSE connection ready: kernel 7.{0}, max_write {1}, flags {2}", init.Minor, reply.MaxWrite, flags);
+        _ready?.TrySetResult(new ConnectionReady(init.Minor, flags, reply.MaxWrite));
+        Become(Serving);
+        Stash.UnstashAll();
+    }
+
+    // ------------------------------------------------------------------ serving
+
+    private void OnKernelRequest(FsRequest r)
+    {
         switch (r)
         {
             case InitRequest init:
-                OnInit(init);
+                _log.Warning("second INIT from the kernel; answering EIO");
+                Reject(init, Errno.EIO);
                 return;
             case InterruptRequest interrupt:
                 OnInterrupt(interrupt);
-                _credit.Release();
+                ConsumeNoReply(r);
                 return;
             case ForgetRequest forget:
                 OnForget(forget);
-                _credit.Release();
+                ConsumeNoReply(r);
                 return;
             case NotifyReplyRequest:
-                _credit.Release();
+                ConsumeNoReply(r);
                 return;
             case UnsupportedRequest:
-                AnswerNow(r, Errno.ENOSYS);
+                Reject(r, Errno.ENOSYS);
                 return;
             case MalformedRequest bad:
                 _log.Warning("malformed request from the kernel: {0} ({1}); answering EINVAL", bad.Reason, bad);
-                // FORGET, BATCH_FORGET, INTERRUPT and NOTIFY_REPLY are never answered, malformed or not.
-                if (bad.Unique != 0 && (Opcode)bad.RawOpcode is not (Opcode.Forget or Opcode.BatchForget or Opcode.Interrupt or Opcode.NotifyReply))
-                    AnswerNow(r, Errno.EINVAL);
-                else _credit.Release();
+                if (bad.Unique != 0 && ExpectsReply(bad)) Reject(r, Errno.EINVAL);
+                else ConsumeNoReply(r);
                 return;
-            case DestroyRequest:
-                // fuseblk and virtio-fs send DESTROY before going away: let the filesystem clean up, then answer.
-                break;
         }
-        if (_stopping)
-        {
-            AnswerNow(r, Errno.ENOTCONN);
-            return;
-        }
+        // DESTROY (fuseblk, virtio-fs) goes to the filesystem like any request: it cleans up, then it is answered.
         r.ReplyTo = Self;
         if (!_inFlight.TryAdd(r.Unique, r))
         {
             _log.Warning("duplicate unique {0} from the kernel ({1}); answering EIO", r.Unique, r);
-            AnswerNow(r, Errno.EIO);
+            Reject(r, Errno.EIO);
             return;
         }
         _filesystem.Tell(r, ActorRefs.NoSender);
     }
 
+    private static bool ExpectsReply(FsRequest r) =>
+        r is not (ForgetRequest or InterruptRequest or NotifyReplyRequest) &&
+        (r is not MalformedRequest m || (Opcode)m.RawOpcode is not (Opcode.Forget or Opcode.BatchForget or Opcode.Interrupt or Opcode.NotifyReply));
+
     private void OnFilesystemReply(FsRequest r)
     {
+        if (r is FilesystemInitRequest) return; // answered after the engine stopped waiting for it
         if (r.IsLateReply)
         {
             // The engine answered the kernel already (timeout / interrupt grace); the filesystem just finished.
-            if (_background.Remove(r.Unique))
-            {
-                ReleaseBackgroundNodes(r);
+            if (_background.ContainsKey(r.Unique))
                 _log.Info("late reply from the filesystem for {0} dropped (the kernel was answered before)", r);
-            }
-            r.ReleaseBuffers();
+            Retire(r);
             return;
         }
         if (!_inFlight.TryGetValue(r.Unique, out var known) || !ReferenceEquals(known, r))
@@ -221,23 +325,149 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
             return;
         }
         _inFlight.Remove(r.Unique);
-        StopWatcher(r.Unique);
-        WriteReply(r, r.Error);
+        AnswerKernel(r, r.Error);
+        Retire(r);
+    }
+
+    private void OnInterrupt(InterruptRequest interrupt)
+    {
+        if (_inFlight.TryGetValue(interrupt.TargetUnique, out var target))
+        {
+            if (!target.IsInterrupted)
+            {
+                target.MarkInterrupted();
+                target.InterruptedTimestamp = _time.GetTimestamp();
+                // The filesystem handles it in its own actor (FilesystemActor cancels the request's token there).
+                _filesystem.Tell(new RequestInterrupted(target), ActorRefs.NoSender);
+            }
+            if (_settings.Debug) _log.Info("INTERRUPT for {0}: delivered", target);
+            return;
+        }
+        // Not known (yet): with several queues the target may still be on its way from another reader. EAGAIN makes the
+        // kernel queue the interrupt again; if the target was already answered the kernel just drops it.
+        Span<byte> head = stackalloc byte[FuseConstants.OutHeaderSize];
+        var header = new FuseOutHeader { Len = FuseConstants.OutHeaderSize, Error = -(int)Errno.EAGAIN, Unique = interrupt.Unique };
+        MemoryMarshal.Write(head, in header);
+        if (interrupt.Device?.Write(head, default) < 0 && _devices.Length > 1)
+        {
+            foreach (var d in _devices)
+                if (!ReferenceEquals(d, interrupt.Device) && d.Write(head, default) >= 0) break;
+        }
+    }
+
+    private void OnForget(ForgetRequest forget)
+    {
+        if (_pinnedNodes.Count == 0)
+        {
+            _filesystem.Tell(forget, ActorRefs.NoSender);
+            return;
+        }
+        // A node still used by a request the filesystem is finishing in the background must not be freed under it:
+        // its FORGET waits until that request ends (see Retire).
+        var pass = new List<FuseForgetOne>(forget.Count);
+        foreach (var f in forget.Forgets)
+        {
+            if (_pinnedNodes.ContainsKey(f.NodeId)) _deferredForgets.Add(f);
+            else pass.Add(f);
+        }
+        if (pass.Count > 0)
+            _filesystem.Tell(new ForgetRequest { Header = forget.Header, Items = pass.ToArray(), Count = pass.Count }, ActorRefs.NoSender);
+    }
+
+    /// <summary>The request deadlines, checked together: EINTR once an interrupted request's grace is over, EIO
+    /// once a request outlived the request timeout. Either one moves the request to the background.</summary>
+    private void Sweep()
+    {
+        if (_inFlight.Count == 0) return;
+        long now = _time.GetTimestamp();
+        foreach (var r in _inFlight.Values)
+        {
+            if (r.IsInterrupted && _time.GetElapsedTime(r.InterruptedTimestamp, now) >= _settings.InterruptGrace)
+                _expired.Add((r, Errno.EINTR, $"caller interrupted and no reply within the interrupt grace ({_settings.InterruptGrace.TotalSeconds:0.###} s)"));
+            else if (_time.GetElapsedTime(r.StartTimestamp, now) >= _settings.RequestTimeout)
+                _expired.Add((r, Errno.EIO, $"no reply within the request timeout ({_settings.RequestTimeout.TotalSeconds:0.###} s)"));
+        }
+        foreach (var (r, error, reason) in _expired)
+        {
+            if (!r.TryClaimForEngine(error)) continue; // the filesystem's reply is already on its way to us
+            _inFlight.Remove(r.Unique);
+            _log.Warning("{0}: {1}; answering {2}", r, reason, error);
+            Pin(r);
+            AnswerKernel(r, error);
+        }
+        _expired.Clear();
+    }
+
+    // ------------------------------------------------------------------ the end of a request
+
+    /// <summary>The kernel's side of a request ends: its reply is written (when it has a device) and its credit
+    /// returns to the readers. The one place credit comes back for an answered request.</summary>
+    private void AnswerKernel(FsRequest r, Errno error)
+    {
+        WriteReply(r, error);
         _credit.Release();
     }
 
-    /// <summary>Answers a request the filesystem never saw (ENOSYS, EINVAL, ENOTCONN) and gives its credit back.</summary>
-    private void AnswerNow(FsRequest r, Errno error)
+    /// <summary>A request that needs no reply (FORGET, INTERRUPT, NOTIFY_REPLY) is done as soon as it is read.</summary>
+    private void ConsumeNoReply(FsRequest r)
+    {
+        _credit.Release();
+        r.ReleaseBuffers();
+    }
+
+    /// <summary>Answers a request the filesystem never saw (ENOSYS, EINVAL, ENOTCONN, EPROTO) and ends it.</summary>
+    private void Reject(FsRequest r, Errno error)
     {
         r.TryClaimForEngine(error);
-        WriteReply(r, error);
-        _credit.Release();
+        AnswerKernel(r, error);
+        r.ReleaseBuffers();
+    }
+
+    /// <summary>The filesystem's side of a request ends: a request the engine had answered leaves the background
+    /// and unpins its nodes (FORGETs that waited for them go on to the filesystem), and its buffers are freed.</summary>
+    private void Retire(FsRequest r)
+    {
+        if (_background.Count != 0 && _background.Remove(r.Unique, out var background) && ReferenceEquals(background, r)) Unpin(r);
+        r.ReleaseBuffers();
+    }
+
+    private void Pin(FsRequest r)
+    {
+        _background[r.Unique] = r;
+        int n = r.ReferencedNodes(_nodeScratch);
+        for (int i = 0; i < n; i++)
+        {
+            var node = _nodeScratch[i];
+            if (node != 0) _pinnedNodes[node] = _pinnedNodes.GetValueOrDefault(node) + 1;
+        }
+    }
+
+    private void Unpin(FsRequest r)
+    {
+        int n = r.ReferencedNodes(_nodeScratch);
+        for (int i = 0; i < n; i++)
+        {
+            var node = _nodeScratch[i];
+            if (node == 0 || !_pinnedNodes.TryGetValue(node, out var count)) continue;
+            if (count > 1) _pinnedNodes[node] = count - 1;
+            else _pinnedNodes.Remove(node);
+        }
+        if (_deferredForgets.Count == 0) return;
+        var released = new List<FuseForgetOne>();
+        _deferredForgets.RemoveAll(f =>
+        {
+            if (_pinnedNodes.ContainsKey(f.NodeId)) return false;
+            released.Add(f);
+            return true;
+        });
+        if (released.Count > 0)
+            _filesystem.Tell(new ForgetRequest { Items = released.ToArray(), Count = released.Count }, ActorRefs.NoSender);
     }
 
     private void WriteReply(FsRequest r, Errno error)
     {
         var device = r.Device;
-        if (device is null) { r.ReleaseBuffers(); return; }
+        if (device is null) return;
         ReadOnlySpan<byte> payload = default;
         if (error == Errno.Ok)
         {
@@ -265,160 +495,19 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
         }
         if (_settings.Debug)
         {
-            var us = Stopwatch.GetElapsedTime(r.StartTimestamp).TotalMicroseconds;
+            var us = _time.GetElapsedTime(r.StartTimestamp).TotalMicroseconds;
             _log.Info("{0} unique={1} node={2} -> {3} len={4} in {5:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payload.Length, us);
         }
-        r.ReleaseBuffers();
     }
 
-    private void OnInit(InitRequest init)
-    {
-        if (_initialized)
-        {
-            _log.Warning("second INIT from the kernel; answering EIO");
-            AnswerNow(init, Errno.EIO);
-            return;
-        }
-        if (init.Major != FuseConstants.KernelVersion || init.Minor < FuseConstants.MinimumKernelMinor)
-        {
-            _log.Error("kernel speaks FUSE {0}.{1}; this engine needs 7.{2} or newer: refusing the connection", init.Major, init.Minor, FuseConstants.MinimumKernelMinor);
-            AnswerNow(init, Errno.EPROTO);
-            _ready?.TrySetException(new FuseDeviceException(Errno.EPROTO, $"kernel FUSE protocol {init.Major}.{init.Minor} is not supported"));
-            BeginStop("protocol mismatch");
-            return;
-        }
-        var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy());
-        var flags = (InitFlags)(reply.Flags | ((ulong)reply.Flags2 << 32));
-        _protocol.KernelMinor = init.Minor;
-        _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;
-        _protocol.Passthrough = (flags & InitFlags.Passthrough) != 0;
-        _protocol.MaxWrite = reply.MaxWrite;
-        init.ReplyTo = null;
-        init.Reply(reply);
-        WriteReply(init, Errno.Ok);
-        _credit.Release();
-        _initialized = true;
-        _log.Info("FUSE connection ready: kernel 7.{0}, max_write {1}, flags {2}", init.Minor, reply.MaxWrite, flags);
-        _ready?.TrySetResult(new ConnectionReady(init.Minor, flags, reply.MaxWrite));
-        Stash.UnstashAll();
-    }
-
-    private void OnInterrupt(InterruptRequest interrupt)
-    {
-        if (_inFlight.TryGetValue(interrupt.TargetUnique, out var target))
-        {
-            target.MarkInterrupted();
-            if (_watchers.TryGetValue(target.Unique, out var watcher)) watcher.Tell(CallerInterrupted.Instance);
-            else StartWatcher(target, interrupted: true);
-            if (_settings.Debug) _log.Info("INTERRUPT for {0}: delivered", target);
-            return;
-        }
-        // Not known (yet): with several queues the target may still be on its way from another reader. EAGAIN makes the
-        // kernel queue the interrupt again; if the target was already answered the kernel just drops it.
-        Span<byte> head = stackalloc byte[FuseConstants.OutHeaderSize];
-        var header = new FuseOutHeader { Len = FuseConstants.OutHeaderSize, Error = -(int)Errno.EAGAIN, Unique = interrupt.Unique };
-        MemoryMarshal.Write(head, in header);
-        if (interrupt.Device?.Write(head, default) < 0 && _devices.Length > 1)
-        {
-            foreach (var d in _devices)
-                if (!ReferenceEquals(d, interrupt.Device) && d.Write(head, default) >= 0) break;
-        }
-    }
-
-    private void OnForget(ForgetRequest forget)
-    {
-        if (_backgroundNodeRefs.Count == 0)
-        {
-            _filesystem.Tell(forget, ActorRefs.NoSender);
-            return;
-        }
-        // A node still used by a request the filesystem is finishing in the background must not be freed under it:
-        // its FORGET waits until that request ends (the seed held an inode reference for a backgrounded request).
-        var pass = new List<FuseForgetOne>(forget.Count);
-        foreach (var f in forget.Forgets)
-        {
-            if (_backgroundNodeRefs.ContainsKey(f.NodeId)) _deferredForgets.Add(f);
-            else pass.Add(f);
-        }
-        if (pass.Count > 0)
-            _filesystem.Tell(new ForgetRequest { Header = forget.Header, Items = pass.ToArray(), Count = pass.Count }, ActorRefs.NoSender);
-    }
-
-    private void OnAnswerOnBehalf(AnswerOnBehalf a)
-    {
-        StopWatcher(a.Unique);
-        if (!_inFlight.TryGetValue(a.Unique, out var r)) return;
-        if (!r.TryClaimForEngine(a.Error)) return; // the filesystem's reply is already on its way to us
-        _inFlight.Remove(a.Unique);
-        _log.Warning("{0}: {1}; answering {2}", r, a.Reason, a.Error);
-        MoveToBackground(r);
-        WriteReply(r, a.Error);
-        _credit.Release();
-    }
-
-    private void MoveToBackground(FsRequest r)
-    {
-        _background[r.Unique] = r;
-        int n = r.ReferencedNodes(_nodeScratch);
-        for (int i = 0; i < n; i++)
-        {
-            var node = _nodeScratch[i];
-            if (node == 0) continue;
-            _backgroundNodeRefs[node] = _backgroundNodeRefs.GetValueOrDefault(node) + 1;
-        }
-    }
-
-    private void ReleaseBackgroundNodes(FsRequest r)
-    {
-        int n = r.ReferencedNodes(_nodeScratch);
-        for (int i = 0; i < n; i++)
-        {
-            var node = _nodeScratch[i];
-            if (node == 0 || !_backgroundNodeRefs.TryGetValue(node, out var count)) continue;
-            if (count > 1) _backgroundNodeRefs[node] = count - 1;
-            else _backgroundNodeRefs.Remove(node);
-        }
-        if (_deferredForgets.Count == 0) return;
-        var released = new List<FuseForgetOne>();
-        _deferredForgets.RemoveAll(f =>
-        {
-            if (_backgroundNodeRefs.ContainsKey(f.NodeId)) return false;
-            released.Add(f);
-            return true;
-        });
-        if (released.Count > 0)
-            _filesystem.Tell(new ForgetRequest { Items = released.ToArray(), Count = released.Count }, ActorRefs.NoSender);
-    }
-
-    private void SweepSlow()
-    {
-        if (_inFlight.Count == _watchers.Count) return;
-        long threshold = (long)(_settings.SlowRequestThreshold.TotalSeconds * Stopwatch.Frequency);
-        long now = Stopwatch.GetTimestamp();
-        foreach (var r in _inFlight.Values)
-        {
-            if (now - r.StartTimestamp >= threshold && !_watchers.ContainsKey(r.Unique))
-                StartWatcher(r, r.IsInterrupted);
-        }
-    }
-
-    private void StartWatcher(FsRequest r, bool interrupted)
-    {
-        var watcher = Context.ActorOf(RequestActor.Props(r.Unique, r.StartTimestamp, _settings.RequestTimeout, _settings.InterruptGrace, interrupted));
-        _watchers[r.Unique] = watcher;
-    }
-
-    private void StopWatcher(ulong unique)
-    {
-        if (_watchers.Remove(unique, out var w)) Context.Stop(w);
-    }
+    // ------------------------------------------------------------------ going away
 
     private void OnDeviceGone(DeviceGone gone)
     {
         if (gone.Failure is not null) _log.Error(gone.Failure, "reader of {0} failed", gone.Device.Name);
         else _log.Info("{0} closed: {1}", gone.Device.Name, gone.Reason);
         if (--_devicesAlive > 0) return;
-        BeginStop($"device gone ({gone.Reason})");
+        BeginDraining($"device gone ({gone.Reason})");
         AbortInFlight(Errno.ECONNABORTED);
         Context.Stop(Self);
     }
@@ -428,35 +517,40 @@ public sealed class FuseConnection : UntypedActor, IWithTimers, IWithUnboundedSt
     {
         foreach (var r in _inFlight.Values)
         {
-            r.MarkInterrupted();
-            if (r.TryClaimForEngine(error)) WriteReply(r, error);
-            else r.ReleaseBuffers();
+            if (!r.IsInterrupted)
+            {
+                r.MarkInterrupted();
+                _filesystem.Tell(new RequestInterrupted(r), ActorRefs.NoSender);
+            }
+            if (r.TryClaimForEngine(error)) AnswerKernel(r, error);
         }
+        // Buffers stay with requests the filesystem may still be reading; they go with the connection.
         _inFlight.Clear();
-        foreach (var w in _watchers.Values) Context.Stop(w);
-        _watchers.Clear();
     }
 
     private void OnFilesystemGone()
     {
-        _log.Error("the filesystem actor stopped; every request in flight and every later one is answered EIO");
-        foreach (var r in _inFlight.Values.ToArray())
+        _log.Error("the filesystem actor stopped; every request in flight is answered EIO and every later one ENOTCONN");
+        if (_pendingInit is not null) CompleteInit(FilesystemCapabilities.None, "the filesystem stopped before answering its INIT");
+        foreach (var r in _inFlight.Values)
         {
-            _inFlight.Remove(r.Unique);
-            StopWatcher(r.Unique);
-            if (r.TryClaimForEngine(Errno.EIO)) WriteReply(r, Errno.EIO);
-            _credit.Release();
+            if (r.TryClaimForEngine(Errno.EIO)) AnswerKernel(r, Errno.EIO);
+            r.ReleaseBuffers();
         }
+        _inFlight.Clear();
         _filesystem = Context.System.DeadLetters;
-        _stopping = true;
+        // The mount stays (the kernel keeps it until unmounted); it can no longer serve anything.
+        _draining = true;
+        Become(Draining);
     }
 
-    private void BeginStop(string reason)
+    private void BeginDraining(string reason)
     {
-        if (_stopping) return;
-        _stopping = true;
+        if (_draining) return;
+        _draining = true;
         _log.Info("connection stopping: {0}", reason);
         foreach (var reader in _readers) reader.Stop();
         _filesystem.Tell(new DestroyRequest(), ActorRefs.NoSender);
+        Become(Draining);
     }
 }

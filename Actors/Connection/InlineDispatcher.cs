@@ -14,6 +14,9 @@ namespace FuseActors.Actors.Connection;
 /// enqueues, and the running thread processes it. Nesting (connection → filesystem → ...) is bounded: beyond
 /// <see cref="MaxDepth"/> nested runs the mailbox goes to the thread pool instead, so a busy mailbox that keeps
 /// rescheduling itself can never grow the stack.
+/// Only reader threads run mailboxes inline: any other sender (a timer, the thread pool finishing an async handler,
+/// the scheduler) hands the mailbox to the thread pool, as the default dispatcher would, so a filesystem never runs
+/// on Akka's scheduler thread or inside a caller that merely told it something.
 /// A filesystem handler that blocks its thread therefore blocks the reader that carried the request; use several
 /// device queues (each has its own reader) or answer asynchronously for slow work.
 /// </summary>
@@ -23,12 +26,13 @@ public sealed class InlineDispatcher : MessageDispatcher
     private const int MaxDepth = 4;
 
     [ThreadStatic] private static int t_depth;
+    [ThreadStatic] private static bool t_readerThread;
 
     public InlineDispatcher(MessageDispatcherConfigurator configurator) : base(configurator) { }
 
     protected override void ExecuteTask(IRunnable run)
     {
-        if (t_depth < MaxDepth)
+        if (t_readerThread && t_depth < MaxDepth)
         {
             t_depth++;
             try { run.Run(); }
@@ -41,6 +45,9 @@ public sealed class InlineDispatcher : MessageDispatcher
     }
 
     protected override void Shutdown() { }
+
+    /// <summary>Lets the calling thread (a device reader) run mailboxes of this dispatcher inline.</summary>
+    internal static void MarkReaderThread() => t_readerThread = true;
 
     /// <summary>Registers the dispatcher under <see cref="Id"/> in a system (idempotent).</summary>
     public static void Register(Akka.Actor.ActorSystem system)

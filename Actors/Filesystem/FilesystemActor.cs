@@ -6,22 +6,62 @@ namespace FuseActors.Actors.Filesystem;
 
 /// <summary>
 /// Base class for a filesystem written as an actor: override one handler per operation you support; every
-/// other operation answers ENOSYS (which makes the kernel stop asking for most of them). A handler answers
-/// through the request's typed <c>Reply(...)</c> or <see cref="FsRequest.Fail"/>, now or later (from any thread).
+/// other operation answers ENOSYS (which makes the kernel stop asking for most of them).
+///
+/// <para><b>Answering.</b> A handler answers through the request's typed <c>Reply(...)</c> or
+/// <see cref="FsRequest.Fail"/>. To answer later (a backend actor, I/O), either call <see cref="FsRequest.Defer"/>
+/// and answer from any thread or from a later message, or hand the work to <see cref="HandleAsync"/>, whose
+/// <c>await</c>s resume inside this actor. A handler that returns without answering and without deferring, a
+/// handler or asynchronous body that throws, and a deferred request still held when this actor stops or restarts
+/// are all answered EIO at once (and logged), never left to the engine's request timeout.</para>
+///
+/// <para><b>Interrupts.</b> When a caller is interrupted the engine sends <see cref="RequestInterrupted"/>; this
+/// class cancels the request's <see cref="FsRequest.Cancellation"/> (here, in the actor) and calls
+/// <see cref="Interrupted"/>. Answer EINTR or the result, as you like; if the filesystem answers neither within the
+/// interrupt grace the engine answers EINTR for it.</para>
+///
+/// <para><b>O_TRUNC.</b> Unless <see cref="Capabilities"/> includes <see cref="FilesystemCapabilities.HandlesOpenTruncate"/>,
+/// the kernel truncates through <see cref="SetAttr"/> (size 0), so an <see cref="Open"/> may ignore O_TRUNC.</para>
+///
 /// A handler that throws answers EIO and the actor keeps its state and goes on serving: one bad request must not
 /// take the filesystem down.
 /// </summary>
 public abstract class FilesystemActor : UntypedActor
 {
+    private readonly ActorSynchronizationContext _syncContext;
+    // Requests answered later; replied ones are dropped lazily (they may be answered from any thread).
+    private readonly List<FsRequest> _deferred = new();
+    private int _deferredPurgeAt = 64;
+
+    protected FilesystemActor() => _syncContext = new ActorSynchronizationContext(Self);
+
     protected ILoggingAdapter Log { get; } = Context.GetLogger();
+
+    /// <summary>What this filesystem handles (answered to the engine when the kernel's INIT arrives).</summary>
+    protected virtual FilesystemCapabilities Capabilities => FilesystemCapabilities.None;
 
     protected sealed override void OnReceive(object message)
     {
-        if (message is not FsRequest request)
+        switch (message)
         {
-            OnOtherMessage(message);
-            return;
+            case FsRequest request:
+                OnRequest(request);
+                break;
+            case ActorSynchronizationContext.RunContinuation c:
+                _syncContext.Run(static c => c.Callback(c.State), c);
+                break;
+            case RequestInterrupted i:
+                i.CancelToken();
+                if (!i.Request.IsReplied) Interrupted(i.Request);
+                break;
+            default:
+                OnOtherMessage(message);
+                break;
         }
+    }
+
+    private void OnRequest(FsRequest request)
+    {
         try
         {
             Dispatch(request);
@@ -30,11 +70,114 @@ public abstract class FilesystemActor : UntypedActor
         {
             Log.Error(e, "filesystem handler for {0} threw; answering EIO", request);
             request.Fail(Errno.EIO);
+            return;
         }
+        if (request.IsReplied || request is ForgetRequest or DestroyRequest) return;
+        if (request.IsDeferred)
+        {
+            Track(request);
+            return;
+        }
+        Log.Error("filesystem handler for {0} returned without answering; answering EIO (call Defer() on a request to answer it later)", request);
+        request.Fail(Errno.EIO);
+    }
+
+    private void Track(FsRequest request)
+    {
+        _deferred.Add(request);
+        if (_deferred.Count < _deferredPurgeAt) return;
+        _deferred.RemoveAll(static r => r.IsReplied);
+        _deferredPurgeAt = Math.Max(64, _deferred.Count * 2);
+    }
+
+    /// <summary>
+    /// Answers <paramref name="request"/> with asynchronous code: <paramref name="handler"/> gets the request's
+    /// cancellation (cancelled when the caller is interrupted) and answers with the request's <c>Reply</c> or
+    /// <c>Fail</c>. Its <c>await</c>s resume as messages to this actor (do not use <c>ConfigureAwait(false)</c> if the
+    /// code after it touches the actor's state), so other requests are served while it waits.
+    /// When the task ends without an answer: a <see cref="FuseActors.Engine.Virtual.FuseErrnoException"/> answers its errno, a
+    /// cancellation after an interrupt answers EINTR, anything else (another exception, or no answer at all)
+    /// answers EIO, logged.
+    /// </summary>
+    protected void HandleAsync(FsRequest request, Func<CancellationToken, Task> handler)
+    {
+        request.Defer();
+        Task task;
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
+        try
+        {
+            task = handler(request.Cancellation);
+        }
+        catch (Exception e)
+        {
+            task = Task.FromException(e);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+        if (task.IsCompleted) Finish(task, request, Log);
+        else task.ContinueWith(static (t, s) =>
+        {
+            var (r, log) = ((FsRequest, ILoggingAdapter))s!;
+            Finish(t, r, log);
+        }, (request, Log), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private static void Finish(Task task, FsRequest request, ILoggingAdapter log)
+    {
+        if (request.IsReplied) return;
+        if (task.IsCanceled || task.Exception?.InnerException is OperationCanceledException)
+        {
+            if (request.IsInterrupted) { request.Fail(Errno.EINTR); return; }
+            log.Error("asynchronous handler for {0} was cancelled without an interrupt; answering EIO", request);
+            request.Fail(Errno.EIO);
+            return;
+        }
+        if (task.Exception?.InnerException is { } e)
+        {
+            if (e is FuseActors.Engine.Virtual.FuseErrnoException errno && errno.Errno != Errno.Ok)
+            {
+                request.Fail(errno.Errno);
+                return;
+            }
+            log.Error(e, "asynchronous handler for {0} threw; answering EIO", request);
+            request.Fail(Errno.EIO);
+            return;
+        }
+        log.Error("asynchronous handler for {0} finished without answering; answering EIO", request);
+        request.Fail(Errno.EIO);
+    }
+
+    /// <summary>Answers EIO for every request this actor deferred and still holds: it will never answer them.</summary>
+    private void FailDeferred(string why)
+    {
+        int failed = 0;
+        foreach (var r in _deferred)
+            if (r.Fail(Errno.EIO)) failed++;
+        _deferred.Clear();
+        if (failed > 0) Log.Warning("filesystem actor {0} with {1} request(s) unanswered; answered EIO", why, failed);
+    }
+
+    public override void AroundPreRestart(Exception cause, object? message)
+    {
+        FailDeferred("restarting");
+        base.AroundPreRestart(cause, message);
+    }
+
+    public override void AroundPostStop()
+    {
+        FailDeferred("stopped");
+        base.AroundPostStop();
     }
 
     /// <summary>Messages that are not filesystem requests (your own protocol). Unhandled by default.</summary>
     protected virtual void OnOtherMessage(object message) => Unhandled(message);
+
+    /// <summary>The caller of <paramref name="request"/> was interrupted (the request is still unanswered, and its
+    /// <see cref="FsRequest.Cancellation"/> has just been cancelled). Default: nothing.</summary>
+    protected virtual void Interrupted(FsRequest request) { }
 
     private void Dispatch(FsRequest r)
     {
@@ -70,10 +213,13 @@ public abstract class FilesystemActor : UntypedActor
             case LseekRequest q: Lseek(q); break;
             case CopyFileRangeRequest q: CopyFileRange(q); break;
             case DestroyRequest q: Destroy(q); break;
+            case FilesystemInitRequest q: Init(q); break;
             default: r.Fail(Errno.ENOSYS); break;
         }
     }
 
+    /// <summary>The kernel's INIT arrived: answer what this filesystem handles. Default: <see cref="Capabilities"/>.</summary>
+    protected virtual void Init(FilesystemInitRequest r) => r.Reply(Capabilities);
     protected virtual void Lookup(LookupRequest r) => r.Fail(Errno.ENOSYS);
     /// <summary>The kernel dropped references to nodes. Never answered.</summary>
     protected virtual void Forget(ForgetRequest r) { }

@@ -18,11 +18,17 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal IFuseDevice? Device;
     internal NegotiatedProtocol? Protocol;
     internal long StartTimestamp;
+    // When the connection saw FUSE_INTERRUPT for it (its interrupt grace counts from here).
+    internal long InterruptedTimestamp;
     // 0 = open, 1 = answered by the filesystem, 2 = answered by the engine (timeout, interrupt grace, abort),
     // 3 = the filesystem answered after the engine did (a late reply: dropped, but it ends the background work).
     private int _replied;
+    // Set by the connection when FUSE_INTERRUPT arrives (any thread may read it).
     private volatile bool _interrupted;
+    // Set in the filesystem actor when it handles the interrupt; the token is cancelled there, never on the engine's thread.
+    private int _cancellationDelivered;
     private CancellationTokenSource? _cts;
+    private bool _deferred;
 
     public abstract Opcode Opcode { get; }
     /// <summary>The kernel's id for this request.</summary>
@@ -38,23 +44,37 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     public Errno Error { get; private set; }
     public bool IsReplied => Volatile.Read(ref _replied) != 0;
 
-    /// <summary>True once the caller was interrupted (a signal: FUSE_INTERRUPT). Answer EINTR or the result.</summary>
+    /// <summary>True once the caller was interrupted (a signal: FUSE_INTERRUPT). Answer EINTR or the result.
+    /// A <see cref="FilesystemActor"/> also gets the interrupt as a call of its <c>Interrupted</c> handler.</summary>
     public bool IsInterrupted => _interrupted;
 
-    /// <summary>Cancelled when the caller is interrupted. Created on first use, so requests that never look cost nothing.</summary>
+    /// <summary>True once the handler said it answers later (<see cref="Defer"/>, or a <c>HandleAsync</c> body).</summary>
+    public bool IsDeferred => Volatile.Read(ref _deferred);
+
+    /// <summary>Cancelled when the caller is interrupted, inside the filesystem actor (when it handles the interrupt
+    /// message), so callbacks registered on it run there and not on the engine's thread. Created on first use.</summary>
     public CancellationToken Cancellation
     {
         get
         {
-            if (_cts is null)
+            var cts = Volatile.Read(ref _cts);
+            if (cts is null)
             {
-                var cts = new CancellationTokenSource();
-                if (Interlocked.CompareExchange(ref _cts, cts, null) != null) cts.Dispose();
-                else if (_interrupted) _cts.Cancel();
+                var fresh = new CancellationTokenSource();
+                cts = Interlocked.CompareExchange(ref _cts, fresh, null) ?? fresh;
+                // Both sides publish with a full fence before they look at the other's field, so either the
+                // interrupt sees this source, or this getter sees the interrupt: a cancellation is never lost.
+                if (ReferenceEquals(cts, fresh) && Volatile.Read(ref _cancellationDelivered) != 0) cts.Cancel();
             }
-            return _cts!.Token;
+            return cts.Token;
         }
     }
+
+    /// <summary>Says that this request is answered later: after the handler returned, from any thread or from a
+    /// later message. Without it a handler that returns without answering gets EIO at once (a dropped request
+    /// would otherwise hang its caller until the request timeout). A deferred request that the filesystem actor
+    /// still holds when it stops or restarts is answered EIO at once.</summary>
+    public void Defer() => Volatile.Write(ref _deferred, true);
 
     /// <summary>Answers with an errno (positive, e.g. <see cref="Errno.ENOENT"/>).</summary>
     public bool Fail(Errno error)
@@ -81,10 +101,15 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     /// <summary>True when this request came back from the filesystem after the engine had already answered the kernel.</summary>
     internal bool IsLateReply => Volatile.Read(ref _replied) == 3;
 
-    internal void MarkInterrupted()
+    /// <summary>The connection saw FUSE_INTERRUPT for this request (engine thread: only a flag).</summary>
+    internal void MarkInterrupted() => _interrupted = true;
+
+    /// <summary>Cancels <see cref="Cancellation"/>; called in the filesystem actor when it handles the interrupt.</summary>
+    internal void DeliverCancellation()
     {
         _interrupted = true;
-        try { Volatile.Read(ref _cts)?.Cancel(); } catch (ObjectDisposedException) { }
+        Interlocked.Exchange(ref _cancellationDelivered, 1);
+        Volatile.Read(ref _cts)?.Cancel();
     }
 
     /// <summary>Claims the reply slot for the engine (timeout, abort), so a late reply from the filesystem is ignored.</summary>
@@ -104,7 +129,8 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal virtual string? ValidateReply() => null;
 
     /// <summary>Returns pooled buffers this request holds (the WRITE payload, a READDIR listing).</summary>
-    internal virtual void ReleaseBuffers() => _cts?.Dispose();
+    // The cancellation source is not disposed: it has no timer, and a filesystem may still hold its token.
+    internal virtual void ReleaseBuffers() { }
 
     /// <summary>Node ids this request refers to (for keeping them alive while the request is in the background).</summary>
     internal virtual int ReferencedNodes(Span<ulong> into)

@@ -48,7 +48,8 @@ public sealed class ReadDirRequest : FsRequest
     }
 
     /// <summary>Adds a READDIRPLUS record with the entry's attributes. False when it does not fit.
-    /// Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup.</summary>
+    /// Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup. Timeouts left null take the
+    /// mount's configured entry/attr timeouts.</summary>
     public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
     {
         int nameLen = Encoding.UTF8.GetByteCount(name);
@@ -58,7 +59,7 @@ public sealed class ReadDirRequest : FsRequest
         span.Clear();
         var plus = new FuseDirentPlus
         {
-            EntryOut = entry.ToWire(settings ?? DefaultSettings),
+            EntryOut = entry.ToWire(settings ?? Protocol ?? DefaultSettings),
             Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(entry.Attr.Mode) },
         };
         Unsafe.WriteUnaligned(ref span[0], plus);

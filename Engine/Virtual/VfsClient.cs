@@ -47,13 +47,11 @@ public sealed class VfsClient
     /// interrupted meanwhile.</summary>
     internal Action? AfterCreateReply { get; set; }
 
+    /// <summary>What all clients of one connection (<see cref="As"/>) share.</summary>
     private sealed class SharedState
     {
-        public volatile bool NoCopyFileRange64;
-        public volatile bool NoAccess;
-        public volatile bool NoFlush;
-        public volatile bool NoFsync;
-        public volatile bool NoFsyncDir;
+        /// <summary>The kernel's no_access, no_flush, no_fsync ... bits: the operations the filesystem answered ENOSYS.</summary>
+        public readonly SwitchedOffOperations SwitchedOff = new();
     }
 
     // ================================================================== raw
@@ -97,7 +95,7 @@ public sealed class VfsClient
         CheckName(name, Opcode.Lookup);
         if (Options.UseNegativeEntryCache && Device.Cache.TryGetEntry(parent, name, out var cached) && cached == 0)
             throw new FuseErrnoException(Errno.ENOENT, Opcode.Lookup, "cached negative entry");
-        var req = new VirtualRequest(Opcode.Lookup, parent, FuseWire.CString(name));
+        var req = new VirtualRequest(Opcode.Lookup, parent, Wire.CString(name));
         return EntryFrom(await CallAsync(req, cancellationToken).ConfigureAwait(false), Opcode.Lookup);
     }
 
@@ -105,7 +103,7 @@ public sealed class VfsClient
         CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.MkDir);
-        var body = FuseWire.Build().Struct(new FuseMkDirIn { Mode = Masked(mode & 0xFFF, umask), Umask = umask }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseMkDirIn { Mode = Masked(mode & 0xFFF, umask), Umask = umask }).Name(name).ToArray();
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.MkDir, parent, body), cancellationToken).ConfigureAwait(false), Opcode.MkDir);
     }
 
@@ -114,14 +112,14 @@ public sealed class VfsClient
         CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.MkNod);
-        var body = FuseWire.Build().Struct(new FuseMkNodIn { Mode = Masked(mode, umask), Rdev = rdev, Umask = umask }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseMkNodIn { Mode = Masked(mode, umask), Rdev = rdev, Umask = umask }).Name(name).ToArray();
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.MkNod, parent, body), cancellationToken).ConfigureAwait(false), Opcode.MkNod);
     }
 
     public async Task<VfsEntry> SymlinkAsync(ulong parent, string name, string target, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.Symlink);
-        var body = FuseWire.Build().Name(name).Name(target).ToArray();
+        var body = Wire.Build().Name(name).Name(target).ToArray();
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.Symlink, parent, body), cancellationToken).ConfigureAwait(false), Opcode.Symlink);
     }
 
@@ -129,7 +127,7 @@ public sealed class VfsClient
     public async Task<VfsEntry> LinkAsync(ulong nodeId, ulong newParent, string newName, CancellationToken cancellationToken = default)
     {
         CheckName(newName, Opcode.Link);
-        var body = FuseWire.Build().Struct(new FuseLinkIn { OldNodeId = nodeId }).Name(newName).ToArray();
+        var body = Wire.Build().Struct(new FuseLinkIn { OldNodeId = nodeId }).Name(newName).ToArray();
         var req = new VirtualRequest(Opcode.Link, newParent, body, nodeRefs: [newParent, nodeId]);
         return EntryFrom(await CallAsync(req, cancellationToken).ConfigureAwait(false), Opcode.Link);
     }
@@ -137,13 +135,13 @@ public sealed class VfsClient
     public async Task UnlinkAsync(ulong parent, string name, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.Unlink);
-        await CallAsync(new VirtualRequest(Opcode.Unlink, parent, FuseWire.CString(name)), cancellationToken).ConfigureAwait(false);
+        await CallAsync(new VirtualRequest(Opcode.Unlink, parent, Wire.CString(name)), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task RmDirAsync(ulong parent, string name, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.RmDir);
-        await CallAsync(new VirtualRequest(Opcode.RmDir, parent, FuseWire.CString(name)), cancellationToken).ConfigureAwait(false);
+        await CallAsync(new VirtualRequest(Opcode.RmDir, parent, Wire.CString(name)), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>RENAME, or RENAME2 when <paramref name="flags"/> ≠ 0 (NOREPLACE=1, EXCHANGE=2, WHITEOUT=4).</summary>
@@ -153,7 +151,7 @@ public sealed class VfsClient
         var op = flags == 0 ? Opcode.Rename : Opcode.Rename2;
         CheckName(name, op);
         CheckName(newName, op);
-        var b = FuseWire.Build();
+        var b = Wire.Build();
         if (flags == 0) b.Struct(new FuseRenameIn { NewDir = newParent });
         else b.Struct(new FuseRename2In { NewDir = newParent, Flags = flags });
         var body = b.Name(name).Name(newName).ToArray();
@@ -185,7 +183,7 @@ public sealed class VfsClient
     {
         if (fh is null && Options.UseAttrCache && Device.Cache.TryGetAttr(nodeId, out var cached))
             return new VfsAttr(cached, TimeSpan.Zero, FromCache: true);
-        var body = FuseWire.Bytes(new FuseGetAttrIn { GetAttrFlags = fh is null ? 0 : FuseConstants.GetAttrFh, Fh = fh ?? 0 });
+        var body = Wire.Bytes(new FuseGetAttrIn { GetAttrFlags = fh is null ? 0 : FuseConstants.GetAttrFh, Fh = fh ?? 0 });
         var reply = await CallAsync(new VirtualRequest(Opcode.GetAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
         var ao = reply.Read<FuseAttrOut>();
         return new VfsAttr(ao.Attr, VfsEntry.Timeout(ao.AttrValid, ao.AttrValidNsec));
@@ -194,7 +192,7 @@ public sealed class VfsClient
     /// <summary>SETATTR with a raw fuse_setattr_in (set <c>Valid</c> to the FATTR_* bits).</summary>
     public async Task<VfsAttr> SetAttrAsync(ulong nodeId, FuseSetAttrIn attr, CancellationToken cancellationToken = default)
     {
-        var reply = await CallAsync(new VirtualRequest(Opcode.SetAttr, nodeId, FuseWire.Bytes(attr)), cancellationToken).ConfigureAwait(false);
+        var reply = await CallAsync(new VirtualRequest(Opcode.SetAttr, nodeId, Wire.Bytes(attr)), cancellationToken).ConfigureAwait(false);
         var ao = reply.Read<FuseAttrOut>();
         return new VfsAttr(ao.Attr, VfsEntry.Timeout(ao.AttrValid, ao.AttrValidNsec));
     }
@@ -239,10 +237,10 @@ public sealed class VfsClient
     /// <summary>ACCESS with R_OK/W_OK/X_OK bits. ENOSYS is taken as "allowed" and ACCESS is not sent again.</summary>
     public async Task AccessAsync(ulong nodeId, uint mask, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoAccess) return;
-        var reply = await Device.SendAsync(new VirtualRequest(Opcode.Access, nodeId, FuseWire.Bytes(new FuseAccessIn { Mask = mask })),
+        if (_shared.SwitchedOff.IsOff(Opcode.Access)) return;
+        var reply = await Device.SendAsync(new VirtualRequest(Opcode.Access, nodeId, Wire.Bytes(new FuseAccessIn { Mask = mask })),
             Caller, cancellationToken).ConfigureAwait(false);
-        if (reply.Error == Errno.ENOSYS) { _shared.NoAccess = true; return; }
+        if (_shared.SwitchedOff.Note(Opcode.Access, reply.Error)) return;
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.Access);
     }
 
@@ -263,15 +261,15 @@ public sealed class VfsClient
         CheckName(name, Opcode.Create);
         if ((mode & Posix.S_IFMT) == 0) mode |= Posix.S_IFREG;
         flags |= Posix.O_CREAT;
-        var body = FuseWire.Build().Struct(new FuseCreateIn { Flags = (uint)flags, Mode = Masked(mode, umask), Umask = umask }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseCreateIn { Flags = (uint)flags, Mode = Masked(mode, umask), Umask = umask }).Name(name).ToArray();
         var reply = await CallAsync(new VirtualRequest(Opcode.Create, parent, body), cancellationToken).ConfigureAwait(false);
         var e = reply.Read<FuseEntryOut>();
-        var o = reply.Read<FuseOpenOut>(FuseWire.SizeOf<FuseEntryOut>());
+        var o = reply.Read<FuseOpenOut>(Wire.SizeOf<FuseEntryOut>());
         AfterCreateReply?.Invoke();
         if (cancellationToken.IsCancellationRequested)
         {
             var rin = new FuseReleaseIn { Fh = o.Fh, Flags = (uint)flags & ~(uint)(Posix.O_CREAT | Posix.O_EXCL | Posix.O_TRUNC) };
-            _ = Device.SendBackground(new VirtualRequest(Opcode.Release, e.NodeId, FuseWire.Bytes(rin)), Caller, forgetAfter: e.NodeId);
+            _ = Device.SendBackground(new VirtualRequest(Opcode.Release, e.NodeId, Wire.Bytes(rin)), Caller, forgetAfter: e.NodeId);
             throw new FuseErrnoException(Errno.EINTR, Opcode.Create, "interrupted after the file was created");
         }
         var entry = VfsEntry.From(e);
@@ -282,7 +280,7 @@ public sealed class VfsClient
     public async Task<VfsHandle> OpenAsync(ulong nodeId, int flags = Posix.O_RDONLY, CancellationToken cancellationToken = default)
     {
         uint f = (uint)flags & ~(uint)(Posix.O_CREAT | Posix.O_EXCL | 0x100 /*O_NOCTTY*/);
-        var reply = await CallAsync(new VirtualRequest(Opcode.Open, nodeId, FuseWire.Bytes(new FuseOpenIn { Flags = f })), cancellationToken)
+        var reply = await CallAsync(new VirtualRequest(Opcode.Open, nodeId, Wire.Bytes(new FuseOpenIn { Flags = f })), cancellationToken)
             .ConfigureAwait(false);
         var o = reply.Read<FuseOpenOut>();
         return new VfsHandle(nodeId, o.Fh, o.OpenFlags, f);
@@ -290,7 +288,7 @@ public sealed class VfsClient
 
     public async Task<VfsHandle> OpenDirAsync(ulong nodeId, int flags = Posix.O_RDONLY | Posix.O_DIRECTORY, CancellationToken cancellationToken = default)
     {
-        var reply = await CallAsync(new VirtualRequest(Opcode.OpenDir, nodeId, FuseWire.Bytes(new FuseOpenIn { Flags = (uint)flags })), cancellationToken)
+        var reply = await CallAsync(new VirtualRequest(Opcode.OpenDir, nodeId, Wire.Bytes(new FuseOpenIn { Flags = (uint)flags })), cancellationToken)
             .ConfigureAwait(false);
         var o = reply.Read<FuseOpenOut>();
         return new VfsHandle(nodeId, o.Fh, o.OpenFlags, (uint)flags);
@@ -301,7 +299,7 @@ public sealed class VfsClient
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
         var rin = new FuseReadIn { Fh = handle.Fh, Offset = offset, Size = (uint)size, Flags = handle.Flags };
-        var reply = await CallAsync(new VirtualRequest(Opcode.Read, handle.NodeId, FuseWire.Bytes(rin)), cancellationToken).ConfigureAwait(false);
+        var reply = await CallAsync(new VirtualRequest(Opcode.Read, handle.NodeId, Wire.Bytes(rin)), cancellationToken).ConfigureAwait(false);
         return reply.Payload.ToArray();
     }
 
@@ -316,7 +314,7 @@ public sealed class VfsClient
         {
             var chunk = data.Slice((int)total, Math.Min(max, data.Length - (int)total));
             var win = new FuseWriteIn { Fh = handle.Fh, Offset = offset + (ulong)total, Size = (uint)chunk.Length, Flags = handle.Flags };
-            var body = FuseWire.Build().Struct(win).Raw(chunk.Span).ToArray();
+            var body = Wire.Build().Struct(win).Raw(chunk.Span).ToArray();
             var reply = await CallAsync(new VirtualRequest(Opcode.Write, handle.NodeId, body), cancellationToken).ConfigureAwait(false);
             uint written = reply.Read<FuseWriteOut>().Size;
             if (written > chunk.Length) throw new FuseErrnoException(Errno.EIO, Opcode.Write, $"wrote {written} of {chunk.Length}");
@@ -330,55 +328,54 @@ public sealed class VfsClient
     /// answered. Errors are ignored, as the kernel ignores them.</summary>
     public Task ReleaseAsync(VfsHandle handle, uint releaseFlags = 0, ulong lockOwner = 0) =>
         Device.SendBackground(new VirtualRequest(Opcode.Release, handle.NodeId,
-            FuseWire.Bytes(new FuseReleaseIn { Fh = handle.Fh, Flags = handle.Flags, ReleaseFlags = releaseFlags, LockOwner = lockOwner })), Caller);
+            Wire.Bytes(new FuseReleaseIn { Fh = handle.Fh, Flags = handle.Flags, ReleaseFlags = releaseFlags, LockOwner = lockOwner })), Caller);
 
     public Task ReleaseDirAsync(VfsHandle handle) =>
         Device.SendBackground(new VirtualRequest(Opcode.ReleaseDir, handle.NodeId,
-            FuseWire.Bytes(new FuseReleaseIn { Fh = handle.Fh, Flags = handle.Flags })), Caller);
+            Wire.Bytes(new FuseReleaseIn { Fh = handle.Fh, Flags = handle.Flags })), Caller);
 
     /// <summary>FLUSH (sent on every close of a descriptor). ENOSYS is success, and FLUSH is not sent again (the kernel's no_flush).</summary>
     public async Task FlushAsync(VfsHandle handle, ulong lockOwner = 0, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoFlush) return;
+        if (_shared.SwitchedOff.IsOff(Opcode.Flush)) return;
         var reply = await Device.SendAsync(new VirtualRequest(Opcode.Flush, handle.NodeId,
-            FuseWire.Bytes(new FuseFlushIn { Fh = handle.Fh, LockOwner = lockOwner })), Caller, cancellationToken).ConfigureAwait(false);
-        if (reply.Error == Errno.ENOSYS) { _shared.NoFlush = true; return; }
+            Wire.Bytes(new FuseFlushIn { Fh = handle.Fh, LockOwner = lockOwner })), Caller, cancellationToken).ConfigureAwait(false);
+        if (_shared.SwitchedOff.Note(Opcode.Flush, reply.Error)) return;
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.Flush);
     }
 
     /// <summary>FSYNC. ENOSYS is success, and FSYNC is not sent again (the kernel's no_fsync).</summary>
     public async Task FsyncAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoFsync) return;
-        if (await SendFsyncAsync(Opcode.Fsync, handle, dataOnly, cancellationToken).ConfigureAwait(false)) _shared.NoFsync = true;
+        if (_shared.SwitchedOff.IsOff(Opcode.Fsync)) return;
+        await SendFsyncAsync(Opcode.Fsync, handle, dataOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>FSYNCDIR. ENOSYS is success, and FSYNCDIR is not sent again (the kernel's no_fsyncdir).</summary>
     public async Task FsyncDirAsync(VfsHandle handle, bool dataOnly = false, CancellationToken cancellationToken = default)
     {
-        if (_shared.NoFsyncDir) return;
-        if (await SendFsyncAsync(Opcode.FsyncDir, handle, dataOnly, cancellationToken).ConfigureAwait(false)) _shared.NoFsyncDir = true;
+        if (_shared.SwitchedOff.IsOff(Opcode.FsyncDir)) return;
+        await SendFsyncAsync(Opcode.FsyncDir, handle, dataOnly, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Sends FSYNC or FSYNCDIR; true when the filesystem does not implement it.</summary>
-    private async Task<bool> SendFsyncAsync(Opcode opcode, VfsHandle handle, bool dataOnly, CancellationToken cancellationToken)
+    /// <summary>Sends FSYNC or FSYNCDIR; an ENOSYS switches it off and counts as success.</summary>
+    private async Task SendFsyncAsync(Opcode opcode, VfsHandle handle, bool dataOnly, CancellationToken cancellationToken)
     {
         var reply = await Device.SendAsync(new VirtualRequest(opcode, handle.NodeId,
-            FuseWire.Bytes(new FuseFsyncIn { Fh = handle.Fh, FsyncFlags = dataOnly ? FuseConstants.FsyncFdataSync : 0 })), Caller, cancellationToken).ConfigureAwait(false);
-        if (reply.Error == Errno.ENOSYS) return true;
+            Wire.Bytes(new FuseFsyncIn { Fh = handle.Fh, FsyncFlags = dataOnly ? FuseConstants.FsyncFdataSync : 0 })), Caller, cancellationToken).ConfigureAwait(false);
+        if (_shared.SwitchedOff.Note(opcode, reply.Error)) return;
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, opcode);
-        return false;
     }
 
     public async Task FallocateAsync(VfsHandle handle, ulong offset, ulong length, uint mode = 0, CancellationToken cancellationToken = default) =>
         await CallAsync(new VirtualRequest(Opcode.Fallocate, handle.NodeId,
-            FuseWire.Bytes(new FuseFallocateIn { Fh = handle.Fh, Offset = offset, Length = length, Mode = mode })), cancellationToken).ConfigureAwait(false);
+            Wire.Bytes(new FuseFallocateIn { Fh = handle.Fh, Offset = offset, Length = length, Mode = mode })), cancellationToken).ConfigureAwait(false);
 
     /// <summary>LSEEK (SEEK_DATA / SEEK_HOLE reach the filesystem); returns the new offset.</summary>
     public async Task<ulong> LseekAsync(VfsHandle handle, ulong offset, int whence, CancellationToken cancellationToken = default)
     {
         var reply = await CallAsync(new VirtualRequest(Opcode.Lseek, handle.NodeId,
-            FuseWire.Bytes(new FuseLseekIn { Fh = handle.Fh, Offset = offset, Whence = (uint)whence })), cancellationToken).ConfigureAwait(false);
+            Wire.Bytes(new FuseLseekIn { Fh = handle.Fh, Offset = offset, Whence = (uint)whence })), cancellationToken).ConfigureAwait(false);
         return reply.Read<FuseLseekOut>().Offset;
     }
 
@@ -393,23 +390,22 @@ public sealed class VfsClient
             Len = length, Flags = flags,
         };
         IReadOnlyList<ulong> refs = [source.NodeId, target.NodeId];
-        if (!_shared.NoCopyFileRange64)
+        if (!_shared.SwitchedOff.IsOff(Opcode.CopyFileRange64))
         {
-            var r64 = await Device.SendAsync(new VirtualRequest(Opcode.CopyFileRange64, source.NodeId, FuseWire.Bytes(cin), nodeRefs: refs),
+            var r64 = await Device.SendAsync(new VirtualRequest(Opcode.CopyFileRange64, source.NodeId, Wire.Bytes(cin), nodeRefs: refs),
                 Caller, cancellationToken).ConfigureAwait(false);
             if (r64.IsOk) return r64.Read<FuseCopyFileRangeOut>().BytesCopied;
-            if (r64.Error != Errno.ENOSYS) throw new FuseErrnoException(r64.Error, Opcode.CopyFileRange64);
-            _shared.NoCopyFileRange64 = true;
+            if (!_shared.SwitchedOff.Note(Opcode.CopyFileRange64, r64.Error)) throw new FuseErrnoException(r64.Error, Opcode.CopyFileRange64);
         }
         cin.Len = Math.Min(length, uint.MaxValue & ~(ulong)(FuseConstants.PageSize - 1));
-        var reply = await CallAsync(new VirtualRequest(Opcode.CopyFileRange, source.NodeId, FuseWire.Bytes(cin), nodeRefs: refs), cancellationToken)
+        var reply = await CallAsync(new VirtualRequest(Opcode.CopyFileRange, source.NodeId, Wire.Bytes(cin), nodeRefs: refs), cancellationToken)
             .ConfigureAwait(false);
         return reply.Read<FuseWriteOut>().Size;
     }
 
     public async Task<ulong> BmapAsync(ulong nodeId, ulong block, uint blockSize, CancellationToken cancellationToken = default)
     {
-        var reply = await CallAsync(new VirtualRequest(Opcode.Bmap, nodeId, FuseWire.Bytes(new FuseBmapIn { Block = block, BlockSize = blockSize })),
+        var reply = await CallAsync(new VirtualRequest(Opcode.Bmap, nodeId, Wire.Bytes(new FuseBmapIn { Block = block, BlockSize = blockSize })),
             cancellationToken).ConfigureAwait(false);
         return reply.Read<FuseBmapOut>().Block;
     }
@@ -422,10 +418,12 @@ public sealed class VfsClient
         CancellationToken cancellationToken = default)
     {
         var rin = new FuseReadIn { Fh = dir.Fh, Offset = offset, Size = (uint)size, Flags = dir.Flags };
-        var reply = await CallAsync(new VirtualRequest(Opcode.ReadDir, dir.NodeId, FuseWire.Bytes(rin)), cancellationToken).ConfigureAwait(false);
-        var list = new List<VfsDirEntry>();
-        if (!FuseWire.TryParseDirents(reply.Payload.Span, list))
+        var reply = await CallAsync(new VirtualRequest(Opcode.ReadDir, dir.NodeId, Wire.Bytes(rin)), cancellationToken).ConfigureAwait(false);
+        var records = new List<Dirent>();
+        if (!Dirents.TryParse(reply.Payload.Span, records))
             throw new FuseErrnoException(Errno.EIO, Opcode.ReadDir, "malformed directory record");
+        var list = new List<VfsDirEntry>(records.Count);
+        foreach (var d in records) list.Add(VfsDirEntry.From(d));
         return list;
     }
 
@@ -434,10 +432,13 @@ public sealed class VfsClient
         CancellationToken cancellationToken = default)
     {
         var rin = new FuseReadIn { Fh = dir.Fh, Offset = offset, Size = (uint)size, Flags = dir.Flags };
-        var reply = await CallAsync(new VirtualRequest(Opcode.ReadDirPlus, dir.NodeId, FuseWire.Bytes(rin)), cancellationToken).ConfigureAwait(false);
-        var raw = new List<(FuseEntryOut Entry, VfsDirEntry Dirent)>();
-        FuseWire.TryParseDirentsPlus(reply.Payload.Span, raw); // the device already failed malformed replies with EIO
-        return raw.Select(x => new VfsDirEntryPlus(x.Dirent, VfsEntry.From(x.Entry), VfsDirEntryPlus.HoldsLookupFor(x.Entry, x.Dirent.Name))).ToList();
+        var reply = await CallAsync(new VirtualRequest(Opcode.ReadDirPlus, dir.NodeId, Wire.Bytes(rin)), cancellationToken).ConfigureAwait(false);
+        var records = new List<DirentPlus>();
+        Dirents.TryParsePlus(reply.Payload.Span, records); // the device already failed malformed replies with EIO
+        var list = new List<VfsDirEntryPlus>(records.Count);
+        foreach (var (e, d) in records)
+            list.Add(new VfsDirEntryPlus(VfsDirEntry.From(d), VfsEntry.From(e), VfsDirEntryPlus.HoldsLookupFor(e, d.Name)));
+        return list;
     }
 
     /// <summary>Reads a whole open directory with READDIR, following the cookies until an empty reply.</summary>
@@ -465,7 +466,7 @@ public sealed class VfsClient
     {
         var sin = new FuseSetXAttrIn { Size = (uint)value.Length, Flags = flags };
         bool ext = (Device.NegotiatedFlags & InitFlags.SetXAttrExt) != 0;
-        var b = FuseWire.Build();
+        var b = Wire.Build();
         if (ext) b.Struct(sin); else b.StructPrefix(sin, 8);
         var body = b.Name(name).Raw(value.Span).ToArray();
         await CallAsync(new VirtualRequest(Opcode.SetXAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
@@ -476,7 +477,7 @@ public sealed class VfsClient
     public async Task<byte[]> GetXAttrAsync(ulong nodeId, string name, uint size, CancellationToken cancellationToken = default)
     {
         if (size == 0) throw new ArgumentOutOfRangeException(nameof(size), "use GetXAttrSizeAsync to probe the size");
-        var body = FuseWire.Build().Struct(new FuseGetXAttrIn { Size = size }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseGetXAttrIn { Size = size }).Name(name).ToArray();
         var reply = await CallAsync(new VirtualRequest(Opcode.GetXAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
         return reply.Payload.ToArray();
     }
@@ -484,7 +485,7 @@ public sealed class VfsClient
     /// <summary>GETXATTR with size 0: the size of the value.</summary>
     public async Task<uint> GetXAttrSizeAsync(ulong nodeId, string name, CancellationToken cancellationToken = default)
     {
-        var body = FuseWire.Build().Struct(new FuseGetXAttrIn { Size = 0 }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseGetXAttrIn { Size = 0 }).Name(name).ToArray();
         var reply = await CallAsync(new VirtualRequest(Opcode.GetXAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
         return reply.Read<FuseGetXAttrOut>().Size;
     }
@@ -509,11 +510,11 @@ public sealed class VfsClient
     {
         for (int attempt = 0; ; attempt++)
         {
-            var probe = await CallAsync(new VirtualRequest(Opcode.ListXAttr, nodeId, FuseWire.Bytes(new FuseGetXAttrIn { Size = 0 })), cancellationToken)
+            var probe = await CallAsync(new VirtualRequest(Opcode.ListXAttr, nodeId, Wire.Bytes(new FuseGetXAttrIn { Size = 0 })), cancellationToken)
                 .ConfigureAwait(false);
             uint size = probe.Read<FuseGetXAttrOut>().Size;
             if (size == 0) return [];
-            var reply = await Device.SendAsync(new VirtualRequest(Opcode.ListXAttr, nodeId, FuseWire.Bytes(new FuseGetXAttrIn { Size = size })),
+            var reply = await Device.SendAsync(new VirtualRequest(Opcode.ListXAttr, nodeId, Wire.Bytes(new FuseGetXAttrIn { Size = size })),
                 Caller, cancellationToken).ConfigureAwait(false);
             if (reply.Error == Errno.ERANGE && attempt < 3) continue;
             if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.ListXAttr);
@@ -522,5 +523,5 @@ public sealed class VfsClient
     }
 
     public async Task RemoveXAttrAsync(ulong nodeId, string name, CancellationToken cancellationToken = default) =>
-        await CallAsync(new VirtualRequest(Opcode.RemoveXAttr, nodeId, FuseWire.CString(name)), cancellationToken).ConfigureAwait(false);
+        await CallAsync(new VirtualRequest(Opcode.RemoveXAttr, nodeId, Wire.CString(name)), cancellationToken).ConfigureAwait(false);
 }

@@ -60,10 +60,13 @@ public readonly record struct VfsHandle(ulong NodeId, ulong Fh, uint OpenFlags, 
 /// <summary>The result of CREATE: a new node (one lookup held) and its open file.</summary>
 public readonly record struct VfsCreated(VfsEntry Entry, VfsHandle Handle);
 
-/// <summary>A directory record: inode number, the cookie of the next record, DT_* type and name.</summary>
+/// <summary>A directory record: inode number, the cookie of the next record, DT_* type and name — the caller-facing
+/// form of the protocol's <see cref="Dirent"/> (whose <c>NextOffset</c> is <see cref="Offset"/> here).</summary>
 public readonly record struct VfsDirEntry(ulong Ino, ulong Offset, uint Type, string Name)
 {
     public bool IsDirectory => Type == Posix.DT_DIR;
+
+    internal static VfsDirEntry From(in Dirent d) => new(d.Ino, d.NextOffset, d.Type, d.Name);
 }
 
 /// <summary>A READDIRPLUS record. When <see cref="HoldsLookup"/> is true the entry counted as a lookup of

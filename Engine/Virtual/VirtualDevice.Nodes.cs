@@ -148,7 +148,7 @@ public sealed partial class VirtualDevice
             Opcode.MkNod or Opcode.Create or Opcode.TmpFile or Opcode.Rename2 => 16,
             _ => 0,
         };
-        return body.Length > skip ? FuseWire.ReadCString(body[skip..]) : "";
+        return body.Length > skip ? Wire.ReadCString(body[skip..]) : "";
     }
 
     private VirtualReply ProcessErrorLocked(Req r, VirtualReply reply)
@@ -183,7 +183,7 @@ public sealed partial class VirtualDevice
                 {
                     // Nobody will use this open file: release it (the caller left on a signal).
                     var o = reply.Read<FuseOpenOut>();
-                    uint flags = body.Length >= 8 ? FuseWire.Read<FuseOpenIn>(body).Flags : 0;
+                    uint flags = body.Length >= 8 ? Wire.Read<FuseOpenIn>(body).Flags : 0;
                     ReleaseOrphanLocked(r, op == Opcode.OpenDir, r.Spec.NodeId, o.Fh, flags, forgetAfter: 0);
                 }
                 return reply;
@@ -212,11 +212,11 @@ public sealed partial class VirtualDevice
             case Opcode.Rename2:
             {
                 ulong newDir = op == Opcode.Rename
-                    ? FuseWire.Read<FuseRenameIn>(body).NewDir
-                    : FuseWire.Read<FuseRename2In>(body).NewDir;
+                    ? Wire.Read<FuseRenameIn>(body).NewDir
+                    : Wire.Read<FuseRename2In>(body).NewDir;
                 int skip = op == Opcode.Rename ? 8 : 16;
-                string oldName = FuseWire.ReadCString(body[skip..], out int used);
-                string newName = FuseWire.ReadCString(body[(skip + used)..]);
+                string oldName = Wire.ReadCString(body[skip..], out int used);
+                string newName = Wire.ReadCString(body[(skip + used)..]);
                 DropDentryLocked(r.Spec.NodeId, oldName);
                 DropDentryLocked(newDir, newName);
                 InvalidateAttrLocked(r.Spec.NodeId);
@@ -226,7 +226,7 @@ public sealed partial class VirtualDevice
 
             case Opcode.Write:
             {
-                var wi = FuseWire.Read<FuseWriteIn>(body);
+                var wi = Wire.Read<FuseWriteIn>(body);
                 if (_nodes.TryGetValue(r.Spec.NodeId, out var n))
                 {
                     n.AttrExpires = DateTimeOffset.MinValue;
@@ -276,8 +276,8 @@ public sealed partial class VirtualDevice
             // for CREATE release the open file first; the FORGET follows the RELEASE (seed request_end).
             if (isCreate)
             {
-                var open = reply.Read<FuseOpenOut>(FuseWire.SizeOf<FuseEntryOut>());
-                uint flags = FuseWire.Read<FuseCreateIn>(r.Spec.Body.Span).Flags;
+                var open = reply.Read<FuseOpenOut>(Wire.SizeOf<FuseEntryOut>());
+                uint flags = Wire.Read<FuseCreateIn>(r.Spec.Body.Span).Flags;
                 ReleaseOrphanLocked(r, false, e.NodeId, open.Fh, flags, forgetAfter: e.NodeId);
             }
             else
@@ -295,8 +295,8 @@ public sealed partial class VirtualDevice
 
     private VirtualReply DirPlusReplyLocked(Req r, VirtualReply reply)
     {
-        var entries = new List<(FuseEntryOut Entry, VfsDirEntry Dirent)>();
-        bool ok = FuseWire.TryParseDirentsPlus(reply.Payload.Span, entries);
+        var entries = new List<DirentPlus>();
+        bool ok = Dirents.TryParsePlus(reply.Payload.Span, entries);
         var counted = new List<VirtualNode>();
         foreach (var (e, d) in entries)
         {
@@ -328,7 +328,7 @@ public sealed partial class VirtualDevice
             Fh = fh,
             Flags = openFlags & ~(uint)(Posix.O_CREAT | Posix.O_EXCL | Posix.O_TRUNC),
         };
-        var spec = new VirtualRequest(dir ? Opcode.ReleaseDir : Opcode.Release, nodeId, FuseWire.Bytes(rin));
+        var spec = new VirtualRequest(dir ? Opcode.ReleaseDir : Opcode.Release, nodeId, Wire.Bytes(rin));
         var rel = new Req(this, spec, r.Caller, SendMode.Background) { ForgetAfter = forgetAfter };
         SendBackgroundLocked(rel);
     }

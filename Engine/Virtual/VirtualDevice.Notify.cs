@@ -16,12 +16,12 @@ public sealed partial class VirtualDevice
         switch ((NotifyCode)code)
         {
             case NotifyCode.Poll:
-                return p.Length == FuseWire.SizeOf<FuseNotifyPollWakeupOut>() ? 0 : -(int)Errno.EINVAL;
+                return p.Length == Wire.SizeOf<FuseNotifyPollWakeupOut>() ? 0 : -(int)Errno.EINVAL;
 
             case NotifyCode.InvalInode:
             {
-                if (p.Length != FuseWire.SizeOf<FuseNotifyInvalInodeOut>()) return -(int)Errno.EINVAL;
-                var a = FuseWire.Read<FuseNotifyInvalInodeOut>(p);
+                if (p.Length != Wire.SizeOf<FuseNotifyInvalInodeOut>()) return -(int)Errno.EINVAL;
+                var a = Wire.Read<FuseNotifyInvalInodeOut>(p);
                 if (!_nodes.TryGetValue(a.Ino, out var n)) return -(int)Errno.ENOENT;
                 n.AttrExpires = DateTimeOffset.MinValue;
                 if (a.Off >= 0)
@@ -35,9 +35,9 @@ public sealed partial class VirtualDevice
 
             case NotifyCode.InvalEntry:
             {
-                int fixedLen = FuseWire.SizeOf<FuseNotifyInvalEntryOut>();
+                int fixedLen = Wire.SizeOf<FuseNotifyInvalEntryOut>();
                 if (p.Length < fixedLen) return -(int)Errno.EINVAL;
-                var a = FuseWire.Read<FuseNotifyInvalEntryOut>(p);
+                var a = Wire.Read<FuseNotifyInvalEntryOut>(p);
                 if (a.NameLen > FuseConstants.NameMax) return -(int)Errno.ENAMETOOLONG;
                 if (p.Length != fixedLen + a.NameLen + 1) return -(int)Errno.EINVAL;
                 if (p[fixedLen + (int)a.NameLen] != 0) return -(int)Errno.EINVAL;
@@ -48,9 +48,9 @@ public sealed partial class VirtualDevice
 
             case NotifyCode.Delete:
             {
-                int fixedLen = FuseWire.SizeOf<FuseNotifyDeleteOut>();
+                int fixedLen = Wire.SizeOf<FuseNotifyDeleteOut>();
                 if (p.Length < fixedLen) return -(int)Errno.EINVAL;
-                var a = FuseWire.Read<FuseNotifyDeleteOut>(p);
+                var a = Wire.Read<FuseNotifyDeleteOut>(p);
                 if (a.NameLen > FuseConstants.NameMax) return -(int)Errno.ENAMETOOLONG;
                 if (p.Length != fixedLen + a.NameLen + 1) return -(int)Errno.EINVAL;
                 if (p[fixedLen + (int)a.NameLen] != 0) return -(int)Errno.EINVAL;
@@ -60,9 +60,9 @@ public sealed partial class VirtualDevice
 
             case NotifyCode.Store:
             {
-                int fixedLen = FuseWire.SizeOf<FuseNotifyStoreOut>();
+                int fixedLen = Wire.SizeOf<FuseNotifyStoreOut>();
                 if (p.Length < fixedLen) return -(int)Errno.EINVAL;
-                var a = FuseWire.Read<FuseNotifyStoreOut>(p);
+                var a = Wire.Read<FuseNotifyStoreOut>(p);
                 if (a.Size != p.Length - fixedLen) return -(int)Errno.EINVAL;
                 if (!_nodes.TryGetValue(a.NodeId, out var n)) return -(int)Errno.ENOENT;
                 StoreLocked(n, (long)a.Offset, p[fixedLen..]);
@@ -71,8 +71,8 @@ public sealed partial class VirtualDevice
 
             case NotifyCode.Retrieve:
             {
-                if (p.Length != FuseWire.SizeOf<FuseNotifyRetrieveOut>()) return -(int)Errno.EINVAL;
-                var a = FuseWire.Read<FuseNotifyRetrieveOut>(p);
+                if (p.Length != Wire.SizeOf<FuseNotifyRetrieveOut>()) return -(int)Errno.EINVAL;
+                var a = Wire.Read<FuseNotifyRetrieveOut>(p);
                 if (!_nodes.TryGetValue(a.NodeId, out var n)) return -(int)Errno.ENOENT;
                 RetrieveLocked(n, a);
                 return 0;
@@ -178,8 +178,8 @@ public sealed partial class VirtualDevice
         }
 
         var inArg = new FuseNotifyRetrieveIn { Offset = a.Offset, Size = (uint)data.Count };
-        var body = FuseWire.Build().Struct(inArg).Raw(data.ToArray()).ToArray();
-        var spec = new VirtualRequest(Opcode.NotifyReply, a.NodeId, body, ReplyShape.None, nodeRefs: []);
+        var body = Wire.Build().Struct(inArg).Raw(data.ToArray()).ToArray();
+        var spec = new VirtualRequest(Opcode.NotifyReply, a.NodeId, body, nodeRefs: []); // never answered: the table says no reply
         var r = new Req(this, spec, FuseCaller.Kernel, SendMode.NoReply);
         TakeCreditOrDebtLocked(r);
         QueueLocked(r, unique: a.NotifyUnique);

@@ -82,7 +82,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             Flags2 = (uint)(offered >> 32),
         };
         // INIT is preallocated and sent in the background; it holds the connection's only credit until its reply.
-        _initReq = new Req(this, new VirtualRequest(Opcode.Init, 0, FuseWire.Bytes(initIn)), FuseCaller.Kernel, SendMode.Background)
+        _initReq = new Req(this, new VirtualRequest(Opcode.Init, 0, Wire.Bytes(initIn)), FuseCaller.Kernel, SendMode.Background)
         {
             HoldsCredit = true,
             IsBackground = true,
@@ -155,7 +155,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
     public int MinReadBufferSize { get { lock (_lock) return MinReadBufferLocked; } }
 
     private int MinReadBufferLocked =>
-        (int)Math.Max(FuseConstants.MinReadBuffer, FuseConstants.InHeaderSize + FuseWire.SizeOf<FuseWriteIn>() + (long)_maxWrite);
+        (int)Math.Max(FuseConstants.MinReadBuffer, FuseConstants.InHeaderSize + Wire.SizeOf<FuseWriteIn>() + (long)_maxWrite);
 
     public int MaxOutstanding => _maxOutstanding;
     public int Credit { get { lock (_lock) return _credit; } }
@@ -589,7 +589,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
         {
             var e = _forgets.First!.Value;
             _forgets.RemoveFirst();
-            int len = hdr + FuseWire.SizeOf<FuseForgetIn>();
+            int len = hdr + Wire.SizeOf<FuseForgetIn>();
             var h = new FuseInHeader { Len = (uint)len, Opcode = (uint)Opcode.Forget, Unique = NextUniqueLocked(), NodeId = e.NodeId };
             MemoryMarshal.Write(buffer, in h);
             var body = new FuseForgetIn { NLookup = e.NLookup };
@@ -599,8 +599,8 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             return len;
         }
 
-        int fixedLen = hdr + FuseWire.SizeOf<FuseBatchForgetIn>();
-        int one = FuseWire.SizeOf<FuseForgetOne>();
+        int fixedLen = hdr + Wire.SizeOf<FuseBatchForgetIn>();
+        int one = Wire.SizeOf<FuseForgetOne>();
         int max = (buffer.Length - fixedLen) / one;
         int count = Math.Min(_forgets.Count, max);
         int total = fixedLen + count * one;
@@ -655,7 +655,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             {
                 // A reply to an INTERRUPT: header only. EAGAIN: queue it again; ENOSYS: never interrupt again.
                 if (total != FuseConstants.OutHeaderSize) return -(int)Errno.EINVAL;
-                if (oh.Error == -(int)Errno.ENOSYS) _noInterrupt = true;
+                if (Operations.SwitchesOff(Opcode.Interrupt, (Errno)(-oh.Error))) _noInterrupt = true;
                 else if (oh.Error == -(int)Errno.EAGAIN) QueueInterruptLocked(req);
                 SignalLocked();
                 return (int)total;
@@ -874,7 +874,7 @@ public sealed partial class VirtualDevice : ICloneableFuseDevice
             }
             else
             {
-                var o = FuseWire.Read<FuseInitOut>(reply.Payload.Span);
+                var o = Wire.Read<FuseInitOut>(reply.Payload.Span);
                 if (o.Major != FuseConstants.KernelVersion)
                 {
                     _connError = true;

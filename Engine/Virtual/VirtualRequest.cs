@@ -26,7 +26,7 @@ public sealed class VirtualRequest
         Opcode = opcode;
         NodeId = nodeId;
         Body = body;
-        Reply = reply ?? ReplyShape.For(opcode, body.Span);
+        Reply = reply ?? Operations.ReplyShapeFor(opcode, body.Span);
         NodeRefs = nodeRefs ?? (nodeId != 0 ? [nodeId] : []);
     }
 
@@ -61,7 +61,7 @@ public sealed class VirtualReply
     public ReadOnlyMemory<byte> Payload { get; }
     public bool IsOk => Error == Errno.Ok;
 
-    public T Read<T>(int offset = 0) where T : unmanaged => FuseWire.Read<T>(Payload.Span[offset..]);
+    public T Read<T>(int offset = 0) where T : unmanaged => Wire.Read<T>(Payload.Span[offset..]);
 
     public override string ToString() => $"{Opcode} #{Unique}: {(IsOk ? $"ok, {Payload.Length} bytes" : Error.ToString())}";
 }

@@ -42,6 +42,9 @@ public sealed class MemoryFs : FilesystemActor
 
     public MemoryFs() : this(MemoryFsOptions.Default) { }
 
+    /// <summary>Open truncates the file itself (see Open), so the kernel may send O_TRUNC in OPEN: one round trip less than OPEN + SETATTR.</summary>
+    protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.HandlesOpenTruncate;
+
     public MemoryFs(MemoryFsOptions options)
     {
         _options = options;

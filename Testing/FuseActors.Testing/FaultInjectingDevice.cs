@@ -37,8 +37,8 @@ internal sealed class FaultInjectingDevice : IFuseDevice
         if (n < FuseConstants.InHeaderSize) return n;
         var h = MemoryMarshal.Read<FuseInHeader>(buffer);
         var op = (Opcode)h.Opcode;
-        var shape = ReplyShape.For(op, buffer[FuseConstants.InHeaderSize..n]);
-        if (!shape.ExpectsReply) return n; // FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY: nothing to fault on
+        if (!Operations.For(op).ExpectsReply) return n; // FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY: nothing to fault on
+        var shape = Operations.ReplyShapeFor(op, buffer[FuseConstants.InHeaderSize..n]);
         var info = new VirtualRequestInfo(h.Unique, op, h.NodeId, new FuseCaller(h.Uid, h.Gid, h.Pid), n);
         _sent[h.Unique] = new SentRequest(info, shape);
         if (_faults.Claim(FaultPoint.AfterReadBeforeReply, info) is { } fault)

@@ -11,7 +11,6 @@ public sealed class StallingReadTests
     {
         InterruptGrace = TimeSpan.FromMilliseconds(500),
         RequestTimeout = TimeSpan.FromSeconds(3),
-        SlowRequestThreshold = TimeSpan.FromMilliseconds(100),
         SweepInterval = TimeSpan.FromMilliseconds(50),
     };
 

@@ -119,7 +119,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         var probe = CreateTestProbe();
         var options = NoCache with
         {
-            Connection = new ConnectionSettings { InterruptGrace = TimeSpan.FromMilliseconds(100), SlowRequestThreshold = TimeSpan.FromMilliseconds(50) },
+            Connection = new ConnectionSettings { InterruptGrace = TimeSpan.FromMilliseconds(100) },
         };
         await using var fs = await ServeAsync(ProbeFs.Props(probe.Ref), options);
         using var caller = new CancellationTokenSource();
@@ -191,7 +191,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
         Assert.Equal(Errno.EINTR, (await Fails(call)).Errno);
         Assert.Equal(1, fs.Device.BackgroundCount);
 
-        Assert.Equal(FuseConstants.OutHeaderSize + FuseWire.SizeOf<FuseAttrOut>(), held.Release());
+        Assert.Equal(FuseConstants.OutHeaderSize + Wire.SizeOf<FuseAttrOut>(), held.Release());
         Assert.Equal(request.Unique, (await held.Fault.Fired).Unique);
         AssertQuiescent(fs);
     }

@@ -10,6 +10,9 @@
  *   notify <NAME> <value>          (enum fuse_notify_code)
  *   initflag <NAME> <value>        (FUSE_* INIT flags, 64-bit: flags2 bits are 32..63)
  *   const <NAME> <value>           (other #defines mirrored in FuseConstants)
+ *   opbody <OPCODE> <bytes>        (the fixed request struct the kernel sends for an opcode, 0 if none)
+ *   opnames <OPCODE> <count>       (NUL-terminated names that follow it)
+ *   opreply <OPCODE> <bytes>       (the exact reply size, for opcodes whose reply is fixed)
  *
  * Array fields are printed as one line for the whole array ("unused") when C# mirrors them with a
  * fixed buffer, or one line per element ("spare0", "spare1", ...) when C# has one field per element.
@@ -76,6 +79,52 @@ struct fuse_backing_map {
 /* 7.45: reply of FUSE_COPY_FILE_RANGE_64. Upstream: */
 struct fuse_copy_file_range_out {
 	uint64_t	bytes_copied;
+};
+#endif
+
+#if FUSE_KERNEL_MINOR_VERSION < 39
+/* 7.39: FUSE_STATX request and reply. Upstream: */
+struct fuse_statx_in {
+	uint32_t	getattr_flags;
+	uint32_t	reserved;
+	uint64_t	fh;
+	uint32_t	sx_flags;
+	uint32_t	sx_mask;
+};
+struct fuse_sx_time {
+	int64_t		tv_sec;
+	uint32_t	tv_nsec;
+	int32_t		__reserved;
+};
+struct fuse_statx {
+	uint32_t	mask;
+	uint32_t	blksize;
+	uint64_t	attributes;
+	uint32_t	nlink;
+	uint32_t	uid;
+	uint32_t	gid;
+	uint16_t	mode;
+	uint16_t	__spare0[1];
+	uint64_t	ino;
+	uint64_t	size;
+	uint64_t	blocks;
+	uint64_t	attributes_mask;
+	struct fuse_sx_time	atime;
+	struct fuse_sx_time	btime;
+	struct fuse_sx_time	ctime;
+	struct fuse_sx_time	mtime;
+	uint32_t	rdev_major;
+	uint32_t	rdev_minor;
+	uint32_t	dev_major;
+	uint32_t	dev_minor;
+	uint64_t	__spare2[14];
+};
+struct fuse_statx_out {
+	uint64_t	attr_valid;
+	uint32_t	attr_valid_nsec;
+	uint32_t	flags;
+	uint64_t	spare[2];
+	struct fuse_statx stat;
 };
 #endif
 
@@ -418,9 +467,72 @@ static void constants(void)
 	CONST(FUSE_KERNEL_MINOR_VERSION);
 }
 
+/* What the kernel sends for each opcode (fs/fuse: the in_args of each request) and the reply size where it is fixed:
+ * OperationTableTests compares them with Engine/Protocol/Operations.cs. Opcodes the header lacks are printed by name. */
+#define OP(op, body, names) printf("opbody %s %zu\nopnames %s %d\n", #op, (size_t)(body), #op, names)
+#define REPLY(op, size) printf("opreply %s %zu\n", #op, (size_t)(size))
+#define S(tag) sizeof(struct tag)
+
+static void operations(void)
+{
+	OP(FUSE_LOOKUP, 0, 1);                              REPLY(FUSE_LOOKUP, S(fuse_entry_out));
+	OP(FUSE_FORGET, S(fuse_forget_in), 0);
+	OP(FUSE_GETATTR, S(fuse_getattr_in), 0);            REPLY(FUSE_GETATTR, S(fuse_attr_out));
+	OP(FUSE_SETATTR, S(fuse_setattr_in), 0);            REPLY(FUSE_SETATTR, S(fuse_attr_out));
+	OP(FUSE_READLINK, 0, 0);
+	OP(FUSE_SYMLINK, 0, 2);                             REPLY(FUSE_SYMLINK, S(fuse_entry_out));
+	OP(FUSE_MKNOD, S(fuse_mknod_in), 1);                REPLY(FUSE_MKNOD, S(fuse_entry_out));
+	OP(FUSE_MKDIR, S(fuse_mkdir_in), 1);                REPLY(FUSE_MKDIR, S(fuse_entry_out));
+	OP(FUSE_UNLINK, 0, 1);
+	OP(FUSE_RMDIR, 0, 1);
+	OP(FUSE_RENAME, S(fuse_rename_in), 2);
+	OP(FUSE_LINK, S(fuse_link_in), 1);                  REPLY(FUSE_LINK, S(fuse_entry_out));
+	OP(FUSE_OPEN, S(fuse_open_in), 0);                  REPLY(FUSE_OPEN, S(fuse_open_out));
+	OP(FUSE_READ, S(fuse_read_in), 0);
+	OP(FUSE_WRITE, S(fuse_write_in), 0);                REPLY(FUSE_WRITE, S(fuse_write_out));
+	OP(FUSE_STATFS, 0, 0);                              REPLY(FUSE_STATFS, S(fuse_statfs_out));
+	OP(FUSE_RELEASE, S(fuse_release_in), 0);
+	OP(FUSE_FSYNC, S(fuse_fsync_in), 0);
+	/* Without SETXATTR_EXT the kernel sends only the first 8 bytes of fuse_setxattr_in. */
+	OP(FUSE_SETXATTR, FUSE_COMPAT_SETXATTR_IN_SIZE, 1);
+	OP(FUSE_GETXATTR, S(fuse_getxattr_in), 1);
+	OP(FUSE_LISTXATTR, S(fuse_getxattr_in), 0);
+	OP(FUSE_REMOVEXATTR, 0, 1);
+	OP(FUSE_FLUSH, S(fuse_flush_in), 0);
+	OP(FUSE_INIT, S(fuse_init_in), 0);
+	OP(FUSE_OPENDIR, S(fuse_open_in), 0);               REPLY(FUSE_OPENDIR, S(fuse_open_out));
+	OP(FUSE_READDIR, S(fuse_read_in), 0);
+	OP(FUSE_RELEASEDIR, S(fuse_release_in), 0);
+	OP(FUSE_FSYNCDIR, S(fuse_fsync_in), 0);
+	OP(FUSE_GETLK, S(fuse_lk_in), 0);                   REPLY(FUSE_GETLK, S(fuse_lk_out));
+	OP(FUSE_SETLK, S(fuse_lk_in), 0);
+	OP(FUSE_SETLKW, S(fuse_lk_in), 0);
+	OP(FUSE_ACCESS, S(fuse_access_in), 0);
+	OP(FUSE_CREATE, S(fuse_create_in), 1);              REPLY(FUSE_CREATE, S(fuse_entry_out) + S(fuse_open_out));
+	OP(FUSE_INTERRUPT, S(fuse_interrupt_in), 0);
+	OP(FUSE_BMAP, S(fuse_bmap_in), 0);                  REPLY(FUSE_BMAP, S(fuse_bmap_out));
+	OP(FUSE_DESTROY, 0, 0);
+	OP(FUSE_IOCTL, S(fuse_ioctl_in), 0);
+	OP(FUSE_POLL, S(fuse_poll_in), 0);                  REPLY(FUSE_POLL, S(fuse_poll_out));
+	OP(FUSE_NOTIFY_REPLY, S(fuse_notify_retrieve_in), 0);
+	OP(FUSE_BATCH_FORGET, S(fuse_batch_forget_in), 0);
+	OP(FUSE_FALLOCATE, S(fuse_fallocate_in), 0);
+	OP(FUSE_READDIRPLUS, S(fuse_read_in), 0);
+	OP(FUSE_RENAME2, S(fuse_rename2_in), 2);
+	OP(FUSE_LSEEK, S(fuse_lseek_in), 0);                REPLY(FUSE_LSEEK, S(fuse_lseek_out));
+	OP(FUSE_COPY_FILE_RANGE, S(fuse_copy_file_range_in), 0); REPLY(FUSE_COPY_FILE_RANGE, S(fuse_write_out));
+	OP(FUSE_SETUPMAPPING, S(fuse_setupmapping_in), 0);
+	OP(FUSE_REMOVEMAPPING, S(fuse_removemapping_in), 0);
+	OP(FUSE_SYNCFS, S(fuse_syncfs_in), 0);
+	OP(FUSE_TMPFILE, S(fuse_create_in), 1);             REPLY(FUSE_TMPFILE, S(fuse_entry_out) + S(fuse_open_out));
+	OP(FUSE_STATX, S(fuse_statx_in), 0);                REPLY(FUSE_STATX, S(fuse_statx_out));
+	OP(FUSE_COPY_FILE_RANGE_64, S(fuse_copy_file_range_in), 0); REPLY(FUSE_COPY_FILE_RANGE_64, S(fuse_copy_file_range_out));
+}
+
 int main(void)
 {
 	structs();
 	constants();
+	operations();
 	return 0;
 }

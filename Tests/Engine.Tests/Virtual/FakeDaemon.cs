@@ -13,8 +13,8 @@ internal sealed class RawRequest(FuseInHeader header, byte[] body)
     public Opcode Opcode => (Opcode)Header.Opcode;
     public ulong Unique => Header.Unique;
     public ulong NodeId => Header.NodeId;
-    public T Arg<T>(int offset = 0) where T : unmanaged => FuseWire.Read<T>(Body.AsSpan(offset));
-    public string Name(int offset = 0) => FuseWire.ReadCString(Body.AsSpan(offset));
+    public T Arg<T>(int offset = 0) where T : unmanaged => Wire.Read<T>(Body.AsSpan(offset));
+    public string Name(int offset = 0) => Wire.ReadCString(Body.AsSpan(offset));
     public override string ToString() => $"{Opcode} #{Unique} node={NodeId} len={Header.Len}";
 }
 
@@ -96,10 +96,10 @@ internal sealed class FakeDaemon(IFuseDevice device, int bufferSize = 1 << 20)
     public int Reply(ulong unique, ReadOnlySpan<byte> payload, int error = 0)
     {
         var h = new FuseOutHeader { Len = (uint)(FuseConstants.OutHeaderSize + payload.Length), Error = error, Unique = unique };
-        return Device.Write(FuseWire.Bytes(h), payload);
+        return Device.Write(Wire.Bytes(h), payload);
     }
 
-    public int Reply<T>(ulong unique, in T value) where T : unmanaged => Reply(unique, FuseWire.Bytes(value));
+    public int Reply<T>(ulong unique, in T value) where T : unmanaged => Reply(unique, Wire.Bytes(value));
 
     public int ReplyEmpty(ulong unique) => Reply(unique, ReadOnlySpan<byte>.Empty);
 
@@ -115,7 +115,7 @@ internal sealed class FakeDaemon(IFuseDevice device, int bufferSize = 1 << 20)
     public int Notify(NotifyCode code, ReadOnlySpan<byte> payload)
     {
         var h = new FuseOutHeader { Len = (uint)(FuseConstants.OutHeaderSize + payload.Length), Error = (int)code, Unique = 0 };
-        return Device.Write(FuseWire.Bytes(h), payload);
+        return Device.Write(Wire.Bytes(h), payload);
     }
 
     /// <summary>Reads INIT and answers it (major 7, minor 45 by default).</summary>
@@ -132,7 +132,7 @@ internal sealed class FakeDaemon(IFuseDevice device, int bufferSize = 1 << 20)
             MaxWrite = maxWrite,
             MaxPages = (ushort)Math.Max(1, maxWrite / 4096),
         };
-        Assert.Equal(FuseWire.SizeOf<FuseInitOut>() + 16, Reply(init.Unique, o));
+        Assert.Equal(Wire.SizeOf<FuseInitOut>() + 16, Reply(init.Unique, o));
         return init;
     }
 

@@ -96,16 +96,16 @@ internal sealed class MiniFs : IDisposable
     private void Ok(RawRequest r, ReadOnlySpan<byte> payload)
     {
         var h = new FuseOutHeader { Len = (uint)(16 + payload.Length), Unique = r.Unique };
-        int w = _device.Write(FuseWire.Bytes(h), payload);
+        int w = _device.Write(Wire.Bytes(h), payload);
         if (w < 0 && w != -(int)Errno.ENOENT) throw new InvalidOperationException($"reply to {r} failed: {(Errno)(-w)}");
     }
 
-    private void Ok<T>(RawRequest r, in T value) where T : unmanaged => Ok(r, FuseWire.Bytes(value));
+    private void Ok<T>(RawRequest r, in T value) where T : unmanaged => Ok(r, Wire.Bytes(value));
 
     private void Err(RawRequest r, Errno e)
     {
         var h = new FuseOutHeader { Len = 16, Error = -(int)e, Unique = r.Unique };
-        _device.Write(FuseWire.Bytes(h), default);
+        _device.Write(Wire.Bytes(h), default);
     }
 
     private FuseAttr AttrOf(Node n) => new()
@@ -208,14 +208,14 @@ internal sealed class MiniFs : IDisposable
                     _ => Posix.S_IFREG | (r.Arg<FuseCreateIn>().Mode & 0xFFF),
                 };
                 var n = NewNode(mode, node.Id);
-                if (r.Opcode == Opcode.Symlink) n.Target = FuseWire.ReadCString(r.Body.AsSpan(Encoding.UTF8.GetByteCount(name) + 1));
+                if (r.Opcode == Opcode.Symlink) n.Target = Wire.ReadCString(r.Body.AsSpan(Encoding.UTF8.GetByteCount(name) + 1));
                 if (r.Opcode == Opcode.MkDir) { n.Nlink = 2; node.Nlink++; }
                 node.Children[name] = n.Id;
                 if (r.Opcode == Opcode.Create)
                 {
                     ulong fh = _nextFh++;
                     _openFhs.Add(fh);
-                    Ok(r, FuseWire.Build().Struct(EntryOf(n)).Struct(new FuseOpenOut { Fh = fh }).ToArray());
+                    Ok(r, Wire.Build().Struct(EntryOf(n)).Struct(new FuseOpenOut { Fh = fh }).ToArray());
                 }
                 else Ok(r, EntryOf(n));
                 return;
@@ -250,8 +250,8 @@ internal sealed class MiniFs : IDisposable
                 int skip = r.Opcode == Opcode.Rename ? 8 : 16;
                 ulong newDir = r.Arg<ulong>();
                 uint flags = r.Opcode == Opcode.Rename2 ? r.Arg<FuseRename2In>().Flags : 0;
-                string oldName = FuseWire.ReadCString(r.Body.AsSpan(skip), out int used);
-                string newName = FuseWire.ReadCString(r.Body.AsSpan(skip + used));
+                string oldName = Wire.ReadCString(r.Body.AsSpan(skip), out int used);
+                string newName = Wire.ReadCString(r.Body.AsSpan(skip + used));
                 var nd = _nodes[newDir];
                 if (!node.Children.TryGetValue(oldName, out var id)) { Err(r, Errno.ENOENT); return; }
                 if ((flags & FuseConstants.RenameNoReplace) != 0 && nd.Children.ContainsKey(newName)) { Err(r, Errno.EEXIST); return; }
@@ -301,17 +301,17 @@ internal sealed class MiniFs : IDisposable
                 var ri = r.Arg<FuseReadIn>();
                 var all = new List<(string Name, Node N)> { (".", node), ("..", _nodes[node.Parent]) };
                 all.AddRange(node.Children.Select(kv => (kv.Key, _nodes[kv.Value])));
-                var b = FuseWire.Build();
+                var b = Wire.Build();
                 for (int i = (int)ri.Offset; i < all.Count; i++)
                 {
                     var (name, n) = all[i];
-                    int size = r.Opcode == Opcode.ReadDir ? FuseWire.DirentSize(Encoding.UTF8.GetByteCount(name)) : FuseWire.DirentPlusSize(Encoding.UTF8.GetByteCount(name));
+                    int size = r.Opcode == Opcode.ReadDir ? Dirents.Size(Encoding.UTF8.GetByteCount(name)) : Dirents.PlusSize(Encoding.UTF8.GetByteCount(name));
                     if (b.Length + size > ri.Size) break;
-                    if (r.Opcode == Opcode.ReadDir) FuseWire.AppendDirent(b, n.Id, (ulong)i + 1, Posix.DirentType(n.Mode), name);
+                    if (r.Opcode == Opcode.ReadDir) Dirents.Append(b, n.Id, (ulong)i + 1, Posix.DirentType(n.Mode), name);
                     else
                     {
                         var e = name is "." or ".." ? new FuseEntryOut { NodeId = n.Id, Attr = AttrOf(n) } : EntryOf(n);
-                        FuseWire.AppendDirentPlus(b, e, (ulong)i + 1, Posix.DirentType(n.Mode), name);
+                        Dirents.AppendPlus(b, e, (ulong)i + 1, Posix.DirentType(n.Mode), name);
                     }
                 }
                 Ok(r, b.ToArray());

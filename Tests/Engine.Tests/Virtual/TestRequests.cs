@@ -9,28 +9,28 @@ internal static class Rq
     public static readonly FuseCaller Alice = new(1000, 1000, 4242);
 
     public static VirtualRequest GetAttr(ulong node = 1) =>
-        new(Opcode.GetAttr, node, FuseWire.Bytes(new FuseGetAttrIn()));
+        new(Opcode.GetAttr, node, Wire.Bytes(new FuseGetAttrIn()));
 
     public static VirtualRequest Lookup(ulong parent, string name) =>
-        new(Opcode.Lookup, parent, FuseWire.CString(name));
+        new(Opcode.Lookup, parent, Wire.CString(name));
 
     public static VirtualRequest Release(ulong node, ulong fh) =>
-        new(Opcode.Release, node, FuseWire.Bytes(new FuseReleaseIn { Fh = fh }));
+        new(Opcode.Release, node, Wire.Bytes(new FuseReleaseIn { Fh = fh }));
 
     public static VirtualRequest Read(ulong node, ulong fh, uint size) =>
-        new(Opcode.Read, node, FuseWire.Bytes(new FuseReadIn { Fh = fh, Size = size }));
+        new(Opcode.Read, node, Wire.Bytes(new FuseReadIn { Fh = fh, Size = size }));
 
     public static VirtualRequest Write(ulong node, ulong fh, byte[] data) =>
-        new(Opcode.Write, node, FuseWire.Build().Struct(new FuseWriteIn { Fh = fh, Size = (uint)data.Length }).Raw(data).ToArray());
+        new(Opcode.Write, node, Wire.Build().Struct(new FuseWriteIn { Fh = fh, Size = (uint)data.Length }).Raw(data).ToArray());
 
     public static VirtualRequest SetXAttr(ulong node, string name, byte[] value) =>
-        new(Opcode.SetXAttr, node, FuseWire.Build().StructPrefix(new FuseSetXAttrIn { Size = (uint)value.Length }, 8).Name(name).Raw(value).ToArray());
+        new(Opcode.SetXAttr, node, Wire.Build().StructPrefix(new FuseSetXAttrIn { Size = (uint)value.Length }, 8).Name(name).Raw(value).ToArray());
 
     public static VirtualRequest Create(ulong parent, string name) =>
-        new(Opcode.Create, parent, FuseWire.Build().Struct(new FuseCreateIn { Flags = 0x42, Mode = Posix.S_IFREG | 0x1A4 }).Name(name).ToArray());
+        new(Opcode.Create, parent, Wire.Build().Struct(new FuseCreateIn { Flags = 0x42, Mode = Posix.S_IFREG | 0x1A4 }).Name(name).ToArray());
 
     public static VirtualRequest Open(ulong node) =>
-        new(Opcode.Open, node, FuseWire.Bytes(new FuseOpenIn { Flags = 2 }));
+        new(Opcode.Open, node, Wire.Bytes(new FuseOpenIn { Flags = 2 }));
 }
 
 /// <summary>Common set-up: a device, a scripted daemon, INIT done.</summary>

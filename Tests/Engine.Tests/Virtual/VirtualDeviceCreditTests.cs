@@ -139,7 +139,7 @@ public sealed class VirtualDeviceCreditTests : VirtualDeviceTestBase
         Assert.Equal(0UL, d.GetLookupCount(9));
 
         // The generic no-reply path (request_send_noreply) behaves the same way.
-        Assert.True(d.SendNoReply(new VirtualRequest(Opcode.Forget, 1, FuseWire.Bytes(new FuseForgetIn { NLookup = 1 }), ReplyShape.None), Rq.Alice));
+        Assert.True(d.SendNoReply(new VirtualRequest(Opcode.Forget, 1, Wire.Bytes(new FuseForgetIn { NLookup = 1 }), ReplyShape.None), Rq.Alice));
         var raw = daemon.Read(Opcode.Forget);
         Assert.Equal(Rq.Alice.Uid, raw.Header.Uid);
         Assert.Equal(-(int)Errno.ENOENT, daemon.ReplyEmpty(raw.Unique));
@@ -197,7 +197,7 @@ public sealed class VirtualDeviceCreditTests : VirtualDeviceTestBase
         client.AfterCreateReply = cts.Cancel; // the caller is interrupted just after CREATE succeeded
         var create = client.CreateAsync(1, "new", cancellationToken: cts.Token);
         var c = daemon.Read(Opcode.Create);
-        daemon.Reply(c.Unique, FuseWire.Build().Struct(FakeDaemon.Entry(30)).Struct(new FuseOpenOut { Fh = 77 }).ToArray());
+        daemon.Reply(c.Unique, Wire.Build().Struct(FakeDaemon.Entry(30)).Struct(new FuseOpenOut { Fh = 77 }).ToArray());
 
         var ex = await Assert.ThrowsAsync<FuseErrnoException>(() => create.Within());
         Assert.Equal(Errno.EINTR, ex.Errno);
@@ -226,7 +226,7 @@ public sealed class VirtualDeviceCreditTests : VirtualDeviceTestBase
         var intr = daemon.Read(Opcode.Interrupt);
         Assert.Equal(c.Unique | 1, intr.Unique);
 
-        Assert.Equal(160, daemon.Reply(c.Unique, FuseWire.Build().Struct(FakeDaemon.Entry(31)).Struct(new FuseOpenOut { Fh = 5 }).ToArray()));
+        Assert.Equal(160, daemon.Reply(c.Unique, Wire.Build().Struct(FakeDaemon.Entry(31)).Struct(new FuseOpenOut { Fh = 5 }).ToArray()));
         var rel = daemon.Read(Opcode.Release);
         Assert.Equal((31UL, 5UL), (rel.NodeId, rel.Arg<FuseReleaseIn>().Fh));
         daemon.ReplyEmpty(rel.Unique);

@@ -27,18 +27,18 @@ public sealed class VirtualDeviceNodeTests : VirtualDeviceTestBase
 
         var create = c.CreateAsync(101, "new");
         var cr = daemon.Read(Opcode.Create);
-        daemon.Reply(cr.Unique, FuseWire.Build().Struct(FakeDaemon.Entry(104)).Struct(new FuseOpenOut { Fh = 1 }).ToArray());
+        daemon.Reply(cr.Unique, Wire.Build().Struct(FakeDaemon.Entry(104)).Struct(new FuseOpenOut { Fh = 1 }).ToArray());
         var created = await create.Within();
 
         var dir = new VfsHandle(101, 5, 0, 0);
         var plus = c.ReadDirPlusAsync(dir);
         var rd = daemon.Read(Opcode.ReadDirPlus);
-        var b = FuseWire.Build();
-        FuseWire.AppendDirentPlus(b, FakeDaemon.Entry(101, Posix.S_IFDIR | 0x1ED), 1, Posix.DT_DIR, ".");
-        FuseWire.AppendDirentPlus(b, FakeDaemon.Entry(1, Posix.S_IFDIR | 0x1ED), 2, Posix.DT_DIR, "..");
-        FuseWire.AppendDirentPlus(b, FakeDaemon.Entry(100), 3, Posix.DT_REG, "hard");
-        FuseWire.AppendDirentPlus(b, FakeDaemon.Entry(104), 4, Posix.DT_REG, "new");
-        FuseWire.AppendDirentPlus(b, default, 5, Posix.DT_REG, "nodata"); // nodeid 0: no entry data
+        var b = Wire.Build();
+        Dirents.AppendPlus(b, FakeDaemon.Entry(101, Posix.S_IFDIR | 0x1ED), 1, Posix.DT_DIR, ".");
+        Dirents.AppendPlus(b, FakeDaemon.Entry(1, Posix.S_IFDIR | 0x1ED), 2, Posix.DT_DIR, "..");
+        Dirents.AppendPlus(b, FakeDaemon.Entry(100), 3, Posix.DT_REG, "hard");
+        Dirents.AppendPlus(b, FakeDaemon.Entry(104), 4, Posix.DT_REG, "new");
+        Dirents.AppendPlus(b, default, 5, Posix.DT_REG, "nodata"); // nodeid 0: no entry data
         daemon.Reply(rd.Unique, b.ToArray());
         var entries = await plus.Within();
         Assert.Equal(5, entries.Count);
@@ -116,11 +116,11 @@ public sealed class VirtualDeviceNodeTests : VirtualDeviceTestBase
     public void Malformed_READDIRPLUS_reply_is_EIO_and_its_entries_lookups_are_given_back()
     {
         var (d, daemon) = Start();
-        var t = d.SendAsync(new VirtualRequest(Opcode.ReadDirPlus, 1, FuseWire.Bytes(new FuseReadIn { Fh = 1, Size = 4096 })), Rq.Alice);
+        var t = d.SendAsync(new VirtualRequest(Opcode.ReadDirPlus, 1, Wire.Bytes(new FuseReadIn { Fh = 1, Size = 4096 })), Rq.Alice);
         var rd = daemon.Read(Opcode.ReadDirPlus);
-        var b = FuseWire.Build();
-        FuseWire.AppendDirentPlus(b, FakeDaemon.Entry(200), 1, Posix.DT_REG, "ok");
-        FuseWire.AppendDirentPlus(b, FakeDaemon.Entry(201), 2, Posix.DT_REG, "bad/name");
+        var b = Wire.Build();
+        Dirents.AppendPlus(b, FakeDaemon.Entry(200), 1, Posix.DT_REG, "ok");
+        Dirents.AppendPlus(b, FakeDaemon.Entry(201), 2, Posix.DT_REG, "bad/name");
         daemon.Reply(rd.Unique, b.ToArray());
         Assert.Equal(Errno.EIO, t.Done().Error);
         Assert.Equal(200UL, daemon.Read(Opcode.Forget).NodeId);

@@ -10,7 +10,7 @@ public sealed class VirtualDeviceNotifyTests : VirtualDeviceTestBase
     private static byte[] InvalEntry(ulong parent, string name, uint flags = 0, bool nul = true, uint? namelen = null)
     {
         var n = Encoding.UTF8.GetBytes(name);
-        var b = FuseWire.Build().Struct(new FuseNotifyInvalEntryOut { Parent = parent, NameLen = namelen ?? (uint)n.Length, Flags = flags }).Raw(n);
+        var b = Wire.Build().Struct(new FuseNotifyInvalEntryOut { Parent = parent, NameLen = namelen ?? (uint)n.Length, Flags = flags }).Raw(n);
         if (nul) b.Zeros(1);
         return b.ToArray();
     }
@@ -18,11 +18,11 @@ public sealed class VirtualDeviceNotifyTests : VirtualDeviceTestBase
     private static byte[] Delete(ulong parent, ulong child, string name)
     {
         var n = Encoding.UTF8.GetBytes(name);
-        return FuseWire.Build().Struct(new FuseNotifyDeleteOut { Parent = parent, Child = child, NameLen = (uint)n.Length }).Raw(n).Zeros(1).ToArray();
+        return Wire.Build().Struct(new FuseNotifyDeleteOut { Parent = parent, Child = child, NameLen = (uint)n.Length }).Raw(n).Zeros(1).ToArray();
     }
 
     private static byte[] Store(ulong node, ulong offset, byte[] data) =>
-        FuseWire.Build().Struct(new FuseNotifyStoreOut { NodeId = node, Offset = offset, Size = (uint)data.Length }).Raw(data).ToArray();
+        Wire.Build().Struct(new FuseNotifyStoreOut { NodeId = node, Offset = offset, Size = (uint)data.Length }).Raw(data).ToArray();
 
     [Fact]
     public void INVAL_INODE_drops_cached_attributes_and_pages_is_size_checked_and_an_unknown_node_is_ENOENT()
@@ -34,11 +34,11 @@ public sealed class VirtualDeviceNotifyTests : VirtualDeviceTestBase
         Assert.Equal([0L, 1L], d.Cache.CachedPages(5));
 
         Assert.Equal(-(int)Errno.EINVAL, daemon.Notify(NotifyCode.InvalInode, new byte[23]));
-        Assert.Equal(-(int)Errno.ENOENT, daemon.Notify(NotifyCode.InvalInode, FuseWire.Bytes(new FuseNotifyInvalInodeOut { Ino = 99 })));
-        Assert.Equal(40, daemon.Notify(NotifyCode.InvalInode, FuseWire.Bytes(new FuseNotifyInvalInodeOut { Ino = 5, Off = -1 })));
+        Assert.Equal(-(int)Errno.ENOENT, daemon.Notify(NotifyCode.InvalInode, Wire.Bytes(new FuseNotifyInvalInodeOut { Ino = 99 })));
+        Assert.Equal(40, daemon.Notify(NotifyCode.InvalInode, Wire.Bytes(new FuseNotifyInvalInodeOut { Ino = 5, Off = -1 })));
         Assert.False(d.Cache.TryGetAttr(5, out _));
         Assert.Equal([0L, 1L], d.Cache.CachedPages(5)); // off < 0: attributes only
-        Assert.Equal(40, daemon.Notify(NotifyCode.InvalInode, FuseWire.Bytes(new FuseNotifyInvalInodeOut { Ino = 5, Off = 0, Len = 0 })));
+        Assert.Equal(40, daemon.Notify(NotifyCode.InvalInode, Wire.Bytes(new FuseNotifyInvalInodeOut { Ino = 5, Off = 0, Len = 0 })));
         Assert.Empty(d.Cache.CachedPages(5));
     }
 
@@ -109,9 +109,9 @@ public sealed class VirtualDeviceNotifyTests : VirtualDeviceTestBase
         var data = Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray();
         daemon.Notify(NotifyCode.Store, Store(14, 4096, data));
         var retrieve = new FuseNotifyRetrieveOut { NotifyUnique = 0x1234, NodeId = 14, Offset = 4096, Size = 5000 };
-        Assert.Equal(-(int)Errno.EINVAL, daemon.Notify(NotifyCode.Retrieve, FuseWire.Bytes(retrieve)[..31]));
-        Assert.Equal(-(int)Errno.ENOENT, daemon.Notify(NotifyCode.Retrieve, FuseWire.Bytes(retrieve with { NodeId = 15 })));
-        Assert.Equal(48, daemon.Notify(NotifyCode.Retrieve, FuseWire.Bytes(retrieve)));
+        Assert.Equal(-(int)Errno.EINVAL, daemon.Notify(NotifyCode.Retrieve, Wire.Bytes(retrieve)[..31]));
+        Assert.Equal(-(int)Errno.ENOENT, daemon.Notify(NotifyCode.Retrieve, Wire.Bytes(retrieve with { NodeId = 15 })));
+        Assert.Equal(48, daemon.Notify(NotifyCode.Retrieve, Wire.Bytes(retrieve)));
 
         var reply = daemon.Read(Opcode.NotifyReply);
         Assert.Equal(0x1234UL, reply.Unique);
@@ -123,7 +123,7 @@ public sealed class VirtualDeviceNotifyTests : VirtualDeviceTestBase
         Assert.Equal(-(int)Errno.ENOENT, daemon.ReplyEmpty(reply.Unique));
 
         // Nothing cached at the offset: an empty NOTIFY_REPLY.
-        daemon.Notify(NotifyCode.Retrieve, FuseWire.Bytes(retrieve with { NotifyUnique = 0x1236, Offset = 0 }));
+        daemon.Notify(NotifyCode.Retrieve, Wire.Bytes(retrieve with { NotifyUnique = 0x1236, Offset = 0 }));
         var empty = daemon.Read(Opcode.NotifyReply);
         Assert.Equal(0u, empty.Arg<FuseNotifyRetrieveIn>().Size);
         AssertQuiescent(d);
@@ -161,7 +161,7 @@ public sealed class VirtualDeviceNotifyTests : VirtualDeviceTestBase
         daemon.ReplyAttr(daemon.Read(Opcode.GetAttr).Unique, 16, attrValid: 10, size: 6);
         Assert.Equal(6UL, (await fresh.Within()).Size);
 
-        daemon.Notify(NotifyCode.InvalInode, FuseWire.Bytes(new FuseNotifyInvalInodeOut { Ino = 16, Off = -1 }));
+        daemon.Notify(NotifyCode.InvalInode, Wire.Bytes(new FuseNotifyInvalInodeOut { Ino = 16, Off = -1 }));
         var again = client.GetAttrAsync(16);
         daemon.ReplyAttr(daemon.Read(Opcode.GetAttr).Unique, 16, attrValid: 10, size: 7);
         Assert.Equal(7UL, (await again.Within()).Size);

@@ -7,7 +7,7 @@ namespace FuseActors.Engine.Tests.Virtual;
 public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
 {
     private static byte[] Header(uint len, int error, ulong unique) =>
-        FuseWire.Bytes(new FuseOutHeader { Len = len, Error = error, Unique = unique });
+        Wire.Bytes(new FuseOutHeader { Len = len, Error = error, Unique = unique });
 
     [Fact]
     public void Write_shorter_than_the_header_is_EINVAL()
@@ -53,7 +53,7 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
         var (d, daemon) = Start();
         var t = d.SendAsync(Rq.GetAttr(), Rq.Alice);
         var r = daemon.Read(Opcode.GetAttr);
-        var whole = FuseWire.Build().Struct(new FuseOutHeader { Len = 120, Unique = r.Unique })
+        var whole = Wire.Build().Struct(new FuseOutHeader { Len = 120, Unique = r.Unique })
             .Struct(new FuseAttrOut { Attr = FakeDaemon.Attr(1, Posix.S_IFDIR | 0x1ED) }).ToArray();
         Assert.Equal(120, d.Write(whole.AsSpan(0, 10), whole.AsSpan(10))); // a header split across the two parts
         Assert.True(t.Done().IsOk);
@@ -134,11 +134,11 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
         Assert.True(link.Done().IsOk);
 
         // GETXATTR: size 0 asks for the size (exactly 8 bytes), size > 0 for the value (at most size).
-        var probe = d.SendAsync(new VirtualRequest(Opcode.GetXAttr, 1, FuseWire.Build().Struct(new FuseGetXAttrIn { Size = 0 }).Name("user.a").ToArray()), Rq.Alice);
+        var probe = d.SendAsync(new VirtualRequest(Opcode.GetXAttr, 1, Wire.Build().Struct(new FuseGetXAttrIn { Size = 0 }).Name("user.a").ToArray()), Rq.Alice);
         r = daemon.Read(Opcode.GetXAttr);
         Assert.Equal(-(int)Errno.EINVAL, daemon.Reply(r.Unique, new byte[4]));
         Assert.Equal(Errno.EIO, probe.Done().Error);
-        var value = d.SendAsync(new VirtualRequest(Opcode.GetXAttr, 1, FuseWire.Build().Struct(new FuseGetXAttrIn { Size = 10 }).Name("user.a").ToArray()), Rq.Alice);
+        var value = d.SendAsync(new VirtualRequest(Opcode.GetXAttr, 1, Wire.Build().Struct(new FuseGetXAttrIn { Size = 10 }).Name("user.a").ToArray()), Rq.Alice);
         r = daemon.Read(Opcode.GetXAttr);
         Assert.Equal(16 + 3, daemon.Reply(r.Unique, "abc"u8));
         Assert.Equal("abc"u8.ToArray(), value.Done().Payload.ToArray());
@@ -191,7 +191,7 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
     [MemberData(nameof(FixedReplySizes))]
     public void Reply_size_table_fixed_sizes_match_the_kernel(Opcode op, int size)
     {
-        var shape = ReplyShape.For(op, new byte[64]);
+        var shape = Operations.ReplyShapeFor(op, new byte[64]);
         Assert.True(shape.ExpectsReply);
         Assert.False(shape.IsVariable);
         Assert.Equal(size, shape.FixedSize);
@@ -203,15 +203,15 @@ public sealed class VirtualDeviceWriteTests : VirtualDeviceTestBase
     [Fact]
     public void Reply_size_table_variable_and_no_reply_operations()
     {
-        var read = FuseWire.Bytes(new FuseReadIn { Size = 4096 });
+        var read = Wire.Bytes(new FuseReadIn { Size = 4096 });
         foreach (var op in new[] { Opcode.Read, Opcode.ReadDir, Opcode.ReadDirPlus })
-            Assert.Equal(ReplyShape.UpTo(4096), ReplyShape.For(op, read));
-        Assert.Equal(ReplyShape.UpTo(4095), ReplyShape.For(Opcode.ReadLink, default));
-        Assert.Equal(ReplyShape.UpTo(64), ReplyShape.For(Opcode.Init, default));
-        Assert.Equal(ReplyShape.Exactly(8), ReplyShape.For(Opcode.GetXAttr, FuseWire.Bytes(new FuseGetXAttrIn { Size = 0 })));
-        Assert.Equal(ReplyShape.UpTo(300), ReplyShape.For(Opcode.ListXAttr, FuseWire.Bytes(new FuseGetXAttrIn { Size = 300 })));
-        Assert.Equal(ReplyShape.FixedThenUpTo(16, 32), ReplyShape.For(Opcode.Ioctl, FuseWire.Bytes(new FuseIoctlIn { OutSize = 32 })));
+            Assert.Equal(ReplyShape.UpTo(4096), Operations.ReplyShapeFor(op, read));
+        Assert.Equal(ReplyShape.UpTo(4095), Operations.ReplyShapeFor(Opcode.ReadLink, default));
+        Assert.Equal(ReplyShape.UpTo(64), Operations.ReplyShapeFor(Opcode.Init, default));
+        Assert.Equal(ReplyShape.Exactly(8), Operations.ReplyShapeFor(Opcode.GetXAttr, Wire.Bytes(new FuseGetXAttrIn { Size = 0 })));
+        Assert.Equal(ReplyShape.UpTo(300), Operations.ReplyShapeFor(Opcode.ListXAttr, Wire.Bytes(new FuseGetXAttrIn { Size = 300 })));
+        Assert.Equal(ReplyShape.FixedThenUpTo(16, 32), Operations.ReplyShapeFor(Opcode.Ioctl, Wire.Bytes(new FuseIoctlIn { OutSize = 32 })));
         foreach (var op in new[] { Opcode.Forget, Opcode.BatchForget, Opcode.Interrupt, Opcode.NotifyReply })
-            Assert.False(ReplyShape.For(op, default).ExpectsReply);
+            Assert.False(Operations.ReplyShapeFor(op, default).ExpectsReply);
     }
 }

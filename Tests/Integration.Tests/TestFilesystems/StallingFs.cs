@@ -65,6 +65,7 @@ public sealed class StallingFs : FilesystemActor
             r.Reply(data.Length > r.Size ? data[..(int)r.Size] : data);
             return;
         }
+        r.Defer();
         _stalled.Add(r);
         if (_honourCancellation)
             r.Cancellation.Register(() => r.Fail(Errno.EINTR));

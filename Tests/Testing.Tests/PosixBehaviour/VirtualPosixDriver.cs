@@ -239,7 +239,7 @@ public sealed class VirtualPosixDriver(VfsClient client, Func<Task>? stop = null
     public async Task<int> ListXAttrSizeAsync(string path)
     {
         using var w = await WalkAsync(path);
-        var reply = await client.SendAsync(new VirtualRequest(Opcode.ListXAttr, w.Node, FuseWire.Bytes(new FuseGetXAttrIn { Size = 0 })));
+        var reply = await client.SendAsync(new VirtualRequest(Opcode.ListXAttr, w.Node, Wire.Bytes(new FuseGetXAttrIn { Size = 0 })));
         if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.ListXAttr);
         return (int)reply.Read<FuseGetXAttrOut>().Size;
     }

@@ -1,0 +1,188 @@
+using Akka.Actor;
+using Akka.TestKit;
+using FuseActors.Actors.Connection;
+using FuseActors.Actors.Filesystem;
+using FuseActors.Actors.Tests.Support;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FuseActors.Actors.Tests;
+
+/// <summary>
+/// The Connection's paths that a well-behaved kernel and filesystem never take, driven byte by byte: a kernel too
+/// old, a second INIT, a duplicate unique, the filesystem dying with requests in flight, FORGETs that wait for nodes
+/// pinned by a request the engine answered, and interrupts delivered to the filesystem as a message. The filesystem
+/// here is a plain actor that hands every message to a probe, so the test answers (or does not) itself.
+/// </summary>
+public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly FuseAttr RootAttr = new() { Ino = 1, Mode = ModeBits.Directory | 0x1ED, Nlink = 2 };
+
+    public ConnectionTests() : base("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\nakka.log-dead-letters = 0") { }
+
+    private sealed class ForwardingFilesystem : ReceiveActor
+    {
+        public ForwardingFilesystem(IActorRef probe) => ReceiveAny(m => probe.Forward(m));
+    }
+
+    private sealed record Served(ScriptedKernel Kernel, IActorRef Connection, IActorRef Filesystem, TestProbe Fs, Task<ConnectionReady> Ready);
+
+    private Served Start(ConnectionSettings? settings = null)
+    {
+        var kernel = new ScriptedKernel();
+        var probe = CreateTestProbe();
+        var filesystem = Sys.ActorOf(Props.Create(() => new ForwardingFilesystem(probe.Ref)));
+        var ready = new TaskCompletionSource<ConnectionReady>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connection = Sys.ActorOf(FuseConnection.Props([kernel], filesystem, settings ?? new ConnectionSettings(), ready));
+        return new Served(kernel, connection, filesystem, probe, ready.Task);
+    }
+
+    /// <summary>INIT answered: the filesystem is asked what it handles, then the kernel gets its reply.</summary>
+    private async Task<Served> ServingAsync(ConnectionSettings? settings = null)
+    {
+        var s = Start(settings);
+        s.Kernel.Init();
+        s.Fs.ExpectMsg<FilesystemInitRequest>().Reply(FilesystemCapabilities.None);
+        var (header, _) = s.Kernel.NextReply();
+        Assert.Equal((1UL, 0), (header.Unique, header.Error));
+        await s.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        return s;
+    }
+
+    [Fact]
+    public async Task A_kernel_too_old_is_refused_with_EPROTO_and_the_mount_never_becomes_ready()
+    {
+        var s = Start();
+        s.Kernel.Init(minor: FuseConstants.MinimumKernelMinor - 1);
+        var (header, payload) = s.Kernel.NextReply();
+        Assert.Equal((1UL, -(int)Errno.EPROTO, 0), (header.Unique, header.Error, payload.Length));
+        var e = await Assert.ThrowsAsync<FuseDeviceException>(() => s.Ready.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(Errno.EPROTO, e.Errno);
+        s.Fs.ExpectMsg<DestroyRequest>(); // the filesystem was never asked anything, only told the connection ends
+        s.Fs.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public async Task A_second_INIT_is_answered_EIO_and_the_connection_goes_on_serving()
+    {
+        var s = await ServingAsync();
+        s.Kernel.Init(unique: 3);
+        Assert.Equal((3UL, -(int)Errno.EIO), Head(s.Kernel.NextReply()));
+
+        s.Kernel.GetAttr(5, 1);
+        s.Fs.ExpectMsg<GetAttrRequest>().Reply(RootAttr);
+        Assert.Equal((5UL, 0), Head(s.Kernel.NextReply()));
+    }
+
+    [Fact]
+    public async Task The_filesystem_decides_whether_O_TRUNC_is_negotiated()
+    {
+        foreach (var (capabilities, expected) in new[] { (FilesystemCapabilities.None, 0u), (FilesystemCapabilities.HandlesOpenTruncate, (uint)InitFlags.AtomicOTrunc) })
+        {
+            var s = Start();
+            s.Kernel.Init();
+            var ask = s.Fs.ExpectMsg<FilesystemInitRequest>();
+            Assert.NotEqual(0UL, (ulong)(ask.KernelFlags & InitFlags.AtomicOTrunc)); // offered by the kernel
+            ask.Reply(capabilities);
+            var (_, payload) = s.Kernel.NextReply();
+            var init = System.Runtime.InteropServices.MemoryMarshal.Read<FuseInitOut>(payload);
+            Assert.Equal(expected, init.Flags & (uint)InitFlags.AtomicOTrunc);
+            await s.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public async Task A_duplicate_unique_is_answered_EIO_and_the_first_request_keeps_its_reply()
+    {
+        var s = await ServingAsync();
+        s.Kernel.GetAttr(7, 1);
+        var first = s.Fs.ExpectMsg<GetAttrRequest>();
+        s.Kernel.GetAttr(7, 1);
+        Assert.Equal((7UL, -(int)Errno.EIO), Head(s.Kernel.NextReply()));
+        s.Fs.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // the duplicate never reached the filesystem
+
+        first.Reply(RootAttr);
+        Assert.Equal((7UL, 0), Head(s.Kernel.NextReply()));
+    }
+
+    [Fact]
+    public async Task When_the_filesystem_dies_its_requests_in_flight_get_EIO_and_later_ones_ENOTCONN()
+    {
+        var s = await ServingAsync();
+        s.Kernel.GetAttr(10, 1);
+        s.Kernel.GetAttr(11, 1);
+        s.Fs.ExpectMsg<GetAttrRequest>();
+        s.Fs.ExpectMsg<GetAttrRequest>();
+
+        Sys.Stop(s.Filesystem);
+        var answered = new[] { Head(s.Kernel.NextReply()), Head(s.Kernel.NextReply()) }.OrderBy(h => h.Item1);
+        Assert.Equal(new[] { (10UL, -(int)Errno.EIO), (11UL, -(int)Errno.EIO) }, answered);
+
+        s.Kernel.GetAttr(12, 1);
+        Assert.Equal((12UL, -(int)Errno.ENOTCONN), Head(s.Kernel.NextReply()));
+    }
+
+    [Fact]
+    public async Task A_FORGET_for_a_node_pinned_by_a_background_request_waits_until_the_filesystem_lets_go()
+    {
+        var clock = new FakeTimeProvider();
+        var s = await ServingAsync(new ConnectionSettings { Time = clock, RequestTimeout = TimeSpan.FromSeconds(30) });
+        s.Kernel.Lookup(20, parent: 5, "x");
+        var stuck = s.Fs.ExpectMsg<LookupRequest>();
+
+        clock.Advance(TimeSpan.FromSeconds(31)); // the engine answers EIO for it; node 5 stays pinned
+        Assert.Equal((20UL, -(int)Errno.EIO), Head(s.Kernel.NextReply()));
+        var stats = await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance);
+        Assert.Equal((0, 1, 1), (stats.InFlight, stats.Background, stats.PinnedNodes));
+
+        s.Kernel.Forget(21, node: 5, nlookup: 1);
+        s.Kernel.Forget(22, node: 6, nlookup: 2);
+        var passed = s.Fs.ExpectMsg<ForgetRequest>();
+        Assert.Equal((6UL, 2UL), (passed.Forgets[0].NodeId, passed.Forgets[0].NLookup));
+        s.Fs.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // node 5's FORGET waits
+
+        Assert.False(stuck.Fail(Errno.ENOENT)); // a late reply: not written, but it lets go of node 5
+        var released = s.Fs.ExpectMsg<ForgetRequest>();
+        Assert.Equal((5UL, 1UL), (released.Forgets[0].NodeId, released.Forgets[0].NLookup));
+        Assert.False(s.Kernel.HasReplyWithin(TimeSpan.FromMilliseconds(200)));
+        stats = await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance);
+        Assert.Equal((0, 0, 0), (stats.Background, stats.PinnedNodes, stats.DeferredForgets));
+    }
+
+    [Fact]
+    public async Task An_interrupt_reaches_the_filesystem_as_a_message_and_the_grace_is_counted_on_the_injected_clock()
+    {
+        var clock = new FakeTimeProvider();
+        var s = await ServingAsync(new ConnectionSettings { Time = clock, InterruptGrace = TimeSpan.FromSeconds(2) });
+        s.Kernel.GetAttr(30, 1);
+        var request = s.Fs.ExpectMsg<GetAttrRequest>();
+        var token = request.Cancellation;
+
+        s.Kernel.Interrupt(31, target: 30);
+        var interrupted = s.Fs.ExpectMsg<RequestInterrupted>();
+        Assert.Same(request, interrupted.Request);
+        Assert.True(request.IsInterrupted);
+        Assert.False(token.IsCancellationRequested); // cancelled only where the filesystem handles the message
+        interrupted.CancelToken();
+        Assert.True(token.IsCancellationRequested);
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(s.Kernel.HasReplyWithin(TimeSpan.FromMilliseconds(200)));
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.Equal((30UL, -(int)Errno.EINTR), Head(s.Kernel.NextReply()));
+    }
+
+    [Fact]
+    public async Task Unknown_opcodes_get_ENOSYS_and_malformed_bodies_EINVAL_without_reaching_the_filesystem()
+    {
+        var s = await ServingAsync();
+        s.Kernel.Send(ScriptedKernel.Request((Opcode)4000, 40, 1, []));
+        Assert.Equal((40UL, -(int)Errno.ENOSYS), Head(s.Kernel.NextReply()));
+        s.Kernel.Send(ScriptedKernel.Request(Opcode.Lookup, 41, 1, "no-nul"u8.ToArray()));
+        Assert.Equal((41UL, -(int)Errno.EINVAL), Head(s.Kernel.NextReply()));
+        s.Fs.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    private static (ulong, int) Head((FuseOutHeader Header, byte[] Payload) reply) => (reply.Header.Unique, reply.Header.Error);
+}
