@@ -36,8 +36,8 @@ public sealed record ConnectionSettings
     public int ReadBufferSize => (int)Math.Max(Math.Max(8192, MaxWrite + 4096), 64 * 1024 + 4096);
 
     /// <summary>What INIT asks the kernel for. <paramref name="handlesOpenTruncate"/>: the filesystem honours O_TRUNC in
-    /// OPEN (FUSE_ATOMIC_O_TRUNC); true until the filesystem's own answer is wired in, which keeps today's behaviour.</summary>
-    internal InitPolicy ToInitPolicy(bool handlesOpenTruncate = true) => new()
+    /// OPEN, so FUSE_ATOMIC_O_TRUNC may be asked for (from its <c>FilesystemCapabilities</c>).</summary>
+    internal InitPolicy ToInitPolicy(bool handlesOpenTruncate) => new()
     {
         ReadDirPlus = ReadDirPlus,
         WritebackCache = WritebackCache,
