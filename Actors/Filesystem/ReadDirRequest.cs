@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using System.Text;
 using FuseActors.Engine.Protocol;
 
@@ -37,12 +36,9 @@ public sealed class ReadDirRequest : FsRequest
         if (IsPlus)
             return TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = ino, Mode = mode } }, nextOffset);
         int nameLen = Encoding.UTF8.GetByteCount(name);
-        int rec = Align8(DirentSize + nameLen);
+        int rec = Dirents.Size(nameLen);
         if (!Reserve(rec)) return false;
-        var span = _buffer.AsSpan(_length, rec);
-        span.Clear();
-        Unsafe.WriteUnaligned(ref span[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(mode) });
-        Encoding.UTF8.GetBytes(name, span[DirentSize..]);
+        ReplyEncoder.Dirent(_buffer.AsSpan(_length, rec), ino, nextOffset, ModeBits.DirentType(mode), name);
         _length += rec;
         return true;
     }
@@ -53,17 +49,10 @@ public sealed class ReadDirRequest : FsRequest
     public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
     {
         int nameLen = Encoding.UTF8.GetByteCount(name);
-        int rec = Align8(DirentPlusSize + nameLen);
+        int rec = Dirents.PlusSize(nameLen);
         if (!Reserve(rec)) return false;
-        var span = _buffer.AsSpan(_length, rec);
-        span.Clear();
-        var plus = new FuseDirentPlus
-        {
-            EntryOut = entry.ToWire(settings ?? Protocol ?? DefaultSettings),
-            Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(entry.Attr.Mode) },
-        };
-        Unsafe.WriteUnaligned(ref span[0], plus);
-        Encoding.UTF8.GetBytes(name, span[DirentPlusSize..]);
+        ReplyEncoder.DirentPlus(_buffer.AsSpan(_length, rec), entry.ToWire(settings ?? Protocol ?? DefaultSettings), nextOffset,
+            ModeBits.DirentType(entry.Attr.Mode), name);
         _length += rec;
         return true;
     }
@@ -79,11 +68,6 @@ public sealed class ReadDirRequest : FsRequest
         _buffer ??= ArrayPool<byte>.Shared.Rent((int)Math.Min(Size, 1u << 20));
         return _length + rec <= _buffer.Length;
     }
-
-    private static int DirentSize => Unsafe.SizeOf<FuseDirent>();
-    private static int DirentPlusSize => Unsafe.SizeOf<FuseDirentPlus>();
-
-    private static int Align8(int n) => (n + 7) & ~7;
 
     internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
         _buffer is null ? default : ReplyEncoder.Data(scratch, _buffer.AsSpan(0, _length));

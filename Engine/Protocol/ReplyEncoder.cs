@@ -57,6 +57,28 @@ public static class ReplyEncoder
     /// returned as it is, not copied into <paramref name="dest"/>.</summary>
     public static ReadOnlySpan<byte> Data(Span<byte> dest, ReadOnlySpan<byte> data) => data;
 
+    /// <summary>One fuse_dirent record of a READDIR reply into <paramref name="record"/>, which is exactly
+    /// <see cref="Dirents.Size"/> of the name's UTF-8 length (name without NUL, zero padding to 8).</summary>
+    public static void Dirent(Span<byte> record, ulong ino, ulong nextOffset, uint type, string name)
+    {
+        record.Clear();
+        int nameLen = System.Text.Encoding.UTF8.GetBytes(name, record[Dirents.HeaderSize..]);
+        Unsafe.WriteUnaligned(ref record[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = type });
+    }
+
+    /// <summary>One fuse_direntplus record of a READDIRPLUS reply into <paramref name="record"/>, which is exactly
+    /// <see cref="Dirents.PlusSize"/> of the name's UTF-8 length; its ino is the entry's attribute inode number.</summary>
+    public static void DirentPlus(Span<byte> record, scoped in FuseEntryOut entry, ulong nextOffset, uint type, string name)
+    {
+        record.Clear();
+        int nameLen = System.Text.Encoding.UTF8.GetBytes(name, record[Dirents.PlusHeaderSize..]);
+        Unsafe.WriteUnaligned(ref record[0], new FuseDirentPlus
+        {
+            EntryOut = entry,
+            Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = type },
+        });
+    }
+
     /// <summary>fuse_getxattr_out: the answer to a size-0 GETXATTR or LISTXATTR probe.</summary>
     public static ReadOnlySpan<byte> XAttrSize(Span<byte> dest, uint size) => Put(dest, new FuseGetXAttrOut { Size = size });
 

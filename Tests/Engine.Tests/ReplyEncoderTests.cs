@@ -91,4 +91,27 @@ public sealed class ReplyEncoderTests
         Assert.Equal((2ul, 250_000_000u), ReplyEncoder.Timeout(TimeSpan.FromMilliseconds(2250)));
         Assert.Equal((0ul, 0u), ReplyEncoder.Timeout(TimeSpan.FromSeconds(-1)));
     }
+
+    [Theory]
+    [InlineData("a")]
+    [InlineData("file.txt")]
+    [InlineData("żółw-0123456789")]
+    public void Dirent_records_match_the_Dirents_packer(string name)
+    {
+        int nameLen = System.Text.Encoding.UTF8.GetByteCount(name);
+        var record = new byte[Dirents.Size(nameLen)];
+        record.AsSpan().Fill(0xAA);
+        ReplyEncoder.Dirent(record, 42, 7, 8, name);
+        var b = Wire.Build();
+        Dirents.Append(b, 42, 7, 8, name);
+        Assert.Equal(b.ToArray(), record);
+
+        var entry = ReplyEncoder.EntryOut(9, 1, new FuseAttr { Ino = 42, Mode = 0x81a4 }, TimeSpan.FromSeconds(1), TimeSpan.Zero);
+        var plus = new byte[Dirents.PlusSize(nameLen)];
+        plus.AsSpan().Fill(0xAA);
+        ReplyEncoder.DirentPlus(plus, entry, 7, 8, name);
+        b = Wire.Build();
+        Dirents.AppendPlus(b, entry, 7, 8, name);
+        Assert.Equal(b.ToArray(), plus);
+    }
 }
