@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Actors.Connection;
 
@@ -33,6 +34,20 @@ public sealed record ConnectionSettings
     /// <summary>Read buffer per reader: the largest WRITE plus room for its headers (libfuse's 4 KiB), never below 8 KiB
     /// and enough for a 64 KiB xattr value.</summary>
     public int ReadBufferSize => (int)Math.Max(Math.Max(8192, MaxWrite + 4096), 64 * 1024 + 4096);
+
+    /// <summary>What INIT asks the kernel for. <paramref name="handlesOpenTruncate"/>: the filesystem honours O_TRUNC in
+    /// OPEN, so FUSE_ATOMIC_O_TRUNC may be asked for (from its <c>FilesystemCapabilities</c>).</summary>
+    internal InitPolicy ToInitPolicy(bool handlesOpenTruncate) => new()
+    {
+        ReadDirPlus = ReadDirPlus,
+        WritebackCache = WritebackCache,
+        Passthrough = Passthrough,
+        HandlesOpenTruncate = handlesOpenTruncate,
+        MaxWrite = MaxWrite,
+        MaxReadahead = MaxReadahead,
+        MaxBackground = MaxBackground,
+        CongestionThreshold = CongestionThreshold,
+    };
 
     /// <summary>Reads <c>fuseactors.connection</c> from a config; missing keys keep their defaults.</summary>
     public static ConnectionSettings FromConfig(Config root)

@@ -17,13 +17,13 @@ public sealed class DeviceReader
     private readonly IActorRef _connection;
     private readonly SemaphoreSlim _credit;
     private readonly RequestBufferPool _pool;
-    private readonly ReplySettings _protocol;
+    private readonly NegotiatedProtocol _protocol;
     private readonly TimeProvider _time;
     private readonly Thread _thread;
     private volatile bool _stopping;
     private long _requestsRead; // written by the reader thread only
 
-    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, ReplySettings protocol, TimeProvider time, int index)
+    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index)
     {
         _device = device;
         _connection = connection;
@@ -66,7 +66,7 @@ public sealed class DeviceReader
                     return;
                 }
                 Volatile.Write(ref _requestsRead, _requestsRead + 1);
-                var request = RequestDecoder.Decode(buffer, n, _protocol, out bool tookBuffer);
+                var request = RequestFactory.Parse(buffer, n, _protocol, out bool tookBuffer);
                 request.Device = _device;
                 request.Protocol = _protocol;
                 request.StartTimestamp = _time.GetTimestamp();

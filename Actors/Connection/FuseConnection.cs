@@ -30,7 +30,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private readonly Props? _filesystemProps;
     private readonly TaskCompletionSource<ConnectionReady>? _ready;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly ReplySettings _protocol;
+    private readonly NegotiatedProtocol _protocol;
     private readonly SemaphoreSlim _credit;
     private readonly RequestBufferPool _pool;
     private readonly List<DeviceReader> _readers = new();
@@ -61,7 +61,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _filesystemProps = filesystemProps;
         _ready = ready;
         _filesystem = filesystem ?? ActorRefs.Nobody;
-        _protocol = new ReplySettings
+        _protocol = new NegotiatedProtocol
         {
             EntryTimeout = settings.EntryTimeout,
             AttrTimeout = settings.AttrTimeout,
@@ -245,9 +245,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         if (_pendingInit is not { } init) return;
         _pendingInit = null;
         if (fallbackReason is not null) _log.Warning("{0}; negotiating for a filesystem that declares nothing", fallbackReason);
-        var reply = InitNegotiation.Negotiate(init, _settings);
-        // ATOMIC_O_TRUNC moves O_TRUNC from a SETATTR into OPEN: only safe for a filesystem that says it handles it.
-        if ((capabilities & FilesystemCapabilities.HandlesOpenTruncate) == 0) reply.Flags &= ~(uint)InitFlags.AtomicOTrunc;
+        // ATOMIC_O_TRUNC moves O_TRUNC from a SETATTR into OPEN: only asked for when the filesystem says it handles it.
+        var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy((capabilities & FilesystemCapabilities.HandlesOpenTruncate) != 0));
         var flags = (InitFlags)(reply.Flags | ((ulong)reply.Flags2 << 32));
         _protocol.KernelMinor = init.Minor;
         _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;

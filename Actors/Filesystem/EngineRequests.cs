@@ -5,14 +5,15 @@ namespace FuseActors.Actors.Filesystem;
 // Requests the connection answers itself; filesystem actors never see them.
 
 /// <summary>FUSE_INIT: the kernel's side of the negotiation.</summary>
-public sealed class InitRequest : FsRequest
+internal sealed class InitRequest : FsRequest
 {
+    internal InitArgs Args;
     private FuseInitOut _out;
     public override Opcode Opcode => Opcode.Init;
-    public uint Major { get; internal set; }
-    public uint Minor { get; internal set; }
-    public uint MaxReadahead { get; internal set; }
-    public InitFlags Flags { get; internal set; }
+    public uint Major => Args.Major;
+    public uint Minor => Args.Minor;
+    public uint MaxReadahead => Args.MaxReadahead;
+    public InitFlags Flags => Args.Flags;
 
     internal bool Reply(in FuseInitOut reply)
     {
@@ -21,35 +22,37 @@ public sealed class InitRequest : FsRequest
     }
 
     internal FuseInitOut InitOut => _out;
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => Put(scratch, _out);
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Init(scratch, _out);
 }
 
 /// <summary>FUSE_INTERRUPT: the caller of <see cref="TargetUnique"/> got a signal.</summary>
-public sealed class InterruptRequest : FsRequest
+internal sealed class InterruptRequest : FsRequest
 {
+    internal InterruptArgs Args;
     public override Opcode Opcode => Opcode.Interrupt;
-    public ulong TargetUnique { get; internal set; }
+    public ulong TargetUnique => Args.TargetUnique;
 }
 
 /// <summary>An opcode this engine does not serve: answered ENOSYS.</summary>
-public sealed class UnsupportedRequest : FsRequest
+internal sealed class UnsupportedRequest : FsRequest
 {
-    public uint RawOpcode { get; internal set; }
+    public uint RawOpcode => Header.Opcode;
     public override Opcode Opcode => (Opcode)RawOpcode;
 }
 
 /// <summary>A request whose body is shorter than its opcode needs: answered EINVAL and logged.</summary>
-public sealed class MalformedRequest : FsRequest
+internal sealed class MalformedRequest : FsRequest
 {
-    public uint RawOpcode { get; internal set; }
+    public uint RawOpcode => Header.Opcode;
     public string Reason { get; internal set; } = "";
     public override Opcode Opcode => (Opcode)RawOpcode;
 }
 
 /// <summary>NOTIFY_REPLY: the kernel's answer to a RETRIEVE notification. Never answered.</summary>
-public sealed class NotifyReplyRequest : FsRequest
+internal sealed class NotifyReplyRequest : FsRequest
 {
+    internal NotifyReplyArgs Args;
     public override Opcode Opcode => Opcode.NotifyReply;
-    public ulong Offset { get; internal set; }
-    public byte[] Data { get; internal set; } = [];
+    public ulong Offset => Args.Offset;
+    public byte[] Data => Args.Data ?? [];
 }

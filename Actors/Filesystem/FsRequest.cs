@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Akka.Actor;
 using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
@@ -17,7 +16,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal FuseInHeader Header;
     internal IActorRef? ReplyTo;
     internal IFuseDevice? Device;
-    internal ReplySettings? Protocol;
+    internal NegotiatedProtocol? Protocol;
     internal long StartTimestamp;
     // When the connection saw FUSE_INTERRUPT for it (its interrupt grace counts from here).
     internal long InterruptedTimestamp;
@@ -123,7 +122,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
 
     /// <summary>Encodes the success payload (the part after fuse_out_header) into <paramref name="scratch"/>,
     /// or returns memory the reply already owns (READ data). Empty for header-only replies.</summary>
-    internal virtual ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings settings) => default;
+    internal virtual ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol protocol) => default;
 
     /// <summary>Checks the filesystem's reply against the request before it is encoded. A reply the kernel would
     /// reject (and turn into EIO for the caller anyway) is answered EIO by the engine, with this reason logged.</summary>
@@ -141,26 +140,4 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     }
 
     public override string ToString() => $"{Opcode} unique={Unique} node={NodeId}";
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ReadOnlySpan<byte> Put<T>(Span<byte> scratch, T value) where T : unmanaged
-    {
-        int size = Unsafe.SizeOf<T>();
-        Unsafe.WriteUnaligned(ref scratch[0], value);
-        return scratch[..size];
-    }
-}
-
-/// <summary>Engine-wide values the encoders need: negotiated protocol and default cache timeouts.</summary>
-public sealed class ReplySettings
-{
-    public TimeSpan EntryTimeout { get; init; } = TimeSpan.FromSeconds(1);
-    public TimeSpan AttrTimeout { get; init; } = TimeSpan.FromSeconds(1);
-    public TimeSpan NegativeTimeout { get; init; } = TimeSpan.Zero;
-    /// <summary>Kernel minor from INIT (e.g. 45).</summary>
-    public uint KernelMinor { get; set; } = FuseConstants.KernelMinorVersion;
-    public bool SetXAttrExt { get; set; }
-    /// <summary>FUSE_PASSTHROUGH was negotiated: opens may hand their I/O to a backing file.</summary>
-    public bool Passthrough { get; set; }
-    public uint MaxWrite { get; set; } = 1 << 20;
 }

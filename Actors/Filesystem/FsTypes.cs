@@ -14,28 +14,8 @@ public struct Entry
     /// <summary>How long the kernel may trust the attributes; null means the mount's default.</summary>
     public TimeSpan? AttrTimeout;
 
-    internal readonly FuseEntryOut ToWire(ReplySettings s)
-    {
-        var (es, ens) = Split(EntryTimeout ?? s.EntryTimeout);
-        var (@as, ans) = Split(AttrTimeout ?? s.AttrTimeout);
-        return new FuseEntryOut
-        {
-            NodeId = NodeId,
-            Generation = Generation,
-            EntryValid = es,
-            EntryValidNsec = ens,
-            AttrValid = @as,
-            AttrValidNsec = ans,
-            Attr = Attr,
-        };
-    }
-
-    internal static (ulong Sec, uint Nsec) Split(TimeSpan t)
-    {
-        if (t <= TimeSpan.Zero) return (0, 0);
-        long ticks = t.Ticks;
-        return ((ulong)(ticks / TimeSpan.TicksPerSecond), (uint)(ticks % TimeSpan.TicksPerSecond * 100));
-    }
+    internal readonly FuseEntryOut ToWire(NegotiatedProtocol p) =>
+        ReplyEncoder.EntryOut(NodeId, Generation, Attr, EntryTimeout ?? p.EntryTimeout, AttrTimeout ?? p.AttrTimeout);
 }
 
 /// <summary>A point in time as the kernel stores it: seconds and nanoseconds since the epoch.</summary>

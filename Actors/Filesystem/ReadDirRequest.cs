@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using System.Text;
 using FuseActors.Engine.Protocol;
 
@@ -18,13 +17,14 @@ public sealed class ReadDirRequest : FsRequest
     private byte[]? _buffer;
     private int _length;
 
+    internal ReadDirArgs Args;
     public override Opcode Opcode => IsPlus ? Opcode.ReadDirPlus : Opcode.ReadDir;
-    public bool IsPlus { get; internal set; }
-    public ulong Fh { get; internal set; }
+    public bool IsPlus { get => Args.IsPlus; internal set => Args = Args with { IsPlus = value }; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
     /// <summary>The cookie to continue after (0 at the start).</summary>
-    public ulong Offset { get; internal set; }
+    public ulong Offset { get => Args.Offset; internal set => Args = Args with { Offset = value }; }
     /// <summary>The kernel's buffer size.</summary>
-    public uint Size { get; internal set; }
+    public uint Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
     /// <summary>Bytes used so far.</summary>
     public int Length => _length;
 
@@ -36,12 +36,9 @@ public sealed class ReadDirRequest : FsRequest
         if (IsPlus)
             return TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = ino, Mode = mode } }, nextOffset);
         int nameLen = Encoding.UTF8.GetByteCount(name);
-        int rec = Align8(24 + nameLen);
+        int rec = Dirents.Size(nameLen);
         if (!Reserve(rec)) return false;
-        var span = _buffer.AsSpan(_length, rec);
-        span.Clear();
-        Unsafe.WriteUnaligned(ref span[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(mode) });
-        Encoding.UTF8.GetBytes(name, span[24..]);
+        ReplyEncoder.Dirent(_buffer.AsSpan(_length, rec), ino, nextOffset, ModeBits.DirentType(mode), name);
         _length += rec;
         return true;
     }
@@ -49,20 +46,13 @@ public sealed class ReadDirRequest : FsRequest
     /// <summary>Adds a READDIRPLUS record with the entry's attributes. False when it does not fit.
     /// Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup. Timeouts left null take the
     /// mount's configured entry/attr timeouts.</summary>
-    public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, ReplySettings? settings = null)
+    public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
     {
         int nameLen = Encoding.UTF8.GetByteCount(name);
-        int rec = Align8(152 + nameLen);
+        int rec = Dirents.PlusSize(nameLen);
         if (!Reserve(rec)) return false;
-        var span = _buffer.AsSpan(_length, rec);
-        span.Clear();
-        var plus = new FuseDirentPlus
-        {
-            EntryOut = entry.ToWire(settings ?? Protocol ?? DefaultSettings),
-            Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameLen, Type = ModeBits.DirentType(entry.Attr.Mode) },
-        };
-        Unsafe.WriteUnaligned(ref span[0], plus);
-        Encoding.UTF8.GetBytes(name, span[152..]);
+        ReplyEncoder.DirentPlus(_buffer.AsSpan(_length, rec), entry.ToWire(settings ?? Protocol ?? DefaultSettings), nextOffset,
+            ModeBits.DirentType(entry.Attr.Mode), name);
         _length += rec;
         return true;
     }
@@ -70,7 +60,7 @@ public sealed class ReadDirRequest : FsRequest
     /// <summary>Sends what was added (nothing = end of directory).</summary>
     public bool Reply() => Complete();
 
-    internal static ReplySettings DefaultSettings = new();
+    internal static readonly NegotiatedProtocol DefaultSettings = new();
 
     private bool Reserve(int rec)
     {
@@ -79,10 +69,8 @@ public sealed class ReadDirRequest : FsRequest
         return _length + rec <= _buffer.Length;
     }
 
-    private static int Align8(int n) => (n + 7) & ~7;
-
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) =>
-        _buffer is null ? default : _buffer.AsSpan(0, _length);
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
+        _buffer is null ? default : ReplyEncoder.Data(scratch, _buffer.AsSpan(0, _length));
 
     internal override void ReleaseBuffers()
     {

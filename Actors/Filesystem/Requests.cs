@@ -32,7 +32,8 @@ public abstract class EntryRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => Put(scratch, _entry.ToWire(s));
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
+        ReplyEncoder.Entry(scratch, _entry.NodeId, _entry.Generation, _entry.Attr, _entry.EntryTimeout, _entry.AttrTimeout, p);
 
     internal override string? ValidateReply()
     {
@@ -45,8 +46,9 @@ public abstract class EntryRequest : FsRequest
 
 public sealed class LookupRequest : EntryRequest
 {
+    internal LookupArgs Args;
     public override Opcode Opcode => Opcode.Lookup;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
     /// <summary>Caches "no such entry" in the kernel for <paramref name="ttl"/>.</summary>
     public bool ReplyNegative(TimeSpan ttl) => ReplyNegativeEntry(ttl);
     public override string ToString() => $"{base.ToString()} name={Name}";
@@ -54,36 +56,40 @@ public sealed class LookupRequest : EntryRequest
 
 public sealed class MkNodRequest : EntryRequest
 {
+    internal MkNodArgs Args;
     public override Opcode Opcode => Opcode.MkNod;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
     /// <summary>Includes the S_IF type bits; already masked with the umask by the kernel.</summary>
-    public uint Mode { get; internal set; }
-    public uint Rdev { get; internal set; }
-    public uint Umask { get; internal set; }
+    public uint Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
+    public uint Rdev { get => Args.Rdev; internal set => Args = Args with { Rdev = value }; }
+    public uint Umask { get => Args.Umask; internal set => Args = Args with { Umask = value }; }
 }
 
 public sealed class MkDirRequest : EntryRequest
 {
+    internal MkDirArgs Args;
     public override Opcode Opcode => Opcode.MkDir;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
     /// <summary>Permission bits only (no S_IFDIR), already masked with the umask.</summary>
-    public uint Mode { get; internal set; }
-    public uint Umask { get; internal set; }
+    public uint Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
+    public uint Umask { get => Args.Umask; internal set => Args = Args with { Umask = value }; }
 }
 
 public sealed class SymlinkRequest : EntryRequest
 {
+    internal SymlinkArgs Args;
     public override Opcode Opcode => Opcode.Symlink;
-    public string Name { get; internal set; } = "";
-    public string Target { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public string Target { get => Args.Target ?? ""; internal set => Args = Args with { Target = value }; }
 }
 
 public sealed class LinkRequest : EntryRequest
 {
+    internal LinkArgs Args;
     public override Opcode Opcode => Opcode.Link;
     /// <summary>The existing node that gets a new name; <see cref="FsRequest.NodeId"/> is the new parent.</summary>
-    public ulong OldNodeId { get; internal set; }
-    public string NewName { get; internal set; } = "";
+    public ulong OldNodeId { get => Args.OldNodeId; internal set => Args = Args with { OldNodeId = value }; }
+    public string NewName { get => Args.NewName ?? ""; internal set => Args = Args with { NewName = value }; }
 
     internal override int ReferencedNodes(Span<ulong> into)
     {
@@ -97,8 +103,9 @@ public sealed class LinkRequest : EntryRequest
 public sealed class ForgetRequest : FsRequest
 {
     public override Opcode Opcode => (Opcode)Header.Opcode is Opcode.Forget ? Opcode.Forget : Opcode.BatchForget;
-    public FuseForgetOne[] Items { get; internal set; } = [];
-    public int Count { get; internal set; }
+    internal ForgetArgs Args;
+    public FuseForgetOne[] Items { get => Args.Items ?? []; internal set => Args = Args with { Items = value }; }
+    public int Count { get => Args.Count; internal set => Args = Args with { Count = value }; }
     public ReadOnlySpan<FuseForgetOne> Forgets => Items.AsSpan(0, Count);
 }
 
@@ -114,46 +121,57 @@ public abstract class AttrRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s)
-    {
-        var (sec, nsec) = Entry.Split(_ttl ?? s.AttrTimeout);
-        return Put(scratch, new FuseAttrOut { AttrValid = sec, AttrValidNsec = nsec, Attr = _attr });
-    }
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Attr(scratch, _attr, _ttl, p);
 
     internal override string? ValidateReply() => AttrValidator.Check(in _attr);
 }
 
 public sealed class GetAttrRequest : AttrRequest
 {
+    internal GetAttrArgs Args;
     public override Opcode Opcode => Opcode.GetAttr;
     /// <summary>The open file handle when the kernel knows one (fstat), else null.</summary>
-    public ulong? Fh { get; internal set; }
+    public ulong? Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
 }
 
 public sealed class SetAttrRequest : AttrRequest
 {
+    internal SetAttrArgs Args;
     public override Opcode Opcode => Opcode.SetAttr;
-    /// <summary>FATTR_* bits saying which fields below are set.</summary>
-    public uint Valid { get; internal set; }
-    public ulong? Fh { get; internal set; }
-    public ulong Size { get; internal set; }
-    public FsTime Atime { get; internal set; }
-    public FsTime Mtime { get; internal set; }
-    public FsTime Ctime { get; internal set; }
-    public uint Mode { get; internal set; }
-    public uint AttrUid { get; internal set; }
-    public uint AttrGid { get; internal set; }
+    /// <summary>Which fields below are set.</summary>
+    public SetAttrValid Valid { get => Args.Valid; internal set => Args = Args with { Valid = value }; }
+    public ulong? Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public ulong Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
+    public FsTime Atime
+    {
+        get => new((long)Args.Atime, Args.AtimeNsec);
+        internal set => Args = Args with { Atime = (ulong)value.Seconds, AtimeNsec = value.Nanoseconds };
+    }
+    public FsTime Mtime
+    {
+        get => new((long)Args.Mtime, Args.MtimeNsec);
+        internal set => Args = Args with { Mtime = (ulong)value.Seconds, MtimeNsec = value.Nanoseconds };
+    }
+    public FsTime Ctime
+    {
+        get => new((long)Args.Ctime, Args.CtimeNsec);
+        internal set => Args = Args with { Ctime = (ulong)value.Seconds, CtimeNsec = value.Nanoseconds };
+    }
+    public uint Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
+    public uint AttrUid { get => Args.Uid; internal set => Args = Args with { Uid = value }; }
+    public uint AttrGid { get => Args.Gid; internal set => Args = Args with { Gid = value }; }
 
-    public bool Has(uint fattr) => (Valid & fattr) != 0;
-    public bool SetsMode => Has(FuseConstants.FattrMode);
-    public bool SetsUid => Has(FuseConstants.FattrUid);
-    public bool SetsGid => Has(FuseConstants.FattrGid);
-    public bool SetsSize => Has(FuseConstants.FattrSize);
-    public bool SetsAtime => Has(FuseConstants.FattrAtime);
-    public bool SetsMtime => Has(FuseConstants.FattrMtime);
-    public bool SetsCtime => Has(FuseConstants.FattrCtime);
-    public bool AtimeNow => Has(FuseConstants.FattrAtimeNow);
-    public bool MtimeNow => Has(FuseConstants.FattrMtimeNow);
+    /// <summary>True when any of <paramref name="fields"/> is set in <see cref="Valid"/>.</summary>
+    public bool Has(SetAttrValid fields) => (Valid & fields) != 0;
+    public bool SetsMode => Has(SetAttrValid.Mode);
+    public bool SetsUid => Has(SetAttrValid.Uid);
+    public bool SetsGid => Has(SetAttrValid.Gid);
+    public bool SetsSize => Has(SetAttrValid.Size);
+    public bool SetsAtime => Has(SetAttrValid.Atime);
+    public bool SetsMtime => Has(SetAttrValid.Mtime);
+    public bool SetsCtime => Has(SetAttrValid.Ctime);
+    public bool AtimeNow => Has(SetAttrValid.AtimeNow);
+    public bool MtimeNow => Has(SetAttrValid.MtimeNow);
 }
 
 public sealed class ReadLinkRequest : FsRequest
@@ -167,7 +185,7 @@ public sealed class ReadLinkRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => _target;
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Data(scratch, _target);
     internal override string? ValidateReply() => _target.Length == 0 ? "empty symlink target" : null;
 }
 
@@ -180,27 +198,30 @@ public abstract class EmptyReplyRequest : FsRequest
 
 public sealed class UnlinkRequest : EmptyReplyRequest
 {
+    internal UnlinkArgs Args;
     public override Opcode Opcode => Opcode.Unlink;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
 }
 
 public sealed class RmDirRequest : EmptyReplyRequest
 {
+    internal RmDirArgs Args;
     public override Opcode Opcode => Opcode.RmDir;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
 }
 
 /// <summary>RENAME and RENAME2. <see cref="FsRequest.NodeId"/> is the old parent.</summary>
 public sealed class RenameRequest : EmptyReplyRequest
 {
+    internal RenameArgs Args;
     public override Opcode Opcode => Flags == 0 ? Opcode.Rename : Opcode.Rename2;
-    public string Name { get; internal set; } = "";
-    public ulong NewDir { get; internal set; }
-    public string NewName { get; internal set; } = "";
-    /// <summary>RENAME_NOREPLACE (1), RENAME_EXCHANGE (2), RENAME_WHITEOUT (4).</summary>
-    public uint Flags { get; internal set; }
-    public bool NoReplace => (Flags & FuseConstants.RenameNoReplace) != 0;
-    public bool Exchange => (Flags & FuseConstants.RenameExchange) != 0;
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public ulong NewDir { get => Args.NewDir; internal set => Args = Args with { NewDir = value }; }
+    public string NewName { get => Args.NewName ?? ""; internal set => Args = Args with { NewName = value }; }
+    /// <summary>renameat2(2) flags (RENAME2 only).</summary>
+    public RenameFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
+    public bool NoReplace => (Flags & RenameFlags.NoReplace) != 0;
+    public bool Exchange => (Flags & RenameFlags.Exchange) != 0;
 
     internal override int ReferencedNodes(Span<ulong> into)
     {
@@ -217,7 +238,7 @@ public static class BackingFiles
     public static bool CanPassthrough(this FsRequest r) => r.Protocol?.Passthrough == true && r.Device is IPassthroughDevice;
 
     /// <summary>Registers an open host descriptor as a backing file. Returns the backing id (&gt; 0) for
-    /// <c>Reply(fh, FOPEN_PASSTHROUGH, id)</c>, or a negated errno (then reply without passthrough).</summary>
+    /// <c>Reply(fh, FopenFlags.Passthrough, id)</c>, or a negated errno (then reply without passthrough).</summary>
     public static int OpenBackingFile(this FsRequest r, int fd) =>
         r.CanPassthrough() ? ((IPassthroughDevice)r.Device!).OpenBacking(fd) : -(int)Errno.EOPNOTSUPP;
 
@@ -229,44 +250,58 @@ public static class BackingFiles
 /// <summary>OPEN and OPENDIR.</summary>
 public sealed class OpenRequest : FsRequest
 {
-    private FuseOpenOut _out;
+    internal OpenArgs Args;
+    private ulong _fh;
+    private FopenFlags _fopen;
+    private int _backingId;
     public override Opcode Opcode => IsDirectory ? Opcode.OpenDir : Opcode.Open;
-    public bool IsDirectory { get; internal set; }
-    /// <summary>open(2) flags (O_ACCMODE, O_TRUNC with ATOMIC_O_TRUNC, O_APPEND, ...).</summary>
-    public uint Flags { get; internal set; }
-    public uint OpenFlags { get; internal set; }
+    public bool IsDirectory { get => Args.IsDirectory; internal set => Args = Args with { IsDirectory = value }; }
+    /// <summary>open(2) flags (access mode, O_TRUNC with ATOMIC_O_TRUNC, O_APPEND, ...).</summary>
+    public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
+    /// <summary>fuse_open_in.open_flags (FUSE_OPEN_KILL_SUIDGID).</summary>
+    public KernelOpenFlags KernelOpenFlags { get => Args.KernelOpenFlags; internal set => Args = Args with { KernelOpenFlags = value }; }
 
-    /// <summary>Answers with a handle the kernel passes back on READ/WRITE/RELEASE; FOPEN_* flags optional.</summary>
-    public bool Reply(ulong fh, uint fopenFlags = 0, int backingId = 0)
+    /// <summary>Answers with a handle the kernel passes back on READ/WRITE/RELEASE. <paramref name="backingId"/>
+    /// (from <see cref="BackingFiles.OpenBackingFile"/>) goes with <see cref="FopenFlags.Passthrough"/>.</summary>
+    public bool Reply(ulong fh, FopenFlags flags = 0, int backingId = 0)
     {
-        _out = new FuseOpenOut { Fh = fh, OpenFlags = fopenFlags, BackingId = backingId };
+        _fh = fh;
+        _fopen = flags;
+        _backingId = backingId;
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => Put(scratch, _out);
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Open(scratch, _fh, _fopen, _backingId);
 }
 
 public sealed class CreateRequest : EntryRequest
 {
-    private FuseOpenOut _open;
+    internal CreateArgs Args;
+    private ulong _fh;
+    private FopenFlags _fopen;
+    private int _backingId;
     public override Opcode Opcode => Opcode.Create;
-    public string Name { get; internal set; } = "";
-    public uint Flags { get; internal set; }
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    /// <summary>open(2) flags (O_CREAT is implied; O_EXCL, O_TRUNC, access mode, ...).</summary>
+    public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
     /// <summary>Includes S_IFREG; already masked with the umask.</summary>
-    public uint Mode { get; internal set; }
-    public uint Umask { get; internal set; }
-    public uint OpenFlags { get; internal set; }
+    public uint Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
+    public uint Umask { get => Args.Umask; internal set => Args = Args with { Umask = value }; }
+    /// <summary>fuse_create_in.open_flags (FUSE_OPEN_KILL_SUIDGID).</summary>
+    public KernelOpenFlags KernelOpenFlags { get => Args.KernelOpenFlags; internal set => Args = Args with { KernelOpenFlags = value }; }
 
-    public bool Reply(in Entry entry, ulong fh, uint fopenFlags = 0, int backingId = 0)
+    public bool Reply(in Entry entry, ulong fh, FopenFlags flags = 0, int backingId = 0)
     {
-        _open = new FuseOpenOut { Fh = fh, OpenFlags = fopenFlags, BackingId = backingId };
+        _fh = fh;
+        _fopen = flags;
+        _backingId = backingId;
         return Reply(entry);
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s)
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p)
     {
-        int n = base.EncodeReply(scratch, s).Length;
-        return scratch[..(n + Put(scratch[n..], _open).Length)];
+        ref readonly var e = ref ReplyEntry;
+        return ReplyEncoder.Create(scratch, e.NodeId, e.Generation, e.Attr, e.EntryTimeout, e.AttrTimeout, _fh, _fopen, _backingId, p);
     }
 }
 
@@ -274,13 +309,17 @@ public sealed class ReadRequest : FsRequest
 {
     private ReadOnlyMemory<byte> _data;
     private byte[]? _pooled;
+    internal ReadArgs Args;
     public override Opcode Opcode => Opcode.Read;
-    public ulong Fh { get; internal set; }
-    public ulong Offset { get; internal set; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public ulong Offset { get => Args.Offset; internal set => Args = Args with { Offset = value }; }
     /// <summary>Most bytes to return; fewer means end of file for cached reads.</summary>
-    public uint Size { get; internal set; }
-    public uint ReadFlags { get; internal set; }
-    public uint Flags { get; internal set; }
+    public uint Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
+    public ReadFlags ReadFlags { get => Args.ReadFlags; internal set => Args = Args with { ReadFlags = value }; }
+    /// <summary>The open(2) flags of the file handle.</summary>
+    public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
+    /// <summary>Valid when <see cref="ReadFlags"/> has <see cref="Engine.Protocol.ReadFlags.LockOwner"/>.</summary>
+    public ulong LockOwner => Args.LockOwner;
 
     /// <summary>Answers with <paramref name="data"/> (not copied: it must stay unchanged until written).</summary>
     public bool Reply(ReadOnlyMemory<byte> data)
@@ -298,7 +337,7 @@ public sealed class ReadRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => _data.Span;
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Data(scratch, _data.Span);
     internal override string? ValidateReply() => _data.Length > Size ? $"read reply of {_data.Length} bytes for a {Size}-byte read" : null;
 
     internal override void ReleaseBuffers()
@@ -314,14 +353,18 @@ public sealed class WriteRequest : FsRequest
     private uint _written;
     internal byte[]? Buffer;
     internal Connection.RequestBufferPool? Pool;
+    internal WriteArgs Args;
     public override Opcode Opcode => Opcode.Write;
-    public ulong Fh { get; internal set; }
-    public ulong Offset { get; internal set; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public ulong Offset { get => Args.Offset; internal set => Args = Args with { Offset = value }; }
     public uint Size => (uint)Data.Length;
-    public uint WriteFlags { get; internal set; }
-    public uint Flags { get; internal set; }
+    public WriteFlags WriteFlags { get => Args.WriteFlags; internal set => Args = Args with { WriteFlags = value }; }
+    /// <summary>The open(2) flags of the file handle.</summary>
+    public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
+    /// <summary>Valid when <see cref="WriteFlags"/> has <see cref="Engine.Protocol.WriteFlags.LockOwner"/>.</summary>
+    public ulong LockOwner => Args.LockOwner;
     /// <summary>The payload, straight from the device buffer. Valid only until the request is answered.</summary>
-    public ReadOnlyMemory<byte> Data { get; internal set; }
+    public ReadOnlyMemory<byte> Data { get => Args.Data; internal set => Args = Args with { Data = value }; }
 
     public bool Reply(uint written)
     {
@@ -329,7 +372,7 @@ public sealed class WriteRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => Put(scratch, new FuseWriteOut { Size = _written });
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Write(scratch, _written);
     internal override string? ValidateReply() => _written > Size ? $"write reply claims {_written} bytes of {Size}" : null;
 
     internal override void ReleaseBuffers()
@@ -351,7 +394,7 @@ public sealed class StatFsRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => Put(scratch, new FuseKStatFs
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.StatFs(scratch, new FuseKStatFs
     {
         Blocks = _st.Blocks, Bfree = _st.BlocksFree, Bavail = _st.BlocksAvailable, Files = _st.Files, Ffree = _st.FilesFree,
         Bsize = _st.BlockSize, NameLen = _st.NameLength, Frsize = _st.FragmentSize,
@@ -361,46 +404,59 @@ public sealed class StatFsRequest : FsRequest
 /// <summary>RELEASE and RELEASEDIR: the last reference to an open handle went away. Errors are ignored by the kernel.</summary>
 public sealed class ReleaseRequest : EmptyReplyRequest
 {
+    internal ReleaseArgs Args;
     public override Opcode Opcode => IsDirectory ? Opcode.ReleaseDir : Opcode.Release;
-    public bool IsDirectory { get; internal set; }
-    public ulong Fh { get; internal set; }
-    public uint Flags { get; internal set; }
-    public uint ReleaseFlags { get; internal set; }
+    public bool IsDirectory { get => Args.IsDirectory; internal set => Args = Args with { IsDirectory = value }; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    /// <summary>The open(2) flags of the file handle.</summary>
+    public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
+    public ReleaseFlags ReleaseFlags { get => Args.ReleaseFlags; internal set => Args = Args with { ReleaseFlags = value }; }
+    public ulong LockOwner => Args.LockOwner;
 }
 
 /// <summary>FSYNC and FSYNCDIR.</summary>
 public sealed class FsyncRequest : EmptyReplyRequest
 {
+    internal FsyncArgs Args;
     public override Opcode Opcode => IsDirectory ? Opcode.FsyncDir : Opcode.Fsync;
-    public bool IsDirectory { get; internal set; }
-    public ulong Fh { get; internal set; }
-    public bool DataSync { get; internal set; }
+    public bool IsDirectory { get => Args.IsDirectory; internal set => Args = Args with { IsDirectory = value }; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public FsyncFlags FsyncFlags => Args.FsyncFlags;
+    /// <summary>fdatasync: only the data must reach storage.</summary>
+    public bool DataSync
+    {
+        get => Args.DataSync;
+        internal set => Args = Args with { FsyncFlags = value ? Args.FsyncFlags | FsyncFlags.DataSync : Args.FsyncFlags & ~FsyncFlags.DataSync };
+    }
 }
 
 public sealed class FlushRequest : EmptyReplyRequest
 {
+    internal FlushArgs Args;
     public override Opcode Opcode => Opcode.Flush;
-    public ulong Fh { get; internal set; }
-    public ulong LockOwner { get; internal set; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public ulong LockOwner { get => Args.LockOwner; internal set => Args = Args with { LockOwner = value }; }
 }
 
 public sealed class SetXAttrRequest : EmptyReplyRequest
 {
+    internal SetXAttrArgs Args;
     public override Opcode Opcode => Opcode.SetXAttr;
-    public string Name { get; internal set; } = "";
-    public byte[] Value { get; internal set; } = [];
-    /// <summary>XATTR_CREATE (1) or XATTR_REPLACE (2).</summary>
-    public uint Flags { get; internal set; }
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public byte[] Value { get => Args.Value ?? []; internal set => Args = Args with { Value = value }; }
+    /// <summary>XATTR_CREATE or XATTR_REPLACE (or neither).</summary>
+    public XAttrFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
 }
 
 /// <summary>GETXATTR. Answer with the whole value: the engine answers the size-0 probe and ERANGE itself.</summary>
 public sealed class GetXAttrRequest : FsRequest
 {
     private byte[] _value = [];
+    internal GetXAttrArgs Args;
     public override Opcode Opcode => Opcode.GetXAttr;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
     /// <summary>The caller's buffer size; 0 asks only for the value's length.</summary>
-    public uint Size { get; internal set; }
+    public uint Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
 
     public bool Reply(byte[] value)
     {
@@ -409,16 +465,18 @@ public sealed class GetXAttrRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) =>
-        Size == 0 ? Put(scratch, new FuseGetXAttrOut { Size = (uint)_value.Length }) : _value;
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
+        Size == 0 ? ReplyEncoder.XAttrSize(scratch, (uint)_value.Length) : ReplyEncoder.Data(scratch, _value);
 }
 
 /// <summary>LISTXATTR. Answer with the names: the engine encodes them, and answers the size-0 probe and ERANGE.</summary>
 public sealed class ListXAttrRequest : FsRequest
 {
     private byte[] _names = [];
+    internal ListXAttrArgs Args;
     public override Opcode Opcode => Opcode.ListXAttr;
-    public uint Size { get; internal set; }
+    /// <summary>The caller's buffer size; 0 asks only for the list's length.</summary>
+    public uint Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
 
     public bool Reply(IEnumerable<string> names)
     {
@@ -429,41 +487,45 @@ public sealed class ListXAttrRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) =>
-        Size == 0 ? Put(scratch, new FuseGetXAttrOut { Size = (uint)_names.Length }) : _names;
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
+        Size == 0 ? ReplyEncoder.XAttrSize(scratch, (uint)_names.Length) : ReplyEncoder.Data(scratch, _names);
 }
 
 public sealed class RemoveXAttrRequest : EmptyReplyRequest
 {
+    internal RemoveXAttrArgs Args;
     public override Opcode Opcode => Opcode.RemoveXAttr;
-    public string Name { get; internal set; } = "";
+    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
 }
 
 public sealed class AccessRequest : EmptyReplyRequest
 {
+    internal AccessArgs Args;
     public override Opcode Opcode => Opcode.Access;
     /// <summary>R_OK 4, W_OK 2, X_OK 1 (0 = existence).</summary>
-    public uint Mask { get; internal set; }
+    public uint Mask { get => Args.Mask; internal set => Args = Args with { Mask = value }; }
 }
 
 public sealed class FallocateRequest : EmptyReplyRequest
 {
+    internal FallocateArgs Args;
     public override Opcode Opcode => Opcode.Fallocate;
-    public ulong Fh { get; internal set; }
-    public ulong Offset { get; internal set; }
-    public ulong Length { get; internal set; }
-    /// <summary>FALLOC_FL_* bits (KEEP_SIZE 1, PUNCH_HOLE 2, ...).</summary>
-    public uint Mode { get; internal set; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public ulong Offset { get => Args.Offset; internal set => Args = Args with { Offset = value }; }
+    public ulong Length { get => Args.Length; internal set => Args = Args with { Length = value }; }
+    /// <summary>fallocate(2) mode; 0 allocates and may extend the file.</summary>
+    public FallocateFlags Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
 }
 
 public sealed class LseekRequest : FsRequest
 {
     private ulong _offset;
+    internal LseekArgs Args;
     public override Opcode Opcode => Opcode.Lseek;
-    public ulong Fh { get; internal set; }
-    public ulong Offset { get; internal set; }
+    public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    public ulong Offset { get => Args.Offset; internal set => Args = Args with { Offset = value }; }
     /// <summary>SEEK_DATA (3) or SEEK_HOLE (4); the kernel handles the others itself.</summary>
-    public uint Whence { get; internal set; }
+    public uint Whence { get => Args.Whence; internal set => Args = Args with { Whence = value }; }
 
     public bool Reply(ulong offset)
     {
@@ -471,22 +533,23 @@ public sealed class LseekRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) => Put(scratch, new FuseLseekOut { Offset = _offset });
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Lseek(scratch, _offset);
 }
 
 /// <summary>COPY_FILE_RANGE and COPY_FILE_RANGE_64.</summary>
 public sealed class CopyFileRangeRequest : FsRequest
 {
     private ulong _copied;
+    internal CopyFileRangeArgs Args;
     public override Opcode Opcode => Is64 ? Opcode.CopyFileRange64 : Opcode.CopyFileRange;
-    public bool Is64 { get; internal set; }
-    public ulong FhIn { get; internal set; }
-    public ulong OffsetIn { get; internal set; }
-    public ulong NodeIdOut { get; internal set; }
-    public ulong FhOut { get; internal set; }
-    public ulong OffsetOut { get; internal set; }
-    public ulong Length { get; internal set; }
-    public ulong Flags { get; internal set; }
+    public bool Is64 { get => Args.Is64; internal set => Args = Args with { Is64 = value }; }
+    public ulong FhIn { get => Args.FhIn; internal set => Args = Args with { FhIn = value }; }
+    public ulong OffsetIn { get => Args.OffsetIn; internal set => Args = Args with { OffsetIn = value }; }
+    public ulong NodeIdOut { get => Args.NodeIdOut; internal set => Args = Args with { NodeIdOut = value }; }
+    public ulong FhOut { get => Args.FhOut; internal set => Args = Args with { FhOut = value }; }
+    public ulong OffsetOut { get => Args.OffsetOut; internal set => Args = Args with { OffsetOut = value }; }
+    public ulong Length { get => Args.Length; internal set => Args = Args with { Length = value }; }
+    public ulong Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
 
     public bool Reply(ulong copied)
     {
@@ -494,8 +557,8 @@ public sealed class CopyFileRangeRequest : FsRequest
         return Complete();
     }
 
-    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, ReplySettings s) =>
-        Is64 ? Put(scratch, new FuseCopyFileRangeOut { BytesCopied = _copied }) : Put(scratch, new FuseWriteOut { Size = (uint)Math.Min(_copied, uint.MaxValue) });
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
+        Is64 ? ReplyEncoder.CopyFileRange64(scratch, _copied) : ReplyEncoder.CopyFileRange(scratch, _copied);
 
     internal override string? ValidateReply() => _copied > Length ? $"copy_file_range reply claims {_copied} of {Length} bytes" : null;
 

@@ -64,6 +64,10 @@ public static class FuseConstants
     public const int InHeaderSize = 40;
     public const int OutHeaderSize = 16;
     public const int NameMax = 1024;
+    /// <summary>FUSE_COMPAT_SETXATTR_IN_SIZE: fuse_setxattr_in without FUSE_SETXATTR_EXT (size, flags).</summary>
+    public const int CompatSetXAttrInSize = 8;
+    /// <summary>fuse_init_in as kernels before 7.36 send it (major, minor, max_readahead, flags).</summary>
+    public const int CompatInitInSize = 16;
     public const ulong InterruptBit = 1;
     public const ulong ResendBit = 1UL << 63;
     public const int PageSize = 4096;

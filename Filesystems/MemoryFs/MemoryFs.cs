@@ -22,10 +22,6 @@ public sealed class MemoryFs : FilesystemActor
     /// <summary>Largest file size; far below long.MaxValue so chunk arithmetic can never overflow.</summary>
     internal const long MaxFileSize = 1L << 60;
 
-    private const uint OTrunc = 0x200;
-    private const uint WriteKillSuidGid = 4;
-    private const uint FallocKeepSize = 1;
-    private const uint FallocPunchHole = 2;
     private const uint SeekDataWhence = 3;
     private const uint SeekHoleWhence = 4;
 
@@ -120,7 +116,7 @@ public sealed class MemoryFs : FilesystemActor
             if (StoreFailed(r, error)) return;
             n.Mtime = now;
         }
-        if (r.Has(FuseConstants.FattrKillSuidGid)) KillSuidGid(n);
+        if (r.Has(SetAttrValid.KillSuidGid)) KillSuidGid(n);
         if (r.SetsAtime || r.AtimeNow) n.Atime = r.AtimeNow ? now : r.Atime;
         if (r.SetsMtime || r.MtimeNow) n.Mtime = r.MtimeNow ? now : r.Mtime;
         n.Ctime = r.SetsCtime ? r.Ctime : now;
@@ -227,7 +223,7 @@ public sealed class MemoryFs : FilesystemActor
 
     protected override void Rename(RenameRequest r)
     {
-        const uint known = FuseConstants.RenameNoReplace | FuseConstants.RenameExchange;
+        const RenameFlags known = RenameFlags.NoReplace | RenameFlags.Exchange;
         if ((r.Flags & ~known) != 0 || (r.NoReplace && r.Exchange)) { r.Fail(Errno.EINVAL); return; } // incl. WHITEOUT
         if (Dir(r, r.NodeId) is not { } srcDir) return;
         if (Dir(r, r.NewDir) is not { } dstDir) return;
@@ -294,7 +290,7 @@ public sealed class MemoryFs : FilesystemActor
         if (Node(r, r.NodeId) is not { } n) return;
         if (n.IsDirectory) { r.Fail(Errno.EISDIR); return; }
         // O_TRUNC reaches us because ATOMIC_O_TRUNC is negotiated; the kernel checked write permission.
-        if ((r.Flags & OTrunc) != 0 && n.Data is { } data)
+        if ((r.Flags & OpenFlags.Truncate) != 0 && n.Data is { } data)
         {
             long before = data.AllocatedBytes;
             var error = data.Truncate(0);
@@ -360,7 +356,7 @@ public sealed class MemoryFs : FilesystemActor
         NoteSpillError(data);
         if (StoreFailed(r, error)) return;
         n.Modified(FsTime.Now);
-        if ((r.WriteFlags & WriteKillSuidGid) != 0) KillSuidGid(n);
+        if ((r.WriteFlags & WriteFlags.KillSuidGid) != 0) KillSuidGid(n);
         r.Reply((uint)src.Length);
     }
 
@@ -377,16 +373,16 @@ public sealed class MemoryFs : FilesystemActor
 
         switch (r.Mode)
         {
-            case 0:
-            case FallocKeepSize:
+            case FallocateFlags.None:
+            case FallocateFlags.KeepSize:
                 if (!data.Fits(offset, length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
                 long oldSize = data.Size;
-                var error = data.Allocate(offset, length, keepSize: r.Mode == FallocKeepSize);
+                var error = data.Allocate(offset, length, keepSize: r.Mode == FallocateFlags.KeepSize);
                 NoteSpillError(data);
                 if (error != Errno.Ok) { _usedBytes += data.AllocatedBytes - before; StoreFailed(r, error); return; }
                 if (data.Size != oldSize) n.Modified(now);
                 break;
-            case FallocPunchHole | FallocKeepSize:
+            case FallocateFlags.PunchHole | FallocateFlags.KeepSize:
                 var punched = data.PunchHole(offset, length);
                 if (punched != Errno.Ok) { _usedBytes += data.AllocatedBytes - before; StoreFailed(r, punched); return; }
                 n.Modified(now);
@@ -509,11 +505,11 @@ public sealed class MemoryFs : FilesystemActor
         if (IsPosixAcl(r.Name)) { r.Fail(Errno.EOPNOTSUPP); return; }
         if (r.Name.Length == 0 || Encoding.UTF8.GetByteCount(r.Name) > MaxXattrNameBytes) { r.Fail(Errno.ERANGE); return; }
         if (r.Value.Length > MaxXattrValueBytes) { r.Fail(Errno.E2BIG); return; }
-        const uint known = FuseConstants.XattrCreate | FuseConstants.XattrReplace;
+        const XAttrFlags known = XAttrFlags.Create | XAttrFlags.Replace;
         if ((r.Flags & ~known) != 0) { r.Fail(Errno.EINVAL); return; }
         bool exists = n.Xattrs is { } x && x.ContainsKey(r.Name);
-        if ((r.Flags & FuseConstants.XattrCreate) != 0 && exists) { r.Fail(Errno.EEXIST); return; }
-        if ((r.Flags & FuseConstants.XattrReplace) != 0 && !exists) { r.Fail(Errno.ENODATA); return; }
+        if ((r.Flags & XAttrFlags.Create) != 0 && exists) { r.Fail(Errno.EEXIST); return; }
+        if ((r.Flags & XAttrFlags.Replace) != 0 && !exists) { r.Fail(Errno.ENODATA); return; }
 
         (n.Xattrs ??= new Dictionary<string, byte[]>(StringComparer.Ordinal))[r.Name] = r.Value; // decoder gives us our own copy
         n.Ctime = FsTime.Now;

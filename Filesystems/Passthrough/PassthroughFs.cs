@@ -174,7 +174,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                     if (rc < 0) { r.Fail(err); return; }
                 }
             }
-            if (r.Has(FuseConstants.FattrKillSuidGid) && !r.SetsMode && n.IsRegular && StatNode(n, out var ks) == Errno.Ok)
+            if (r.Has(SetAttrValid.KillSuidGid) && !r.SetsMode && n.IsRegular && StatNode(n, out var ks) == Errno.Ok)
             {
                 // The kernel asks us to drop set-user-id (and set-group-id when group-executable), as a write would.
                 uint mode = ks.Mode & 0xFFFu & ~S_ISUID;
@@ -268,7 +268,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (!EncodeName(r, r.Name, name)) return;
         // O_NOFOLLOW: a symlink put in place of the name meanwhile must never be followed out of SOURCE (ELOOP).
         int flags = HostOpenFlags(r.Flags) | O_NOFOLLOW;
-        bool exclusive = (r.Flags & O_EXCL) != 0;
+        bool exclusive = (r.Flags & OpenFlags.Exclusive) != 0;
         int fd = -1;
         bool created = false;
         fixed (byte* pn = name)
@@ -308,7 +308,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return;
         }
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough);
-        if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FuseConstants.FopenPassthrough : 0, passthrough ? node!.BackingId : 0))
+        if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
         }
@@ -382,7 +382,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         fixed (byte* po = oldName)
         fixed (byte* pn = newName)
         {
-            if (renameat2(from.Fd, po, to.Fd, pn, r.Flags) < 0) { r.Fail(LastError()); return; }
+            if (renameat2(from.Fd, po, to.Fd, pn, (uint)r.Flags) < 0) { r.Fail(LastError()); return; }
         }
         r.Reply();
     }
@@ -404,7 +404,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return;
         }
         ulong fh = _handles.Add(fd, n, passthrough: passthrough);
-        if (!r.Reply(fh, passthrough ? FuseConstants.FopenPassthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
+        if (!r.Reply(fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
     /// <summary>
@@ -415,7 +415,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// cached (see <see cref="HostInode.BackingId"/> for the kernel's rules). A failing BACKING_OPEN falls back to
     /// the cached path. Fails only when the host refuses O_DIRECT and the inode can only be opened in passthrough.
     /// </summary>
-    private Errno StartIo(FsRequest r, HostInode n, uint flags, int fd, out bool passthrough)
+    private Errno StartIo(FsRequest r, HostInode n, OpenFlags flags, int fd, out bool passthrough)
     {
         passthrough = false;
         if (!n.IsRegular || !_options.KernelPassthrough || _backingUnavailable || n.CachedOpens > 0 || !r.CanPassthrough())
@@ -423,7 +423,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             n.CachedOpens++;
             return Errno.Ok;
         }
-        if ((flags & (uint)O_DIRECT) != 0)
+        if ((flags & OpenFlagsExtensions.Direct) != 0)
         {
             // The kernel opens its backing file with the caller's flags, O_DIRECT included, and turns a refusal into
             // EIO. Ask the host first: then the caller gets the host's errno, or (while no passthrough open forces the
@@ -455,7 +455,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     /// <summary>Can the host open this inode with O_DIRECT (and the caller's access mode)?</summary>
-    private static Errno ProbeDirect(HostInode n, uint flags)
+    private static Errno ProbeDirect(HostInode n, OpenFlags flags)
     {
         int probe = OpenNode(n, ((int)flags & O_ACCMODE) | O_DIRECT | O_CLOEXEC);
         if (probe < 0) return LastError();
@@ -686,7 +686,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (!EncodeXattrName(r, r.Name, name)) return;
         Span<byte> proc = stackalloc byte[32];
         ProcPath(n.Fd, proc);
-        int flags = (int)(r.Flags & (FuseConstants.XattrCreate | FuseConstants.XattrReplace));
+        int flags = (int)(r.Flags & (XAttrFlags.Create | XAttrFlags.Replace));
         var value = r.Value;
         int rc;
         fixed (byte* pp = proc)
@@ -995,7 +995,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>open(2) flags for the host: the kernel's, minus what cannot or must not apply to a reopen
     /// (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW, which would refuse the magic link; O_DIRECT, since our pooled buffers
     /// are not aligned), plus O_CLOEXEC.</summary>
-    private static int HostOpenFlags(uint kernelFlags) =>
+    private static int HostOpenFlags(OpenFlags kernelFlags) =>
         ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
 
     private static Errno StatNode(HostInode n, out Statx st)

@@ -14,7 +14,7 @@ namespace FuseActors.Actors.Tests;
 /// </summary>
 public sealed class ReplyEncodingTests
 {
-    private static readonly ReplySettings Settings = new()
+    private static readonly NegotiatedProtocol Settings = new()
     {
         EntryTimeout = TimeSpan.FromSeconds(1),
         AttrTimeout = TimeSpan.FromMilliseconds(2250),
@@ -24,7 +24,7 @@ public sealed class ReplyEncodingTests
     // Helpers
 
     /// <summary>Encodes into a scratch buffer full of 0xAA, so any byte the encoder forgot shows up.</summary>
-    private static byte[] Encode(FsRequest r, ReplySettings? s = null)
+    private static byte[] Encode(FsRequest r, NegotiatedProtocol? s = null)
     {
         var scratch = new byte[4096];
         scratch.AsSpan().Fill(0xAA);
@@ -170,7 +170,7 @@ public sealed class ReplyEncodingTests
     public void Create_is_entry_then_open_144_bytes()
     {
         var r = new CreateRequest { Name = "new.txt" };
-        Assert.True(r.Reply(SampleEntry(nodeId: 9), fh: 0x1122334455667788, fopenFlags: FuseConstants.FopenKeepCache, backingId: 3));
+        Assert.True(r.Reply(SampleEntry(nodeId: 9), fh: 0x1122334455667788, flags: FopenFlags.KeepCache, backingId: 3));
         var expected = new byte[144];
         ExpectEntry(expected, 0, 9, 7, 1, 500_000_000, 2, 250_000_000, SampleAttr());
         U64(expected, 128, 0x1122334455667788);     // fuse_open_out.fh
@@ -216,7 +216,7 @@ public sealed class ReplyEncodingTests
     public void Open_is_16_bytes(int backingId)
     {
         var r = new OpenRequest();
-        Assert.True(r.Reply(0x8877665544332211, FuseConstants.FopenDirectIo | FuseConstants.FopenNonSeekable, backingId));
+        Assert.True(r.Reply(0x8877665544332211, FopenFlags.DirectIo | FopenFlags.NonSeekable, backingId));
         var expected = new byte[16];
         U64(expected, 0, 0x8877665544332211);   // fh
         U32(expected, 8, 5);                    // open_flags: DIRECT_IO | NONSEEKABLE

@@ -22,7 +22,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
     protected const ulong Root = FuseConstants.RootId;
     protected const uint S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000, S_IFCHR = 0x2000;
 
-    protected readonly ReplySettings Settings = new();
+    protected readonly NegotiatedProtocol Settings = new();
     private readonly byte[] _scratch = new byte[2 << 20];
     private readonly uint _callerUid;
     private readonly uint _callerGid;
@@ -44,7 +44,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
     /// <summary>What the device reader stamps on every request: the device it came from and the negotiated protocol
     /// (null: no device, nothing negotiated).</summary>
     protected IFuseDevice? Device { get; set; }
-    protected ReplySettings? Protocol { get; set; }
+    protected NegotiatedProtocol? Protocol { get; set; }
 
     // ------------------------------------------------------------ raw calls
 
@@ -89,7 +89,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
     protected Errno LookupError(ulong parent, string name) => Err(new LookupRequest { Name = name }, parent);
 
     protected (FuseEntryOut Entry, ulong Fh) Create(ulong parent, string name, uint mode = S_IFREG | 0x1A4, uint? uid = null, uint? gid = null,
-        uint flags = 0x80C2 /* O_RDWR|O_CREAT|O_EXCL|O_LARGEFILE */)
+        OpenFlags flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive | (OpenFlags)0x8000 /* O_LARGEFILE on x86-64 */)
     {
         var r = Ok(new CreateRequest { Name = name, Mode = mode, Flags = flags, Umask = 0x12 }, parent, uid, gid);
         var p = Payload(r);
@@ -114,9 +114,9 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
     protected FuseAttr SetAttr(ulong node, SetAttrRequest r) => Decode<FuseAttrOut>(Payload(Ok(r, node))).Attr;
 
     protected FuseAttr Truncate(ulong node, ulong size) =>
-        SetAttr(node, new SetAttrRequest { Valid = FuseConstants.FattrSize, Size = size });
+        SetAttr(node, new SetAttrRequest { Valid = SetAttrValid.Size, Size = size });
 
-    protected ulong Open(ulong node, uint flags = 2 /* O_RDWR */) =>
+    protected ulong Open(ulong node, OpenFlags flags = OpenFlags.ReadWrite) =>
         Decode<FuseOpenOut>(Payload(Ok(new OpenRequest { Flags = flags }, node))).Fh;
 
     protected ulong OpenDir(ulong node) =>
@@ -142,7 +142,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
     protected Errno Unlink(ulong parent, string name) => Err(new UnlinkRequest { Name = name }, parent);
     protected Errno RmDir(ulong parent, string name) => Err(new RmDirRequest { Name = name }, parent);
 
-    protected Errno Rename(ulong parent, string name, ulong newParent, string newName, uint flags = 0) =>
+    protected Errno Rename(ulong parent, string name, ulong newParent, string newName, RenameFlags flags = 0) =>
         Err(new RenameRequest { Name = name, NewDir = newParent, NewName = newName, Flags = flags }, parent);
 
     /// <summary>FORGETs are never answered: follow with a request that is, so the forget has been processed.</summary>

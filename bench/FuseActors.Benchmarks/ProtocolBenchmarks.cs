@@ -9,7 +9,7 @@ namespace FuseActors.Benchmarks;
 [MemoryDiagnoser]
 public class ProtocolBenchmarks
 {
-    private readonly ReplySettings _settings = new();
+    private readonly NegotiatedProtocol _settings = new();
     private readonly byte[] _scratch = new byte[4096];
     private byte[] _getattr = [], _lookup = [], _read = [], _write = [];
     private readonly byte[] _writeBuffer = new byte[(1 << 20) + 4096];
@@ -26,16 +26,16 @@ public class ProtocolBenchmarks
     }
 
     [Benchmark]
-    public FsRequest DecodeGetAttr() => RequestDecoder.Decode(_getattr, _getattr.Length, _settings, out _);
+    public FsRequest DecodeGetAttr() => RequestFactory.Parse(_getattr, _getattr.Length, _settings, out _);
 
     [Benchmark]
-    public FsRequest DecodeLookup() => RequestDecoder.Decode(_lookup, _lookup.Length, _settings, out _);
+    public FsRequest DecodeLookup() => RequestFactory.Parse(_lookup, _lookup.Length, _settings, out _);
 
     [Benchmark]
-    public FsRequest DecodeRead() => RequestDecoder.Decode(_read, _read.Length, _settings, out _);
+    public FsRequest DecodeRead() => RequestFactory.Parse(_read, _read.Length, _settings, out _);
 
     [Benchmark]
-    public FsRequest DecodeWrite4K() => RequestDecoder.Decode(_writeBuffer, _write.Length, _settings, out _);
+    public FsRequest DecodeWrite4K() => RequestFactory.Parse(_writeBuffer, _write.Length, _settings, out _);
 
     [Benchmark]
     public int EncodeEntryReply()

@@ -176,7 +176,7 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
     public void Parent_mtime_and_ctime_change_when_entries_are_added()
     {
         var d = MkDir(Root, "d").NodeId;
-        SetAttr(d, new SetAttrRequest { Valid = FuseConstants.FattrMtime, Mtime = new FsTime(1000, 0) });
+        SetAttr(d, new SetAttrRequest { Valid = SetAttrValid.Mtime, Mtime = new FsTime(1000, 0) });
         MkNod(d, "x");
         Assert.True(GetAttr(d).Mtime > 1_600_000_000);
     }
@@ -202,8 +202,8 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
         var a = MkDir(Root, "a").NodeId;
         var b = MkDir(Root, "b").NodeId;
         var f = MkNod(a, "f").NodeId;
-        SetAttr(f, new SetAttrRequest { Valid = FuseConstants.FattrCtime, Ctime = new FsTime(1000, 0) });
-        SetAttr(a, new SetAttrRequest { Valid = FuseConstants.FattrMtime, Mtime = new FsTime(1000, 0) });
+        SetAttr(f, new SetAttrRequest { Valid = SetAttrValid.Ctime, Ctime = new FsTime(1000, 0) });
+        SetAttr(a, new SetAttrRequest { Valid = SetAttrValid.Mtime, Mtime = new FsTime(1000, 0) });
         Assert.Equal(Errno.Ok, Rename(a, "f", b, "g"));
         Assert.Equal(Errno.ENOENT, LookupError(a, "f"));
         Assert.Equal(f, Lookup(b, "g").NodeId);
@@ -217,12 +217,12 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
     {
         var x = MkNod(Root, "x").NodeId;
         var y = MkNod(Root, "y").NodeId;
-        Assert.Equal(Errno.EEXIST, Rename(Root, "x", Root, "y", FuseConstants.RenameNoReplace));
+        Assert.Equal(Errno.EEXIST, Rename(Root, "x", Root, "y", RenameFlags.NoReplace));
         Assert.Equal(x, Lookup(Root, "x").NodeId);
         Assert.Equal(y, Lookup(Root, "y").NodeId);
-        Assert.Equal(Errno.Ok, Rename(Root, "x", Root, "z", FuseConstants.RenameNoReplace));
-        Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", FuseConstants.RenameNoReplace | FuseConstants.RenameExchange));
-        Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", FuseConstants.RenameWhiteout));
+        Assert.Equal(Errno.Ok, Rename(Root, "x", Root, "z", RenameFlags.NoReplace));
+        Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", RenameFlags.NoReplace | RenameFlags.Exchange));
+        Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", RenameFlags.Whiteout));
     }
 
     [Fact]
@@ -231,11 +231,11 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
         var d = MkDir(Root, "d").NodeId;
         var sub = MkDir(d, "sub").NodeId;
         var f = MkNod(Root, "f").NodeId;
-        Assert.Equal(Errno.ENOENT, Rename(Root, "f", Root, "missing", FuseConstants.RenameExchange));
+        Assert.Equal(Errno.ENOENT, Rename(Root, "f", Root, "missing", RenameFlags.Exchange));
         Assert.Equal(3u, GetAttr(Root).Nlink);
         Assert.Equal(3u, GetAttr(d).Nlink);
 
-        Assert.Equal(Errno.Ok, Rename(Root, "f", d, "sub", FuseConstants.RenameExchange));
+        Assert.Equal(Errno.Ok, Rename(Root, "f", d, "sub", RenameFlags.Exchange));
         Assert.Equal(sub, Lookup(Root, "f").NodeId);
         Assert.Equal(f, Lookup(d, "sub").NodeId);
         // The directory moved from d to the root: nlink follows.
@@ -246,7 +246,7 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
 
         // Exchanging a directory with something inside itself would cut a loop.
         MkNod(sub, "inner");
-        Assert.Equal(Errno.EINVAL, Rename(Root, "f", sub, "inner", FuseConstants.RenameExchange));
+        Assert.Equal(Errno.EINVAL, Rename(Root, "f", sub, "inner", RenameFlags.Exchange));
     }
 
     [Fact]

@@ -134,7 +134,7 @@ public class MemoryFsFileTests : MemoryFsTestKit
         var (e, fh) = Create(Root, "o");
         Write(e.NodeId, fh, 0, Pattern(5000, 3));
         Release(e.NodeId, fh);
-        ulong fh2 = Open(e.NodeId, 0x201); // O_WRONLY|O_TRUNC
+        ulong fh2 = Open(e.NodeId, OpenFlags.WriteOnly | OpenFlags.Truncate);
         Assert.Equal(0UL, GetAttr(e.NodeId).Size);
         Assert.Empty(Read(e.NodeId, fh2, 0, 4096));
         ulong fh3 = Open(e.NodeId, 0); // O_RDONLY alone keeps contents
@@ -146,13 +146,13 @@ public class MemoryFsFileTests : MemoryFsTestKit
     public void Chmod_keeps_the_file_type_and_chown_sets_owner()
     {
         var e = MkNod(Root, "m");
-        var a = SetAttr(e.NodeId, new SetAttrRequest { Valid = FuseConstants.FattrMode, Mode = S_IFREG | 0xFFF });
+        var a = SetAttr(e.NodeId, new SetAttrRequest { Valid = SetAttrValid.Mode, Mode = S_IFREG | 0xFFF });
         Assert.Equal(S_IFREG | 0xFFF, a.Mode);
-        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = FuseConstants.FattrMode, Mode = 0x180 }); // no type bits sent
+        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = SetAttrValid.Mode, Mode = 0x180 }); // no type bits sent
         Assert.Equal(S_IFREG | 0x180, a.Mode);
-        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = FuseConstants.FattrUid | FuseConstants.FattrGid, AttrUid = 7, AttrGid = 8 });
+        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = SetAttrValid.Uid | SetAttrValid.Gid, AttrUid = 7, AttrGid = 8 });
         Assert.Equal((7u, 8u), (a.Uid, a.Gid));
-        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = FuseConstants.FattrGid, AttrGid = 9 });
+        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = SetAttrValid.Gid, AttrGid = 9 });
         Assert.Equal((7u, 9u), (a.Uid, a.Gid));
     }
 
@@ -162,7 +162,7 @@ public class MemoryFsFileTests : MemoryFsTestKit
         var e = MkNod(Root, "times");
         var a = SetAttr(e.NodeId, new SetAttrRequest
         {
-            Valid = FuseConstants.FattrAtime | FuseConstants.FattrMtime,
+            Valid = SetAttrValid.Atime | SetAttrValid.Mtime,
             Atime = new FsTime(1_000_000, 5),
             Mtime = new FsTime(2_000_000, 6),
         });
@@ -172,13 +172,13 @@ public class MemoryFsFileTests : MemoryFsTestKit
 
         a = SetAttr(e.NodeId, new SetAttrRequest
         {
-            Valid = FuseConstants.FattrAtime | FuseConstants.FattrMtime | FuseConstants.FattrAtimeNow | FuseConstants.FattrMtimeNow,
+            Valid = SetAttrValid.Atime | SetAttrValid.Mtime | SetAttrValid.AtimeNow | SetAttrValid.MtimeNow,
             Atime = new FsTime(1, 0),
             Mtime = new FsTime(1, 0),
         });
         Assert.True(a.Atime > 1_600_000_000 && a.Mtime > 1_600_000_000);
 
-        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = FuseConstants.FattrCtime, Ctime = new FsTime(3_000_000, 7) });
+        a = SetAttr(e.NodeId, new SetAttrRequest { Valid = SetAttrValid.Ctime, Ctime = new FsTime(3_000_000, 7) });
         Assert.Equal((3_000_000UL, 7u), (a.Ctime, a.CtimeNsec));
     }
 
@@ -186,14 +186,14 @@ public class MemoryFsFileTests : MemoryFsTestKit
     public void Truncating_a_directory_is_EISDIR()
     {
         var d = MkDir(Root, "d");
-        Assert.Equal(Errno.EISDIR, Err(new SetAttrRequest { Valid = FuseConstants.FattrSize, Size = 0 }, d.NodeId));
+        Assert.Equal(Errno.EISDIR, Err(new SetAttrRequest { Valid = SetAttrValid.Size, Size = 0 }, d.NodeId));
     }
 
     [Fact]
     public void Write_updates_mtime_and_ctime()
     {
         var (e, fh) = Create(Root, "w");
-        SetAttr(e.NodeId, new SetAttrRequest { Valid = FuseConstants.FattrMtime, Mtime = new FsTime(1000, 0) });
+        SetAttr(e.NodeId, new SetAttrRequest { Valid = SetAttrValid.Mtime, Mtime = new FsTime(1000, 0) });
         Write(e.NodeId, fh, 0, [1]);
         var a = GetAttr(e.NodeId);
         Assert.True(a.Mtime > 1_600_000_000);
@@ -207,27 +207,27 @@ public class MemoryFsFileTests : MemoryFsTestKit
         var (e, fh) = Create(Root, "fa");
         ulong n = e.NodeId;
 
-        Ok(new FallocateRequest { Fh = fh, Offset = 0, Length = 4 * C, Mode = 0 }, n);
+        Ok(new FallocateRequest { Fh = fh, Offset = 0, Length = 4 * C, Mode = FallocateFlags.None }, n);
         var a = GetAttr(n);
         Assert.Equal(4UL * C, a.Size);
         Assert.Equal(4UL * C / 512, a.Blocks);
 
-        Ok(new FallocateRequest { Fh = fh, Offset = 4 * C, Length = C, Mode = 1 /* KEEP_SIZE */ }, n);
+        Ok(new FallocateRequest { Fh = fh, Offset = 4 * C, Length = C, Mode = FallocateFlags.KeepSize }, n);
         Assert.Equal(4UL * C, GetAttr(n).Size);
         Assert.Equal(5UL * C / 512, GetAttr(n).Blocks);
 
         // Written data everywhere before EOF, so the layout below is data for every store (tmpfs, which holds
         // memfd contents, reports fallocated but never written pages as holes, as ext4 does).
         Write(n, fh, 0, Enumerable.Repeat((byte)7, 4 * C).ToArray());
-        Ok(new FallocateRequest { Fh = fh, Offset = C, Length = C, Mode = 3 /* PUNCH_HOLE|KEEP_SIZE */ }, n);
+        Ok(new FallocateRequest { Fh = fh, Offset = C, Length = C, Mode = FallocateFlags.PunchHole | FallocateFlags.KeepSize }, n);
         a = GetAttr(n);
         Assert.Equal(4UL * C, a.Size);
         Assert.Equal(4UL * C / 512, a.Blocks);
         Assert.All(Read(n, fh, C, C), b => Assert.Equal(0, b));
         Assert.All(Read(n, fh, 2 * C, C), b => Assert.Equal(7, b));
 
-        Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = 2 }, n));
-        Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = 0x10 /* ZERO_RANGE */ }, n));
+        Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = FallocateFlags.PunchHole }, n));
+        Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = FallocateFlags.ZeroRange }, n));
 
         ulong Seek(ulong off, uint whence) =>
             Decode<FuseLseekOut>(Payload(Ok(new LseekRequest { Fh = fh, Offset = off, Whence = whence }, n))).Offset;

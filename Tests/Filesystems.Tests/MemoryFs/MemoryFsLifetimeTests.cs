@@ -119,7 +119,7 @@ public class MemoryFsLifetimeTests : MemoryFsTestKit
 
 public class MemoryFsXattrTests : MemoryFsTestKit
 {
-    private Errno Set(ulong node, string name, string value, uint flags = 0) =>
+    private Errno Set(ulong node, string name, string value, XAttrFlags flags = 0) =>
         Err(new SetXAttrRequest { Name = name, Value = Encoding.UTF8.GetBytes(value), Flags = flags }, node);
 
     private (Errno Error, string Value) Get(ulong node, string name)
@@ -138,11 +138,11 @@ public class MemoryFsXattrTests : MemoryFsTestKit
     public void Xattr_create_and_replace_flags_are_honoured()
     {
         var n = MkNod(Root, "x").NodeId;
-        Assert.Equal(Errno.ENODATA, Set(n, "user.a", "1", FuseConstants.XattrReplace));
-        Assert.Equal(Errno.Ok, Set(n, "user.a", "1", FuseConstants.XattrCreate));
-        Assert.Equal(Errno.EEXIST, Set(n, "user.a", "2", FuseConstants.XattrCreate));
+        Assert.Equal(Errno.ENODATA, Set(n, "user.a", "1", XAttrFlags.Replace));
+        Assert.Equal(Errno.Ok, Set(n, "user.a", "1", XAttrFlags.Create));
+        Assert.Equal(Errno.EEXIST, Set(n, "user.a", "2", XAttrFlags.Create));
         Assert.Equal("1", Get(n, "user.a").Value);
-        Assert.Equal(Errno.Ok, Set(n, "user.a", "22", FuseConstants.XattrReplace));
+        Assert.Equal(Errno.Ok, Set(n, "user.a", "22", XAttrFlags.Replace));
         Assert.Equal("22", Get(n, "user.a").Value);
         Assert.Equal(Errno.Ok, Set(n, "user.a", "333"));
         Assert.Equal("333", Get(n, "user.a").Value);

@@ -40,7 +40,7 @@ public sealed class PassthroughEscapeUnitTests : PassthroughTestKit
             Assert.Equal(Errno.EINVAL, Err(new MkDirRequest { Name = name, Mode = 0x1ED }, Root));
             Assert.Equal(Errno.EINVAL, Err(new MkNodRequest { Name = name, Mode = S_IFREG | 0x1A4 }, Root));
             Assert.Equal(Errno.EINVAL, Err(new SymlinkRequest { Name = name, Target = "t" }, Root));
-            Assert.Equal(Errno.EINVAL, Err(new CreateRequest { Name = name, Mode = S_IFREG | 0x1A4, Flags = 0xC2 }, Root));
+            Assert.Equal(Errno.EINVAL, Err(new CreateRequest { Name = name, Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive }, Root));
             Assert.Equal(Errno.EINVAL, Err(new LinkRequest { OldNodeId = f, NewName = name }, Root));
             Assert.Equal(Errno.EINVAL, Err(new UnlinkRequest { Name = name }, Root));
             Assert.Equal(Errno.EINVAL, Err(new RmDirRequest { Name = name }, Root));
@@ -68,7 +68,7 @@ public sealed class PassthroughEscapeUnitTests : PassthroughTestKit
 
         // Used as a directory, the link is not followed: every *at call on its O_PATH descriptor fails.
         Assert.Equal(Errno.ENOTDIR, LookupError(e.NodeId, "secret"));
-        Assert.Equal(Errno.ENOTDIR, Err(new CreateRequest { Name = "planted", Mode = S_IFREG | 0x1A4, Flags = 0xC2 }, e.NodeId));
+        Assert.Equal(Errno.ENOTDIR, Err(new CreateRequest { Name = "planted", Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Err(new MkDirRequest { Name = "planted", Mode = 0x1ED }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Err(new SymlinkRequest { Name = "planted", Target = "x" }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Err(new UnlinkRequest { Name = "secret" }, e.NodeId));
@@ -96,14 +96,14 @@ public sealed class PassthroughEscapeUnitTests : PassthroughTestKit
         File.CreateSymbolicLink(InSource("link"), target);
         var link = Lookup(Root, "link").NodeId;
 
-        Assert.Equal(Errno.EOPNOTSUPP, Err(new SetAttrRequest { Valid = FuseConstants.FattrMode, Mode = S_IFREG | 0x1FF }, link));
+        Assert.Equal(Errno.EOPNOTSUPP, Err(new SetAttrRequest { Valid = SetAttrValid.Mode, Mode = S_IFREG | 0x1FF }, link));
         var a = SetAttr(link, new SetAttrRequest
         {
-            Valid = FuseConstants.FattrUid | FuseConstants.FattrGid | FuseConstants.FattrMtime,
+            Valid = SetAttrValid.Uid | SetAttrValid.Gid | SetAttrValid.Mtime,
             AttrUid = 1234, AttrGid = 4321, Mtime = new FsTime(1_600_000_000, 5),
         });
         Assert.Equal((1234u, 4321u, 1_600_000_000UL, S_IFLNK), (a.Uid, a.Gid, a.Mtime, a.Mode & 0xF000));
-        Assert.Equal(Errno.EINVAL, Err(new SetAttrRequest { Valid = FuseConstants.FattrSize, Size = 0 }, link));
+        Assert.Equal(Errno.EINVAL, Err(new SetAttrRequest { Valid = SetAttrValid.Size, Size = 0 }, link));
         var setx = Err(new SetXAttrRequest { Name = "user.planted", Value = "v"u8.ToArray() }, link);
         Assert.Equal(Errno.EPERM, setx); // user.* xattrs are not allowed on symlinks: proof we addressed the link
         Assert.Equal(Errno.ENODATA, Err(new GetXAttrRequest { Name = "user.planted" }, link));

@@ -30,10 +30,10 @@ public sealed class PassthroughFsTests : PassthroughTestKit
     {
         File.WriteAllText(InSource("f"), "old");
         File.SetUnixFileMode(InSource("f"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var (e, fh) = Create(Root, "f", uid: 1000, gid: 1000, flags: 0x8242 /* O_RDWR|O_CREAT|O_TRUNC */);
+        var (e, fh) = Create(Root, "f", uid: 1000, gid: 1000, flags: OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Truncate | (OpenFlags)0x8000 /* O_LARGEFILE on x86-64 */);
         Assert.Equal((0u, 0u, 0x180u, 0UL), (e.Attr.Uid, e.Attr.Gid, e.Attr.Mode & 0xFFF, e.Attr.Size));
         Release(e.NodeId, fh);
-        Assert.Equal(Errno.EEXIST, Err(new CreateRequest { Name = "f", Mode = S_IFREG | 0x1A4, Flags = 0xC2 }, Root));
+        Assert.Equal(Errno.EEXIST, Err(new CreateRequest { Name = "f", Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive }, Root));
     }
 
     [Fact]
@@ -149,8 +149,8 @@ public sealed class PassthroughFsTests : PassthroughTestKit
     {
         File.WriteAllText(InSource("a"), "A");
         File.WriteAllText(InSource("b"), "B");
-        Assert.Equal(Errno.EEXIST, Rename(Root, "a", Root, "b", FuseConstants.RenameNoReplace));
-        Assert.Equal(Errno.Ok, Rename(Root, "a", Root, "b", FuseConstants.RenameExchange));
+        Assert.Equal(Errno.EEXIST, Rename(Root, "a", Root, "b", RenameFlags.NoReplace));
+        Assert.Equal(Errno.Ok, Rename(Root, "a", Root, "b", RenameFlags.Exchange));
         Assert.Equal(("B", "A"), (File.ReadAllText(InSource("a")), File.ReadAllText(InSource("b"))));
         var d = MkDir(Root, "d").NodeId;
         Assert.Equal(Errno.Ok, Rename(Root, "a", d, "moved"));
@@ -163,24 +163,24 @@ public sealed class PassthroughFsTests : PassthroughTestKit
     {
         File.WriteAllBytes(InSource("f"), Pattern(10_000, 3));
         var f = Lookup(Root, "f").NodeId;
-        var a = SetAttr(f, new SetAttrRequest { Valid = FuseConstants.FattrSize, Size = 100 });
+        var a = SetAttr(f, new SetAttrRequest { Valid = SetAttrValid.Size, Size = 100 });
         Assert.Equal(100UL, a.Size);
-        a = SetAttr(f, new SetAttrRequest { Valid = FuseConstants.FattrMode, Mode = S_IFREG | 0x9ED /* 04755 */ });
+        a = SetAttr(f, new SetAttrRequest { Valid = SetAttrValid.Mode, Mode = S_IFREG | 0x9ED /* 04755 */ });
         Assert.Equal(S_IFREG | 0x9ED, a.Mode);
-        a = SetAttr(f, new SetAttrRequest { Valid = FuseConstants.FattrAtime | FuseConstants.FattrMtime, Atime = new FsTime(1_000_000_000, 7), Mtime = new FsTime(1_100_000_000, 123_456_789) });
+        a = SetAttr(f, new SetAttrRequest { Valid = SetAttrValid.Atime | SetAttrValid.Mtime, Atime = new FsTime(1_000_000_000, 7), Mtime = new FsTime(1_100_000_000, 123_456_789) });
         Assert.Equal((1_000_000_000UL, 7u, 1_100_000_000UL, 123_456_789u), (a.Atime, a.AtimeNsec, a.Mtime, a.MtimeNsec));
 
         ulong fh = Open(f);
-        a = SetAttr(f, new SetAttrRequest { Valid = FuseConstants.FattrSize | FuseConstants.FattrFh, Fh = fh, Size = 5 });
+        a = SetAttr(f, new SetAttrRequest { Valid = SetAttrValid.Size | SetAttrValid.Fh, Fh = fh, Size = 5 });
         Assert.Equal(5UL, a.Size);
-        a = SetAttr(f, new SetAttrRequest { Valid = FuseConstants.FattrMtime | FuseConstants.FattrMtimeNow | FuseConstants.FattrFh, Fh = fh });
+        a = SetAttr(f, new SetAttrRequest { Valid = SetAttrValid.Mtime | SetAttrValid.MtimeNow | SetAttrValid.Fh, Fh = fh });
         Assert.True(a.Mtime > 1_100_000_000UL);
         Assert.Equal(1_000_000_000UL, a.Atime); // omitted
         Release(f, fh);
         Assert.Equal(5, new FileInfo(InSource("f")).Length);
 
         var d = MkDir(Root, "d").NodeId;
-        Assert.Equal(Errno.EISDIR, Err(new SetAttrRequest { Valid = FuseConstants.FattrSize }, d));
+        Assert.Equal(Errno.EISDIR, Err(new SetAttrRequest { Valid = SetAttrValid.Size }, d));
     }
 
     [Fact]
@@ -189,8 +189,8 @@ public sealed class PassthroughFsTests : PassthroughTestKit
         File.WriteAllText(InSource("f"), "x");
         var f = Lookup(Root, "f").NodeId;
         Ok(new SetXAttrRequest { Name = "user.colour", Value = "blue"u8.ToArray() }, f);
-        Assert.Equal(Errno.EEXIST, Err(new SetXAttrRequest { Name = "user.colour", Value = "red"u8.ToArray(), Flags = FuseConstants.XattrCreate }, f));
-        Assert.Equal(Errno.ENODATA, Err(new SetXAttrRequest { Name = "user.none", Value = [], Flags = FuseConstants.XattrReplace }, f));
+        Assert.Equal(Errno.EEXIST, Err(new SetXAttrRequest { Name = "user.colour", Value = "red"u8.ToArray(), Flags = XAttrFlags.Create }, f));
+        Assert.Equal(Errno.ENODATA, Err(new SetXAttrRequest { Name = "user.none", Value = [], Flags = XAttrFlags.Replace }, f));
         var get = Ok(new GetXAttrRequest { Name = "user.colour", Size = 100 }, f);
         Assert.Equal("blue", Encoding.UTF8.GetString(Payload(get)));
         Assert.Equal(Errno.ERANGE, Err(new GetXAttrRequest { Name = "user.colour", Size = 2 }, f));

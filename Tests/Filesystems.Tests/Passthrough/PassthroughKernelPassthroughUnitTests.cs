@@ -59,18 +59,18 @@ public sealed class PassthroughKernelPassthroughUnitTests : PassthroughTestKit
     public PassthroughKernelPassthroughUnitTests()
     {
         Device = _device;
-        Protocol = new ReplySettings { Passthrough = true };
+        Protocol = new NegotiatedProtocol { Passthrough = true };
     }
 
-    private FuseOpenOut OpenOut(ulong node, uint flags) => Decode<FuseOpenOut>(Payload(Ok(new OpenRequest { Flags = flags }, node)));
+    private FuseOpenOut OpenOut(ulong node, OpenFlags flags) => Decode<FuseOpenOut>(Payload(Ok(new OpenRequest { Flags = flags }, node)));
 
     private (FuseEntryOut Entry, FuseOpenOut Open) CreateOut(ulong parent, string name)
     {
-        var p = Payload(Ok(new CreateRequest { Name = name, Mode = S_IFREG | 0x1A4, Flags = 0x80C2, Umask = 0x12 }, parent));
+        var p = Payload(Ok(new CreateRequest { Name = name, Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive | (OpenFlags)0x8000 /* O_LARGEFILE on x86-64 */, Umask = 0x12 }, parent));
         return (Decode<FuseEntryOut>(p), Decode<FuseOpenOut>(p, Marshal.SizeOf<FuseEntryOut>()));
     }
 
-    private static bool IsPassthrough(FuseOpenOut o) => (o.OpenFlags & FuseConstants.FopenPassthrough) != 0;
+    private static bool IsPassthrough(FuseOpenOut o) => ((FopenFlags)o.OpenFlags & FopenFlags.Passthrough) != 0;
 
     [Fact]
     public void Concurrent_opens_of_one_inode_share_one_backing_id_and_the_last_release_closes_it()
@@ -83,7 +83,7 @@ public sealed class PassthroughKernelPassthroughUnitTests : PassthroughTestKit
         var ro = OpenOut(e.NodeId, 0 /* O_RDONLY */);
         var link = Link(e.NodeId, Root, "hard"); // a hard link is the same node, so the same kernel inode
         Assert.Equal(e.NodeId, link.NodeId);
-        var rw = OpenOut(e.NodeId, 2 /* O_RDWR */);
+        var rw = OpenOut(e.NodeId, OpenFlags.ReadWrite);
         Assert.True(IsPassthrough(ro) && IsPassthrough(rw));
         Assert.Equal(1, ro.BackingId);
         Assert.Equal(1, rw.BackingId);
@@ -108,7 +108,7 @@ public sealed class PassthroughKernelPassthroughUnitTests : PassthroughTestKit
         File.WriteAllText(InSource("f"), "data");
         var f = Lookup(Root, "f").NodeId;
         _device.Refuse = Errno.ELOOP; // e.g. a host file on a filesystem stacked too deep
-        var first = OpenOut(f, 2);
+        var first = OpenOut(f, OpenFlags.ReadWrite);
         Assert.False(IsPassthrough(first));
         Assert.Equal(0, first.BackingId);
         Assert.Equal("data"u8.ToArray(), Read(f, first.Fh, 0, 100)); // the plain path works
@@ -139,11 +139,11 @@ public sealed class PassthroughKernelPassthroughUnitTests : PassthroughTestKit
     [Fact]
     public void Passthrough_is_only_offered_when_negotiated_and_never_for_directories()
     {
-        Protocol = new ReplySettings { Passthrough = false };
+        Protocol = new NegotiatedProtocol { Passthrough = false };
         Assert.False(IsPassthrough(CreateOut(Root, "a").Open));
         Protocol = null;
         Assert.False(IsPassthrough(CreateOut(Root, "b").Open));
-        Protocol = new ReplySettings { Passthrough = true };
+        Protocol = new NegotiatedProtocol { Passthrough = true };
         var d = MkDir(Root, "d").NodeId;
         var dir = Decode<FuseOpenOut>(Payload(Ok(new OpenRequest { IsDirectory = true }, d)));
         Assert.False(IsPassthrough(dir));
@@ -156,7 +156,7 @@ public sealed class PassthroughKernelPassthroughUnitTests : PassthroughTestKit
         File.WriteAllBytes(InSource("f"), new byte[8192]);
         var f = Lookup(Root, "f").NodeId;
         // The host (ext4/tmpfs) takes O_DIRECT, so the kernel's own O_DIRECT open of the backing file will work too.
-        var o = OpenOut(f, 2 | (uint)Native.O_DIRECT);
+        var o = OpenOut(f, OpenFlags.ReadWrite | OpenFlagsExtensions.Direct);
         Assert.True(IsPassthrough(o));
         Release(f, o.Fh);
     }
@@ -183,10 +183,10 @@ public sealed class PassthroughKernelPassthroughOffUnitTests() : PassthroughTest
     {
         var device = new RecordingPassthroughDevice();
         Device = device;
-        Protocol = new ReplySettings { Passthrough = true };
-        var p = Payload(Ok(new CreateRequest { Name = "f", Mode = S_IFREG | 0x1A4, Flags = 0x80C2 }, Root));
+        Protocol = new NegotiatedProtocol { Passthrough = true };
+        var p = Payload(Ok(new CreateRequest { Name = "f", Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive | (OpenFlags)0x8000 /* O_LARGEFILE on x86-64 */ }, Root));
         var open = Decode<FuseOpenOut>(p, Marshal.SizeOf<FuseEntryOut>());
-        Assert.Equal(0u, open.OpenFlags & FuseConstants.FopenPassthrough);
+        Assert.Equal(FopenFlags.None, (FopenFlags)open.OpenFlags & FopenFlags.Passthrough);
         Assert.Empty(device.Opened);
     }
 }

@@ -33,13 +33,13 @@ public sealed class BackedFileFs : FilesystemActor
     protected override void Open(OpenRequest r)
     {
         if (!r.CanPassthrough()) { r.Fail(Errno.EOPNOTSUPP); return; }
-        int fd = OpenHost(_hostFile, (int)(r.Flags & 3));
+        int fd = OpenHost(_hostFile, (int)(r.Flags & OpenFlags.AccessModeMask));
         if (fd < 0) { r.Fail((Errno)Tmds.Linux.LibC.errno); return; }
         int id = r.OpenBackingFile(fd);
         if (id <= 0) { Tmds.Linux.LibC.close(fd); r.Fail((Errno)(-id)); return; }
         var fh = _nextFh++;
         _opens[fh] = (fd, id);
-        r.Reply(fh, FuseConstants.FopenPassthrough, id);
+        r.Reply(fh, FopenFlags.Passthrough, id);
     }
 
     protected override void Release(ReleaseRequest r)

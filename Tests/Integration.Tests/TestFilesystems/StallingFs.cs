@@ -29,7 +29,7 @@ public sealed class StallingFs : FilesystemActor
 
     public static Props Props(bool honourCancellation, bool directIo = true) => Akka.Actor.Props.Create<StallingFs>(honourCancellation, directIo);
 
-    protected override void Open(OpenRequest r) => r.Reply(0, r.NodeId == SlowNode && _directIo ? FuseConstants.FopenDirectIo : 0);
+    protected override void Open(OpenRequest r) => r.Reply(0, r.NodeId == SlowNode && _directIo ? FopenFlags.DirectIo : 0);
 
     /// <summary>Number of reads currently stalled (ask with <see cref="CountStalled"/>).</summary>
     public sealed record CountStalled;

@@ -1,0 +1,54 @@
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Engine.Tests;
+
+/// <summary><see cref="InitNegotiation"/>: only offered flags are taken, and what is asked for follows the <see cref="InitPolicy"/>.</summary>
+public sealed class InitNegotiationTests
+{
+    private static readonly InitArgs Kernel645 = new()
+    {
+        Major = 7, Minor = 45, MaxReadahead = 128 * 1024,
+        Flags = (InitFlags)0x0000_05fd_73ff_fffbUL, // what a 6.18 kernel offers (RequestParserTests.Init_7_45_merges_flags2_into_the_high_bits)
+    };
+
+    private static InitFlags Flags(in FuseInitOut o) => (InitFlags)(o.Flags | ((ulong)o.Flags2 << 32));
+
+    [Fact]
+    public void Atomic_o_trunc_only_when_the_filesystem_handles_open_truncate()
+    {
+        Assert.True(Kernel645.Flags.HasFlag(InitFlags.AtomicOTrunc));
+        Assert.False(Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy())).HasFlag(InitFlags.AtomicOTrunc));
+        Assert.True(Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy { HandlesOpenTruncate = true })).HasFlag(InitFlags.AtomicOTrunc));
+    }
+
+    [Fact]
+    public void Only_offered_flags_are_set()
+    {
+        var offered = InitFlags.AsyncRead | InitFlags.AtomicOTrunc;
+        var o = InitNegotiation.Negotiate(Kernel645 with { Flags = offered }, new InitPolicy { HandlesOpenTruncate = true, ReadDirPlus = true });
+        Assert.Equal(offered, Flags(o));
+        Assert.Equal(0u, o.MaxPages);    // MAX_PAGES not offered
+    }
+
+    [Fact]
+    public void Passthrough_excludes_the_writeback_cache()
+    {
+        var f = Flags(InitNegotiation.Negotiate(Kernel645 with { Flags = Kernel645.Flags | InitFlags.WritebackCache | InitFlags.Passthrough },
+            new InitPolicy { WritebackCache = true, Passthrough = true }));
+        Assert.True(f.HasFlag(InitFlags.Passthrough));
+        Assert.False(f.HasFlag(InitFlags.WritebackCache));
+    }
+
+    [Fact]
+    public void Limits_are_clamped_and_taken_from_the_policy()
+    {
+        var o = InitNegotiation.Negotiate(Kernel645, new InitPolicy { MaxWrite = 10, MaxReadahead = 1 << 20, MaxBackground = 12, CongestionThreshold = 9 });
+        Assert.Equal(4096u, o.MaxWrite);
+        Assert.Equal(128u * 1024, o.MaxReadahead);   // the kernel's offer is smaller
+        Assert.Equal((ushort)12, o.MaxBackground);
+        Assert.Equal((ushort)9, o.CongestionThreshold);
+        Assert.Equal(1u, o.MaxPages);
+        Assert.Equal(FuseConstants.KernelVersion, o.Major);
+        Assert.Equal(FuseConstants.KernelMinorVersion, o.Minor);
+    }
+}
