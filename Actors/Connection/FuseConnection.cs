@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Event;
 using FuseActors.Actors.Filesystem;
@@ -344,9 +343,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         }
         // Not known (yet): with several queues the target may still be on its way from another reader. EAGAIN makes the
         // kernel queue the interrupt again; if the target was already answered the kernel just drops it.
-        Span<byte> head = stackalloc byte[FuseConstants.OutHeaderSize];
-        var header = new FuseOutHeader { Len = FuseConstants.OutHeaderSize, Error = -(int)Errno.EAGAIN, Unique = interrupt.Unique };
-        MemoryMarshal.Write(head, in header);
+        var head = ReplyEncoder.OutHeader(_scratch, interrupt.Unique, Errno.EAGAIN, 0);
         if (interrupt.Device?.Write(head, default) < 0 && _devices.Length > 1)
         {
             foreach (var d in _devices)
@@ -481,9 +478,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
                 payload = r.EncodeReply(_scratch.AsSpan(FuseConstants.OutHeaderSize), _protocol);
             }
         }
-        var header = new FuseOutHeader { Len = (uint)(FuseConstants.OutHeaderSize + payload.Length), Error = -(int)error, Unique = r.Unique };
-        MemoryMarshal.Write(_scratch, in header);
-        int written = device.Write(_scratch.AsSpan(0, FuseConstants.OutHeaderSize), payload);
+        // The payload was encoded after the header's room in _scratch (or lives in the request's own buffer).
+        int written = device.Write(ReplyEncoder.OutHeader(_scratch, r.Unique, error, payload.Length), payload);
         _answered++;
         if (written < 0)
         {

@@ -28,6 +28,11 @@ public static class ReplyEncoder
         };
     }
 
+    /// <summary>fuse_out_header for a reply of <paramref name="payloadLength"/> bytes (a positive errno is negated on the
+    /// wire, as libfuse does). Returns the header's bytes.</summary>
+    public static ReadOnlySpan<byte> OutHeader(Span<byte> dest, ulong unique, Errno error, int payloadLength) =>
+        Put(dest, new FuseOutHeader { Len = (uint)(Unsafe.SizeOf<FuseOutHeader>() + payloadLength), Error = -(int)error, Unique = unique });
+
     /// <summary>fuse_attr_out (GETATTR, SETATTR). A null timeout takes the protocol's default.</summary>
     public static ReadOnlySpan<byte> Attr(Span<byte> dest, scoped in FuseAttr attr, TimeSpan? timeout, NegotiatedProtocol p)
     {

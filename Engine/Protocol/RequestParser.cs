@@ -31,6 +31,10 @@ public static class RequestParser
         int bodyLen = length - headerSize - h.TotalExtLen * 8;
         if (bodyLen < 0) return f.Malformed(h, "extensions longer than the request");
         var body = msg.Slice(headerSize, bodyLen);
+        // The operation table's minimum first (one place for every opcode's fixed size); the cases below still read
+        // only what they checked, and look at the variable parts (names, counts, data lengths).
+        if (Operations.TryGet((Opcode)h.Opcode, out var operation) && bodyLen < operation.MinBodySize)
+            return f.Malformed(h, $"{(Opcode)h.Opcode} body of {bodyLen} bytes is malformed");
 
         switch ((Opcode)h.Opcode)
         {
