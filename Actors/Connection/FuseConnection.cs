@@ -301,9 +301,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _filesystem.Tell(r, ActorRefs.NoSender);
     }
 
-    private static bool ExpectsReply(FsRequest r) =>
-        r is not (ForgetRequest or InterruptRequest or NotifyReplyRequest) &&
-        (r is not MalformedRequest m || (Opcode)m.RawOpcode is not (Opcode.Forget or Opcode.BatchForget or Opcode.Interrupt or Opcode.NotifyReply));
+    /// <summary>FORGET, BATCH_FORGET, INTERRUPT and NOTIFY_REPLY are never answered, well-formed or not (the operation table).</summary>
+    private static bool ExpectsReply(FsRequest r) => Operations.For(r.Opcode).ExpectsReply;
 
     private void OnFilesystemReply(FsRequest r)
     {
