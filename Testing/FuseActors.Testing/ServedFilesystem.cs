@@ -6,7 +6,7 @@ using FuseActors.Engine.Virtual;
 namespace FuseActors.Testing;
 
 /// <summary>
-/// A filesystem actor served by the real engine (DeviceReader, Connection, Request actors) on an in-process
+/// A filesystem actor served by the real engine (DeviceReader, Connection) on an in-process
 /// <see cref="VirtualDevice"/> (an <see cref="InProcessFilesystem"/>) with a fault injector between the two: no root,
 /// no mount. Call it with <see cref="Client"/> (inodes) or <see cref="Files"/> (paths), break it with
 /// <see cref="Faults"/>, and look at the kernel side's bookkeeping on <see cref="Device"/>.

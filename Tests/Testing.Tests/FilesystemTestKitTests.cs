@@ -128,7 +128,7 @@ public sealed class FilesystemTestKitTests(ITestOutputHelper output) : Filesyste
 
         caller.Cancel();
         Assert.Equal(Errno.EINTR, (await Fails(call)).Errno);
-        // The engine's Request actor answers EINTR for the filesystem once the grace is over; the kernel side drops
+        // The Connection's deadline sweep answers EINTR for the filesystem once the grace is over; the kernel side drops
         // it as the late reply of a backgrounded request.
         AssertQuiescent(fs);
         Assert.True(request.IsInterrupted);
