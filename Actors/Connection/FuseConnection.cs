@@ -37,6 +37,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private readonly Dictionary<ulong, FsRequest> _background = new();
     private readonly Dictionary<ulong, int> _pinnedNodes = new();
     private readonly List<FuseForgetOne> _deferredForgets = new();
+    // When FUSE_INTERRUPT came for each interrupted request still in flight (its interrupt grace counts from there).
+    // Kept here, not in the request, because few requests are ever interrupted; cleaned by the sweep.
+    private readonly Dictionary<FsRequest, long> _interruptedAt = new(ReferenceEqualityComparer.Instance);
     private readonly List<(FsRequest Request, Errno Error, string Reason)> _expired = new();
     private readonly byte[] _scratch = new byte[4096];
     private readonly ulong[] _nodeScratch = new ulong[4];
@@ -333,7 +336,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             if (!target.IsInterrupted)
             {
                 target.MarkInterrupted();
-                target.InterruptedTimestamp = _time.GetTimestamp();
+                _interruptedAt[target] = _time.GetTimestamp();
                 // The filesystem handles it in its own actor (FilesystemActor cancels the request's token there).
                 _filesystem.Tell(new RequestInterrupted(target), ActorRefs.NoSender);
             }
@@ -373,11 +376,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     /// once a request outlived the request timeout. Either one moves the request to the background.</summary>
     private void Sweep()
     {
+        foreach (var r in _interruptedAt.Keys)
+            if (!_inFlight.TryGetValue(r.Unique, out var still) || !ReferenceEquals(still, r)) _interruptedAt.Remove(r);
         if (_inFlight.Count == 0) return;
         long now = _time.GetTimestamp();
         foreach (var r in _inFlight.Values)
         {
-            if (r.IsInterrupted && _time.GetElapsedTime(r.InterruptedTimestamp, now) >= _settings.InterruptGrace)
+            if (_interruptedAt.TryGetValue(r, out var interruptedAt) && _time.GetElapsedTime(interruptedAt, now) >= _settings.InterruptGrace)
                 _expired.Add((r, Errno.EINTR, $"caller interrupted and no reply within the interrupt grace ({_settings.InterruptGrace.TotalSeconds:0.###} s)"));
             else if (_time.GetElapsedTime(r.StartTimestamp, now) >= _settings.RequestTimeout)
                 _expired.Add((r, Errno.EIO, $"no reply within the request timeout ({_settings.RequestTimeout.TotalSeconds:0.###} s)"));

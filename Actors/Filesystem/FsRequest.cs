@@ -18,17 +18,16 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal IFuseDevice? Device;
     internal NegotiatedProtocol? Protocol;
     internal long StartTimestamp;
-    // When the connection saw FUSE_INTERRUPT for it (its interrupt grace counts from here).
-    internal long InterruptedTimestamp;
     // 0 = open, 1 = answered by the filesystem, 2 = answered by the engine (timeout, interrupt grace, abort),
     // 3 = the filesystem answered after the engine did (a late reply: dropped, but it ends the background work).
     private int _replied;
-    // Set by the connection when FUSE_INTERRUPT arrives (any thread may read it).
-    private volatile bool _interrupted;
-    // Set in the filesystem actor when it handles the interrupt; the token is cancelled there, never on the engine's thread.
-    private int _cancellationDelivered;
+    // Flag bits below, set with Interlocked.Or (a full fence) from any thread. One int keeps the request as small as
+    // before these flags existed: every request allocates one of these objects.
+    private int _flags;
+    private const int InterruptedFlag = 1;             // the connection saw FUSE_INTERRUPT for it
+    private const int CancellationDeliveredFlag = 2;   // the filesystem actor handled the interrupt: the token is cancelled there
+    private const int DeferredFlag = 4;                // the handler said it answers later
     private CancellationTokenSource? _cts;
-    private bool _deferred;
 
     public abstract Opcode Opcode { get; }
     /// <summary>The kernel's id for this request.</summary>
@@ -46,10 +45,10 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
 
     /// <summary>True once the caller was interrupted (a signal: FUSE_INTERRUPT). Answer EINTR or the result.
     /// A <see cref="FilesystemActor"/> also gets the interrupt as a call of its <c>Interrupted</c> handler.</summary>
-    public bool IsInterrupted => _interrupted;
+    public bool IsInterrupted => (Volatile.Read(ref _flags) & InterruptedFlag) != 0;
 
     /// <summary>True once the handler said it answers later (<see cref="Defer"/>, or a <c>HandleAsync</c> body).</summary>
-    public bool IsDeferred => Volatile.Read(ref _deferred);
+    public bool IsDeferred => (Volatile.Read(ref _flags) & DeferredFlag) != 0;
 
     /// <summary>Cancelled when the caller is interrupted, inside the filesystem actor (when it handles the interrupt
     /// message), so callbacks registered on it run there and not on the engine's thread. Created on first use.</summary>
@@ -64,7 +63,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
                 cts = Interlocked.CompareExchange(ref _cts, fresh, null) ?? fresh;
                 // Both sides publish with a full fence before they look at the other's field, so either the
                 // interrupt sees this source, or this getter sees the interrupt: a cancellation is never lost.
-                if (ReferenceEquals(cts, fresh) && Volatile.Read(ref _cancellationDelivered) != 0) cts.Cancel();
+                if (ReferenceEquals(cts, fresh) && (Volatile.Read(ref _flags) & CancellationDeliveredFlag) != 0) cts.Cancel();
             }
             return cts.Token;
         }
@@ -74,7 +73,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     /// later message. Without it a handler that returns without answering gets EIO at once (a dropped request
     /// would otherwise hang its caller until the request timeout). A deferred request that the filesystem actor
     /// still holds when it stops or restarts is answered EIO at once.</summary>
-    public void Defer() => Volatile.Write(ref _deferred, true);
+    public void Defer() => Interlocked.Or(ref _flags, DeferredFlag);
 
     /// <summary>Answers with an errno (positive, e.g. <see cref="Errno.ENOENT"/>).</summary>
     public bool Fail(Errno error)
@@ -102,13 +101,12 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal bool IsLateReply => Volatile.Read(ref _replied) == 3;
 
     /// <summary>The connection saw FUSE_INTERRUPT for this request (engine thread: only a flag).</summary>
-    internal void MarkInterrupted() => _interrupted = true;
+    internal void MarkInterrupted() => Interlocked.Or(ref _flags, InterruptedFlag);
 
     /// <summary>Cancels <see cref="Cancellation"/>; called in the filesystem actor when it handles the interrupt.</summary>
     internal void DeliverCancellation()
     {
-        _interrupted = true;
-        Interlocked.Exchange(ref _cancellationDelivered, 1);
+        Interlocked.Or(ref _flags, InterruptedFlag | CancellationDeliveredFlag);
         Volatile.Read(ref _cts)?.Cancel();
     }
 

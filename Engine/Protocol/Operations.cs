@@ -88,6 +88,20 @@ public static class Operations
         Row(Opcode.CopyFileRange64, "COPY_FILE_RANGE_64", CopyIn, ReplyKind.Fixed, Wire.SizeOf<FuseCopyFileRangeOut>(), sticky: true),
     ]);
 
+    // The minimum body sizes alone, for the parser's check on every request (no row copied, no call).
+    private static readonly int[] MinBodySizes = BuildMinBodySizes();
+
+    private static int[] BuildMinBodySizes()
+    {
+        var sizes = new int[Table.Length];
+        for (int i = 0; i < sizes.Length; i++) sizes[i] = Table[i].Name is null ? 0 : Table[i].MinBodySize;
+        return sizes;
+    }
+
+    /// <summary>The smallest body the kernel sends for <paramref name="opcode"/> (0 for an opcode the table does not know).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static int MinBodySize(Opcode opcode) => (uint)opcode < (uint)MinBodySizes.Length ? MinBodySizes[(int)opcode] : 0;
+
     /// <summary>The table's row for <paramref name="opcode"/>; false for an unassigned or unknown opcode.</summary>
     public static bool TryGet(Opcode opcode, out OperationInfo info)
     {

@@ -9,43 +9,46 @@ namespace FuseActors.Engine.Tests;
 /// </summary>
 public sealed class RequestParserAllocationTests
 {
-    private struct Nothing : IRequestFactory<int>
+    // One object for every result, so the parser's own allocations are all that is counted.
+    private static readonly object Done = new();
+
+    private struct Nothing : IRequestFactory<object>
     {
-        public int Lookup(in FuseInHeader h, in LookupArgs a) => 0;
-        public int Forget(in FuseInHeader h, in ForgetArgs a) => 0;
-        public int GetAttr(in FuseInHeader h, in GetAttrArgs a) => 0;
-        public int SetAttr(in FuseInHeader h, in SetAttrArgs a) => 0;
-        public int ReadLink(in FuseInHeader h) => 0;
-        public int Symlink(in FuseInHeader h, in SymlinkArgs a) => 0;
-        public int MkNod(in FuseInHeader h, in MkNodArgs a) => 0;
-        public int MkDir(in FuseInHeader h, in MkDirArgs a) => 0;
-        public int Unlink(in FuseInHeader h, in UnlinkArgs a) => 0;
-        public int RmDir(in FuseInHeader h, in RmDirArgs a) => 0;
-        public int Rename(in FuseInHeader h, in RenameArgs a) => 0;
-        public int Link(in FuseInHeader h, in LinkArgs a) => 0;
-        public int Open(in FuseInHeader h, in OpenArgs a) => 0;
-        public int Read(in FuseInHeader h, in ReadArgs a) => 0;
-        public int ReadDir(in FuseInHeader h, in ReadDirArgs a) => 0;
-        public int Write(in FuseInHeader h, in WriteArgs a) => 0;
-        public int StatFs(in FuseInHeader h) => 0;
-        public int Release(in FuseInHeader h, in ReleaseArgs a) => 0;
-        public int Fsync(in FuseInHeader h, in FsyncArgs a) => 0;
-        public int SetXAttr(in FuseInHeader h, in SetXAttrArgs a) => 0;
-        public int GetXAttr(in FuseInHeader h, in GetXAttrArgs a) => 0;
-        public int ListXAttr(in FuseInHeader h, in ListXAttrArgs a) => 0;
-        public int RemoveXAttr(in FuseInHeader h, in RemoveXAttrArgs a) => 0;
-        public int Flush(in FuseInHeader h, in FlushArgs a) => 0;
-        public int Init(in FuseInHeader h, in InitArgs a) => 0;
-        public int Access(in FuseInHeader h, in AccessArgs a) => 0;
-        public int Create(in FuseInHeader h, in CreateArgs a) => 0;
-        public int Interrupt(in FuseInHeader h, in InterruptArgs a) => 0;
-        public int Destroy(in FuseInHeader h) => 0;
-        public int Fallocate(in FuseInHeader h, in FallocateArgs a) => 0;
-        public int Lseek(in FuseInHeader h, in LseekArgs a) => 0;
-        public int CopyFileRange(in FuseInHeader h, in CopyFileRangeArgs a) => 0;
-        public int NotifyReply(in FuseInHeader h, in NotifyReplyArgs a) => 0;
-        public int Malformed(in FuseInHeader h, string reason) => 0;
-        public int Unsupported(in FuseInHeader h) => 0;
+        public object Lookup(in FuseInHeader h, in LookupArgs a) => Done;
+        public object Forget(in FuseInHeader h, in ForgetArgs a) => Done;
+        public object GetAttr(in FuseInHeader h, in GetAttrArgs a) => Done;
+        public object SetAttr(in FuseInHeader h, in SetAttrArgs a) => Done;
+        public object ReadLink(in FuseInHeader h) => Done;
+        public object Symlink(in FuseInHeader h, in SymlinkArgs a) => Done;
+        public object MkNod(in FuseInHeader h, in MkNodArgs a) => Done;
+        public object MkDir(in FuseInHeader h, in MkDirArgs a) => Done;
+        public object Unlink(in FuseInHeader h, in UnlinkArgs a) => Done;
+        public object RmDir(in FuseInHeader h, in RmDirArgs a) => Done;
+        public object Rename(in FuseInHeader h, in RenameArgs a) => Done;
+        public object Link(in FuseInHeader h, in LinkArgs a) => Done;
+        public object Open(in FuseInHeader h, in OpenArgs a) => Done;
+        public object Read(in FuseInHeader h, in ReadArgs a) => Done;
+        public object ReadDir(in FuseInHeader h, in ReadDirArgs a) => Done;
+        public object Write(in FuseInHeader h, in WriteArgs a) => Done;
+        public object StatFs(in FuseInHeader h) => Done;
+        public object Release(in FuseInHeader h, in ReleaseArgs a) => Done;
+        public object Fsync(in FuseInHeader h, in FsyncArgs a) => Done;
+        public object SetXAttr(in FuseInHeader h, in SetXAttrArgs a) => Done;
+        public object GetXAttr(in FuseInHeader h, in GetXAttrArgs a) => Done;
+        public object ListXAttr(in FuseInHeader h, in ListXAttrArgs a) => Done;
+        public object RemoveXAttr(in FuseInHeader h, in RemoveXAttrArgs a) => Done;
+        public object Flush(in FuseInHeader h, in FlushArgs a) => Done;
+        public object Init(in FuseInHeader h, in InitArgs a) => Done;
+        public object Access(in FuseInHeader h, in AccessArgs a) => Done;
+        public object Create(in FuseInHeader h, in CreateArgs a) => Done;
+        public object Interrupt(in FuseInHeader h, in InterruptArgs a) => Done;
+        public object Destroy(in FuseInHeader h) => Done;
+        public object Fallocate(in FuseInHeader h, in FallocateArgs a) => Done;
+        public object Lseek(in FuseInHeader h, in LseekArgs a) => Done;
+        public object CopyFileRange(in FuseInHeader h, in CopyFileRangeArgs a) => Done;
+        public object NotifyReply(in FuseInHeader h, in NotifyReplyArgs a) => Done;
+        public object Malformed(in FuseInHeader h, string reason) => Done;
+        public object Unsupported(in FuseInHeader h) => Done;
     }
 
     private static readonly NegotiatedProtocol Protocol = new();
@@ -64,9 +67,9 @@ public sealed class RequestParserAllocationTests
     private static long AllocatedBy(byte[] buffer, int length, int times)
     {
         var f = new Nothing();
-        RequestParser.Parse<Nothing, int>(ref f, buffer, length, Protocol, out _); // warm up (JIT, tiering)
+        RequestParser.Parse<Nothing, object>(ref f, buffer, length, Protocol, out _); // warm up (JIT, tiering)
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < times; i++) RequestParser.Parse<Nothing, int>(ref f, buffer, length, Protocol, out _);
+        for (int i = 0; i < times; i++) RequestParser.Parse<Nothing, object>(ref f, buffer, length, Protocol, out _);
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
