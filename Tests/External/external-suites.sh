@@ -211,7 +211,7 @@ run_fsx() {  # $1 dir, $2 variant, $3 log dir
 
 # --- main loop ---
 results=$(mktemp "$cache/results.XXXXXX")
-logroot=$cache/logs/$(date +%Y%m%d-%H%M%S)-$mode; mkdir -p "$logroot"
+logroot=$cache/logs/$(date +%Y%m%d-%H%M%S)-$mode-$$; mkdir -p "$logroot"
 suites_passed=0 suites_failed=0
 start=$(date +%s)
 for t in $TARGETS; do
