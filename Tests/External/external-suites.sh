@@ -19,7 +19,8 @@ cache=${EXTERNAL_CACHE:-${XDG_CACHE_HOME:-/tmp}/fuseactors-external}
 cli=$repo/Cli/bin/Release/net10.0/fuseactors
 
 usage() { sed -n '2,12p' "$0" >&2; exit 2; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+exec 3>&2   # progress goes to the original stderr, also from traps that run inside a redirected step
+log() { echo "[$(date +%H:%M:%S)] $*" >&3; }
 
 mode=${1:-}
 case "$mode" in
