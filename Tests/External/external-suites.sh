@@ -6,7 +6,7 @@
 #                                                kernel passthrough on, and off
 #   Tests/External/external-suites.sh dir PATH   the full suites against an existing directory (no mount)
 # Environment overrides: PJD_DIRS="chmod rename" (pjdfstest directories, "all" = every one, "" = none),
-#   FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = none), TARGETS="memfs passthrough passthrough-nokp",
+#   PJD_JOBS=N (pjdfstest files at once, each in its own directory; quick: 2, else 1), FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = none), TARGETS="memfs passthrough passthrough-nokp",
 #   PJDFSTEST_FS=NAME (the file system name pjdfstest's conf sees; default EXT4 on our mounts so that rename/22.t
 #   runs, the name df reports for a dir target; "" = what df reports; see README.md),
 #   EXTERNAL_CACHE=DIR (where the suites are built, default ${XDG_CACHE_HOME:-/tmp}/fuseactors-external).
@@ -27,7 +27,7 @@ mode=${1:-}
 case "$mode" in
   quick)
     : "${PJD_DIRS=chmod chown link mkdir open rename rmdir symlink truncate unlink utimensat}"
-    : "${FSX_OPS=20000}" "${FSX_VARIANTS=mmap odirect}" "${TARGETS=memfs passthrough}" ;;
+    : "${FSX_OPS=20000}" "${FSX_VARIANTS=mmap odirect}" "${TARGETS=memfs passthrough}" "${PJD_JOBS=2}" ;;
   full)
     : "${PJD_DIRS=all}" "${FSX_OPS=50000}" "${FSX_VARIANTS=plain mmap odirect multi uring}"
     : "${TARGETS=memfs passthrough passthrough-nokp}" ;;
@@ -157,7 +157,10 @@ run_pjd() {  # $1 directory to run in
   if [ "$PJD_DIRS" = all ]; then args=("$cache/pjdfstest/tests")
   else for d in $PJD_DIRS; do args+=("$cache/pjdfstest/tests/$d"); done; fi
   mkdir -p "$work" || { pjd_summary="pjdfstest: cannot create $work"; return 1; }
-  bounded "${PJD_TIMEOUT:-3600}" env -C "$work" PJDFSTEST_FS="$pjd_fs" prove -r "${args[@]}" > "$logf" 2>&1; rc=$?
+  # More than one job: each test file runs in its own new directory (pjd-own-dir.sh), so files never share a cwd.
+  local jobs=()
+  [ "${PJD_JOBS:-1}" -gt 1 ] && jobs=(-j "$PJD_JOBS" --exec "$here/pjd-own-dir.sh")
+  bounded "${PJD_TIMEOUT:-3600}" env -C "$work" PJDFSTEST_FS="$pjd_fs" prove "${jobs[@]}" -r "${args[@]}" > "$logf" 2>&1; rc=$?
   rm -rf "$work"
   files=$(sed -nE 's/^Files=([0-9]+), Tests=([0-9]+).*/\1/p' "$logf" | tail -1)
   tests=$(sed -nE 's/^Files=([0-9]+), Tests=([0-9]+).*/\2/p' "$logf" | tail -1)
@@ -166,7 +169,7 @@ run_pjd() {  # $1 directory to run in
   # "  Failed tests:  4, 8". The detail names each failed file and its failed test numbers: "rename/22.t: 4, 8".
   pjd_failed=$(awk '
     function flush() { if (f != "" && bad) { n++; out = out sep f ": " (why == "" ? "exit status" : why); sep = "; " } }
-    /^\/.*\.t \(Wstat: / { flush(); f = $1; sub(".*/tests/", "", f); why = ""
+    /^\/.*\.t +\(Wstat: / { flush(); f = $1; sub(".*/tests/", "", f); why = ""
                            bad = !/Wstat: 0 / || !/Failed: 0\)/; next }
     /^ +Failed tests?: / { sub(/^ +Failed tests?: +/, ""); why = $0 }
     /^ +Parse errors: / { bad = 1; why = why (why == "" ? "" : ", ") "parse errors" }
@@ -219,7 +222,8 @@ run_fsx() {  # $1 dir, $2 variant, $3 log dir
   return $rc
 }
 
-# --- main loop ---
+# --- main: a function, so bash has read all of it before it runs (a script edited while running stays intact) ---
+main() {
 results=$(mktemp "$cache/results.XXXXXX")
 logroot=$cache/logs/$(date +%Y%m%d-%H%M%S)-$mode-$$; mkdir -p "$logroot"
 suites_passed=0 suites_failed=0
@@ -263,3 +267,5 @@ echo "== external suites ($mode, $(( $(date +%s) - start ))s, logs in $logroot)"
 cat "$results"; rm -f "$results"
 echo "external suites: $suites_passed passed, $suites_failed failed"
 [ $suites_failed -eq 0 ]
+}
+main; exit $?
