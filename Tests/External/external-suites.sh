@@ -6,7 +6,7 @@
 #                                                kernel passthrough on, and off
 #   Tests/External/external-suites.sh dir PATH   the full suites against an existing directory (no mount)
 # Environment overrides: PJD_DIRS="chmod rename" (pjdfstest directories, "all" = every one, "" = none),
-#   PJD_JOBS=N (pjdfstest files at once, each in its own directory; quick: 2, else 1), FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = none), TARGETS="memfs passthrough passthrough-nokp",
+#   PJD_JOBS=N (pjdfstest files at once, each in its own directory; quick: 4, else 1), FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = none), TARGETS="memfs passthrough passthrough-nokp",
 #   PJDFSTEST_FS=NAME (the file system name pjdfstest's conf sees; default EXT4 on our mounts so that rename/22.t
 #   runs, the name df reports for a dir target; "" = what df reports; see README.md),
 #   EXTERNAL_CACHE=DIR (where the suites are built, default ${XDG_CACHE_HOME:-/tmp}/fuseactors-external).
@@ -27,7 +27,7 @@ mode=${1:-}
 case "$mode" in
   quick)
     : "${PJD_DIRS=chmod chown link mkdir open rename rmdir symlink truncate unlink utimensat}"
-    : "${FSX_OPS=20000}" "${FSX_VARIANTS=mmap odirect}" "${TARGETS=memfs passthrough}" "${PJD_JOBS=2}" ;;
+    : "${FSX_OPS=20000}" "${FSX_VARIANTS=mmap odirect}" "${TARGETS=memfs passthrough}" "${PJD_JOBS=4}" ;;
   full)
     : "${PJD_DIRS=all}" "${FSX_OPS=50000}" "${FSX_VARIANTS=plain mmap odirect multi uring}"
     : "${TARGETS=memfs passthrough passthrough-nokp}" ;;
