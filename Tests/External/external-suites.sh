@@ -5,11 +5,12 @@
 #   Tests/External/external-suites.sh full       all pjdfstest files and long fsx runs on memfs, passthrough with
 #                                                kernel passthrough on, and off
 #   Tests/External/external-suites.sh dir PATH   the full suites against an existing directory (no mount)
-# Environment overrides: PJD_DIRS="chmod rename" (pjdfstest directories, "all" = every one, "" = none),
-#   PJD_JOBS=N (pjdfstest files at once, each in its own directory; quick: 4, else 1), FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = none), TARGETS="memfs passthrough passthrough-nokp",
-#   PJDFSTEST_FS=NAME (the file system name pjdfstest's conf sees; default EXT4 on our mounts so that rename/22.t
-#   runs, the name df reports for a dir target; "" = what df reports; see README.md),
-#   EXTERNAL_CACHE=DIR (where the suites are built, default ${XDG_CACHE_HOME:-/tmp}/fuseactors-external).
+# Environment overrides (README.md): TARGETS="memfs passthrough passthrough-nokp",
+#   PJD_DIRS="chmod rename" (directories or files under pjdfstest's tests/; "all"; "" = skip pjdfstest),
+#   PJD_JOBS=N (pjdfstest files at once, each in its own directory; quick: 4, else 1),
+#   FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = skip fsx), PJD_TIMEOUT, FSX_TIMEOUT (seconds),
+#   PJDFSTEST_FS=NAME (file system name pjdfstest sees; default EXT4 on our mounts, so rename/22.t runs),
+#   EXTERNAL_CACHE=DIR (where the suites are built; default ${XDG_CACHE_HOME:-/tmp}/fuseactors-external).
 # Prints one summary line per target; exits 1 if anything failed, 2 on bad usage.
 set -uo pipefail
 
@@ -19,7 +20,7 @@ third=$(cd "$repo/.." && pwd)/shared/third-party
 cache=${EXTERNAL_CACHE:-${XDG_CACHE_HOME:-/tmp}/fuseactors-external}
 cli=$repo/Cli/bin/Release/net10.0/fuseactors
 
-usage() { sed -n '2,12p' "$0" >&2; exit 2; }
+usage() { sed -n '2,/^# Prints/p' "$0" >&2; exit 2; }
 exec 3>&2   # progress goes to the original stderr, also from traps that run inside a redirected step
 log() { echo "[$(date +%H:%M:%S)] $*" >&3; }
 
