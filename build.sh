@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone on a fresh Debian 12 machine with the .NET 10 SDK.
 #   ./build.sh mount [DIR]   mount the in-memory filesystem at DIR (default /tmp/fuseactors) in the foreground; Ctrl-C unmounts
-#   ./build.sh test          install the test programs (attr, git, fio, ...) and run every test suite
+#   ./build.sh test          install the test programs (attr, git, fio, ...) and run every test suite, then the quick
+#                            pass of the external suites (pjdfstest, fsx: Tests/External/README.md)
 #   ./build.sh deps          only install the system packages the tests and benchmarks use
 set -euo pipefail
 cd "$(dirname "$0")"
 
 deps() {
   local need=()
-  for tool in setfattr:attr git:git fio:fio gcc:gcc tar:tar; do
+  # autoconf, automake, make and perl's prove build and run the external suites (Tests/External/)
+  for tool in setfattr:attr git:git fio:fio gcc:gcc tar:tar autoreconf:autoconf automake:automake make:make prove:perl; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
   done
   [ -f /usr/include/linux/fuse.h ] || need+=(linux-libc-dev)
+  [ -f /usr/include/liburing.h ] || need+=(liburing-dev)   # fsx's io_uring variant (-U)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then echo "need root to install ${need[*]}" >&2; exit 1; fi
@@ -42,6 +45,15 @@ case "${1:-}" in
       passed=$((passed + p)); failed=$((failed + f))
       grep -qE '^(Passed|Failed)!' "$log" || { echo "no test summary from $project" >&2; status=1; }
     done
+    # The external suites' quick pass: each suite run on each target counts as one test.
+    echo "== Tests/External (quick)"
+    timeout 1200 Tests/External/external-suites.sh quick 2>&1 | tee "$log" || status=1
+    if summary=$(grep -E '^external suites: [0-9]+ passed, [0-9]+ failed$' "$log"); then
+      p=$(echo "$summary" | awk '{ print $3 }'); f=$(echo "$summary" | awk '{ print $5 }')
+      passed=$((passed + p)); failed=$((failed + f))
+    else
+      echo "no summary from Tests/External/external-suites.sh" >&2; status=1; failed=$((failed + 1))
+    fi
     rm -f "$log"
     if grep -q 'fuseactors' /proc/mounts; then
       echo "a test left a mount behind:" >&2; grep fuseactors /proc/mounts >&2; status=1
