@@ -55,7 +55,9 @@ public sealed class CliTests
     {
         MountedFilesystem.RequireFuse();
         var dir = Directory.CreateTempSubdirectory("fuseactors-cli-").FullName;
-        var psi = new ProcessStartInfo("dotnet", [Cli, "mount", "memfs", dir, "--debug"])
+        // `env --default-signal` undoes an inherited SIG_IGN (a test run started in the background of a
+        // non-interactive shell ignores SIGINT, and the CLI, like libfuse, leaves an ignored signal ignored).
+        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM", "dotnet", Cli, "mount", "memfs", dir, "--debug"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
