@@ -551,10 +551,13 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                 {
                     var e = LastError();
                     if (e == Errno.EINTR) continue;
-                    if (done == 0) { r.Fail(e); return; }
-                    break; // report what was written; the caller's next write gets the error
+                    // Never a short count: the kernel turns a short reply to an O_DIRECT (async) write into EIO, so a
+                    // host that fills after part of the data (ENOSPC, EDQUOT, EFBIG) answers with its errno.
+                    if (done > 0) Log.Warning("write of {0} bytes at {1} failed on the host after {2}: {3}", data.Length, r.Offset, done, e);
+                    r.Fail(e);
+                    return;
                 }
-                if (n == 0) break;
+                if (n == 0) { r.Fail(Errno.EIO); return; } // pwrite never returns 0 for a non-empty write
                 done += (int)n;
             }
         }

@@ -105,4 +105,27 @@ public sealed class PassthroughHostErrnoTests : IDisposable
         Assert.Equal("readable\nrootonly\nsecret\n", await Shell.OkAsync("ls", _source));
         Assert.Equal("644\n", await Shell.OkAsync("stat -c %a readable", _source));
     }
+
+    [Theory]
+    [InlineData("1M")]
+    [InlineData("64K")]
+    [InlineData("4K")]
+    public async Task An_O_DIRECT_writer_on_the_daemon_path_gets_ENOSPC_when_the_host_fills(string blockSize)
+    {
+        // 1100 KiB of tmpfs: free space that is no multiple of 64 KiB or 1 MiB, so the last write is cut short by the
+        // host. A short WRITE reply to an O_DIRECT write makes the kernel answer EIO: the daemon must answer ENOSPC.
+        await Shell.OkAsync("mkdir t && mount -t tmpfs -o size=1100k tmpfs t", _source);
+        try
+        {
+            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(_source, new PassthroughOptions { KernelPassthrough = false }));
+            var dd = await Shell.RunAsync($"dd if=/dev/zero of=t/f bs={blockSize} count=4096 oflag=direct", fs.Path);
+            Assert.NotEqual(0, dd.ExitCode);
+            Assert.Contains("No space left on device", dd.Stderr);
+            Assert.DoesNotContain("Input/output error", dd.Stderr);
+        }
+        finally
+        {
+            await Shell.RunAsync("umount -l t", _source);
+        }
+    }
 }
