@@ -113,6 +113,9 @@ internal static class Program
 
     private static string? CheckMountpoint(string path)
     {
+        // A mount whose daemon died answers ENOTCONN to everything, which looks like "does not exist" to a stat.
+        if (FuseMounter.IsDeadFuseMount(path))
+            return $"mountpoint {path} is a dead FUSE mount (its daemon is gone): run `umount {path}` (`umount -l {path}` if it is busy)";
         if (File.Exists(path)) return $"mountpoint {path} is not a directory";
         if (!Directory.Exists(path)) return $"mountpoint {path} does not exist";
         try

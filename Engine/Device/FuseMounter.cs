@@ -95,6 +95,31 @@ public static unsafe class FuseMounter
     }
 
     /// <summary>True when <paramref name="path"/> is the root of a mount, by /proc/self/mountinfo.</summary>
+    /// <summary>True when <paramref name="path"/> is a FUSE mount whose daemon is gone: the kernel still lists the mount
+    /// but every access fails with ENOTCONN ("Transport endpoint is not connected") until someone unmounts it.</summary>
+    public static bool IsDeadFuseMount(string path)
+    {
+        string full = Path.GetFullPath(path).TrimEnd('/');
+        if (full.Length == 0) full = "/";
+        bool fuse = false;
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            var fields = line.Split(' ');
+            int dash = Array.IndexOf(fields, "-");
+            if (fields.Length > 4 && dash > 4 && dash + 1 < fields.Length && UnescapeMountPath(fields[4]) == full)
+                fuse = fields[dash + 1] == "fuse" || fields[dash + 1].StartsWith("fuse.", StringComparison.Ordinal);
+        }
+        if (!fuse) return false;
+        // statfs always reaches the daemon (a stat may be answered from the kernel's attribute cache).
+        byte* buf = stackalloc byte[256];
+        fixed (byte* p = Z(full))
+            return StatFs(p, buf) < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == ENOTCONN;
+    }
+
+    // Tmds.LibC 0.5 has no statfs(2).
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "statfs", SetLastError = true)]
+    private static extern int StatFs(byte* path, byte* buf);
+
     public static bool IsMountPoint(string path)
     {
         string full = Path.GetFullPath(path).TrimEnd('/');

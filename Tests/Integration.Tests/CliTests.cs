@@ -32,6 +32,34 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_dead_FUSE_mount_at_the_mountpoint_is_named_as_such_with_what_to_do()
+    {
+        MountedFilesystem.RequireFuse();
+        var dir = Directory.CreateTempSubdirectory("fuseactors-dead-").FullName;
+        try
+        {
+            // A daemon killed with SIGKILL leaves its mount behind: every access then fails with ENOTCONN.
+            await Shell.OkAsync($$"""
+                dotnet {{Cli}} mount memfs {{dir}} > {{dir}}.out 2>&1 &
+                pid=$!
+                for i in $(seq 1 300); do grep -q "mounted at" {{dir}}.out && break; sleep 0.1; done
+                grep -q "mounted at" {{dir}}.out
+                kill -9 $pid; wait $pid 2>/dev/null || true
+                """, timeout: TimeSpan.FromSeconds(60));
+            var r = await RunCli($"mount memfs {dir}");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal($"fuseactors: mountpoint {dir} is a dead FUSE mount (its daemon is gone): run `umount {dir}` (`umount -l {dir}` if it is busy)",
+                r.Stderr.Trim());
+        }
+        finally
+        {
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            File.Delete(dir + ".out");
+            try { Directory.Delete(dir); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public async Task A_mountpoint_that_is_already_a_mount_is_a_one_line_error_with_exit_code_2()
     {
         var r = await RunCli("mount memfs /proc");
