@@ -189,7 +189,15 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                 int rc = hfd >= 0 ? futimens(hfd, ts) : utimensat(n.Fd, EmptyPath, ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
                 if (rc < 0) { r.Fail(LastError()); return; }
             }
-            // FATTR_CTIME: the host sets ctime itself on every change above; it cannot be set explicitly.
+            // FATTR_CTIME: the host sets ctime itself on every change above; it cannot be set explicitly. A request that
+            // changes nothing (chown(path, -1, -1): the kernel sends no FATTR bit, or only FATTR_CTIME with the writeback
+            // cache) still moves ctime on ext4 and tmpfs, and so does the no-op chown done for it here.
+            if (!(r.SetsUid || r.SetsGid || r.SetsMode || r.SetsSize || r.SetsAtime || r.SetsMtime || r.AtimeNow || r.MtimeNow || r.Has(SetAttrValid.KillSuidGid))
+                && fchownat(n.Fd, EmptyPath, uint.MaxValue, uint.MaxValue, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+            {
+                r.Fail(LastError());
+                return;
+            }
         }
 
         Statx st;

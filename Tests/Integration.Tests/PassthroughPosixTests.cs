@@ -32,6 +32,24 @@ public class PassthroughPosixTests : PosixProgramTests, IDisposable
     }
 
     [Fact]
+    public async Task A_chown_that_changes_nothing_updates_ctime_as_on_the_host()
+    {
+        await using var fs = await MountAsync();
+        // chown(path, -1, -1) reaches the daemon as a SETATTR with only FATTR_CTIME; ext4 and tmpfs move ctime.
+        var moved = await Shell.OkAsync("""
+            python3 - <<'PY'
+            import os, time
+            open('f', 'w').close()
+            before = os.stat('f').st_ctime_ns
+            time.sleep(0.05)
+            os.chown('f', -1, -1)
+            print(os.stat('f').st_ctime_ns > before)
+            PY
+            """, fs.Path);
+        Assert.Equal("True\n", moved);
+    }
+
+    [Fact]
     public async Task Files_written_through_the_mount_appear_in_source_with_identical_bytes_modes_and_owners()
     {
         await using var fs = await MountAsync();
