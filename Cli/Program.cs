@@ -48,10 +48,12 @@ internal static class Program
 
         Config config;
         ConnectionSettings settings;
+        MemoryFsOptions memoryFs;
         try
         {
             config = LoadConfig(cli);
             settings = ConnectionSettings.FromConfig(config);
+            memoryFs = MemoryFsOptions.FromConfig(config);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException or FormatException)
         {
@@ -79,7 +81,7 @@ internal static class Program
 
         Props filesystem = cli.Kind switch
         {
-            "memfs" => MemoryFs.Props(),
+            "memfs" => MemoryFs.Props(memoryFs),
             _ => PassthroughFs.Props(cli.Source!, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
         };
 

@@ -29,6 +29,8 @@ internal sealed class Inode
     public ulong LookupCount;
     /// <summary>Open handles (files and directories).</summary>
     public int OpenCount;
+    /// <summary>What this inode was charged against the capacity when it was made (MemoryFs.MetadataCost).</summary>
+    public long MetadataBytes;
 
     public readonly FileContent? Data;
     public readonly DirectoryEntries? Entries;

@@ -38,6 +38,8 @@ public sealed class MemoryFs : FilesystemActor
     private ulong _nextIno = FuseConstants.RootId + 1;
     private ulong _nextFh = 1;
     private long _usedBytes;
+    // What inodes, their first name and symlink targets take (see MetadataCost), counted against the capacity with the data.
+    private long _metadataBytes;
     private bool _spillErrorLogged;
 
     public MemoryFs() : this(MemoryFsOptions.Default) { }
@@ -348,7 +350,7 @@ public sealed class MemoryFs : FilesystemActor
         var src = r.Data.Span;
         if (r.Offset > (ulong)(MaxFileSize - src.Length)) { r.Fail(Errno.EFBIG); return; }
         long offset = (long)r.Offset;
-        if (!data.Fits(offset, src.Length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
+        if (!data.Fits(offset, src.Length, _options.CapacityBytes - _usedBytes - _metadataBytes)) { r.Fail(Errno.ENOSPC); return; }
 
         long before = data.AllocatedBytes;
         var error = data.Write(offset, src);
@@ -375,7 +377,7 @@ public sealed class MemoryFs : FilesystemActor
         {
             case FallocateFlags.None:
             case FallocateFlags.KeepSize:
-                if (!data.Fits(offset, length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
+                if (!data.Fits(offset, length, _options.CapacityBytes - _usedBytes - _metadataBytes)) { r.Fail(Errno.ENOSPC); return; }
                 long oldSize = data.Size;
                 var error = data.Allocate(offset, length, keepSize: r.Mode == FallocateFlags.KeepSize);
                 NoteSpillError(data);
@@ -431,7 +433,7 @@ public sealed class MemoryFs : FilesystemActor
         long inOff = (long)r.OffsetIn, outOff = (long)r.OffsetOut;
         if (input == output && inOff < outOff + length && outOff < inOff + length) { r.Fail(Errno.EINVAL); return; }
         // Upper bound (source holes stay holes), so the copy never starts what it cannot finish.
-        if (!dst.Fits(outOff, length, _options.CapacityBytes - _usedBytes)) { r.Fail(Errno.ENOSPC); return; }
+        if (!dst.Fits(outOff, length, _options.CapacityBytes - _usedBytes - _metadataBytes)) { r.Fail(Errno.ENOSPC); return; }
 
         long before = dst.AllocatedBytes;
         var error = dst.CopyFrom(src, inOff, outOff, length);
@@ -545,7 +547,7 @@ public sealed class MemoryFs : FilesystemActor
     {
         const uint bsize = Inode.BlockSize;
         ulong blocks = (ulong)_options.CapacityBytes / bsize;
-        ulong usedBlocks = ((ulong)_usedBytes + bsize - 1) / bsize;
+        ulong usedBlocks = ((ulong)(_usedBytes + _metadataBytes) + bsize - 1) / bsize;
         ulong free = blocks > usedBlocks ? blocks - usedBlocks : 0;
         ulong files = (ulong)_options.MaxInodes;
         ulong live = (ulong)_nodes.Count;
@@ -616,6 +618,8 @@ public sealed class MemoryFs : FilesystemActor
         if (dir.Links == 0) { r.Fail(Errno.ENOENT); return null; } // the directory was removed
         if (dir.Entries!.TryGet(name, out _)) { r.Fail(Errno.EEXIST); return null; }
         if (_nodes.Count >= _options.MaxInodes) { r.Fail(Errno.ENOSPC); return null; }
+        long metadata = MetadataCost(name, target);
+        if (_usedBytes + _metadataBytes + metadata > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return null; }
 
         uint gid = r.Gid;
         if ((dir.Mode & ModeBits.SetGid) != 0)
@@ -627,6 +631,8 @@ public sealed class MemoryFs : FilesystemActor
         var now = FsTime.Now;
         var n = new Inode(_nextIno++, mode, r.Uid, gid, now, rdev, target, _options.SpillToMemfdAboveBytes ?? long.MaxValue);
         if (n.IsDirectory) n.Parent = dir;
+        n.MetadataBytes = metadata;
+        _metadataBytes += metadata;
         _nodes.Add(n.Ino, n);
         dir.Entries.Add(name, n);
         dir.Modified(now);
@@ -669,6 +675,7 @@ public sealed class MemoryFs : FilesystemActor
     {
         if (n == _root || !n.CanFree) return;
         if (!_nodes.Remove(n.Ino)) return;
+        _metadataBytes -= n.MetadataBytes;
         if (n.Data is { } data)
         {
             _usedBytes -= data.AllocatedBytes;
@@ -720,6 +727,12 @@ public sealed class MemoryFs : FilesystemActor
 
     // For tests (through TestActorRef): accounting that STATFS only shows rounded.
     internal long UsedBytes => _usedBytes;
+    internal long MetadataBytes => _metadataBytes;
+
+    /// <summary>What one inode costs in memory beside its data: the Inode object, its table and directory entries
+    /// (measured: ~300 bytes for a file; a directory's entry table grows with its entries), plus its name and
+    /// symlink target. A hard link's extra name is not counted.</summary>
+    private static long MetadataCost(string name, string? target) => 320 + 2L * name.Length + 2L * (target?.Length ?? 0);
     internal int NodeCount => _nodes.Count;
     internal ulong LookupCountOf(ulong ino) => _nodes.TryGetValue(ino, out var n) ? n.LookupCount : 0;
     internal int OpenHandleCount => _handles.Count;

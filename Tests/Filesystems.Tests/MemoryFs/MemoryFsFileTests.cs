@@ -306,7 +306,8 @@ public class MemoryFsCapacityTests : MemoryFsTestKit
         Write(e.NodeId, fh, 0, new byte[3 * FileData.ChunkSize]);
         st = StatFs();
         Assert.Equal(8UL, st.Ffree);
-        Assert.Equal((ulong)(Capacity - 3 * FileData.ChunkSize) / 4096, st.Bfree);
+        Assert.True(Actor.MetadataBytes > 0); // the inode and its name count too
+        Assert.Equal((ulong)(Capacity - 3 * FileData.ChunkSize - Actor.MetadataBytes) / 4096, st.Bfree);
 
         Release(e.NodeId, fh);
         Unlink(Root, "f");
@@ -341,5 +342,50 @@ public class MemoryFsCapacityTests : MemoryFsTestKit
         Assert.Equal(Errno.ENOSPC, Err(new MkNodRequest { Name = "one-too-many", Mode = S_IFREG | 0x1A4 }, Root));
         Assert.Equal(Errno.ENOSPC, Err(new MkDirRequest { Name = "dir", Mode = 0x1ED }, Root));
         Assert.Equal(0UL, StatFs().Ffree);
+    }
+}
+
+/// <summary>Metadata counts against the capacity: empty files cannot fill memory without bound.</summary>
+public sealed class MemoryFsMetadataCapacityTests : MemoryFsTestKit
+{
+    public MemoryFsMetadataCapacityTests() : base(new MemoryFsOptions { CapacityBytes = 8192 }) { }
+
+    [Fact]
+    public void Empty_files_run_out_of_space_and_removing_them_gives_it_back()
+    {
+        int made = 0;
+        while (made < 1000 && Err(new MkNodRequest { Name = $"f{made}", Mode = S_IFREG | 0x1A4 }, Root) == Errno.Ok) made++;
+        Assert.InRange(made, 5, 30); // ~330 bytes each in 8 KiB
+        Assert.Equal(0UL, StatFs().Bfree);
+        var f0 = Lookup(Root, "f0");
+        Unlink(Root, "f0");
+        Forget((f0.NodeId, 2)); // the kernel forgets it (MKNOD's lookup and ours): the inode is freed
+        MkNod(Root, "again");
+    }
+}
+
+/// <summary>The capacity as tmpfs spells it, from <c>fuseactors.memory-fs</c>.</summary>
+public sealed class MemoryFsOptionsTests
+{
+    [Fact]
+    public void Sizes_parse_as_tmpfs_spells_them()
+    {
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        Assert.Equal(memory / 2, MemoryFsOptions.ParseSize("50%"));
+        Assert.Equal(512L << 20, MemoryFsOptions.ParseSize("512m"));
+        Assert.Equal(2L << 30, MemoryFsOptions.ParseSize("2G"));
+        Assert.Equal(65536L << 10, MemoryFsOptions.ParseSize("65536k"));
+        Assert.Equal(1048576L, MemoryFsOptions.ParseSize("1048576"));
+        foreach (var bad in new[] { "", "0", "-1m", "lots", "150%", "12q" })
+            Assert.Throws<FormatException>(() => MemoryFsOptions.ParseSize(bad));
+    }
+
+    [Fact]
+    public void The_default_is_half_of_memory_and_the_config_overrides_it()
+    {
+        Assert.Equal(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2, new MemoryFsOptions().CapacityBytes);
+        var options = MemoryFsOptions.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString(
+            "fuseactors.memory-fs { size = 64m, max-inodes = 1000 }"));
+        Assert.Equal((64L << 20, 1000L), (options.CapacityBytes, options.MaxInodes));
     }
 }
