@@ -389,7 +389,21 @@ public sealed class MemoryFs : FilesystemActor
                 if (punched != Errno.Ok) { _usedBytes += data.AllocatedBytes - before; StoreFailed(r, punched); return; }
                 n.Modified(now);
                 break;
-            default: // PUNCH_HOLE without KEEP_SIZE, ZERO_RANGE, COLLAPSE/INSERT_RANGE, ...
+            case FallocateFlags.ZeroRange:
+            case FallocateFlags.ZeroRange | FallocateFlags.KeepSize:
+            {
+                // As ext4: the range reads zeros and stays allocated; the size grows unless KEEP_SIZE. Here: punch the
+                // part inside the file, then allocate the whole range (the punched chunks come back as zeros).
+                if (!data.Fits(offset, length, _options.CapacityBytes - _usedBytes - _metadataBytes)) { r.Fail(Errno.ENOSPC); return; }
+                long inside = Math.Min(offset + length, data.Size) - offset;
+                var zeroed = inside > 0 ? data.PunchHole(offset, inside) : Errno.Ok;
+                if (zeroed == Errno.Ok) zeroed = data.Allocate(offset, length, keepSize: (r.Mode & FallocateFlags.KeepSize) != 0);
+                NoteSpillError(data);
+                if (zeroed != Errno.Ok) { _usedBytes += data.AllocatedBytes - before; StoreFailed(r, zeroed); return; }
+                n.Modified(now);
+                break;
+            }
+            default: // PUNCH_HOLE without KEEP_SIZE, COLLAPSE/INSERT_RANGE, UNSHARE_RANGE
                 r.Fail(Errno.EOPNOTSUPP);
                 return;
         }

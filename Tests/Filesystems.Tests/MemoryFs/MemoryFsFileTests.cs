@@ -201,6 +201,32 @@ public class MemoryFsFileTests : MemoryFsTestKit
     }
 
     [Fact]
+    public void Fallocate_zero_range_zeroes_keeps_allocation_and_grows_the_file_unless_keep_size()
+    {
+        const int C = FileData.ChunkSize;
+        var (e, fh) = Create(Root, "zr");
+        ulong n = e.NodeId;
+        Write(n, fh, 0, Enumerable.Repeat((byte)9, 3 * C).ToArray());
+
+        // Across chunk edges, inside the file.
+        Ok(new FallocateRequest { Fh = fh, Offset = C - 100, Length = C + 200, Mode = FallocateFlags.ZeroRange }, n);
+        var bytes = Read(n, fh, 0, 3 * C);
+        Assert.All(bytes[..(C - 100)], b => Assert.Equal(9, b));
+        Assert.All(bytes[(C - 100)..(2 * C + 100)], b => Assert.Equal(0, b));
+        Assert.All(bytes[(2 * C + 100)..], b => Assert.Equal(9, b));
+        Assert.Equal(3UL * C, GetAttr(n).Size);
+        Assert.Equal(3UL * C / 512, GetAttr(n).Blocks);
+
+        // Past EOF: KEEP_SIZE keeps the size, without it the file grows; both allocate.
+        Ok(new FallocateRequest { Fh = fh, Offset = 2 * C, Length = 2 * C, Mode = FallocateFlags.ZeroRange | FallocateFlags.KeepSize }, n);
+        Assert.Equal(3UL * C, GetAttr(n).Size);
+        Assert.All(Read(n, fh, 2 * C, C), b => Assert.Equal(0, b));
+        Ok(new FallocateRequest { Fh = fh, Offset = 3 * C, Length = C, Mode = FallocateFlags.ZeroRange }, n);
+        Assert.Equal(4UL * C, GetAttr(n).Size);
+        Assert.Equal(4UL * C / 512, GetAttr(n).Blocks);
+    }
+
+    [Fact]
     public void Fallocate_allocates_punches_holes_and_seek_data_and_hole_follow()
     {
         const int C = FileData.ChunkSize;
@@ -227,7 +253,7 @@ public class MemoryFsFileTests : MemoryFsTestKit
         Assert.All(Read(n, fh, 2 * C, C), b => Assert.Equal(7, b));
 
         Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = FallocateFlags.PunchHole }, n));
-        Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = FallocateFlags.ZeroRange }, n));
+        Assert.Equal(Errno.EOPNOTSUPP, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = C, Mode = FallocateFlags.CollapseRange }, n));
 
         ulong Seek(ulong off, uint whence) =>
             Decode<FuseLseekOut>(Payload(Ok(new LseekRequest { Fh = fh, Offset = off, Whence = whence }, n))).Offset;
