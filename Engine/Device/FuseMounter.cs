@@ -94,7 +94,6 @@ public static unsafe class FuseMounter
         }
     }
 
-    /// <summary>True when <paramref name="path"/> is the root of a mount, by /proc/self/mountinfo.</summary>
     /// <summary>True when <paramref name="path"/> is a FUSE mount whose daemon is gone: the kernel still lists the mount
     /// but every access fails with ENOTCONN ("Transport endpoint is not connected") until someone unmounts it.</summary>
     public static bool IsDeadFuseMount(string path)
@@ -120,6 +119,7 @@ public static unsafe class FuseMounter
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "statfs", SetLastError = true)]
     private static extern int StatFs(byte* path, byte* buf);
 
+    /// <summary>True when <paramref name="path"/> is the root of a mount, by /proc/self/mountinfo.</summary>
     public static bool IsMountPoint(string path)
     {
         string full = Path.GetFullPath(path).TrimEnd('/');
