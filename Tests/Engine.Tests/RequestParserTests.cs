@@ -348,7 +348,7 @@ public sealed class RequestParserTests
             "link\0",               // the new link's name
             "/target/path\0"));     // what it points to
         Assert.Equal("link", r.Args.Name);
-        Assert.Equal("/target/path", r.Args.Target);
+        Assert.Equal("/target/path"u8.ToArray(), r.Args.Target);
     }
 
     [Fact]
@@ -665,7 +665,7 @@ public sealed class RequestParserTests
             1u,                     // flags: XATTR_CREATE
             "user.test\0",          // name
             "value"), Default);     // value, no NUL
-        Assert.Equal("user.test", r.Args.Name);
+        Assert.Equal("user.test"u8.ToArray(), r.Args.Name);
         Assert.Equal("value"u8.ToArray(), r.Args.Value);
         Assert.Equal(1u, (uint)r.Args.Flags);
     }
@@ -686,7 +686,7 @@ public sealed class RequestParserTests
             0u,                     // padding
             "user.test\0",          // name
             value), WithSetXAttrExt);
-        Assert.Equal("user.test", r.Args.Name);
+        Assert.Equal("user.test"u8.ToArray(), r.Args.Name);
         Assert.Equal(value, r.Args.Value);
         Assert.Equal(2u, (uint)r.Args.Flags);
     }
@@ -716,7 +716,7 @@ public sealed class RequestParserTests
             0u,                     // size 0: asks for the length only
             0u,                     // padding
             "security.capability\0"));
-        Assert.Equal("security.capability", r.Args.Name);
+        Assert.Equal("security.capability"u8.ToArray(), r.Args.Name);
         Assert.Equal(0u, r.Args.Size);
     }
 
@@ -743,7 +743,7 @@ public sealed class RequestParserTests
             1000u, 1000u, 4321u,    // uid, gid, pid
             (ushort)0, (ushort)0,   // total_extlen, padding
             "user.a\0"));           // name
-        Assert.Equal("user.a", r.Args.Name);
+        Assert.Equal("user.a"u8.ToArray(), r.Args.Name);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1045,7 +1045,7 @@ public sealed class RequestParserTests
             "/tgt\0",               // target
             8u, 0u));               // fuse_secctx_header: size 8, nr_secctx 0
         Assert.Equal("l", r.Args.Name);
-        Assert.Equal("/tgt", r.Args.Target);
+        Assert.Equal("/tgt"u8.ToArray(), r.Args.Target);
     }
 
     [Fact]

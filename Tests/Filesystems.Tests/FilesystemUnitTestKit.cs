@@ -9,7 +9,11 @@ using FuseActors.Engine.Protocol;
 namespace FuseActors.Filesystems.Tests;
 
 /// <summary>One decoded READDIR / READDIRPLUS record.</summary>
-public sealed record DirRecord(string Name, ulong Ino, ulong Off, uint Type, FuseEntryOut? Plus);
+public sealed record DirRecord(string Name, ulong Ino, ulong Off, uint Type, FuseEntryOut? Plus)
+{
+    /// <summary>The name's exact bytes (<see cref="Name"/> is their UTF-8 decoding, for text names).</summary>
+    public byte[] NameBytes { get; init; } = [];
+}
 
 /// <summary>
 /// Drives a filesystem actor the way the connection does: builds typed requests (header, reply target, fields),
@@ -103,7 +107,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
         EntryOf(Ok(new MkNodRequest { Name = name, Mode = mode, Rdev = rdev }, parent));
 
     protected FuseEntryOut Symlink(ulong parent, string name, string target) =>
-        EntryOf(Ok(new SymlinkRequest { Name = name, Target = target }, parent));
+        EntryOf(Ok(new SymlinkRequest { Name = name, Target = Encoding.UTF8.GetBytes(target) }, parent));
 
     protected FuseEntryOut Link(ulong node, ulong newParent, string newName) =>
         EntryOf(Ok(new LinkRequest { OldNodeId = node, NewName = newName }, newParent));
@@ -166,7 +170,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
             FuseEntryOut? eo = plus ? Decode<FuseEntryOut>(buf, pos) : null;
             var d = Decode<FuseDirent>(buf, plus ? pos + 128 : pos);
             string name = Encoding.UTF8.GetString(buf, pos + headerLen, (int)d.NameLen);
-            list.Add(new DirRecord(name, d.Ino, d.Off, d.Type, eo));
+            list.Add(new DirRecord(name, d.Ino, d.Off, d.Type, eo) { NameBytes = buf.AsSpan(pos + headerLen, (int)d.NameLen).ToArray() });
             pos += (headerLen + (int)d.NameLen + 7) & ~7;
         }
         Assert.Equal(buf.Length, pos);

@@ -26,7 +26,7 @@ public sealed class DirentsTests
             var d = new Dirent((ulong)(100 + i), (ulong)(i + 1), (uint)(i % 2 == 0 ? 8 : 4), Names[i]);
             Dirents.Append(b, d.Ino, d.NextOffset, d.Type, d.Name);
             expected.Add(d);
-            size += Dirents.Size(Encoding.UTF8.GetByteCount(d.Name));
+            size += Dirents.Size(d.Name.Length);
             Assert.Equal(size, b.Length);
             Assert.Equal(0, b.Length % 8);
         }
