@@ -213,6 +213,49 @@ public sealed class RequestParserTests
         Assert.Equal("żółw", r.Args.Name);
     }
 
+    [Fact]
+    public void Lookup_name_that_is_not_UTF8_keeps_its_bytes()
+    {
+        // "caf\xe8" (Latin-1 è): decoded as UTF-8 it would be "caf\uFFFD", the same as "caf\xe9".
+        var r = DecodeAs<LookupArgs>(Bytes(
+            45u, 1u,                // len: 40 + 4 + NUL, opcode FUSE_LOOKUP
+            0x12ul, 5ul,            // unique, nodeid (parent)
+            1000u, 1000u, 77u,      // uid, gid, pid
+            (ushort)0, (ushort)0,   // total_extlen, padding
+            new byte[] { (byte)'c', (byte)'a', (byte)'f', 0xE8, 0 }));
+        Assert.Equal(new byte[] { (byte)'c', (byte)'a', (byte)'f', 0xE8 }, r.Args.Name.Bytes.ToArray());
+        Assert.False(r.Args.Name.IsValidUtf8);
+        Assert.NotEqual(FileName.FromBytes([(byte)'c', (byte)'a', (byte)'f', 0xE9]), r.Args.Name);
+    }
+
+    [Fact]
+    public void Lookup_name_with_a_slash_is_malformed()
+    {
+        DecodeMalformed(Bytes(
+            44u, 1u,                // len: 40 + "a/b" + NUL, opcode FUSE_LOOKUP
+            0x12ul, 5ul, 1000u, 1000u, 77u, (ushort)0, (ushort)0,
+            "a/b\0"));
+    }
+
+    [Fact]
+    public void Rename_and_symlink_keep_names_and_target_as_bytes()
+    {
+        var r = DecodeAs<RenameArgs>(Bytes(
+            53u, 12u,               // len: 40 + 8 + "\xff\0" + "x\xfe\0", opcode FUSE_RENAME
+            0x60ul, 5ul, 1000u, 1000u, 4321u, (ushort)0, (ushort)0,
+            9ul,                    // newdir
+            new byte[] { 0xFF, 0, (byte)'x', 0xFE, 0 }));
+        Assert.Equal(new byte[] { 0xFF }, r.Args.Name.Bytes.ToArray());
+        Assert.Equal(new byte[] { (byte)'x', 0xFE }, r.Args.NewName.Bytes.ToArray());
+
+        var s = DecodeAs<SymlinkArgs>(Bytes(
+            46u, 6u,                // len: 40 + "l\0" + "d/\xe9\0", opcode FUSE_SYMLINK
+            0x50ul, 1ul, 1000u, 1000u, 4321u, (ushort)0, (ushort)0,
+            new byte[] { (byte)'l', 0, (byte)'d', (byte)'/', 0xE9, 0 }));
+        Assert.Equal("l", s.Args.Name);
+        Assert.Equal(new byte[] { (byte)'d', (byte)'/', 0xE9 }, s.Args.Target);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // FORGET / BATCH_FORGET: never answered, nodeid 0 for the batch.
 
