@@ -84,6 +84,17 @@ public sealed class ByteNameMountTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Filesystems))]
+    public async Task CPythons_PEP_383_tests_pass_on_the_mount(string fs)
+    {
+        await using var mount = await MountedFilesystem.StartAsync(PropsOf(fs));
+        // The tests make their files relative to the working directory, i.e. on the mount.
+        var r = await Shell.RunAsync("python3 -m unittest test.test_os.Pep383Tests 2>&1", mount.Path);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("OK", r.Stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(Filesystems))]
     public async Task Tar_with_names_that_decode_alike_extracts_every_file(string fs)
     {
         var staging = Directory.CreateTempSubdirectory("fuseactors-tar-").FullName;
