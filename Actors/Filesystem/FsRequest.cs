@@ -138,4 +138,9 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     }
 
     public override string ToString() => $"{Opcode} unique={Unique} node={NodeId}";
+
+    /// <summary>Bytes decoded as UTF-8 when they are valid UTF-8, else null: the string views of names and targets
+    /// never hand out a lossy decoding that could be mistaken for the name.</summary>
+    internal static string? Utf8OrNull(byte[] bytes) =>
+        System.Text.Unicode.Utf8.IsValid(bytes) ? System.Text.Encoding.UTF8.GetString(bytes) : null;
 }

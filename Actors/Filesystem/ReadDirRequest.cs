@@ -28,34 +28,60 @@ public sealed class ReadDirRequest : FsRequest
     /// <summary>Bytes used so far.</summary>
     public int Length => _length;
 
-    /// <summary>Adds a READDIR record. False when it does not fit (nothing was added). On a READDIRPLUS request it
-    /// adds a record without entry data (node id 0: no lookup is counted), so a filesystem that only lists names
-    /// still works when the kernel asks for READDIRPLUS.</summary>
-    public bool TryAdd(string name, ulong ino, uint mode, ulong nextOffset)
+    /// <summary>Adds a READDIR record with the name's exact bytes. False when it does not fit (nothing was added).
+    /// On a READDIRPLUS request it adds a record without entry data (node id 0: no lookup is counted), so a
+    /// filesystem that only lists names still works when the kernel asks for READDIRPLUS.</summary>
+    public bool TryAdd(ReadOnlySpan<byte> name, ulong ino, uint mode, ulong nextOffset)
     {
         if (IsPlus)
             return TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = ino, Mode = mode } }, nextOffset);
-        int nameLen = Encoding.UTF8.GetByteCount(name);
-        int rec = Dirents.Size(nameLen);
+        int rec = Dirents.Size(name.Length);
         if (!Reserve(rec)) return false;
         ReplyEncoder.Dirent(_buffer.AsSpan(_length, rec), ino, nextOffset, ModeBits.DirentType(mode), name);
         _length += rec;
         return true;
     }
 
-    /// <summary>Adds a READDIRPLUS record with the entry's attributes. False when it does not fit.
-    /// Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup. Timeouts left null take the
-    /// mount's configured entry/attr timeouts.</summary>
-    public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
+    /// <summary>Adds a READDIR record (see <see cref="TryAdd(ReadOnlySpan{byte}, ulong, uint, ulong)"/>).</summary>
+    public bool TryAdd(FileName name, ulong ino, uint mode, ulong nextOffset) => TryAdd(name.Bytes, ino, mode, nextOffset);
+
+    /// <summary>Adds a READDIR record for a text name, UTF-8 encoded.</summary>
+    public bool TryAdd(string name, ulong ino, uint mode, ulong nextOffset)
     {
-        int nameLen = Encoding.UTF8.GetByteCount(name);
-        int rec = Dirents.PlusSize(nameLen);
+        Span<byte> bytes = stackalloc byte[MaxStackName];
+        return Encoding.UTF8.TryGetBytes(name, bytes, out int written)
+            ? TryAdd(bytes[..written], ino, mode, nextOffset)
+            : TryAdd(Encoding.UTF8.GetBytes(name), ino, mode, nextOffset);
+    }
+
+    /// <summary>Adds a READDIRPLUS record with the entry's attributes and the name's exact bytes. False when it does
+    /// not fit. Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup. Timeouts left
+    /// null take the mount's configured entry/attr timeouts.</summary>
+    public bool TryAddPlus(ReadOnlySpan<byte> name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
+    {
+        int rec = Dirents.PlusSize(name.Length);
         if (!Reserve(rec)) return false;
         ReplyEncoder.DirentPlus(_buffer.AsSpan(_length, rec), entry.ToWire(settings ?? Protocol ?? DefaultSettings), nextOffset,
             ModeBits.DirentType(entry.Attr.Mode), name);
         _length += rec;
         return true;
     }
+
+    /// <summary>Adds a READDIRPLUS record (see <see cref="TryAddPlus(ReadOnlySpan{byte}, in Entry, ulong, NegotiatedProtocol?)"/>).</summary>
+    public bool TryAddPlus(FileName name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null) =>
+        TryAddPlus(name.Bytes, entry, nextOffset, settings);
+
+    /// <summary>Adds a READDIRPLUS record for a text name, UTF-8 encoded.</summary>
+    public bool TryAddPlus(string name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
+    {
+        Span<byte> bytes = stackalloc byte[MaxStackName];
+        return Encoding.UTF8.TryGetBytes(name, bytes, out int written)
+            ? TryAddPlus(bytes[..written], entry, nextOffset, settings)
+            : TryAddPlus(Encoding.UTF8.GetBytes(name), entry, nextOffset, settings);
+    }
+
+    // A Linux name is at most 255 bytes; longer text goes through a heap array (the kernel then rejects the entry).
+    private const int MaxStackName = 1024;
 
     /// <summary>Sends what was added (nothing = end of directory).</summary>
     public bool Reply() => Complete();

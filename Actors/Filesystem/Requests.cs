@@ -48,7 +48,7 @@ public sealed class LookupRequest : EntryRequest
 {
     internal LookupArgs Args;
     public override Opcode Opcode => Opcode.Lookup;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
     /// <summary>Caches "no such entry" in the kernel for <paramref name="ttl"/>.</summary>
     public bool ReplyNegative(TimeSpan ttl) => ReplyNegativeEntry(ttl);
     public override string ToString() => $"{base.ToString()} name={Name}";
@@ -58,7 +58,7 @@ public sealed class MkNodRequest : EntryRequest
 {
     internal MkNodArgs Args;
     public override Opcode Opcode => Opcode.MkNod;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
     /// <summary>Includes the S_IF type bits; already masked with the umask by the kernel.</summary>
     public uint Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
     public uint Rdev { get => Args.Rdev; internal set => Args = Args with { Rdev = value }; }
@@ -69,7 +69,7 @@ public sealed class MkDirRequest : EntryRequest
 {
     internal MkDirArgs Args;
     public override Opcode Opcode => Opcode.MkDir;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
     /// <summary>Permission bits only (no S_IFDIR), already masked with the umask.</summary>
     public uint Mode { get => Args.Mode; internal set => Args = Args with { Mode = value }; }
     public uint Umask { get => Args.Umask; internal set => Args = Args with { Umask = value }; }
@@ -79,8 +79,11 @@ public sealed class SymlinkRequest : EntryRequest
 {
     internal SymlinkArgs Args;
     public override Opcode Opcode => Opcode.Symlink;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
-    public string Target { get => Args.Target ?? ""; internal set => Args = Args with { Target = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
+    /// <summary>The link's target, its exact bytes (a Linux target is bytes and may name a file that is not UTF-8).</summary>
+    public byte[] Target { get => Args.Target ?? []; internal set => Args = Args with { Target = value }; }
+    /// <summary>The target decoded as UTF-8, or null when it is not valid UTF-8 (never a lossy decoding).</summary>
+    public string? TargetUtf8 => Utf8OrNull(Target);
 }
 
 public sealed class LinkRequest : EntryRequest
@@ -89,7 +92,7 @@ public sealed class LinkRequest : EntryRequest
     public override Opcode Opcode => Opcode.Link;
     /// <summary>The existing node that gets a new name; <see cref="FsRequest.NodeId"/> is the new parent.</summary>
     public ulong OldNodeId { get => Args.OldNodeId; internal set => Args = Args with { OldNodeId = value }; }
-    public string NewName { get => Args.NewName ?? ""; internal set => Args = Args with { NewName = value }; }
+    public FileName NewName { get => Args.NewName; internal set => Args = Args with { NewName = value }; }
 
     internal override int ReferencedNodes(Span<ulong> into)
     {
@@ -179,11 +182,18 @@ public sealed class ReadLinkRequest : FsRequest
     private byte[] _target = [];
     public override Opcode Opcode => Opcode.ReadLink;
 
-    public bool Reply(string target)
+    /// <summary>Answers with the target's exact bytes (the engine keeps the array until the reply is written).</summary>
+    public bool Reply(byte[] target)
     {
-        _target = Encoding.UTF8.GetBytes(target);
+        _target = target;
         return Complete();
     }
+
+    /// <summary>Answers with the target's bytes (copied).</summary>
+    public bool Reply(ReadOnlySpan<byte> target) => Reply(target.ToArray());
+
+    /// <summary>Answers with a text target, UTF-8 encoded.</summary>
+    public bool Reply(string target) => Reply(Encoding.UTF8.GetBytes(target));
 
     internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Data(scratch, _target);
     internal override string? ValidateReply() => _target.Length == 0 ? "empty symlink target" : null;
@@ -200,14 +210,14 @@ public sealed class UnlinkRequest : EmptyReplyRequest
 {
     internal UnlinkArgs Args;
     public override Opcode Opcode => Opcode.Unlink;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
 }
 
 public sealed class RmDirRequest : EmptyReplyRequest
 {
     internal RmDirArgs Args;
     public override Opcode Opcode => Opcode.RmDir;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
 }
 
 /// <summary>RENAME and RENAME2. <see cref="FsRequest.NodeId"/> is the old parent.</summary>
@@ -215,9 +225,9 @@ public sealed class RenameRequest : EmptyReplyRequest
 {
     internal RenameArgs Args;
     public override Opcode Opcode => Flags == 0 ? Opcode.Rename : Opcode.Rename2;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
     public ulong NewDir { get => Args.NewDir; internal set => Args = Args with { NewDir = value }; }
-    public string NewName { get => Args.NewName ?? ""; internal set => Args = Args with { NewName = value }; }
+    public FileName NewName { get => Args.NewName; internal set => Args = Args with { NewName = value }; }
     /// <summary>renameat2(2) flags (RENAME2 only).</summary>
     public RenameFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
     public bool NoReplace => (Flags & RenameFlags.NoReplace) != 0;
@@ -281,7 +291,7 @@ public sealed class CreateRequest : EntryRequest
     private FopenFlags _fopen;
     private int _backingId;
     public override Opcode Opcode => Opcode.Create;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
     /// <summary>open(2) flags (O_CREAT is implied; O_EXCL, O_TRUNC, access mode, ...).</summary>
     public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
     /// <summary>Includes S_IFREG; already masked with the umask.</summary>
@@ -442,7 +452,10 @@ public sealed class SetXAttrRequest : EmptyReplyRequest
 {
     internal SetXAttrArgs Args;
     public override Opcode Opcode => Opcode.SetXAttr;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    /// <summary>The attribute's name, its exact bytes (it may hold '/' and need not be UTF-8).</summary>
+    public byte[] Name { get => Args.Name ?? []; internal set => Args = Args with { Name = value }; }
+    /// <summary>The name decoded as UTF-8, or null when it is not valid UTF-8 (never a lossy decoding).</summary>
+    public string? NameUtf8 => FsRequest.Utf8OrNull(Name);
     public byte[] Value { get => Args.Value ?? []; internal set => Args = Args with { Value = value }; }
     /// <summary>XATTR_CREATE or XATTR_REPLACE (or neither).</summary>
     public XAttrFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
@@ -454,7 +467,10 @@ public sealed class GetXAttrRequest : FsRequest
     private byte[] _value = [];
     internal GetXAttrArgs Args;
     public override Opcode Opcode => Opcode.GetXAttr;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    /// <summary>The attribute's name, its exact bytes (it may hold '/' and need not be UTF-8).</summary>
+    public byte[] Name { get => Args.Name ?? []; internal set => Args = Args with { Name = value }; }
+    /// <summary>The name decoded as UTF-8, or null when it is not valid UTF-8 (never a lossy decoding).</summary>
+    public string? NameUtf8 => FsRequest.Utf8OrNull(Name);
     /// <summary>The caller's buffer size; 0 asks only for the value's length.</summary>
     public uint Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
 
@@ -478,11 +494,33 @@ public sealed class ListXAttrRequest : FsRequest
     /// <summary>The caller's buffer size; 0 asks only for the list's length.</summary>
     public uint Size { get => Args.Size; internal set => Args = Args with { Size = value }; }
 
+    /// <summary>Answers with the names' exact bytes (each without its NUL; the engine adds them).</summary>
+    public bool Reply(IEnumerable<byte[]> names)
+    {
+        int length = 0;
+        foreach (var n in names) length += n.Length + 1;
+        var list = new byte[length];
+        int at = 0;
+        foreach (var n in names)
+        {
+            n.CopyTo(list, at);
+            at += n.Length + 1; // the NUL is already there
+        }
+        return ReplyList(list);
+    }
+
+    /// <summary>Answers with text names, UTF-8 encoded.</summary>
     public bool Reply(IEnumerable<string> names)
     {
         var sb = new StringBuilder();
         foreach (var n in names) sb.Append(n).Append('\0');
-        _names = Encoding.UTF8.GetBytes(sb.ToString());
+        return ReplyList(Encoding.UTF8.GetBytes(sb.ToString()));
+    }
+
+    /// <summary>Answers with the list as the kernel carries it: every name followed by a NUL.</summary>
+    public bool ReplyList(byte[] nulTerminatedNames)
+    {
+        _names = nulTerminatedNames;
         if (Size != 0 && _names.Length > Size) return Fail(Errno.ERANGE);
         return Complete();
     }
@@ -495,7 +533,10 @@ public sealed class RemoveXAttrRequest : EmptyReplyRequest
 {
     internal RemoveXAttrArgs Args;
     public override Opcode Opcode => Opcode.RemoveXAttr;
-    public string Name { get => Args.Name ?? ""; internal set => Args = Args with { Name = value }; }
+    /// <summary>The attribute's name, its exact bytes (it may hold '/' and need not be UTF-8).</summary>
+    public byte[] Name { get => Args.Name ?? []; internal set => Args = Args with { Name = value }; }
+    /// <summary>The name decoded as UTF-8, or null when it is not valid UTF-8 (never a lossy decoding).</summary>
+    public string? NameUtf8 => FsRequest.Utf8OrNull(Name);
 }
 
 public sealed class AccessRequest : EmptyReplyRequest

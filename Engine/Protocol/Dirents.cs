@@ -1,11 +1,10 @@
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace FuseActors.Engine.Protocol;
 
 /// <summary>One directory record as READDIR carries it: inode number, the cookie of the <em>next</em> record, the
 /// DT_* type and the name.</summary>
-public readonly record struct Dirent(ulong Ino, ulong NextOffset, uint Type, string Name);
+public readonly record struct Dirent(ulong Ino, ulong NextOffset, uint Type, FileName Name);
 
 /// <summary>One READDIRPLUS record: the entry (as a LOOKUP reply would give it) and the directory record.</summary>
 public readonly record struct DirentPlus(FuseEntryOut Entry, Dirent Dirent);
@@ -33,18 +32,18 @@ public static class Dirents
     // ---------------------------------------------------------------- packing
 
     /// <summary>Appends one fuse_dirent record (name without NUL, padded to 8 with zeros).</summary>
-    public static void Append(Wire.Builder b, ulong ino, ulong nextOffset, uint type, string name)
+    public static void Append(Wire.Builder b, ulong ino, ulong nextOffset, uint type, FileName name)
     {
-        var nameBytes = Encoding.UTF8.GetBytes(name);
+        var nameBytes = name.Bytes;
         b.Struct(new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameBytes.Length, Type = type });
         b.Raw(nameBytes);
         b.Zeros(Size(nameBytes.Length) - HeaderSize - nameBytes.Length);
     }
 
     /// <summary>Appends one fuse_direntplus record; its <c>ino</c> is the entry's attribute inode number.</summary>
-    public static void AppendPlus(Wire.Builder b, in FuseEntryOut entry, ulong nextOffset, uint type, string name)
+    public static void AppendPlus(Wire.Builder b, in FuseEntryOut entry, ulong nextOffset, uint type, FileName name)
     {
-        var nameBytes = Encoding.UTF8.GetBytes(name);
+        var nameBytes = name.Bytes;
         b.Struct(entry);
         b.Struct(new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)nameBytes.Length, Type = type });
         b.Raw(nameBytes);
@@ -87,14 +86,14 @@ public static class Dirents
 
     /// <summary>The kernel's checks on a record's name (fs/fuse/readdir.c): 1..NAME_MAX bytes, inside the buffer,
     /// no '/'.</summary>
-    private static bool TryName(ReadOnlySpan<byte> record, int offset, uint nameLen, out string name)
+    private static bool TryName(ReadOnlySpan<byte> record, int offset, uint nameLen, out FileName name)
     {
-        name = "";
+        name = default;
         if (nameLen == 0 || nameLen > FuseConstants.NameMax) return false;
         if (offset + (int)nameLen > record.Length) return false;
         var bytes = record.Slice(offset, (int)nameLen);
         if (bytes.IndexOf((byte)'/') >= 0) return false;
-        name = Encoding.UTF8.GetString(bytes);
+        name = FileName.OwnUnchecked(bytes.ToArray());
         return true;
     }
 }

@@ -63,20 +63,22 @@ public static class ReplyEncoder
     public static ReadOnlySpan<byte> Data(Span<byte> dest, ReadOnlySpan<byte> data) => data;
 
     /// <summary>One fuse_dirent record of a READDIR reply into <paramref name="record"/>, which is exactly
-    /// <see cref="Dirents.Size"/> of the name's UTF-8 length (name without NUL, zero padding to 8).</summary>
-    public static void Dirent(Span<byte> record, ulong ino, ulong nextOffset, uint type, string name)
+    /// <see cref="Dirents.Size"/> of the name's length (name bytes as they are, without NUL, zero padding to 8).</summary>
+    public static void Dirent(Span<byte> record, ulong ino, ulong nextOffset, uint type, ReadOnlySpan<byte> name)
     {
         record.Clear();
-        int nameLen = System.Text.Encoding.UTF8.GetBytes(name, record[Dirents.HeaderSize..]);
+        name.CopyTo(record[Dirents.HeaderSize..]);
+        int nameLen = name.Length;
         Unsafe.WriteUnaligned(ref record[0], new FuseDirent { Ino = ino, Off = nextOffset, NameLen = (uint)nameLen, Type = type });
     }
 
     /// <summary>One fuse_direntplus record of a READDIRPLUS reply into <paramref name="record"/>, which is exactly
-    /// <see cref="Dirents.PlusSize"/> of the name's UTF-8 length; its ino is the entry's attribute inode number.</summary>
-    public static void DirentPlus(Span<byte> record, scoped in FuseEntryOut entry, ulong nextOffset, uint type, string name)
+    /// <see cref="Dirents.PlusSize"/> of the name's length; its ino is the entry's attribute inode number.</summary>
+    public static void DirentPlus(Span<byte> record, scoped in FuseEntryOut entry, ulong nextOffset, uint type, ReadOnlySpan<byte> name)
     {
         record.Clear();
-        int nameLen = System.Text.Encoding.UTF8.GetBytes(name, record[Dirents.PlusHeaderSize..]);
+        name.CopyTo(record[Dirents.PlusHeaderSize..]);
+        int nameLen = name.Length;
         Unsafe.WriteUnaligned(ref record[0], new FuseDirentPlus
         {
             EntryOut = entry,

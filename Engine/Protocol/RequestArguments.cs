@@ -2,13 +2,13 @@ namespace FuseActors.Engine.Protocol;
 
 // The arguments of each kernel request, as RequestParser reads them: one record per operation, after the
 // fuse_in_header (which the parser hands over separately). Field names follow the kernel struct each one
-// is read from (fuse_setattr_in, fuse_open_in, ...). Names are UTF-8 decoded to string; everything else is
+// is read from (fuse_setattr_in, fuse_open_in, ...). Entry names are FileName (their exact bytes), symlink targets and xattr names byte arrays (they may hold '/'), never decoded text; everything else is
 // copied out of the read buffer, except WriteArgs.Data, which points into it.
 
 /// <summary>FUSE_LOOKUP: the name to look up in the directory <c>nodeid</c>.</summary>
 public readonly record struct LookupArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
 }
 
 /// <summary>FUSE_FORGET and FUSE_BATCH_FORGET (fuse_forget_one entries; FORGET's one item names the header's node).</summary>
@@ -46,7 +46,7 @@ public readonly record struct SetAttrArgs
 /// <summary>FUSE_MKNOD (fuse_mknod_in + name).</summary>
 public readonly record struct MkNodArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
     public uint Mode { get; init; }
     public uint Rdev { get; init; }
     public uint Umask { get; init; }
@@ -55,7 +55,7 @@ public readonly record struct MkNodArgs
 /// <summary>FUSE_MKDIR (fuse_mkdir_in + name).</summary>
 public readonly record struct MkDirArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
     public uint Mode { get; init; }
     public uint Umask { get; init; }
 }
@@ -63,28 +63,28 @@ public readonly record struct MkDirArgs
 /// <summary>FUSE_SYMLINK: the new name, then the link's target.</summary>
 public readonly record struct SymlinkArgs
 {
-    public string Name { get; init; }
-    public string Target { get; init; }
+    public FileName Name { get; init; }
+    public byte[] Target { get; init; }
 }
 
 /// <summary>FUSE_UNLINK: the name to remove.</summary>
 public readonly record struct UnlinkArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
 }
 
 /// <summary>FUSE_RMDIR: the directory name to remove.</summary>
 public readonly record struct RmDirArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
 }
 
 /// <summary>FUSE_RENAME (fuse_rename_in) and FUSE_RENAME2 (fuse_rename2_in, with <see cref="Flags"/>).</summary>
 public readonly record struct RenameArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
     public ulong NewDir { get; init; }
-    public string NewName { get; init; }
+    public FileName NewName { get; init; }
     public RenameFlags Flags { get; init; }
 }
 
@@ -92,7 +92,7 @@ public readonly record struct RenameArgs
 public readonly record struct LinkArgs
 {
     public ulong OldNodeId { get; init; }
-    public string NewName { get; init; }
+    public FileName NewName { get; init; }
 }
 
 /// <summary>FUSE_OPEN and FUSE_OPENDIR (fuse_open_in).</summary>
@@ -106,7 +106,7 @@ public readonly record struct OpenArgs
 /// <summary>FUSE_CREATE (fuse_create_in + name).</summary>
 public readonly record struct CreateArgs
 {
-    public string Name { get; init; }
+    public FileName Name { get; init; }
     public OpenFlags Flags { get; init; }
     public uint Mode { get; init; }
     public uint Umask { get; init; }
@@ -176,7 +176,7 @@ public readonly record struct FlushArgs
 /// <summary>FUSE_SETXATTR (fuse_setxattr_in, 8 bytes unless FUSE_SETXATTR_EXT was negotiated, + name + value).</summary>
 public readonly record struct SetXAttrArgs
 {
-    public string Name { get; init; }
+    public byte[] Name { get; init; }
     public byte[] Value { get; init; }
     public XAttrFlags Flags { get; init; }
     /// <summary>fuse_setxattr_in.setxattr_flags (FUSE_SETXATTR_ACL_KILL_SGID); 0 without FUSE_SETXATTR_EXT.</summary>
@@ -186,7 +186,7 @@ public readonly record struct SetXAttrArgs
 /// <summary>FUSE_GETXATTR (fuse_getxattr_in + name). <see cref="Size"/> 0 asks for the value's length.</summary>
 public readonly record struct GetXAttrArgs
 {
-    public string Name { get; init; }
+    public byte[] Name { get; init; }
     public uint Size { get; init; }
 }
 
@@ -199,7 +199,7 @@ public readonly record struct ListXAttrArgs
 /// <summary>FUSE_REMOVEXATTR: the attribute name.</summary>
 public readonly record struct RemoveXAttrArgs
 {
-    public string Name { get; init; }
+    public byte[] Name { get; init; }
 }
 
 /// <summary>FUSE_ACCESS (fuse_access_in): R_OK 4, W_OK 2, X_OK 1, 0 for existence.</summary>

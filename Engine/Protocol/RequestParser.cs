@@ -1,13 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace FuseActors.Engine.Protocol;
 
 /// <summary>
 /// Reads one raw kernel request: checks the header against the bytes read, reads the opcode's fixed struct and
 /// names, and hands header and arguments to an <see cref="IRequestFactory{T}"/>. Stateless apart from the
-/// negotiated protocol, so it runs on the reader thread. Allocates only the names (UTF-8 decoded to string),
+/// negotiated protocol, so it runs on the reader thread. Allocates only the names (one byte array each: a Linux name is bytes, not text),
 /// a BATCH_FORGET's items, a SETXATTR value and NOTIFY_REPLY data, plus whatever the factory builds; a WRITE's
 /// payload stays in <c>buffer</c> (see <see cref="Parse{TFactory, T}"/>). Nothing past <c>length</c> is read.
 /// </summary>
@@ -131,7 +130,7 @@ public static class RequestParser
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static T? Symlink<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class =>
-        Names(body, 0, out var name, out var target) ? f.Symlink(h, new SymlinkArgs { Name = name, Target = target }) : null;
+        Name(body, out var name, out int used) && Raw(body[used..], out var target) ? f.Symlink(h, new SymlinkArgs { Name = name, Target = target }) : null;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static T? MkNod<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
@@ -263,7 +262,7 @@ public static class RequestParser
         if (nul <= 0 || rest.Length - nul - 1 < s.Size) return null;
         return f.SetXAttr(h, new SetXAttrArgs
         {
-            Name = Encoding.UTF8.GetString(rest[..nul]),
+            Name = rest[..nul].ToArray(),
             Value = rest.Slice(nul + 1, (int)s.Size).ToArray(),
             Flags = (XAttrFlags)s.Flags,
             SetXAttrFlags = s.SetXAttrFlags,
@@ -274,7 +273,7 @@ public static class RequestParser
     private static T? GetXAttr<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
     {
         int fixedSize = Unsafe.SizeOf<FuseGetXAttrIn>();
-        if (body.Length < fixedSize || !Name(body[fixedSize..], out var n)) return null;
+        if (body.Length < fixedSize || !Raw(body[fixedSize..], out var n)) return null;
         return f.GetXAttr(h, new GetXAttrArgs { Size = Read<FuseGetXAttrIn>(body).Size, Name = n });
     }
 
@@ -283,7 +282,7 @@ public static class RequestParser
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static T? RemoveXAttr<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class =>
-        Name(body, out var name) ? f.RemoveXAttr(h, new RemoveXAttrArgs { Name = name }) : null;
+        Raw(body, out var name) ? f.RemoveXAttr(h, new RemoveXAttrArgs { Name = name }) : null;
 
     private static T? Flush<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
     {
@@ -362,24 +361,38 @@ public static class RequestParser
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static T Read<T>(ReadOnlySpan<byte> s) where T : unmanaged => MemoryMarshal.Read<T>(s);
 
-    /// <summary>A NUL-terminated name filling the body (the NUL is required).</summary>
-    private static bool Name(ReadOnlySpan<byte> body, out string name)
+    /// <summary>A NUL-terminated entry name at the start of <paramref name="body"/> (the NUL is required), kept as
+    /// its bytes. A name holding '/' is malformed: the kernel never sends one.</summary>
+    private static bool Name(ReadOnlySpan<byte> body, out FileName name) => Name(body, out name, out _);
+
+    private static bool Name(ReadOnlySpan<byte> body, out FileName name, out int used)
+    {
+        name = default;
+        used = 0;
+        int nul = body.IndexOf((byte)0);
+        if (nul <= 0) return false;
+        var bytes = body[..nul];
+        if (bytes.IndexOf((byte)'/') >= 0) return false;
+        name = FileName.OwnUnchecked(bytes.ToArray());
+        used = nul + 1;
+        return true;
+    }
+
+    /// <summary>A NUL-terminated byte string that may hold '/' (a symlink target, an xattr name).</summary>
+    private static bool Raw(ReadOnlySpan<byte> body, out byte[] bytes)
     {
         int nul = body.IndexOf((byte)0);
-        if (nul <= 0) { name = ""; return false; }
-        name = Encoding.UTF8.GetString(body[..nul]);
+        if (nul <= 0) { bytes = []; return false; }
+        bytes = body[..nul].ToArray();
         return true;
     }
 
     /// <summary>Two NUL-terminated names after <paramref name="skip"/> bytes of fixed struct.</summary>
-    private static bool Names(ReadOnlySpan<byte> body, int skip, out string first, out string second)
+    private static bool Names(ReadOnlySpan<byte> body, int skip, out FileName first, out FileName second)
     {
-        first = second = "";
+        first = second = default;
         if (body.Length < skip) return false;
         var rest = body[skip..];
-        int nul = rest.IndexOf((byte)0);
-        if (nul <= 0) return false;
-        first = Encoding.UTF8.GetString(rest[..nul]);
-        return Name(rest[(nul + 1)..], out second);
+        return Name(rest, out first, out int used) && Name(rest[used..], out second);
     }
 }

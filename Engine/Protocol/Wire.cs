@@ -36,6 +36,24 @@ public static class Wire
         return b;
     }
 
+    /// <summary>A NUL-terminated byte string (a name, symlink target or xattr name as it is, never re-encoded).</summary>
+    public static byte[] CString(ReadOnlySpan<byte> s)
+    {
+        var b = new byte[s.Length + 1];
+        s.CopyTo(b);
+        return b;
+    }
+
+    /// <summary>The bytes before the first NUL at the start of <paramref name="source"/> (the whole span if none),
+    /// and the number consumed, NUL included.</summary>
+    public static ReadOnlySpan<byte> ReadCBytes(ReadOnlySpan<byte> source, out int consumed)
+    {
+        int nul = source.IndexOf((byte)0);
+        if (nul < 0) { consumed = source.Length; return source; }
+        consumed = nul + 1;
+        return source[..nul];
+    }
+
     /// <summary>Reads the NUL-terminated string at the start of <paramref name="source"/> (the whole span if no NUL)
     /// and returns the number of bytes consumed, NUL included.</summary>
     public static string ReadCString(ReadOnlySpan<byte> source, out int consumed)
@@ -66,6 +84,10 @@ public static class Wire
             return Raw(all.AsSpan(0, length));
         }
         public Builder Name(string name) => Raw(CString(name));
+        /// <summary>A name's bytes and its NUL.</summary>
+        public Builder Name(FileName name) => Name(name.Bytes);
+        /// <summary>A NUL-terminated byte string (symlink target, xattr name).</summary>
+        public Builder Name(ReadOnlySpan<byte> name) { _w.Write(name); _w.Write([(byte)0]); return this; }
         public Builder Raw(ReadOnlySpan<byte> bytes) { _w.Write(bytes); return this; }
         public Builder Zeros(int count) { var s = _w.GetSpan(count)[..count]; s.Clear(); _w.Advance(count); return this; }
         public int Length => _w.WrittenCount;

@@ -67,12 +67,13 @@ public sealed class VfsClient
         return reply;
     }
 
-    private static void CheckName(string name, Opcode op)
+    /// <summary>What the kernel's path walk refuses before any request: an empty name, '/' or NUL in it (a name is
+    /// one path component), more than NAME_MAX bytes. Any other bytes go to the filesystem as they are.</summary>
+    private static void CheckName(FileName name, Opcode op)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        if (name.Length == 0) throw new FuseErrnoException(Errno.ENOENT, op, "empty name");
-        if (name.Contains('/') || name.Contains('\0')) throw new FuseErrnoException(Errno.EINVAL, op, $"invalid name '{name}'");
-        if (Encoding.UTF8.GetByteCount(name) > FuseConstants.NameMax) throw new FuseErrnoException(Errno.ENAMETOOLONG, op);
+        if (name.IsEmpty) throw new FuseErrnoException(Errno.ENOENT, op, "empty name");
+        if (!name.IsValid) throw new FuseErrnoException(Errno.EINVAL, op, $"invalid name '{name}'");
+        if (name.Length > FuseConstants.NameMax) throw new FuseErrnoException(Errno.ENAMETOOLONG, op);
     }
 
     /// <summary>The kernel applies the caller's umask to a new node's mode itself, unless the filesystem asked for
@@ -90,16 +91,16 @@ public sealed class VfsClient
     // ================================================================== names
 
     /// <summary>LOOKUP: the node called <paramref name="name"/> in directory <paramref name="parent"/> (one lookup held).</summary>
-    public async Task<VfsEntry> LookupAsync(ulong parent, string name, CancellationToken cancellationToken = default)
+    public async Task<VfsEntry> LookupAsync(ulong parent, FileName name, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.Lookup);
         if (Options.UseNegativeEntryCache && Device.Cache.TryGetEntry(parent, name, out var cached) && cached == 0)
             throw new FuseErrnoException(Errno.ENOENT, Opcode.Lookup, "cached negative entry");
-        var req = new VirtualRequest(Opcode.Lookup, parent, Wire.CString(name));
+        var req = new VirtualRequest(Opcode.Lookup, parent, Wire.CString(name.Bytes));
         return EntryFrom(await CallAsync(req, cancellationToken).ConfigureAwait(false), Opcode.Lookup);
     }
 
-    public async Task<VfsEntry> MkDirAsync(ulong parent, string name, uint mode = 0x1ED /*0755*/, uint umask = 0,
+    public async Task<VfsEntry> MkDirAsync(ulong parent, FileName name, uint mode = 0x1ED /*0755*/, uint umask = 0,
         CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.MkDir);
@@ -108,7 +109,7 @@ public sealed class VfsClient
     }
 
     /// <summary>MKNOD; <paramref name="mode"/> includes the S_IF type (S_IFREG, S_IFIFO, S_IFCHR ...).</summary>
-    public async Task<VfsEntry> MkNodAsync(ulong parent, string name, uint mode, uint rdev = 0, uint umask = 0,
+    public async Task<VfsEntry> MkNodAsync(ulong parent, FileName name, uint mode, uint rdev = 0, uint umask = 0,
         CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.MkNod);
@@ -116,15 +117,21 @@ public sealed class VfsClient
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.MkNod, parent, body), cancellationToken).ConfigureAwait(false), Opcode.MkNod);
     }
 
-    public async Task<VfsEntry> SymlinkAsync(ulong parent, string name, string target, CancellationToken cancellationToken = default)
+    /// <summary>SYMLINK with a text target (UTF-8 encoded).</summary>
+    public Task<VfsEntry> SymlinkAsync(ulong parent, FileName name, string target, CancellationToken cancellationToken = default) =>
+        SymlinkAsync(parent, name, Encoding.UTF8.GetBytes(target), cancellationToken);
+
+    /// <summary>SYMLINK: <paramref name="target"/> is bytes, as a Linux symlink's target is (it may name a file whose
+    /// name is not UTF-8).</summary>
+    public async Task<VfsEntry> SymlinkAsync(ulong parent, FileName name, byte[] target, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.Symlink);
-        var body = Wire.Build().Name(name).Name(target).ToArray();
+        var body = Wire.Build().Name(name).Name(target.AsSpan()).ToArray();
         return EntryFrom(await CallAsync(new VirtualRequest(Opcode.Symlink, parent, body), cancellationToken).ConfigureAwait(false), Opcode.Symlink);
     }
 
     /// <summary>LINK: a new name <paramref name="newName"/> in <paramref name="newParent"/> for <paramref name="nodeId"/>.</summary>
-    public async Task<VfsEntry> LinkAsync(ulong nodeId, ulong newParent, string newName, CancellationToken cancellationToken = default)
+    public async Task<VfsEntry> LinkAsync(ulong nodeId, ulong newParent, FileName newName, CancellationToken cancellationToken = default)
     {
         CheckName(newName, Opcode.Link);
         var body = Wire.Build().Struct(new FuseLinkIn { OldNodeId = nodeId }).Name(newName).ToArray();
@@ -132,20 +139,20 @@ public sealed class VfsClient
         return EntryFrom(await CallAsync(req, cancellationToken).ConfigureAwait(false), Opcode.Link);
     }
 
-    public async Task UnlinkAsync(ulong parent, string name, CancellationToken cancellationToken = default)
+    public async Task UnlinkAsync(ulong parent, FileName name, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.Unlink);
-        await CallAsync(new VirtualRequest(Opcode.Unlink, parent, Wire.CString(name)), cancellationToken).ConfigureAwait(false);
+        await CallAsync(new VirtualRequest(Opcode.Unlink, parent, Wire.CString(name.Bytes)), cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task RmDirAsync(ulong parent, string name, CancellationToken cancellationToken = default)
+    public async Task RmDirAsync(ulong parent, FileName name, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.RmDir);
-        await CallAsync(new VirtualRequest(Opcode.RmDir, parent, Wire.CString(name)), cancellationToken).ConfigureAwait(false);
+        await CallAsync(new VirtualRequest(Opcode.RmDir, parent, Wire.CString(name.Bytes)), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>RENAME, or RENAME2 when <paramref name="flags"/> ≠ 0 (NOREPLACE=1, EXCHANGE=2, WHITEOUT=4).</summary>
-    public async Task RenameAsync(ulong parent, string name, ulong newParent, string newName, uint flags = 0,
+    public async Task RenameAsync(ulong parent, FileName name, ulong newParent, FileName newName, uint flags = 0,
         CancellationToken cancellationToken = default)
     {
         var op = flags == 0 ? Opcode.Rename : Opcode.Rename2;
@@ -158,10 +165,15 @@ public sealed class VfsClient
         await CallAsync(new VirtualRequest(op, parent, body, nodeRefs: [parent, newParent]), cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<string> ReadLinkAsync(ulong nodeId, CancellationToken cancellationToken = default)
+    /// <summary>READLINK decoded as UTF-8 (for targets known to be text; see <see cref="ReadLinkBytesAsync"/>).</summary>
+    public async Task<string> ReadLinkAsync(ulong nodeId, CancellationToken cancellationToken = default) =>
+        Encoding.UTF8.GetString(await ReadLinkBytesAsync(nodeId, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>READLINK: the target's exact bytes.</summary>
+    public async Task<byte[]> ReadLinkBytesAsync(ulong nodeId, CancellationToken cancellationToken = default)
     {
         var reply = await CallAsync(new VirtualRequest(Opcode.ReadLink, nodeId), cancellationToken).ConfigureAwait(false);
-        return Encoding.UTF8.GetString(reply.Payload.Span);
+        return reply.Payload.ToArray();
     }
 
     /// <summary>Gives back <paramref name="nlookup"/> lookups of a node (FORGET; several queued forgets go out as one
@@ -255,7 +267,7 @@ public sealed class VfsClient
     /// <summary>CREATE: a new regular file, opened. <paramref name="mode"/> may omit S_IFREG. If the caller is interrupted
     /// after the CREATE succeeded, the file is released in the background and its lookup forgotten after that, as the
     /// seed does for a failed CREATE; the call then fails with EINTR.</summary>
-    public async Task<VfsCreated> CreateAsync(ulong parent, string name, int flags = Posix.O_RDWR | Posix.O_CREAT,
+    public async Task<VfsCreated> CreateAsync(ulong parent, FileName name, int flags = Posix.O_RDWR | Posix.O_CREAT,
         uint mode = 0x1A4 /*0644*/, uint umask = 0, CancellationToken cancellationToken = default)
     {
         CheckName(name, Opcode.Create);
@@ -461,37 +473,51 @@ public sealed class VfsClient
 
     /// <summary>SETXATTR (flags XATTR_CREATE=1 / XATTR_REPLACE=2). The 16-byte fuse_setxattr_in when SETXATTR_EXT was
     /// negotiated, else its first 8 bytes.</summary>
-    public async Task SetXAttrAsync(ulong nodeId, string name, ReadOnlyMemory<byte> value, uint flags = 0,
+    public Task SetXAttrAsync(ulong nodeId, string name, ReadOnlyMemory<byte> value, uint flags = 0,
+        CancellationToken cancellationToken = default) =>
+        SetXAttrAsync(nodeId, Encoding.UTF8.GetBytes(name), value, flags, cancellationToken);
+
+    /// <summary>SETXATTR with the attribute name as bytes.</summary>
+    public async Task SetXAttrAsync(ulong nodeId, byte[] name, ReadOnlyMemory<byte> value, uint flags = 0,
         CancellationToken cancellationToken = default)
     {
         var sin = new FuseSetXAttrIn { Size = (uint)value.Length, Flags = flags };
         bool ext = (Device.NegotiatedFlags & InitFlags.SetXAttrExt) != 0;
         var b = Wire.Build();
         if (ext) b.Struct(sin); else b.StructPrefix(sin, 8);
-        var body = b.Name(name).Raw(value.Span).ToArray();
+        var body = b.Name(name.AsSpan()).Raw(value.Span).ToArray();
         await CallAsync(new VirtualRequest(Opcode.SetXAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>GETXATTR with a buffer of <paramref name="size"/> bytes (&gt; 0): the value, or ERANGE if it does not fit.
     /// Probe the size with <see cref="GetXAttrSizeAsync"/>.</summary>
-    public async Task<byte[]> GetXAttrAsync(ulong nodeId, string name, uint size, CancellationToken cancellationToken = default)
+    public Task<byte[]> GetXAttrAsync(ulong nodeId, string name, uint size, CancellationToken cancellationToken = default) =>
+        GetXAttrAsync(nodeId, Encoding.UTF8.GetBytes(name), size, cancellationToken);
+
+    public async Task<byte[]> GetXAttrAsync(ulong nodeId, byte[] name, uint size, CancellationToken cancellationToken = default)
     {
         if (size == 0) throw new ArgumentOutOfRangeException(nameof(size), "use GetXAttrSizeAsync to probe the size");
-        var body = Wire.Build().Struct(new FuseGetXAttrIn { Size = size }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseGetXAttrIn { Size = size }).Name(name.AsSpan()).ToArray();
         var reply = await CallAsync(new VirtualRequest(Opcode.GetXAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
         return reply.Payload.ToArray();
     }
 
     /// <summary>GETXATTR with size 0: the size of the value.</summary>
-    public async Task<uint> GetXAttrSizeAsync(ulong nodeId, string name, CancellationToken cancellationToken = default)
+    public Task<uint> GetXAttrSizeAsync(ulong nodeId, string name, CancellationToken cancellationToken = default) =>
+        GetXAttrSizeAsync(nodeId, Encoding.UTF8.GetBytes(name), cancellationToken);
+
+    public async Task<uint> GetXAttrSizeAsync(ulong nodeId, byte[] name, CancellationToken cancellationToken = default)
     {
-        var body = Wire.Build().Struct(new FuseGetXAttrIn { Size = 0 }).Name(name).ToArray();
+        var body = Wire.Build().Struct(new FuseGetXAttrIn { Size = 0 }).Name(name.AsSpan()).ToArray();
         var reply = await CallAsync(new VirtualRequest(Opcode.GetXAttr, nodeId, body), cancellationToken).ConfigureAwait(false);
         return reply.Read<FuseGetXAttrOut>().Size;
     }
 
     /// <summary>The whole value: a size probe, then the value (retried if it grew meanwhile).</summary>
-    public async Task<byte[]> GetXAttrAsync(ulong nodeId, string name, CancellationToken cancellationToken = default)
+    public Task<byte[]> GetXAttrAsync(ulong nodeId, string name, CancellationToken cancellationToken = default) =>
+        GetXAttrAsync(nodeId, Encoding.UTF8.GetBytes(name), cancellationToken);
+
+    public async Task<byte[]> GetXAttrAsync(ulong nodeId, byte[] name, CancellationToken cancellationToken = default)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -505,8 +531,17 @@ public sealed class VfsClient
         }
     }
 
-    /// <summary>LISTXATTR: the attribute names (a size probe, then the list).</summary>
+    /// <summary>LISTXATTR: the attribute names decoded as UTF-8 (see <see cref="ListXAttrBytesAsync"/> for the bytes).</summary>
     public async Task<IReadOnlyList<string>> ListXAttrAsync(ulong nodeId, CancellationToken cancellationToken = default)
+    {
+        var names = await ListXAttrBytesAsync(nodeId, cancellationToken).ConfigureAwait(false);
+        var list = new string[names.Count];
+        for (int i = 0; i < list.Length; i++) list[i] = Encoding.UTF8.GetString(names[i]);
+        return list;
+    }
+
+    /// <summary>LISTXATTR: the attribute names' exact bytes (a size probe, then the list).</summary>
+    public async Task<IReadOnlyList<byte[]>> ListXAttrBytesAsync(ulong nodeId, CancellationToken cancellationToken = default)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -518,10 +553,21 @@ public sealed class VfsClient
                 Caller, cancellationToken).ConfigureAwait(false);
             if (reply.Error == Errno.ERANGE && attempt < 3) continue;
             if (!reply.IsOk) throw new FuseErrnoException(reply.Error, Opcode.ListXAttr);
-            return Encoding.UTF8.GetString(reply.Payload.Span).Split('\0', StringSplitOptions.RemoveEmptyEntries);
+            var names = new List<byte[]>();
+            var rest = reply.Payload.Span;
+            while (!rest.IsEmpty)
+            {
+                var name = Wire.ReadCBytes(rest, out int used);
+                if (!name.IsEmpty) names.Add(name.ToArray());
+                rest = rest[used..];
+            }
+            return names;
         }
     }
 
-    public async Task RemoveXAttrAsync(ulong nodeId, string name, CancellationToken cancellationToken = default) =>
-        await CallAsync(new VirtualRequest(Opcode.RemoveXAttr, nodeId, Wire.CString(name)), cancellationToken).ConfigureAwait(false);
+    public Task RemoveXAttrAsync(ulong nodeId, string name, CancellationToken cancellationToken = default) =>
+        RemoveXAttrAsync(nodeId, Encoding.UTF8.GetBytes(name), cancellationToken);
+
+    public async Task RemoveXAttrAsync(ulong nodeId, byte[] name, CancellationToken cancellationToken = default) =>
+        await CallAsync(new VirtualRequest(Opcode.RemoveXAttr, nodeId, Wire.CString(name.AsSpan())), cancellationToken).ConfigureAwait(false);
 }

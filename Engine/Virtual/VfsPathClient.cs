@@ -6,7 +6,9 @@ namespace FuseActors.Engine.Virtual;
 /// <summary>
 /// Files by path, for apps that want files rather than nodes: every call walks LOOKUPs from the root, does its work,
 /// and gives back every lookup it took (so the filesystem's lookup counts return to where they were).
-/// Paths are '/'-separated and relative to the mount root; "." and ".." are understood.
+/// Paths are '/'-separated and relative to the mount root; "." and ".." are understood. A path is bytes, as on Linux:
+/// every method takes a <c>byte[]</c> path (names that are not UTF-8 pass as they are), and a <c>string</c> path,
+/// UTF-8 encoded, for convenience.
 /// </summary>
 public sealed class VfsPathClient
 {
@@ -25,7 +27,7 @@ public sealed class VfsPathClient
         public ulong Node { get; private set; } = FuseConstants.RootId;
         public FuseAttr? Attr { get; private set; }
 
-        public async Task StepAsync(string name, CancellationToken ct)
+        public async Task StepAsync(FileName name, CancellationToken ct)
         {
             var e = await client.LookupAsync(Node, name, ct).ConfigureAwait(false);
             _held.Add(e.NodeId);
@@ -49,20 +51,41 @@ public sealed class VfsPathClient
         }
     }
 
-    private static List<string> Split(string path)
+    private static byte[] Utf8Path(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
+        return Encoding.UTF8.GetBytes(path);
     }
 
-    private async Task<Walk> WalkAsync(IEnumerable<string> parts, CancellationToken ct)
+    private static bool IsDot(FileName n) => n.Length == 1 && n.IsDotOrDotDot;
+    private static bool IsDotDot(FileName n) => n.Length == 2 && n.IsDotOrDotDot;
+
+    /// <summary>The path's components, each its exact bytes ("." and empty components dropped).</summary>
+    private static List<FileName> Split(byte[] path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var parts = new List<FileName>();
+        ReadOnlySpan<byte> rest = path;
+        while (!rest.IsEmpty)
+        {
+            int slash = rest.IndexOf((byte)'/');
+            var part = slash < 0 ? rest : rest[..slash];
+            rest = slash < 0 ? default : rest[(slash + 1)..];
+            if (part.IsEmpty) continue;
+            var name = FileName.FromBytes(part);
+            if (!IsDot(name)) parts.Add(name);
+        }
+        return parts;
+    }
+
+    private async Task<Walk> WalkAsync(IEnumerable<FileName> parts, CancellationToken ct)
     {
         var w = new Walk(Client);
         try
         {
             foreach (var p in parts)
             {
-                if (p == "..") w.Up();
+                if (IsDotDot(p)) w.Up();
                 else await w.StepAsync(p, ct).ConfigureAwait(false);
             }
             return w;
@@ -75,11 +98,11 @@ public sealed class VfsPathClient
     }
 
     /// <summary>Splits a path into its parent's components and its last name (which must not be "." or "..").</summary>
-    private static (List<string> Parent, string Name) SplitLast(string path)
+    private static (List<FileName> Parent, FileName Name) SplitLast(byte[] path)
     {
         var parts = Split(path);
-        if (parts.Count == 0 || parts[^1] == "..")
-            throw new FuseErrnoException(Errno.EINVAL, null, $"'{path}' names no entry");
+        if (parts.Count == 0 || IsDotDot(parts[^1]))
+            throw new FuseErrnoException(Errno.EINVAL, null, $"'{FileName.Display(path)}' names no entry");
         var name = parts[^1];
         parts.RemoveAt(parts.Count - 1);
         return (parts, name);
@@ -88,13 +111,19 @@ public sealed class VfsPathClient
     // ------------------------------------------------------------------ queries
 
     /// <summary>The attributes of the file at <paramref name="path"/>.</summary>
-    public async Task<VfsAttr> GetAttrAsync(string path, CancellationToken cancellationToken = default)
+    public Task<VfsAttr> GetAttrAsync(string path, CancellationToken cancellationToken = default) =>
+        GetAttrAsync(Utf8Path(path), cancellationToken);
+
+    public async Task<VfsAttr> GetAttrAsync(byte[] path, CancellationToken cancellationToken = default)
     {
         using var w = await WalkAsync(Split(path), cancellationToken).ConfigureAwait(false);
         return await Client.GetAttrAsync(w.Node, null, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default)
+    public Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default) =>
+        ExistsAsync(Utf8Path(path), cancellationToken);
+
+    public async Task<bool> ExistsAsync(byte[] path, CancellationToken cancellationToken = default)
     {
         try
         {
@@ -108,14 +137,17 @@ public sealed class VfsPathClient
     }
 
     /// <summary>The names in a directory ("." and ".." left out).</summary>
-    public async Task<IReadOnlyList<VfsDirEntry>> ListDirectoryAsync(string path, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<VfsDirEntry>> ListDirectoryAsync(string path, CancellationToken cancellationToken = default) =>
+        ListDirectoryAsync(Utf8Path(path), cancellationToken);
+
+    public async Task<IReadOnlyList<VfsDirEntry>> ListDirectoryAsync(byte[] path, CancellationToken cancellationToken = default)
     {
         using var w = await WalkAsync(Split(path), cancellationToken).ConfigureAwait(false);
         var h = await Client.OpenDirAsync(w.Node, cancellationToken: cancellationToken).ConfigureAwait(false);
         try
         {
             var all = await Client.ReadDirAllAsync(h, cancellationToken).ConfigureAwait(false);
-            return all.Where(e => e.Name is not ("." or "..")).ToList();
+            return all.Where(e => !e.Name.IsDotOrDotDot).ToList();
         }
         finally
         {
@@ -125,7 +157,10 @@ public sealed class VfsPathClient
 
     // ------------------------------------------------------------------ contents
 
-    public async Task<byte[]> ReadAllBytesAsync(string path, CancellationToken cancellationToken = default)
+    public Task<byte[]> ReadAllBytesAsync(string path, CancellationToken cancellationToken = default) =>
+        ReadAllBytesAsync(Utf8Path(path), cancellationToken);
+
+    public async Task<byte[]> ReadAllBytesAsync(byte[] path, CancellationToken cancellationToken = default)
     {
         using var w = await WalkAsync(Split(path), cancellationToken).ConfigureAwait(false);
         var h = await Client.OpenAsync(w.Node, Posix.O_RDONLY, cancellationToken).ConfigureAwait(false);
@@ -153,7 +188,12 @@ public sealed class VfsPathClient
         Encoding.UTF8.GetString(await ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false));
 
     /// <summary>Creates the file, or truncates it, and writes <paramref name="data"/> into it.</summary>
-    public async Task WriteAllBytesAsync(string path, ReadOnlyMemory<byte> data, uint mode = 0x1A4 /*0644*/,
+    public Task WriteAllBytesAsync(string path, ReadOnlyMemory<byte> data, uint mode = 0x1A4 /*0644*/,
+        CancellationToken cancellationToken = default) =>
+        WriteAllBytesAsync(Utf8Path(path), data, mode, cancellationToken);
+
+    /// <summary>Creates the file, or truncates it, and writes <paramref name="data"/> into it.</summary>
+    public async Task WriteAllBytesAsync(byte[] path, ReadOnlyMemory<byte> data, uint mode = 0x1A4 /*0644*/,
         CancellationToken cancellationToken = default)
     {
         var (parentParts, name) = SplitLast(path);
@@ -168,7 +208,7 @@ public sealed class VfsPathClient
             holdsLookup = true;
             try
             {
-                if (existing.IsDirectory) throw new FuseErrnoException(Errno.EISDIR, Opcode.Open, path);
+                if (existing.IsDirectory) throw new FuseErrnoException(Errno.EISDIR, Opcode.Open, FileName.Display(path));
                 bool atomicTrunc = (Client.Device.NegotiatedFlags & InitFlags.AtomicOTrunc) != 0;
                 h = await Client.OpenAsync(node, Posix.O_WRONLY | (atomicTrunc ? Posix.O_TRUNC : 0), cancellationToken).ConfigureAwait(false);
                 if (!atomicTrunc && existing.Size != 0)
@@ -211,12 +251,15 @@ public sealed class VfsPathClient
     // ------------------------------------------------------------------ namespace
 
     /// <summary>Creates a directory and any missing parents (no error if it exists already as a directory).</summary>
-    public async Task CreateDirectoryAsync(string path, uint mode = 0x1ED /*0755*/, CancellationToken cancellationToken = default)
+    public Task CreateDirectoryAsync(string path, uint mode = 0x1ED /*0755*/, CancellationToken cancellationToken = default) =>
+        CreateDirectoryAsync(Utf8Path(path), mode, cancellationToken);
+
+    public async Task CreateDirectoryAsync(byte[] path, uint mode = 0x1ED /*0755*/, CancellationToken cancellationToken = default)
     {
         using var w = new Walk(Client);
         foreach (var p in Split(path))
         {
-            if (p == "..") { w.Up(); continue; }
+            if (IsDotDot(p)) { w.Up(); continue; }
             try
             {
                 await w.StepAsync(p, cancellationToken).ConfigureAwait(false);
@@ -231,13 +274,16 @@ public sealed class VfsPathClient
                 catch (FuseErrnoException e2) when (e2.Errno == Errno.EEXIST) { }
                 await w.StepAsync(p, cancellationToken).ConfigureAwait(false);
             }
-            if (w.Attr is { } a && !Posix.IsDir(a.Mode)) throw new FuseErrnoException(Errno.ENOTDIR, Opcode.MkDir, path);
+            if (w.Attr is { } a && !Posix.IsDir(a.Mode)) throw new FuseErrnoException(Errno.ENOTDIR, Opcode.MkDir, FileName.Display(path));
         }
     }
 
     /// <summary>Removes a file (UNLINK) or an empty directory (RMDIR); with <paramref name="recursive"/>, a directory
     /// and everything in it.</summary>
-    public async Task DeleteAsync(string path, bool recursive = false, CancellationToken cancellationToken = default)
+    public Task DeleteAsync(string path, bool recursive = false, CancellationToken cancellationToken = default) =>
+        DeleteAsync(Utf8Path(path), recursive, cancellationToken);
+
+    public async Task DeleteAsync(byte[] path, bool recursive = false, CancellationToken cancellationToken = default)
     {
         var (parentParts, name) = SplitLast(path);
         using var w = await WalkAsync(parentParts, cancellationToken).ConfigureAwait(false);
@@ -251,9 +297,9 @@ public sealed class VfsPathClient
             }
             if (recursive)
             {
-                var childPath = string.Join('/', parentParts.Append(name));
+                var childPath = Join(parentParts, name);
                 foreach (var child in await ListDirectoryAsync(childPath, cancellationToken).ConfigureAwait(false))
-                    await DeleteAsync(childPath + "/" + child.Name, true, cancellationToken).ConfigureAwait(false);
+                    await DeleteAsync(Join([.. parentParts, name], child.Name), true, cancellationToken).ConfigureAwait(false);
             }
             await Client.RmDirAsync(w.Node, name, cancellationToken).ConfigureAwait(false);
         }
@@ -264,7 +310,10 @@ public sealed class VfsPathClient
     }
 
     /// <summary>Renames (RENAME; with <paramref name="noReplace"/>, RENAME2 with RENAME_NOREPLACE).</summary>
-    public async Task MoveAsync(string from, string to, bool noReplace = false, CancellationToken cancellationToken = default)
+    public Task MoveAsync(string from, string to, bool noReplace = false, CancellationToken cancellationToken = default) =>
+        MoveAsync(Utf8Path(from), Utf8Path(to), noReplace, cancellationToken);
+
+    public async Task MoveAsync(byte[] from, byte[] to, bool noReplace = false, CancellationToken cancellationToken = default)
     {
         var (fromParent, fromName) = SplitLast(from);
         var (toParent, toName) = SplitLast(to);
@@ -272,5 +321,22 @@ public sealed class VfsPathClient
         using var b = await WalkAsync(toParent, cancellationToken).ConfigureAwait(false);
         await Client.RenameAsync(a.Node, fromName, b.Node, toName, noReplace ? FuseConstants.RenameNoReplace : 0, cancellationToken)
             .ConfigureAwait(false);
+    }
+
+    /// <summary>The path of <paramref name="last"/> under <paramref name="parent"/>'s components.</summary>
+    private static byte[] Join(List<FileName> parent, FileName last)
+    {
+        int length = last.Length;
+        foreach (var p in parent) length += p.Length + 1;
+        var path = new byte[length];
+        int at = 0;
+        foreach (var p in parent)
+        {
+            p.Bytes.CopyTo(path.AsSpan(at));
+            at += p.Length;
+            path[at++] = (byte)'/';
+        }
+        last.Bytes.CopyTo(path.AsSpan(at));
+        return path;
     }
 }

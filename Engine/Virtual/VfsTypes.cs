@@ -38,7 +38,7 @@ public readonly record struct VfsCreated(VfsEntry Entry, VfsHandle Handle);
 
 /// <summary>A directory record: inode number, the cookie of the next record, DT_* type and name — the caller-facing
 /// form of the protocol's <see cref="Dirent"/> (whose <c>NextOffset</c> is <see cref="Offset"/> here).</summary>
-public readonly record struct VfsDirEntry(ulong Ino, ulong Offset, uint Type, string Name)
+public readonly record struct VfsDirEntry(ulong Ino, ulong Offset, uint Type, FileName Name)
 {
     public bool IsDirectory => Type == Posix.DT_DIR;
 
@@ -51,8 +51,8 @@ public readonly record struct VfsDirEntryPlus(VfsDirEntry Dirent, VfsEntry Entry
 {
     /// <summary>The kernel's rule: every entry with a node counts as a lookup, except "." and "..", and except an entry
     /// it cannot link (bad file type, or the root's id), which it forgets at once.</summary>
-    public static bool HoldsLookupFor(in FuseEntryOut e, string name) =>
-        e.NodeId != 0 && name is not ("." or "..") && e.NodeId != FuseConstants.RootId && Posix.IsValidFileType(e.Attr.Mode);
+    public static bool HoldsLookupFor(in FuseEntryOut e, FileName name) =>
+        e.NodeId != 0 && !name.IsDotOrDotDot && e.NodeId != FuseConstants.RootId && Posix.IsValidFileType(e.Attr.Mode);
 }
 
 /// <summary>Settings of a <see cref="VfsClient"/>.</summary>

@@ -15,7 +15,7 @@ public sealed class VirtualCache
 
     /// <summary>A valid (unexpired) dentry for <paramref name="parent"/>/<paramref name="name"/>;
     /// <paramref name="nodeId"/> 0 means a cached negative entry.</summary>
-    public bool TryGetEntry(ulong parent, string name, out ulong nodeId)
+    public bool TryGetEntry(ulong parent, FileName name, out ulong nodeId)
     {
         lock (_d.SyncRoot)
         {
@@ -30,7 +30,7 @@ public sealed class VirtualCache
     }
 
     /// <summary>Whether any dentry (valid or stale) exists for the name.</summary>
-    public bool HasEntry(ulong parent, string name)
+    public bool HasEntry(ulong parent, FileName name)
     {
         lock (_d.SyncRoot) return _d.DentriesLocked.ContainsKey((parent, name));
     }

@@ -8,7 +8,7 @@ namespace FuseActors.Engine.Virtual;
 public sealed partial class VirtualDevice
 {
     private readonly Dictionary<ulong, VirtualNode> _nodes = [];
-    private readonly Dictionary<(ulong Parent, string Name), Dentry> _dentries = [];
+    private readonly Dictionary<(ulong Parent, FileName Name), Dentry> _dentries = [];
 
     /// <summary>The node's lookup count: replies that handed the node out (LOOKUP, MKNOD, MKDIR, SYMLINK, LINK,
     /// CREATE, READDIRPLUS entries) minus lookups given back with <see cref="Forget"/>.</summary>
@@ -84,7 +84,7 @@ public sealed partial class VirtualDevice
         if (n.Id == FuseConstants.RootId || n.NLookup != 0 || n.Refs != 0 || n.DeferredForget != 0) return;
         _nodes.Remove(n.Id);
         if (_dentries.Count == 0) return;
-        List<(ulong, string)>? drop = null;
+        List<(ulong, FileName)>? drop = null;
         foreach (var (key, d) in _dentries)
             if (d.Child == n.Id || key.Parent == n.Id) (drop ??= []).Add(key);
         if (drop != null) foreach (var k in drop) _dentries.Remove(k);
@@ -129,18 +129,18 @@ public sealed partial class VirtualDevice
         foreach (var k in n.Pages.Keys.Where(k => k >= firstPage && k <= lastPage).ToList()) n.Pages.Remove(k);
     }
 
-    private void SetDentryLocked(ulong parent, string name, ulong child, DateTimeOffset expires)
+    private void SetDentryLocked(ulong parent, FileName name, ulong child, DateTimeOffset expires)
     {
         if (name.Length == 0) return;
         _dentries[(parent, name)] = new Dentry(child, expires);
     }
 
-    private void DropDentryLocked(ulong parent, string name) => _dentries.Remove((parent, name));
+    private void DropDentryLocked(ulong parent, FileName name) => _dentries.Remove((parent, name));
 
     // ------------------------------------------------------------------ reply processing
 
     /// <summary>The name a name operation's body carries (for the dentry cache).</summary>
-    private static string EntryName(Opcode op, ReadOnlySpan<byte> body)
+    private static FileName EntryName(Opcode op, ReadOnlySpan<byte> body)
     {
         int skip = op switch
         {
@@ -148,7 +148,7 @@ public sealed partial class VirtualDevice
             Opcode.MkNod or Opcode.Create or Opcode.TmpFile or Opcode.Rename2 => 16,
             _ => 0,
         };
-        return body.Length > skip ? Wire.ReadCString(body[skip..]) : "";
+        return body.Length > skip ? FileName.FromBytes(Wire.ReadCBytes(body[skip..], out _)) : default;
     }
 
     private VirtualReply ProcessErrorLocked(Req r, VirtualReply reply)
@@ -215,8 +215,8 @@ public sealed partial class VirtualDevice
                     ? Wire.Read<FuseRenameIn>(body).NewDir
                     : Wire.Read<FuseRename2In>(body).NewDir;
                 int skip = op == Opcode.Rename ? 8 : 16;
-                string oldName = Wire.ReadCString(body[skip..], out int used);
-                string newName = Wire.ReadCString(body[(skip + used)..]);
+                var oldName = FileName.FromBytes(Wire.ReadCBytes(body[skip..], out int used));
+                var newName = FileName.FromBytes(Wire.ReadCBytes(body[(skip + used)..], out _));
                 DropDentryLocked(r.Spec.NodeId, oldName);
                 DropDentryLocked(newDir, newName);
                 InvalidateAttrLocked(r.Spec.NodeId);
@@ -247,7 +247,7 @@ public sealed partial class VirtualDevice
         var op = r.Spec.Opcode;
         var e = reply.Read<FuseEntryOut>();
         ulong parent = r.Spec.NodeId;
-        string name = EntryName(op, r.Spec.Body.Span);
+        var name = EntryName(op, r.Spec.Body.Span);
 
         if (e.NodeId == 0)
         {
@@ -300,7 +300,7 @@ public sealed partial class VirtualDevice
         var counted = new List<VirtualNode>();
         foreach (var (e, d) in entries)
         {
-            if (e.NodeId == 0 || d.Name is "." or "..") continue;
+            if (e.NodeId == 0 || d.Name.IsDotOrDotDot) continue;
             var node = GetOrCreateNodeLocked(e.NodeId);
             node.NLookup++;
             node.Generation = e.Generation;
@@ -360,5 +360,5 @@ public sealed partial class VirtualDevice
     internal DateTimeOffset Now => _time.GetUtcNow();
     internal object SyncRoot => _lock;
     internal Dictionary<ulong, VirtualNode> NodesLocked => _nodes;
-    internal Dictionary<(ulong Parent, string Name), Dentry> DentriesLocked => _dentries;
+    internal Dictionary<(ulong Parent, FileName Name), Dentry> DentriesLocked => _dentries;
 }

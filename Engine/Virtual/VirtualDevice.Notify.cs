@@ -42,7 +42,7 @@ public sealed partial class VirtualDevice
                 if (p.Length != fixedLen + a.NameLen + 1) return -(int)Errno.EINVAL;
                 if (p[fixedLen + (int)a.NameLen] != 0) return -(int)Errno.EINVAL;
                 if ((a.Flags & ~ExpireOnly) != 0) return -(int)Errno.EINVAL;
-                string name = Encoding.UTF8.GetString(p.Slice(fixedLen, (int)a.NameLen));
+                var name = FileName.FromBytes(p.Slice(fixedLen, (int)a.NameLen));
                 return ReverseInvalEntryLocked(a.Parent, 0, name, (a.Flags & ExpireOnly) != 0);
             }
 
@@ -54,7 +54,7 @@ public sealed partial class VirtualDevice
                 if (a.NameLen > FuseConstants.NameMax) return -(int)Errno.ENAMETOOLONG;
                 if (p.Length != fixedLen + a.NameLen + 1) return -(int)Errno.EINVAL;
                 if (p[fixedLen + (int)a.NameLen] != 0) return -(int)Errno.EINVAL;
-                string name = Encoding.UTF8.GetString(p.Slice(fixedLen, (int)a.NameLen));
+                var name = FileName.FromBytes(p.Slice(fixedLen, (int)a.NameLen));
                 return ReverseInvalEntryLocked(a.Parent, a.Child, name, false);
             }
 
@@ -90,7 +90,7 @@ public sealed partial class VirtualDevice
     }
 
     /// <summary>The kernel's fuse_reverse_inval_entry (INVAL_ENTRY with child 0, DELETE with the child).</summary>
-    private int ReverseInvalEntryLocked(ulong parent, ulong child, string name, bool expireOnly)
+    private int ReverseInvalEntryLocked(ulong parent, ulong child, FileName name, bool expireOnly)
     {
         if (!_nodes.TryGetValue(parent, out var pn)) return -(int)Errno.ENOENT;
         if (pn.HasAttr && !Posix.IsDir(pn.Attr.Mode)) return -(int)Errno.ENOTDIR;

@@ -1,9 +1,11 @@
+using FuseActors.Engine.Protocol;
+
 namespace FuseActors.Filesystems.MemoryFs;
 
 /// <summary>One name in a directory. <see cref="Cookie"/> is its readdir position, fixed for the entry's life.</summary>
-internal sealed class DirEntry(string name, ulong cookie, Inode node)
+internal sealed class DirEntry(FileName name, ulong cookie, Inode node)
 {
-    public readonly string Name = name;
+    public readonly FileName Name = name;
     public readonly ulong Cookie = cookie;
     /// <summary>Mutable so RENAME_EXCHANGE can swap nodes while both names keep their positions.</summary>
     public Inode Node = node;
@@ -23,7 +25,8 @@ internal sealed class DirectoryEntries
     /// <summary>1 and 2 are "." and ".."; 0 means "from the start".</summary>
     public const ulong FirstCookie = 3;
 
-    private readonly Dictionary<string, DirEntry> _byName = new(StringComparer.Ordinal);
+    // Keyed by the name's exact bytes: names that differ only in bytes that are not UTF-8 are different entries.
+    private readonly Dictionary<FileName, DirEntry> _byName = new();
     private Slot[] _slots = new Slot[4];
     private int _used;   // slots in use, live or dead
     private int _dead;   // tombstones among them
@@ -39,10 +42,10 @@ internal sealed class DirectoryEntries
     public int Count => _byName.Count;
     public int SubdirCount { get; private set; }
 
-    public bool TryGet(string name, out DirEntry entry) => _byName.TryGetValue(name, out entry!);
+    public bool TryGet(FileName name, out DirEntry entry) => _byName.TryGetValue(name, out entry!);
 
     /// <summary>Adds a name the caller checked is absent.</summary>
-    public DirEntry Add(string name, Inode node)
+    public DirEntry Add(FileName name, Inode node)
     {
         var e = new DirEntry(name, _nextCookie++, node);
         _byName.Add(name, e);
@@ -57,7 +60,7 @@ internal sealed class DirectoryEntries
         return e;
     }
 
-    public bool Remove(string name, out DirEntry entry)
+    public bool Remove(FileName name, out DirEntry entry)
     {
         if (!_byName.Remove(name, out entry!)) return false;
         int i = IndexAfter(entry.Cookie - 1);
@@ -85,7 +88,7 @@ internal sealed class DirectoryEntries
     /// The directory must not change during the enumeration.</summary>
     public Enumerator After(ulong cookie) => new(this, IndexAfter(cookie));
 
-    public Dictionary<string, DirEntry>.ValueCollection Entries => _byName.Values;
+    public Dictionary<FileName, DirEntry>.ValueCollection Entries => _byName.Values;
 
     /// <summary>Index of the first slot whose cookie is greater than <paramref name="cookie"/> (binary search).</summary>
     private int IndexAfter(ulong cookie)

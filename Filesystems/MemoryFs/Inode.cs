@@ -36,12 +36,14 @@ internal sealed class Inode
     public readonly DirectoryEntries? Entries;
     /// <summary>The directory holding this directory's name ("..", and the loop check of RENAME). Root: itself.</summary>
     public Inode? Parent;
-    public readonly string? Target;
+    /// <summary>A symlink's target, its exact bytes.</summary>
+    public readonly byte[]? Target;
     private readonly int _targetBytes;
 
-    public Dictionary<string, byte[]>? Xattrs;
+    /// <summary>By the attribute name's exact bytes.</summary>
+    public Dictionary<byte[], byte[]>? Xattrs;
 
-    public Inode(ulong ino, uint mode, uint uid, uint gid, FsTime now, uint rdev = 0, string? target = null, long spillThreshold = long.MaxValue)
+    public Inode(ulong ino, uint mode, uint uid, uint gid, FsTime now, uint rdev = 0, byte[]? target = null, long spillThreshold = long.MaxValue)
     {
         Ino = ino;
         Mode = mode;
@@ -55,8 +57,8 @@ internal sealed class Inode
             case ModeBits.Regular: Data = new FileContent(spillThreshold); break;
             case ModeBits.Directory: Entries = new DirectoryEntries(); break;
             case ModeBits.Symlink:
-                Target = target ?? "";
-                _targetBytes = Encoding.UTF8.GetByteCount(Target);
+                Target = target ?? [];
+                _targetBytes = Target.Length;
                 break;
         }
     }

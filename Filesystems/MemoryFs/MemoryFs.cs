@@ -157,7 +157,7 @@ public sealed class MemoryFs : FilesystemActor
     protected override void Symlink(SymlinkRequest r)
     {
         if (r.Target.Length == 0) { r.Fail(Errno.ENOENT); return; }
-        if (Encoding.UTF8.GetByteCount(r.Target) > MaxSymlinkBytes) { r.Fail(Errno.ENAMETOOLONG); return; }
+        if (r.Target.Length > MaxSymlinkBytes) { r.Fail(Errno.ENAMETOOLONG); return; }
         if (CreateNode(r, r.Name, ModeBits.Symlink | 0x1FF, 0, r.Target) is { } n)
             ReplyEntry(r, n);
     }
@@ -468,8 +468,8 @@ public sealed class MemoryFs : FilesystemActor
         // Cookies: "." = 1, ".." = 2, entries from 3 up. Each record carries its own cookie, so continuing
         // "after X" resumes right behind the last record the caller consumed.
         ulong offset = r.Offset;
-        if (offset < 1 && !AddDot(r, ".", dir, 1)) { r.Reply(); return; }
-        if (offset < 2 && !AddDot(r, "..", dir.Parent ?? dir, 2)) { r.Reply(); return; }
+        if (offset < 1 && !AddDot(r, "."u8, dir, 1)) { r.Reply(); return; }
+        if (offset < 2 && !AddDot(r, ".."u8, dir.Parent ?? dir, 2)) { r.Reply(); return; }
 
         ulong after = Math.Max(offset, 2);
         int counted = 0;
@@ -498,7 +498,7 @@ public sealed class MemoryFs : FilesystemActor
         }
     }
 
-    private static bool AddDot(ReadDirRequest r, string name, Inode n, ulong cookie)
+    private static bool AddDot(ReadDirRequest r, ReadOnlySpan<byte> name, Inode n, ulong cookie)
     {
         if (!r.IsPlus) return r.TryAdd(name, n.Ino, n.Mode, cookie);
         // NodeId 0: "no entry data", and the kernel counts no lookup for "." and "..".
@@ -512,14 +512,13 @@ public sealed class MemoryFs : FilesystemActor
     // system.posix_acl_* as plain bytes would lie: `cp -a` would "copy" an ACL that changes
     // nothing while skipping its chmod fallback, leaving the wrong mode. EOPNOTSUPP is what
     // a filesystem without ACL support answers, and makes tools fall back to the mode bits.
-    private static bool IsPosixAcl(string name) =>
-        name.StartsWith("system.posix_acl_", StringComparison.Ordinal);
+    private static bool IsPosixAcl(ReadOnlySpan<byte> name) => name.StartsWith("system.posix_acl_"u8);
 
     protected override void SetXAttr(SetXAttrRequest r)
     {
         if (Node(r, r.NodeId) is not { } n) return;
         if (IsPosixAcl(r.Name)) { r.Fail(Errno.EOPNOTSUPP); return; }
-        if (r.Name.Length == 0 || Encoding.UTF8.GetByteCount(r.Name) > MaxXattrNameBytes) { r.Fail(Errno.ERANGE); return; }
+        if (r.Name.Length == 0 || r.Name.Length > MaxXattrNameBytes) { r.Fail(Errno.ERANGE); return; }
         if (r.Value.Length > MaxXattrValueBytes) { r.Fail(Errno.E2BIG); return; }
         const XAttrFlags known = XAttrFlags.Create | XAttrFlags.Replace;
         if ((r.Flags & ~known) != 0) { r.Fail(Errno.EINVAL); return; }
@@ -527,7 +526,7 @@ public sealed class MemoryFs : FilesystemActor
         if ((r.Flags & XAttrFlags.Create) != 0 && exists) { r.Fail(Errno.EEXIST); return; }
         if ((r.Flags & XAttrFlags.Replace) != 0 && !exists) { r.Fail(Errno.ENODATA); return; }
 
-        (n.Xattrs ??= new Dictionary<string, byte[]>(StringComparer.Ordinal))[r.Name] = r.Value; // decoder gives us our own copy
+        (n.Xattrs ??= new Dictionary<byte[], byte[]>(ByteStringComparer.Instance))[r.Name] = r.Value; // decoder gives us our own copy
         n.Ctime = FsTime.Now;
         r.Reply();
     }
@@ -544,7 +543,7 @@ public sealed class MemoryFs : FilesystemActor
     protected override void ListXAttr(ListXAttrRequest r)
     {
         if (Node(r, r.NodeId) is not { } n) return;
-        r.Reply(n.Xattrs is { } x ? x.Keys : Array.Empty<string>());
+        r.Reply(n.Xattrs is { } x ? x.Keys : Array.Empty<byte[]>());
     }
 
     protected override void RemoveXAttr(RemoveXAttrRequest r)
@@ -625,7 +624,7 @@ public sealed class MemoryFs : FilesystemActor
 
     /// <summary>Common part of MKNOD, MKDIR, SYMLINK and CREATE: checks the parent and name, makes the node and
     /// links it. Null after answering the errno.</summary>
-    private Inode? CreateNode(FsRequest r, string name, uint mode, uint rdev, string? target)
+    private Inode? CreateNode(FsRequest r, FileName name, uint mode, uint rdev, byte[]? target)
     {
         if (Dir(r, r.NodeId) is not { } dir) return null;
         if (NameTooLong(name)) { r.Fail(Errno.ENAMETOOLONG); return null; }
@@ -710,9 +709,7 @@ public sealed class MemoryFs : FilesystemActor
         return false;
     }
 
-    private static bool NameTooLong(string name) =>
-        // Up to 85 UTF-16 units can never exceed 255 UTF-8 bytes, so most names skip the count.
-        name.Length > MaxNameBytes / 3 && Encoding.UTF8.GetByteCount(name) > MaxNameBytes;
+    private static bool NameTooLong(FileName name) => name.Length > MaxNameBytes;
 
     /// <summary>A write or truncate by an unprivileged writer drops set-user-id, and set-group-id when group-executable.</summary>
     private static void KillSuidGid(Inode n)
@@ -746,7 +743,7 @@ public sealed class MemoryFs : FilesystemActor
     /// <summary>What one inode costs in memory beside its data: the Inode object, its table and directory entries
     /// (measured: ~300 bytes for a file; a directory's entry table grows with its entries), plus its name and
     /// symlink target. A hard link's extra name is not counted.</summary>
-    private static long MetadataCost(string name, string? target) => 320 + 2L * name.Length + 2L * (target?.Length ?? 0);
+    private static long MetadataCost(FileName name, byte[]? target) => 320 + name.Length + (target?.Length ?? 0);
     internal int NodeCount => _nodes.Count;
     internal ulong LookupCountOf(ulong ino) => _nodes.TryGetValue(ino, out var n) ? n.LookupCount : 0;
     internal int OpenHandleCount => _handles.Count;

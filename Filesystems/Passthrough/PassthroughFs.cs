@@ -219,7 +219,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         nint len = readlinkat(n.Fd, EmptyPath, buf, PathMax);
         if (len < 0) { r.Fail(LastError()); return; }
         if (len == 0) { r.Fail(Errno.EIO); return; }
-        r.Reply(Encoding.UTF8.GetString(buf, (int)len));
+        r.Reply(new ReadOnlySpan<byte>(buf, (int)len)); // the target's bytes as the host has them
     }
 
     // ---------------------------------------------------------------- creating and removing names
@@ -257,10 +257,12 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
         if (r.Target.Length == 0) { r.Fail(Errno.ENOENT); return; }
-        if (Encoding.UTF8.GetByteCount(r.Target) >= PathMax) { r.Fail(Errno.ENAMETOOLONG); return; }
-        // The target is stored as text and never resolved by the daemon.
+        if (r.Target.Length >= PathMax) { r.Fail(Errno.ENAMETOOLONG); return; }
+        if (r.Target.AsSpan().IndexOf((byte)0) >= 0) { r.Fail(Errno.EINVAL); return; }
+        // The target's bytes go to the host as they are, and are never resolved by the daemon.
         Span<byte> target = stackalloc byte[PathMax];
-        target[Encoding.UTF8.GetBytes(r.Target, target)] = 0;
+        r.Target.CopyTo(target);
+        target[r.Target.Length] = 0;
         fixed (byte* pn = name)
         fixed (byte* pt = target)
         {
@@ -645,14 +647,13 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             }
             if (rc == 0) break;
 
-            var nameBytes = dir.Name(in e);
-            string name = Encoding.UTF8.GetString(nameBytes);
+            var name = dir.Name(in e); // the host's bytes, listed as they are
             uint typeMode = (uint)e.Type << 12;
             if (!r.IsPlus)
             {
                 if (!r.TryAdd(name, e.Ino, typeMode, e.NextOffset)) break;
             }
-            else if (IsDotOrDotDot(nameBytes))
+            else if (IsDotOrDotDot(name))
             {
                 // No entry data and no lookup for "." and ".." (the kernel skips them).
                 if (!r.TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = e.Ino, Mode = typeMode } }, e.NextOffset)) break;
@@ -745,16 +746,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             r.Fail(e == Errno.ERANGE ? Errno.E2BIG : e);
             return;
         }
-        var names = new List<string>();
-        var rest = _xattrBuffer.AsSpan(0, (int)len);
-        while (rest.Length > 0)
-        {
-            int nul = rest.IndexOf((byte)0);
-            if (nul < 0) nul = rest.Length;
-            if (nul > 0) names.Add(Encoding.UTF8.GetString(rest[..nul]));
-            rest = rest[Math.Min(nul + 1, rest.Length)..];
-        }
-        r.Reply(names);
+        // The host's list is already what the kernel carries: every name's bytes and a NUL.
+        r.ReplyList(_xattrBuffer.AsSpan(0, (int)len).ToArray());
     }
 
     protected override void RemoveXAttr(RemoveXAttrRequest r)
@@ -848,27 +841,29 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>Checks that <paramref name="name"/> is one path component inside its directory — not empty, not "."
     /// or "..", no '/' or NUL, at most 255 bytes — and writes it NUL-terminated into <paramref name="dst"/>.
     /// False after answering EINVAL or ENAMETOOLONG.</summary>
-    private static bool EncodeName(FsRequest r, string name, Span<byte> dst)
+    private static bool EncodeName(FsRequest r, FileName name, Span<byte> dst)
     {
         var err = CheckName(name);
         if (err != Errno.Ok) { r.Fail(err); return false; }
-        dst[Encoding.UTF8.GetBytes(name, dst)] = 0;
+        // The exact bytes: a host name that is not UTF-8 is reached under its own name, never a decoded one.
+        name.Bytes.CopyTo(dst);
+        dst[name.Length] = 0;
         return true;
     }
 
-    internal static Errno CheckName(string name)
+    internal static Errno CheckName(FileName name)
     {
-        if (name.Length == 0 || name == "." || name == "..") return Errno.EINVAL;
-        if (name.AsSpan().IndexOfAny('/', '\0') >= 0) return Errno.EINVAL;
-        if (name.Length > MaxNameBytes / 3 && Encoding.UTF8.GetByteCount(name) > MaxNameBytes) return Errno.ENAMETOOLONG;
+        if (!name.IsValid || name.IsDotOrDotDot) return Errno.EINVAL;
+        if (name.Length > MaxNameBytes) return Errno.ENAMETOOLONG;
         return Errno.Ok;
     }
 
-    /// <summary>An xattr name (any text, at most 255 bytes), NUL-terminated. False after answering ERANGE.</summary>
-    private static bool EncodeXattrName(FsRequest r, string name, Span<byte> dst)
+    /// <summary>An xattr name (any bytes but NUL, at most 255), NUL-terminated. False after answering ERANGE.</summary>
+    private static bool EncodeXattrName(FsRequest r, byte[] name, Span<byte> dst)
     {
-        if (name.Length == 0 || name.Contains('\0') || Encoding.UTF8.GetByteCount(name) > MaxNameBytes) { r.Fail(Errno.ERANGE); return false; }
-        dst[Encoding.UTF8.GetBytes(name, dst)] = 0;
+        if (name.Length == 0 || name.AsSpan().IndexOf((byte)0) >= 0 || name.Length > MaxNameBytes) { r.Fail(Errno.ERANGE); return false; }
+        name.CopyTo(dst);
+        dst[name.Length] = 0;
         return true;
     }
 

@@ -322,7 +322,7 @@ public sealed class ReplyEncodingTests
     [Fact]
     public void GetXAttr_size_probe_is_8_bytes_with_the_length()
     {
-        var r = new GetXAttrRequest { Name = "user.a", Size = 0 };
+        var r = new GetXAttrRequest { Name = "user.a"u8.ToArray(), Size = 0 };
         Assert.True(r.Reply("value"u8.ToArray()));
         Assert.Equal(new byte[] { 5, 0, 0, 0, 0, 0, 0, 0 }, Encode(r));   // fuse_getxattr_out { size 5, padding }
         Assert.Equal(Errno.Ok, r.Error);
@@ -333,7 +333,7 @@ public sealed class ReplyEncodingTests
     [InlineData(5u)]     // exactly fits
     public void GetXAttr_value(uint size)
     {
-        var r = new GetXAttrRequest { Name = "user.a", Size = size };
+        var r = new GetXAttrRequest { Name = "user.a"u8.ToArray(), Size = size };
         byte[] value = [0x76, 0x00, 0x6c, 0x75, 0x65];
         Assert.True(r.Reply(value));
         Assert.Equal(value, Encode(r));
@@ -343,7 +343,7 @@ public sealed class ReplyEncodingTests
     [Fact]
     public void GetXAttr_value_too_big_is_ERANGE()
     {
-        var r = new GetXAttrRequest { Name = "user.a", Size = 4 };
+        var r = new GetXAttrRequest { Name = "user.a"u8.ToArray(), Size = 4 };
         r.Reply("value"u8.ToArray());
         Assert.True(r.IsReplied);
         Assert.Equal(Errno.ERANGE, r.Error);
@@ -369,10 +369,10 @@ public sealed class ReplyEncodingTests
     public void ListXAttr_empty()
     {
         var probe = new ListXAttrRequest { Size = 0 };
-        probe.Reply([]);
+        probe.Reply(Array.Empty<string>());
         Assert.Equal(new byte[8], Encode(probe));
         var list = new ListXAttrRequest { Size = 100 };
-        list.Reply([]);
+        list.Reply(Array.Empty<string>());
         Assert.Empty(Encode(list));
     }
 

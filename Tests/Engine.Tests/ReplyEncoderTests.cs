@@ -101,7 +101,7 @@ public sealed class ReplyEncoderTests
         int nameLen = System.Text.Encoding.UTF8.GetByteCount(name);
         var record = new byte[Dirents.Size(nameLen)];
         record.AsSpan().Fill(0xAA);
-        ReplyEncoder.Dirent(record, 42, 7, 8, name);
+        ReplyEncoder.Dirent(record, 42, 7, 8, System.Text.Encoding.UTF8.GetBytes(name));
         var b = Wire.Build();
         Dirents.Append(b, 42, 7, 8, name);
         Assert.Equal(b.ToArray(), record);
@@ -109,7 +109,7 @@ public sealed class ReplyEncoderTests
         var entry = ReplyEncoder.EntryOut(9, 1, new FuseAttr { Ino = 42, Mode = 0x81a4 }, TimeSpan.FromSeconds(1), TimeSpan.Zero);
         var plus = new byte[Dirents.PlusSize(nameLen)];
         plus.AsSpan().Fill(0xAA);
-        ReplyEncoder.DirentPlus(plus, entry, 7, 8, name);
+        ReplyEncoder.DirentPlus(plus, entry, 7, 8, System.Text.Encoding.UTF8.GetBytes(name));
         b = Wire.Build();
         Dirents.AppendPlus(b, entry, 7, 8, name);
         Assert.Equal(b.ToArray(), plus);

@@ -213,6 +213,49 @@ public sealed class RequestParserTests
         Assert.Equal("żółw", r.Args.Name);
     }
 
+    [Fact]
+    public void Lookup_name_that_is_not_UTF8_keeps_its_bytes()
+    {
+        // "caf\xe8" (Latin-1 è): decoded as UTF-8 it would be "caf\uFFFD", the same as "caf\xe9".
+        var r = DecodeAs<LookupArgs>(Bytes(
+            45u, 1u,                // len: 40 + 4 + NUL, opcode FUSE_LOOKUP
+            0x12ul, 5ul,            // unique, nodeid (parent)
+            1000u, 1000u, 77u,      // uid, gid, pid
+            (ushort)0, (ushort)0,   // total_extlen, padding
+            new byte[] { (byte)'c', (byte)'a', (byte)'f', 0xE8, 0 }));
+        Assert.Equal(new byte[] { (byte)'c', (byte)'a', (byte)'f', 0xE8 }, r.Args.Name.Bytes.ToArray());
+        Assert.False(r.Args.Name.IsValidUtf8);
+        Assert.NotEqual(FileName.FromBytes([(byte)'c', (byte)'a', (byte)'f', 0xE9]), r.Args.Name);
+    }
+
+    [Fact]
+    public void Lookup_name_with_a_slash_is_malformed()
+    {
+        DecodeMalformed(Bytes(
+            44u, 1u,                // len: 40 + "a/b" + NUL, opcode FUSE_LOOKUP
+            0x12ul, 5ul, 1000u, 1000u, 77u, (ushort)0, (ushort)0,
+            "a/b\0"));
+    }
+
+    [Fact]
+    public void Rename_and_symlink_keep_names_and_target_as_bytes()
+    {
+        var r = DecodeAs<RenameArgs>(Bytes(
+            53u, 12u,               // len: 40 + 8 + "\xff\0" + "x\xfe\0", opcode FUSE_RENAME
+            0x60ul, 5ul, 1000u, 1000u, 4321u, (ushort)0, (ushort)0,
+            9ul,                    // newdir
+            new byte[] { 0xFF, 0, (byte)'x', 0xFE, 0 }));
+        Assert.Equal(new byte[] { 0xFF }, r.Args.Name.Bytes.ToArray());
+        Assert.Equal(new byte[] { (byte)'x', 0xFE }, r.Args.NewName.Bytes.ToArray());
+
+        var s = DecodeAs<SymlinkArgs>(Bytes(
+            46u, 6u,                // len: 40 + "l\0" + "d/\xe9\0", opcode FUSE_SYMLINK
+            0x50ul, 1ul, 1000u, 1000u, 4321u, (ushort)0, (ushort)0,
+            new byte[] { (byte)'l', 0, (byte)'d', (byte)'/', 0xE9, 0 }));
+        Assert.Equal("l", s.Args.Name);
+        Assert.Equal(new byte[] { (byte)'d', (byte)'/', 0xE9 }, s.Args.Target);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // FORGET / BATCH_FORGET: never answered, nodeid 0 for the batch.
 
@@ -348,7 +391,7 @@ public sealed class RequestParserTests
             "link\0",               // the new link's name
             "/target/path\0"));     // what it points to
         Assert.Equal("link", r.Args.Name);
-        Assert.Equal("/target/path", r.Args.Target);
+        Assert.Equal("/target/path"u8.ToArray(), r.Args.Target);
     }
 
     [Fact]
@@ -665,7 +708,7 @@ public sealed class RequestParserTests
             1u,                     // flags: XATTR_CREATE
             "user.test\0",          // name
             "value"), Default);     // value, no NUL
-        Assert.Equal("user.test", r.Args.Name);
+        Assert.Equal("user.test"u8.ToArray(), r.Args.Name);
         Assert.Equal("value"u8.ToArray(), r.Args.Value);
         Assert.Equal(1u, (uint)r.Args.Flags);
     }
@@ -686,7 +729,7 @@ public sealed class RequestParserTests
             0u,                     // padding
             "user.test\0",          // name
             value), WithSetXAttrExt);
-        Assert.Equal("user.test", r.Args.Name);
+        Assert.Equal("user.test"u8.ToArray(), r.Args.Name);
         Assert.Equal(value, r.Args.Value);
         Assert.Equal(2u, (uint)r.Args.Flags);
     }
@@ -716,7 +759,7 @@ public sealed class RequestParserTests
             0u,                     // size 0: asks for the length only
             0u,                     // padding
             "security.capability\0"));
-        Assert.Equal("security.capability", r.Args.Name);
+        Assert.Equal("security.capability"u8.ToArray(), r.Args.Name);
         Assert.Equal(0u, r.Args.Size);
     }
 
@@ -743,7 +786,7 @@ public sealed class RequestParserTests
             1000u, 1000u, 4321u,    // uid, gid, pid
             (ushort)0, (ushort)0,   // total_extlen, padding
             "user.a\0"));           // name
-        Assert.Equal("user.a", r.Args.Name);
+        Assert.Equal("user.a"u8.ToArray(), r.Args.Name);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1045,7 +1088,7 @@ public sealed class RequestParserTests
             "/tgt\0",               // target
             8u, 0u));               // fuse_secctx_header: size 8, nr_secctx 0
         Assert.Equal("l", r.Args.Name);
-        Assert.Equal("/tgt", r.Args.Target);
+        Assert.Equal("/tgt"u8.ToArray(), r.Args.Target);
     }
 
     [Fact]

@@ -9,7 +9,11 @@ using FuseActors.Engine.Protocol;
 namespace FuseActors.Filesystems.Tests;
 
 /// <summary>One decoded READDIR / READDIRPLUS record.</summary>
-public sealed record DirRecord(string Name, ulong Ino, ulong Off, uint Type, FuseEntryOut? Plus);
+public sealed record DirRecord(string Name, ulong Ino, ulong Off, uint Type, FuseEntryOut? Plus)
+{
+    /// <summary>The name's exact bytes (<see cref="Name"/> is their UTF-8 decoding, for text names).</summary>
+    public byte[] NameBytes { get; init; } = [];
+}
 
 /// <summary>
 /// Drives a filesystem actor the way the connection does: builds typed requests (header, reply target, fields),
@@ -85,10 +89,10 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
 
     protected FuseEntryOut EntryOf(EntryRequest r) => Decode<FuseEntryOut>(Payload(r));
 
-    protected FuseEntryOut Lookup(ulong parent, string name) => EntryOf(Ok(new LookupRequest { Name = name }, parent));
-    protected Errno LookupError(ulong parent, string name) => Err(new LookupRequest { Name = name }, parent);
+    protected FuseEntryOut Lookup(ulong parent, FileName name) => EntryOf(Ok(new LookupRequest { Name = name }, parent));
+    protected Errno LookupError(ulong parent, FileName name) => Err(new LookupRequest { Name = name }, parent);
 
-    protected (FuseEntryOut Entry, ulong Fh) Create(ulong parent, string name, uint mode = S_IFREG | 0x1A4, uint? uid = null, uint? gid = null,
+    protected (FuseEntryOut Entry, ulong Fh) Create(ulong parent, FileName name, uint mode = S_IFREG | 0x1A4, uint? uid = null, uint? gid = null,
         OpenFlags flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive | (OpenFlags)0x8000 /* O_LARGEFILE on x86-64 */)
     {
         var r = Ok(new CreateRequest { Name = name, Mode = mode, Flags = flags, Umask = 0x12 }, parent, uid, gid);
@@ -96,16 +100,16 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
         return (Decode<FuseEntryOut>(p), Decode<FuseOpenOut>(p, Marshal.SizeOf<FuseEntryOut>()).Fh);
     }
 
-    protected FuseEntryOut MkDir(ulong parent, string name, uint mode = 0x1ED, uint? uid = null, uint? gid = null) =>
+    protected FuseEntryOut MkDir(ulong parent, FileName name, uint mode = 0x1ED, uint? uid = null, uint? gid = null) =>
         EntryOf(Ok(new MkDirRequest { Name = name, Mode = mode }, parent, uid, gid));
 
-    protected FuseEntryOut MkNod(ulong parent, string name, uint mode = S_IFREG | 0x1A4, uint rdev = 0) =>
+    protected FuseEntryOut MkNod(ulong parent, FileName name, uint mode = S_IFREG | 0x1A4, uint rdev = 0) =>
         EntryOf(Ok(new MkNodRequest { Name = name, Mode = mode, Rdev = rdev }, parent));
 
-    protected FuseEntryOut Symlink(ulong parent, string name, string target) =>
-        EntryOf(Ok(new SymlinkRequest { Name = name, Target = target }, parent));
+    protected FuseEntryOut Symlink(ulong parent, FileName name, string target) =>
+        EntryOf(Ok(new SymlinkRequest { Name = name, Target = Encoding.UTF8.GetBytes(target) }, parent));
 
-    protected FuseEntryOut Link(ulong node, ulong newParent, string newName) =>
+    protected FuseEntryOut Link(ulong node, ulong newParent, FileName newName) =>
         EntryOf(Ok(new LinkRequest { OldNodeId = node, NewName = newName }, newParent));
 
     protected FuseAttr GetAttr(ulong node) => Decode<FuseAttrOut>(Payload(Ok(new GetAttrRequest(), node))).Attr;
@@ -139,10 +143,10 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
         return bytes;
     }
 
-    protected Errno Unlink(ulong parent, string name) => Err(new UnlinkRequest { Name = name }, parent);
-    protected Errno RmDir(ulong parent, string name) => Err(new RmDirRequest { Name = name }, parent);
+    protected Errno Unlink(ulong parent, FileName name) => Err(new UnlinkRequest { Name = name }, parent);
+    protected Errno RmDir(ulong parent, FileName name) => Err(new RmDirRequest { Name = name }, parent);
 
-    protected Errno Rename(ulong parent, string name, ulong newParent, string newName, RenameFlags flags = 0) =>
+    protected Errno Rename(ulong parent, FileName name, ulong newParent, FileName newName, RenameFlags flags = 0) =>
         Err(new RenameRequest { Name = name, NewDir = newParent, NewName = newName, Flags = flags }, parent);
 
     /// <summary>FORGETs are never answered: follow with a request that is, so the forget has been processed.</summary>
@@ -166,7 +170,7 @@ public abstract class FilesystemUnitTestKit<TActor> : Akka.TestKit.Xunit2.TestKi
             FuseEntryOut? eo = plus ? Decode<FuseEntryOut>(buf, pos) : null;
             var d = Decode<FuseDirent>(buf, plus ? pos + 128 : pos);
             string name = Encoding.UTF8.GetString(buf, pos + headerLen, (int)d.NameLen);
-            list.Add(new DirRecord(name, d.Ino, d.Off, d.Type, eo));
+            list.Add(new DirRecord(name, d.Ino, d.Off, d.Type, eo) { NameBytes = buf.AsSpan(pos + headerLen, (int)d.NameLen).ToArray() });
             pos += (headerLen + (int)d.NameLen + 7) & ~7;
         }
         Assert.Equal(buf.Length, pos);

@@ -57,7 +57,7 @@ public sealed class AuthorApiTests : FilesystemTestKit
         await Task.WhenAll(names.Select(n => fs.Files.WriteAllTextAsync(n, $"value of {n}")));
         var read = await Task.WhenAll(names.Select(n => fs.Files.ReadAllTextAsync(n)));
         Assert.Equal(names.Select(n => $"value of {n}"), read);
-        Assert.Equal(names, (await fs.Files.ListDirectoryAsync("")).Select(e => e.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(names, (await fs.Files.ListDirectoryAsync("")).Select(e => e.Name.ToString()).Order(StringComparer.Ordinal));
 
         await fs.Files.DeleteAsync("file00");
         Assert.False(await fs.Files.ExistsAsync("file00"));

@@ -6,14 +6,14 @@ using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Testing.Tests;
 
-public sealed record GetNote(string Name);
+public sealed record GetNote(FileName Name);   // a name is bytes: keep it so
 public sealed record Note(byte[]? Text);   // null: no such note
 
 public sealed class NotesFs(IActorRef store) : FilesystemActor
 {
     private static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(5);
-    private readonly Dictionary<string, ulong> _nodes = new();   // touched only inside the actor
-    private readonly Dictionary<ulong, string> _names = new();
+    private readonly Dictionary<FileName, ulong> _nodes = new();   // touched only inside the actor
+    private readonly Dictionary<ulong, FileName> _names = new();
 
     private static FuseAttr Attr(ulong node, int size) => node == 1
         ? new FuseAttr { Ino = 1, Mode = ModeBits.Directory | 0x16D, Nlink = 2 }
@@ -54,7 +54,7 @@ public sealed class NotesFs(IActorRef store) : FilesystemActor
 /// <summary>A store that answers a little later, as a remote one would.</summary>
 public sealed class SlowNoteStore : ReceiveActor
 {
-    public SlowNoteStore(Dictionary<string, string> notes) => Receive<GetNote>(get =>
+    public SlowNoteStore(Dictionary<FileName, string> notes) => Receive<GetNote>(get =>
         Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromMilliseconds(20), Sender,
             new Note(notes.TryGetValue(get.Name, out var text) ? System.Text.Encoding.UTF8.GetBytes(text) : null), Self));
 }
@@ -64,7 +64,7 @@ public sealed class ReadmeAsyncExampleTests : FilesystemTestKit
     [Fact]
     public async Task NotesFs_serves_notes_from_a_store_actor()
     {
-        var notes = new Dictionary<string, string> { ["todo"] = "write the cluster\n" };
+        var notes = new Dictionary<FileName, string> { ["todo"] = "write the cluster\n" };
         var store = Sys.ActorOf(Props.Create<SlowNoteStore>(notes));
         await using var fs = await ServeAsync(Props.Create<NotesFs>(store));
         Assert.Equal("write the cluster\n", await fs.Files.ReadAllTextAsync("todo"));

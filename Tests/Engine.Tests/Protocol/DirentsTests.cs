@@ -26,7 +26,7 @@ public sealed class DirentsTests
             var d = new Dirent((ulong)(100 + i), (ulong)(i + 1), (uint)(i % 2 == 0 ? 8 : 4), Names[i]);
             Dirents.Append(b, d.Ino, d.NextOffset, d.Type, d.Name);
             expected.Add(d);
-            size += Dirents.Size(Encoding.UTF8.GetByteCount(d.Name));
+            size += Dirents.Size(d.Name.Length);
             Assert.Equal(size, b.Length);
             Assert.Equal(0, b.Length % 8);
         }
@@ -134,5 +134,16 @@ public sealed class DirentsTests
     {
         if (plus) Dirents.AppendPlus(b, new FuseEntryOut { NodeId = 5, Attr = new FuseAttr { Ino = 5, Mode = 0x81A4 } }, next, 8, name);
         else Dirents.Append(b, 5, next, 8, name);
+    }
+
+    [Fact]
+    public void Names_that_are_not_UTF8_round_trip_byte_for_byte()
+    {
+        byte[][] names = [[(byte)'c', (byte)'a', (byte)'f', 0xE8], [(byte)'c', (byte)'a', (byte)'f', 0xE9], [0xFF], [0xC3], [.. "ok"u8]];
+        var b = Wire.Build();
+        for (int i = 0; i < names.Length; i++) Dirents.Append(b, (ulong)i + 1, (ulong)i + 1, 8, FileName.FromBytes(names[i]));
+        var parsed = new List<Dirent>();
+        Assert.True(Dirents.TryParse(b.ToArray(), parsed));
+        Assert.Equal(names, parsed.Select(d => d.Name.Bytes.ToArray()));
     }
 }

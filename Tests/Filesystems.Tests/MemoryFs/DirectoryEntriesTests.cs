@@ -80,8 +80,8 @@ public class DirectoryEntriesTests
     {
         var rng = new Random(7);
         var d = new DirectoryEntries();
-        var model = new SortedDictionary<ulong, string>();
-        var names = new Dictionary<string, ulong>();
+        var model = new SortedDictionary<ulong, FileName>();
+        var names = new Dictionary<FileName, ulong>();
         int next = 0;
         for (int step = 0; step < 20000; step++)
         {

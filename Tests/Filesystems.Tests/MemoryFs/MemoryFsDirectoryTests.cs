@@ -328,7 +328,7 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
         var r = Ok(new ReadLinkRequest(), s.NodeId);
         Assert.Equal("../some/where/ü", Encoding.UTF8.GetString(Payload(r)));
         Assert.Equal(Errno.EINVAL, Err(new ReadLinkRequest(), Root));
-        Assert.Equal(Errno.ENOENT, Err(new SymlinkRequest { Name = "empty", Target = "" }, Root));
+        Assert.Equal(Errno.ENOENT, Err(new SymlinkRequest { Name = "empty", Target = ""u8.ToArray() }, Root));
         Assert.Equal(10u /* DT_LNK */, ReadDirAll(Root).Single(x => x.Name == "ln").Type);
     }
 

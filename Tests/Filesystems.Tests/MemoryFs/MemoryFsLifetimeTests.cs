@@ -120,11 +120,11 @@ public class MemoryFsLifetimeTests : MemoryFsTestKit
 public class MemoryFsXattrTests : MemoryFsTestKit
 {
     private Errno Set(ulong node, string name, string value, XAttrFlags flags = 0) =>
-        Err(new SetXAttrRequest { Name = name, Value = Encoding.UTF8.GetBytes(value), Flags = flags }, node);
+        Err(new SetXAttrRequest { Name = Encoding.UTF8.GetBytes(name), Value = Encoding.UTF8.GetBytes(value), Flags = flags }, node);
 
     private (Errno Error, string Value) Get(ulong node, string name)
     {
-        var r = Call(new GetXAttrRequest { Name = name, Size = 4096 }, node);
+        var r = Call(new GetXAttrRequest { Name = Encoding.UTF8.GetBytes(name), Size = 4096 }, node);
         return (r.Error, r.Error == Errno.Ok ? Encoding.UTF8.GetString(Payload(r)) : "");
     }
 
@@ -157,8 +157,8 @@ public class MemoryFsXattrTests : MemoryFsTestKit
         Set(n, "user.one", "1");
         Set(n, "user.two", "2");
         Assert.Equal(["user.one", "user.two"], List(n).OrderBy(s => s));
-        Assert.Equal(Errno.Ok, Err(new RemoveXAttrRequest { Name = "user.one" }, n));
-        Assert.Equal(Errno.ENODATA, Err(new RemoveXAttrRequest { Name = "user.one" }, n));
+        Assert.Equal(Errno.Ok, Err(new RemoveXAttrRequest { Name = "user.one"u8.ToArray() }, n));
+        Assert.Equal(Errno.ENODATA, Err(new RemoveXAttrRequest { Name = "user.one"u8.ToArray() }, n));
         Assert.Equal(["user.two"], List(n));
         Assert.Equal(Errno.ENODATA, Get(n, "user.one").Error);
         // Xattrs also work on directories (the root included).
@@ -181,8 +181,8 @@ public class MemoryFsXattrTests : MemoryFsTestKit
     {
         var n = MkNod(Root, "x").NodeId;
         Set(n, "user.len", "twelve bytes");
-        var r = Ok(new GetXAttrRequest { Name = "user.len", Size = 0 }, n);
+        var r = Ok(new GetXAttrRequest { Name = "user.len"u8.ToArray(), Size = 0 }, n);
         Assert.Equal(12u, Decode<FuseGetXAttrOut>(Payload(r)).Size);
-        Assert.Equal(Errno.ERANGE, Err(new GetXAttrRequest { Name = "user.len", Size = 4 }, n));
+        Assert.Equal(Errno.ERANGE, Err(new GetXAttrRequest { Name = "user.len"u8.ToArray(), Size = 4 }, n));
     }
 }

@@ -39,7 +39,7 @@ public sealed class PassthroughEscapeUnitTests : PassthroughTestKit
         {
             Assert.Equal(Errno.EINVAL, Err(new MkDirRequest { Name = name, Mode = 0x1ED }, Root));
             Assert.Equal(Errno.EINVAL, Err(new MkNodRequest { Name = name, Mode = S_IFREG | 0x1A4 }, Root));
-            Assert.Equal(Errno.EINVAL, Err(new SymlinkRequest { Name = name, Target = "t" }, Root));
+            Assert.Equal(Errno.EINVAL, Err(new SymlinkRequest { Name = name, Target = "t"u8.ToArray() }, Root));
             Assert.Equal(Errno.EINVAL, Err(new CreateRequest { Name = name, Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive }, Root));
             Assert.Equal(Errno.EINVAL, Err(new LinkRequest { OldNodeId = f, NewName = name }, Root));
             Assert.Equal(Errno.EINVAL, Err(new UnlinkRequest { Name = name }, Root));
@@ -70,7 +70,7 @@ public sealed class PassthroughEscapeUnitTests : PassthroughTestKit
         Assert.Equal(Errno.ENOTDIR, LookupError(e.NodeId, "secret"));
         Assert.Equal(Errno.ENOTDIR, Err(new CreateRequest { Name = "planted", Mode = S_IFREG | 0x1A4, Flags = OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Err(new MkDirRequest { Name = "planted", Mode = 0x1ED }, e.NodeId));
-        Assert.Equal(Errno.ENOTDIR, Err(new SymlinkRequest { Name = "planted", Target = "x" }, e.NodeId));
+        Assert.Equal(Errno.ENOTDIR, Err(new SymlinkRequest { Name = "planted", Target = "x"u8.ToArray() }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Err(new UnlinkRequest { Name = "secret" }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Err(new OpenRequest { IsDirectory = true }, e.NodeId));
         Assert.Equal(Errno.ENOTDIR, Rename(e.NodeId, "secret", Root, "stolen"));
@@ -104,9 +104,9 @@ public sealed class PassthroughEscapeUnitTests : PassthroughTestKit
         });
         Assert.Equal((1234u, 4321u, 1_600_000_000UL, S_IFLNK), (a.Uid, a.Gid, a.Mtime, a.Mode & 0xF000));
         Assert.Equal(Errno.EINVAL, Err(new SetAttrRequest { Valid = SetAttrValid.Size, Size = 0 }, link));
-        var setx = Err(new SetXAttrRequest { Name = "user.planted", Value = "v"u8.ToArray() }, link);
+        var setx = Err(new SetXAttrRequest { Name = "user.planted"u8.ToArray(), Value = "v"u8.ToArray() }, link);
         Assert.Equal(Errno.EPERM, setx); // user.* xattrs are not allowed on symlinks: proof we addressed the link
-        Assert.Equal(Errno.ENODATA, Err(new GetXAttrRequest { Name = "user.planted" }, link));
+        Assert.Equal(Errno.ENODATA, Err(new GetXAttrRequest { Name = "user.planted"u8.ToArray() }, link));
 
         var st = new FileInfo(target);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(target));

@@ -42,7 +42,7 @@ public sealed class PassthroughFsTests : PassthroughTestKit
         var (f, fh) = Create(Root, "f", mode: S_IFREG | 0x1B6 /* 0666: the daemon's umask must not apply */, uid: 1000, gid: 2000);
         Release(f.NodeId, fh);
         var d = MkDir(Root, "d", mode: 0x3FF, uid: 1000, gid: 2000);
-        var s = EntryOf(Ok(new SymlinkRequest { Name = "s", Target = "f" }, Root, 1000, 2000));
+        var s = EntryOf(Ok(new SymlinkRequest { Name = "s", Target = "f"u8.ToArray() }, Root, 1000, 2000));
         var n = EntryOf(Ok(new MkNodRequest { Name = "p", Mode = S_IFIFO | 0x1B0 }, Root, 1000, 2000));
         Assert.Equal((1000u, 2000u, S_IFREG | 0x1B6), (f.Attr.Uid, f.Attr.Gid, f.Attr.Mode));
         Assert.Equal((1000u, 2000u, S_IFDIR | 0x3FF), (d.Attr.Uid, d.Attr.Gid, d.Attr.Mode));
@@ -188,17 +188,17 @@ public sealed class PassthroughFsTests : PassthroughTestKit
     {
         File.WriteAllText(InSource("f"), "x");
         var f = Lookup(Root, "f").NodeId;
-        Ok(new SetXAttrRequest { Name = "user.colour", Value = "blue"u8.ToArray() }, f);
-        Assert.Equal(Errno.EEXIST, Err(new SetXAttrRequest { Name = "user.colour", Value = "red"u8.ToArray(), Flags = XAttrFlags.Create }, f));
-        Assert.Equal(Errno.ENODATA, Err(new SetXAttrRequest { Name = "user.none", Value = [], Flags = XAttrFlags.Replace }, f));
-        var get = Ok(new GetXAttrRequest { Name = "user.colour", Size = 100 }, f);
+        Ok(new SetXAttrRequest { Name = "user.colour"u8.ToArray(), Value = "blue"u8.ToArray() }, f);
+        Assert.Equal(Errno.EEXIST, Err(new SetXAttrRequest { Name = "user.colour"u8.ToArray(), Value = "red"u8.ToArray(), Flags = XAttrFlags.Create }, f));
+        Assert.Equal(Errno.ENODATA, Err(new SetXAttrRequest { Name = "user.none"u8.ToArray(), Value = [], Flags = XAttrFlags.Replace }, f));
+        var get = Ok(new GetXAttrRequest { Name = "user.colour"u8.ToArray(), Size = 100 }, f);
         Assert.Equal("blue", Encoding.UTF8.GetString(Payload(get)));
-        Assert.Equal(Errno.ERANGE, Err(new GetXAttrRequest { Name = "user.colour", Size = 2 }, f));
+        Assert.Equal(Errno.ERANGE, Err(new GetXAttrRequest { Name = "user.colour"u8.ToArray(), Size = 2 }, f));
         var list = Ok(new ListXAttrRequest { Size = 1000 }, f);
         Assert.Contains("user.colour\0", Encoding.UTF8.GetString(Payload(list)));
-        Ok(new RemoveXAttrRequest { Name = "user.colour" }, f);
-        Assert.Equal(Errno.ENODATA, Err(new GetXAttrRequest { Name = "user.colour", Size = 100 }, f));
-        Assert.Equal(Errno.ENODATA, Err(new RemoveXAttrRequest { Name = "user.colour" }, f));
+        Ok(new RemoveXAttrRequest { Name = "user.colour"u8.ToArray() }, f);
+        Assert.Equal(Errno.ENODATA, Err(new GetXAttrRequest { Name = "user.colour"u8.ToArray(), Size = 100 }, f));
+        Assert.Equal(Errno.ENODATA, Err(new RemoveXAttrRequest { Name = "user.colour"u8.ToArray() }, f));
     }
 
     [Fact]

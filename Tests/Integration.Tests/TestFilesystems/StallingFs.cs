@@ -43,7 +43,7 @@ public sealed class StallingFs : FilesystemActor
 
     protected override void Lookup(LookupRequest r)
     {
-        ulong node = r.NodeId == 1 ? r.Name switch { "fast" => FastNode, "slow" => SlowNode, _ => 0UL } : 0;
+        ulong node = r.NodeId == 1 ? r.Name.ToUtf8String() switch { "fast" => FastNode, "slow" => SlowNode, _ => 0UL } : 0;
         if (node == 0) r.Fail(Errno.ENOENT);
         else r.Reply(new Entry { NodeId = node, Attr = Attr(node) });
     }

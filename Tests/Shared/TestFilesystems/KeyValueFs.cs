@@ -10,16 +10,16 @@ namespace FuseActors.Tests.Shared.TestFilesystems;
 /// </summary>
 public sealed class KeyValueStore : ReceiveActor
 {
-    public sealed record Get(string Key);
-    public sealed record Put(string Key, byte[] Value);
-    public sealed record Delete(string Key);
+    public sealed record Get(FileName Key);
+    public sealed record Put(FileName Key, byte[] Value);
+    public sealed record Delete(FileName Key);
     public sealed record ListKeys;
     /// <summary>The answer to <see cref="Get"/>: null when the key is missing.</summary>
     public sealed record Value(byte[]? Bytes);
     public sealed record Done(bool Existed);
-    public sealed record Keys(string[] All);
+    public sealed record Keys(FileName[] All);
 
-    private readonly Dictionary<string, byte[]> _values = new();
+    private readonly Dictionary<FileName, byte[]> _values = new();
     private readonly Random _random = new(7);
 
     public KeyValueStore()
@@ -27,7 +27,7 @@ public sealed class KeyValueStore : ReceiveActor
         Receive<Get>(m => Later(new Value(_values.GetValueOrDefault(m.Key))));
         Receive<Put>(m => { _values[m.Key] = m.Value; Later(new Done(true)); });
         Receive<Delete>(m => Later(new Done(_values.Remove(m.Key))));
-        Receive<ListKeys>(_ => Later(new Keys(_values.Keys.Order(StringComparer.Ordinal).ToArray())));
+        Receive<ListKeys>(_ => Later(new Keys(_values.Keys.Order().ToArray())));
     }
 
     private void Later(object answer) =>
@@ -49,8 +49,8 @@ public sealed class KeyValueFs : FilesystemActor
     public const string ThrowsLater = "throws-later", Forgotten = "forgotten", Held = "held", WaitsForInterrupt = "waits-for-interrupt";
     private static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(10);
     private readonly IActorRef _store;
-    private readonly Dictionary<string, ulong> _nodes = new(StringComparer.Ordinal);
-    private readonly Dictionary<ulong, string> _keys = new();
+    private readonly Dictionary<FileName, ulong> _nodes = new();
+    private readonly Dictionary<ulong, FileName> _keys = new();
     private readonly List<FsRequest> _held = new();
     private ulong _nextNode = 2;
 
@@ -72,7 +72,7 @@ public sealed class KeyValueFs : FilesystemActor
 
     private bool? _interruptHandledInActor;
 
-    private ulong NodeOf(string key)
+    private ulong NodeOf(FileName key)
     {
         if (_nodes.TryGetValue(key, out var node)) return node;
         node = _nextNode++;
@@ -90,7 +90,7 @@ public sealed class KeyValueFs : FilesystemActor
 
     protected override void Lookup(LookupRequest r)
     {
-        switch (r.Name)
+        switch (r.Name.ToUtf8String())
         {
             case Forgotten:
                 return; // a bug: no answer and no Defer()

@@ -270,7 +270,7 @@ public sealed class VirtualPosixDriver(VfsClient client, Func<Task>? stop = null
             {
                 var batch = await client.ReadDirAsync(h, offset);
                 if (batch.Count == 0) break;
-                foreach (var e in batch.Take(max - result.Count)) result.Add(new PosixDirEntry(e.Name, (long)e.Offset));
+                foreach (var e in batch.Take(max - result.Count)) result.Add(new PosixDirEntry(e.Name.ToString(), (long)e.Offset));
                 offset = batch[^1].Offset;
             }
             return result;
