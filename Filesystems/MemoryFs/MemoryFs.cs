@@ -225,8 +225,9 @@ public sealed class MemoryFs : FilesystemActor
 
     protected override void Rename(RenameRequest r)
     {
-        const RenameFlags known = RenameFlags.NoReplace | RenameFlags.Exchange;
-        if ((r.Flags & ~known) != 0 || (r.NoReplace && r.Exchange)) { r.Fail(Errno.EINVAL); return; } // incl. WHITEOUT
+        const RenameFlags known = RenameFlags.NoReplace | RenameFlags.Exchange | RenameFlags.Whiteout;
+        bool whiteout = (r.Flags & RenameFlags.Whiteout) != 0;
+        if ((r.Flags & ~known) != 0 || (r.NoReplace && r.Exchange) || (whiteout && r.Exchange)) { r.Fail(Errno.EINVAL); return; }
         if (Dir(r, r.NodeId) is not { } srcDir) return;
         if (Dir(r, r.NewDir) is not { } dstDir) return;
         if (NameTooLong(r.Name) || NameTooLong(r.NewName)) { r.Fail(Errno.ENAMETOOLONG); return; }
@@ -262,6 +263,13 @@ public sealed class MemoryFs : FilesystemActor
             if (de.Node == node) { r.Reply(); return; } // two names of one file: POSIX says do nothing
         }
         if (node.IsDirectory && IsSelfOrAncestor(node, dstDir)) { r.Fail(Errno.EINVAL); return; }
+        // RENAME_WHITEOUT (overlayfs on an upper layer): the old name is left as a whiteout, a character device 0/0.
+        long whiteoutCost = whiteout ? MetadataCost(r.Name, null) : 0;
+        if (whiteout && (_nodes.Count >= _options.MaxInodes || _usedBytes + _metadataBytes + whiteoutCost > _options.CapacityBytes))
+        {
+            r.Fail(Errno.ENOSPC);
+            return;
+        }
         if (de is not null)
         {
             var victim = de.Node;
@@ -278,6 +286,13 @@ public sealed class MemoryFs : FilesystemActor
         // A new entry, hence a new cookie: a listing in progress sees the name at most once more, at the end.
         srcDir.Entries.Remove(r.Name, out _);
         dstDir.Entries.Add(r.NewName, node);
+        if (whiteout)
+        {
+            var mark = new Inode(_nextIno++, ModeBits.Char, r.Uid, r.Gid, now) { MetadataBytes = whiteoutCost };
+            _metadataBytes += whiteoutCost;
+            _nodes.Add(mark.Ino, mark);
+            srcDir.Entries.Add(r.Name, mark);
+        }
         if (node.IsDirectory) node.Parent = dstDir;
         node.Ctime = now;
         srcDir.Modified(now);

@@ -222,7 +222,24 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
         Assert.Equal(y, Lookup(Root, "y").NodeId);
         Assert.Equal(Errno.Ok, Rename(Root, "x", Root, "z", RenameFlags.NoReplace));
         Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", RenameFlags.NoReplace | RenameFlags.Exchange));
-        Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", RenameFlags.Whiteout));
+        Assert.Equal(Errno.EINVAL, Rename(Root, "z", Root, "w", RenameFlags.Whiteout | RenameFlags.Exchange));
+    }
+
+    [Fact]
+    public void Rename_whiteout_leaves_a_character_device_0_0_at_the_old_name()
+    {
+        var f = MkNod(Root, "f").NodeId;
+        Assert.Equal(Errno.Ok, Rename(Root, "f", Root, "g", RenameFlags.Whiteout));
+        Assert.Equal(f, Lookup(Root, "g").NodeId);
+        var mark = Lookup(Root, "f");
+        Assert.NotEqual(f, mark.NodeId);
+        Assert.Equal(ModeBits.Char, mark.Attr.Mode & ModeBits.TypeMask);
+        Assert.Equal(0u, mark.Attr.Mode & 0xFFF);
+        Assert.Equal(0u, mark.Attr.Rdev);
+        // With NOREPLACE an existing target is still refused, and nothing is left behind.
+        MkNod(Root, "h");
+        Assert.Equal(Errno.EEXIST, Rename(Root, "g", Root, "h", RenameFlags.Whiteout | RenameFlags.NoReplace));
+        Assert.Equal(f, Lookup(Root, "g").NodeId);
     }
 
     [Fact]
