@@ -208,7 +208,7 @@ public abstract class FilesystemActor : UntypedActor
             case FlushRequest q: Flush(q); break;
             case ReadDirRequest q: ReadDir(q); break;
             case AccessRequest q: Access(q); break;
-            case CreateRequest q: Create(q); break;
+            case CreateRequest q: if (q.IsTmpFile) TmpFile(q); else Create(q); break;
             case FallocateRequest q: Fallocate(q); break;
             case LseekRequest q: Lseek(q); break;
             case CopyFileRangeRequest q: CopyFileRange(q); break;
@@ -253,6 +253,9 @@ public abstract class FilesystemActor : UntypedActor
     protected virtual void ReadDir(ReadDirRequest r) => r.Fail(Errno.ENOSYS);
     protected virtual void Access(AccessRequest r) => r.Reply();
     protected virtual void Create(CreateRequest r) => r.Fail(Errno.ENOSYS);
+    /// <summary>open(O_TMPFILE): an unnamed regular file in the directory, answered like CREATE (entry and handle)
+    /// with a link count of 0; a LINK may name it later. ENOSYS (the default) makes the kernel answer EOPNOTSUPP.</summary>
+    protected virtual void TmpFile(CreateRequest r) => r.Fail(Errno.ENOSYS);
     protected virtual void Fallocate(FallocateRequest r) => r.Fail(Errno.ENOSYS);
     protected virtual void Lseek(LseekRequest r) => r.Fail(Errno.ENOSYS);
     protected virtual void CopyFileRange(CopyFileRangeRequest r) => r.Fail(Errno.ENOSYS);

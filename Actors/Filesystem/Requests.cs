@@ -290,7 +290,10 @@ public sealed class CreateRequest : EntryRequest
     private ulong _fh;
     private FopenFlags _fopen;
     private int _backingId;
-    public override Opcode Opcode => Opcode.Create;
+    public override Opcode Opcode => Args.IsTmpFile ? Opcode.TmpFile : Opcode.Create;
+    /// <summary>True for open(O_TMPFILE): make an unnamed file in the directory <see cref="FsRequest.NodeId"/> (its link
+    /// count 0 until a LINK gives it a name); <see cref="Name"/> is then empty.</summary>
+    public bool IsTmpFile { get => Args.IsTmpFile; internal set => Args = Args with { IsTmpFile = value }; }
     public FileName Name { get => Args.Name; internal set => Args = Args with { Name = value }; }
     /// <summary>open(2) flags (O_CREAT is implied; O_EXCL, O_TRUNC, access mode, ...).</summary>
     public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }

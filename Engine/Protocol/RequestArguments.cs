@@ -111,6 +111,8 @@ public readonly record struct CreateArgs
     public uint Mode { get; init; }
     public uint Umask { get; init; }
     public KernelOpenFlags KernelOpenFlags { get; init; }
+    /// <summary>FUSE_TMPFILE (open with O_TMPFILE): an unnamed file in the directory; <see cref="Name"/> is empty.</summary>
+    public bool IsTmpFile { get; init; }
 }
 
 /// <summary>FUSE_READ (fuse_read_in).</summary>

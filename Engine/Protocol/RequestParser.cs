@@ -68,6 +68,7 @@ public static class RequestParser
             Opcode.Init => Init<TFactory, T>(ref f, h, body),
             Opcode.Access => Access<TFactory, T>(ref f, h, body),
             Opcode.Create => Create<TFactory, T>(ref f, h, body),
+            Opcode.TmpFile => TmpFile<TFactory, T>(ref f, h, body),
             Opcode.Interrupt => Interrupt<TFactory, T>(ref f, h, body),
             Opcode.Destroy => f.Destroy(h),
             Opcode.Fallocate => Fallocate<TFactory, T>(ref f, h, body),
@@ -318,6 +319,18 @@ public static class RequestParser
         return f.Create(h, new CreateArgs
         {
             Name = n, Flags = (OpenFlags)c.Flags, Mode = c.Mode, Umask = c.Umask, KernelOpenFlags = (KernelOpenFlags)c.OpenFlags,
+        });
+    }
+
+    /// <summary>FUSE_TMPFILE: fuse_create_in, then the kernel's placeholder name for the unnamed dentry, which is not
+    /// a name in the directory and is not kept.</summary>
+    private static T? TmpFile<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
+    {
+        if (body.Length < Unsafe.SizeOf<FuseCreateIn>()) return null;
+        var c = Read<FuseCreateIn>(body);
+        return f.Create(h, new CreateArgs
+        {
+            IsTmpFile = true, Flags = (OpenFlags)c.Flags, Mode = c.Mode, Umask = c.Umask, KernelOpenFlags = (KernelOpenFlags)c.OpenFlags,
         });
     }
 

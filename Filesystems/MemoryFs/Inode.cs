@@ -31,6 +31,9 @@ internal sealed class Inode
     public int OpenCount;
     /// <summary>What this inode was charged against the capacity when it was made (MemoryFs.MetadataCost).</summary>
     public long MetadataBytes;
+    /// <summary>Made by O_TMPFILE and never named yet: a LINK may give it its first name (the kernel decides whether
+    /// it may, by O_EXCL).</summary>
+    public bool Unnamed;
 
     public readonly FileContent? Data;
     public readonly DirectoryEntries? Entries;

@@ -170,18 +170,36 @@ public sealed class MemoryFs : FilesystemActor
         else CloseHandle(fh); // the engine answered first (timeout/abort): the kernel never saw this node
     }
 
+    protected override void TmpFile(CreateRequest r)
+    {
+        if (Dir(r, r.NodeId) is not { } dir) return;
+        if (dir.Links == 0) { r.Fail(Errno.ENOENT); return; }
+        if (_nodes.Count >= _options.MaxInodes) { r.Fail(Errno.ENOSPC); return; }
+        long metadata = MetadataCost(default, null);
+        if (_usedBytes + _metadataBytes + metadata > _options.CapacityBytes) { r.Fail(Errno.ENOSPC); return; }
+        uint gid = (dir.Mode & ModeBits.SetGid) != 0 ? dir.Gid : r.Gid;
+        var n = new Inode(_nextIno++, ModeBits.Regular | (r.Mode & ModeBits.PermMask), r.Uid, gid, FsTime.Now, 0, null,
+            _options.SpillToMemfdAboveBytes ?? long.MaxValue) { Links = 0, Unnamed = true, MetadataBytes = metadata };
+        _metadataBytes += metadata;
+        _nodes.Add(n.Ino, n);
+        ulong fh = OpenHandle(n);
+        if (r.Reply(n.ToEntry(), fh)) n.LookupCount++;
+        else CloseHandle(fh); // never seen by the kernel: freed with the handle
+    }
+
     protected override void Link(LinkRequest r)
     {
         if (Node(r, r.OldNodeId) is not { } target) return;
         if (Dir(r, r.NodeId) is not { } dir) return;
         if (target.IsDirectory) { r.Fail(Errno.EPERM); return; }
         if (NameTooLong(r.NewName)) { r.Fail(Errno.ENAMETOOLONG); return; }
-        if (dir.Links == 0 || target.Links == 0) { r.Fail(Errno.ENOENT); return; }
+        if (dir.Links == 0 || (target.Links == 0 && !target.Unnamed)) { r.Fail(Errno.ENOENT); return; }
         if (dir.Entries!.TryGet(r.NewName, out _)) { r.Fail(Errno.EEXIST); return; }
         if (target.Links == uint.MaxValue) { r.Fail(Errno.EMLINK); return; }
 
         var now = FsTime.Now;
         target.Links++;
+        target.Unnamed = false;
         target.Ctime = now;
         dir.Entries.Add(r.NewName, target);
         dir.Modified(now);

@@ -298,7 +298,29 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             }
         }
         if (fd < 0) { r.Fail(Errno.ENOENT); return; }
+        FinishCreate(r, fd, created);
+    }
 
+    /// <summary>open(O_TMPFILE): an unnamed file made by the host in the directory; a LINK may name it later (through
+    /// its /proc path, as for any node).</summary>
+    protected override void TmpFile(CreateRequest r)
+    {
+        if (Node(r, r.NodeId) is not { } parent) return;
+        // The kernel's flags may carry O_TMPFILE's own bits (__O_TMPFILE | O_DIRECTORY): set them exactly once.
+        int tmpfile = OTmpFileBit | O_DIRECTORY;
+        int flags = (HostOpenFlags(r.Flags) & ~(tmpfile | O_TRUNC)) | tmpfile;
+        int fd;
+        fixed (byte* dot = ".\0"u8) fd = openat(parent.Fd, dot, flags, r.Mode & 0xFFF);
+        if (fd < 0) { r.Fail(LastError()); return; }
+        FinishCreate(r, fd, created: true);
+    }
+
+    // __O_TMPFILE, the same on x86-64 and arm64 (O_TMPFILE is it plus O_DIRECTORY, which is not).
+    private const int OTmpFileBit = 0x400000;
+
+    /// <summary>The rest of CREATE and TMPFILE once the host file is open: its node, owner and mode, the I/O path, the reply.</summary>
+    private void FinishCreate(CreateRequest r, int fd, bool created)
+    {
         // The node comes from the open descriptor itself, not from the name, so a rename cannot swap it.
         var err = ReopenAsPath(fd, out var node, out var st);
         if (err == Errno.Ok && created) err = ApplyOwnerAndMode(r, node!, ref st, r.Mode & 0x1FF, fd);

@@ -17,6 +17,27 @@ public abstract class PosixProgramTests
     protected Task<MountedFilesystem> MountAsync() => MountedFilesystem.StartAsync(CreateFilesystem(), Settings);
 
     [Fact]
+    public async Task O_TMPFILE_makes_an_unnamed_file_that_linkat_can_name()
+    {
+        await using var fs = await MountAsync();
+        var output = await Shell.OkAsync("""
+            mkdir d
+            python3 - <<'PY'
+            import os
+            fd = os.open('d', os.O_TMPFILE | os.O_RDWR, 0o600)
+            os.write(fd, b'tmp data')
+            os.lseek(fd, 0, 0)
+            print(os.read(fd, 100), os.listdir('d'), os.fstat(fd).st_nlink)
+            # linkat(AT_SYMLINK_FOLLOW) through /proc, as glibc's documentation shows (a dir fd makes Python use linkat)
+            os.link(f'/proc/self/fd/{fd}', 'd/named', src_dir_fd=os.open('.', os.O_RDONLY))
+            os.close(fd)
+            print(open('d/named', 'rb').read(), os.stat('d/named').st_nlink, oct(os.stat('d/named').st_mode))
+            PY
+            """, fs.Path);
+        Assert.Equal("b'tmp data' [] 0\nb'tmp data' 1 0o100600\n", output);
+    }
+
+    [Fact]
     public async Task Ls_shows_created_files_directories_and_symlinks_with_their_modes()
     {
         await using var fs = await MountAsync();

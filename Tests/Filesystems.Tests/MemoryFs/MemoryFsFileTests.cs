@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.MemoryFs;
@@ -199,6 +200,33 @@ public class MemoryFsFileTests : MemoryFsTestKit
         Assert.True(a.Mtime > 1_600_000_000);
         Assert.Equal((a.Mtime, a.MtimeNsec), (a.Ctime, a.CtimeNsec));
     }
+
+    [Fact]
+    public void TmpFile_makes_an_unnamed_file_that_a_link_can_name_and_that_is_freed_otherwise()
+    {
+        int before = StatFsFilesFree();
+        var r = Ok(new CreateRequest { IsTmpFile = true, Mode = S_IFREG | 0x180, Flags = OpenFlags.ReadWrite }, Root);
+        Assert.Equal(Opcode.TmpFile, r.Opcode);
+        var p = Payload(r);
+        var e = Decode<FuseEntryOut>(p);
+        ulong fh = Decode<FuseOpenOut>(p, Marshal.SizeOf<FuseEntryOut>()).Fh;
+        Assert.Equal(0u, e.Attr.Nlink);
+        Assert.Equal(5u, Write(e.NodeId, fh, 0, "hello"u8.ToArray()));
+        Assert.Equal(Errno.ENOENT, LookupError(Root, "named"));
+
+        var named = Link(e.NodeId, Root, "named");
+        Assert.Equal(1u, named.Attr.Nlink);
+        Assert.Equal("hello"u8.ToArray(), Read(e.NodeId, fh, 0, 100));
+
+        // One that is never named goes away with its last handle and lookup.
+        var t = Payload(Ok(new CreateRequest { IsTmpFile = true, Mode = S_IFREG | 0x180, Flags = OpenFlags.ReadWrite }, Root));
+        var te = Decode<FuseEntryOut>(t);
+        Release(te.NodeId, Decode<FuseOpenOut>(t, Marshal.SizeOf<FuseEntryOut>()).Fh);
+        Forget((te.NodeId, 1));
+        Assert.Equal(before - 1, StatFsFilesFree()); // only "named" is left
+    }
+
+    private int StatFsFilesFree() => (int)StatFs().Ffree;
 
     [Fact]
     public void Fallocate_zero_range_zeroes_keeps_allocation_and_grows_the_file_unless_keep_size()
