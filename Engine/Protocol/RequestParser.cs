@@ -67,8 +67,8 @@ public static class RequestParser
             Opcode.Flush => Flush<TFactory, T>(ref f, h, body),
             Opcode.Init => Init<TFactory, T>(ref f, h, body),
             Opcode.Access => Access<TFactory, T>(ref f, h, body),
-            Opcode.Create => Create<TFactory, T>(ref f, h, body),
-            Opcode.TmpFile => TmpFile<TFactory, T>(ref f, h, body),
+            Opcode.Create => Create<TFactory, T>(ref f, h, body, tmpFile: false),
+            Opcode.TmpFile => Create<TFactory, T>(ref f, h, body, tmpFile: true),
             Opcode.Interrupt => Interrupt<TFactory, T>(ref f, h, body),
             Opcode.Destroy => f.Destroy(h),
             Opcode.Fallocate => Fallocate<TFactory, T>(ref f, h, body),
@@ -311,26 +311,17 @@ public static class RequestParser
         body.Length >= Unsafe.SizeOf<FuseAccessIn>() ? f.Access(h, new AccessArgs { Mask = Read<FuseAccessIn>(body).Mask }) : null;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static T? Create<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
+    /// <summary>CREATE, and TMPFILE (<paramref name="tmpFile"/>): the same fuse_create_in. A TMPFILE's name is the
+    /// kernel's placeholder for the unnamed dentry ("/"), not a name in the directory, so it is not kept.</summary>
+    private static T? Create<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body, bool tmpFile) where TFactory : struct, IRequestFactory<T> where T : class
     {
         int fixedSize = Unsafe.SizeOf<FuseCreateIn>();
-        if (body.Length < fixedSize || !Name(body[fixedSize..], out var n)) return null;
+        FileName n = default;
+        if (body.Length < fixedSize || (!tmpFile && !Name(body[fixedSize..], out n))) return null;
         var c = Read<FuseCreateIn>(body);
         return f.Create(h, new CreateArgs
         {
-            Name = n, Flags = (OpenFlags)c.Flags, Mode = c.Mode, Umask = c.Umask, KernelOpenFlags = (KernelOpenFlags)c.OpenFlags,
-        });
-    }
-
-    /// <summary>FUSE_TMPFILE: fuse_create_in, then the kernel's placeholder name for the unnamed dentry, which is not
-    /// a name in the directory and is not kept.</summary>
-    private static T? TmpFile<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
-    {
-        if (body.Length < Unsafe.SizeOf<FuseCreateIn>()) return null;
-        var c = Read<FuseCreateIn>(body);
-        return f.Create(h, new CreateArgs
-        {
-            IsTmpFile = true, Flags = (OpenFlags)c.Flags, Mode = c.Mode, Umask = c.Umask, KernelOpenFlags = (KernelOpenFlags)c.OpenFlags,
+            Name = n, IsTmpFile = tmpFile, Flags = (OpenFlags)c.Flags, Mode = c.Mode, Umask = c.Umask, KernelOpenFlags = (KernelOpenFlags)c.OpenFlags,
         });
     }
 
