@@ -1,0 +1,29 @@
+namespace FuseActors.Filesystems.Cluster.Messages;
+
+/// <summary>Every message the cluster filesystem sends between nodes or keeps in its journal: bound to
+/// <see cref="Serialization.ClusterFsSerializer"/> (compact MessagePack arrays, never Akka's JSON default).</summary>
+public interface IClusterFsMessage;
+
+/// <summary>A message for the volume's namespace entity (routed by <see cref="Volume"/>).</summary>
+public interface INamespaceMessage : IClusterFsMessage
+{
+    string Volume { get; }
+}
+
+/// <summary>A namespace command that changes the namespace. It is validated, stamped with <see cref="Time"/> and
+/// persisted as it is: the journal is the list of accepted mutations, and recovery replays them through the same
+/// deterministic <see cref="Namespace.NamespaceState.Apply"/>.</summary>
+public interface INamespaceMutation : INamespaceMessage
+{
+    /// <summary>When the namespace accepted it, in nanoseconds since the epoch (0 until then).</summary>
+    long Time { get; }
+    INamespaceMutation WithTime(long time);
+}
+
+/// <summary>A message for one chunk of one file's data.</summary>
+public interface IChunkMessage : IClusterFsMessage
+{
+    string Volume { get; }
+    ulong Ino { get; }
+    long Index { get; }
+}

@@ -1,0 +1,580 @@
+using Akka.Actor;
+using Akka.Event;
+using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.Cluster.Messages;
+
+namespace FuseActors.Filesystems.Cluster.Node;
+
+/// <summary>
+/// The cluster filesystem on one node: the FUSE side. It keeps what is this node's own (open handles, which files
+/// this node holds open, the locks its processes hold, SETLKW waits) and nothing of the namespace or the data:
+/// every request goes to the namespace entity or to chunk entities, wherever sharding placed them, and is answered
+/// from their durable answer. It subscribes to the namespace and turns what other nodes change into
+/// FUSE_NOTIFY_INVAL_INODE / INVAL_ENTRY / DELETE for its kernel, so caches here never serve a stale view for
+/// longer than a notification takes.
+/// </summary>
+public sealed class ClusterFs : FilesystemActor
+{
+    private readonly ClusterFsSettings _settings;
+    private readonly IActorRef _ns;
+    private readonly IActorRef _chunks;
+    private readonly string _node;
+    private readonly string _volume;
+
+    private sealed class Handle(ulong ino, DirEntry[]? listing, ulong parent)
+    {
+        public readonly ulong Ino = ino;
+        public readonly DirEntry[]? Listing = listing;
+        public readonly ulong Parent = parent;
+    }
+
+    private readonly Dictionary<ulong, Handle> _handles = new();
+    private ulong _nextFh = 1;
+    // Files this node holds open, with how many handles: the namespace keeps an unlinked file for us while > 0.
+    private readonly Dictionary<ulong, int> _open = new();
+    // The newest size this node has seen per inode: reads fill holes with zeros up to it.
+    private readonly Dictionary<ulong, ulong> _sizes = new();
+    // The locks this node's processes hold, mirrored so they can be re-announced if the namespace entity moves.
+    private readonly Dictionary<(ulong Ino, bool Flock), LockTable<ulong>> _heldLocks = new();
+    // SETLKW requests waiting in the namespace, by wait id.
+    private readonly Dictionary<ulong, (SetLockRequest Request, NsLock Message, DateTime SentAt)> _lockWaits = new();
+    private ulong _nextWaitId = 1;
+    private ICancelable? _subscribeTimer;
+    private bool _subscribed;
+
+    public ClusterFs(ClusterFsSettings settings, IActorRef namespaceRegion, IActorRef chunkRegion, string node)
+    {
+        _settings = settings;
+        _ns = namespaceRegion;
+        _chunks = chunkRegion;
+        _node = node;
+        _volume = settings.Volume;
+    }
+
+    public static Props Props(ClusterFsSettings settings, ClusterFsRegions regions, string node) =>
+        Akka.Actor.Props.Create(() => new ClusterFs(settings, regions.Namespace, regions.Chunks, node));
+
+    protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.PosixLocks | FilesystemCapabilities.FlockLocks;
+
+    private sealed class Resubscribe
+    {
+        public static readonly Resubscribe Instance = new();
+    }
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        _subscribeTimer = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.Zero, _settings.SubscribeInterval, Self,
+            Resubscribe.Instance, Self);
+    }
+
+    protected override void PostStop()
+    {
+        _subscribeTimer?.Cancel();
+        base.PostStop();
+    }
+
+    protected override void OnOtherMessage(object message)
+    {
+        switch (message)
+        {
+            case Resubscribe:
+                SendSubscribe();
+                ResendLockWaits();
+                break;
+            case Subscribed:
+                if (!_subscribed) Log.Info("cluster filesystem on {0}: subscribed to volume {1}", _node, _volume);
+                _subscribed = true;
+                break;
+            case Invalidate inv:
+                ApplyInvalidate(inv);
+                break;
+            case LockResult l:
+                LockWaitAnswered(l);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void SendSubscribe()
+    {
+        var locks = new List<HeldLock>();
+        foreach (var ((ino, flock), table) in _heldLocks)
+            foreach (var (owner, l) in table.Locks) locks.Add(new HeldLock(ino, owner, l.Start, l.End, (int)l.Type, l.Pid, flock));
+        _ns.Tell(new NsSubscribe(_volume, _node, _open.Keys.ToArray(), locks.ToArray()));
+    }
+
+    private void ApplyInvalidate(Invalidate inv)
+    {
+        foreach (var ino in inv.Inodes)
+        {
+            _sizes.Remove(ino);
+            NotifyInvalidateInode(ino, 0, 0);
+        }
+        foreach (var e in inv.Entries) NotifyInvalidateEntry(e.Parent, FileName.FromBytes(e.Name));
+        foreach (var d in inv.Deletes) NotifyDelete(d.Parent, d.Child, FileName.FromBytes(d.Name));
+    }
+
+    // ---------------------------------------------------------------- asking the entities
+
+    /// <summary>Asks an entity. A repeatable request (a query, or a change that gives the same result when applied
+    /// twice) is sent again every <c>retry-after</c>: the entity may have been on a node that died and be on its way
+    /// to a survivor. Others are sent once. Either way, no answer within <c>request-timeout</c> is EIO.</summary>
+    private async Task<T> Ask<T>(IActorRef region, object message, bool repeatable, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + _settings.RequestTimeout;
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            var timeout = repeatable && left > _settings.RetryAfter ? _settings.RetryAfter : left;
+            try
+            {
+                return await region.Ask<T>(message, timeout, ct);
+            }
+            catch (AskTimeoutException)
+            {
+                if (DateTime.UtcNow >= deadline - TimeSpan.FromMilliseconds(10))
+                {
+                    Log.Warning("no answer to {0} within {1}: EIO", message.GetType().Name, _settings.RequestTimeout);
+                    throw new FuseErrnoException(Errno.EIO);
+                }
+                if (!repeatable) throw new FuseErrnoException(Errno.EIO);
+                Log.Info("no answer to {0} yet: asking again", message.GetType().Name);
+            }
+        }
+    }
+
+    private Task<NsResult> Ns(object message, bool repeatable, CancellationToken ct) => Ask<NsResult>(_ns, message, repeatable, ct);
+
+    private static FuseAttr ToFuse(NodeAttr a)
+    {
+        var f = new FuseAttr
+        {
+            Ino = a.Ino, Mode = a.Mode, Nlink = a.Nlink, Uid = a.Uid, Gid = a.Gid, Rdev = a.Rdev, Size = a.Size,
+            Blocks = (a.Size + 511) / 512, BlkSize = 4096,
+        };
+        f.SetAtime(Time(a.AtimeNs));
+        f.SetMtime(Time(a.MtimeNs));
+        f.SetCtime(Time(a.CtimeNs));
+        return f;
+    }
+
+    private static FsTime Time(long ns) => new(Math.DivRem(ns, 1_000_000_000, out long rest) - (rest < 0 ? 1 : 0), (uint)(rest < 0 ? rest + 1_000_000_000 : rest));
+    private static long Nanos(FsTime t) => t.Seconds * 1_000_000_000 + t.Nanoseconds;
+
+    private Entry ToEntry(NodeAttr a)
+    {
+        if (ModeBits.IsRegular(a.Mode)) _sizes[a.Ino] = a.Size;
+        return new Entry { NodeId = a.Ino, Attr = ToFuse(a) };
+    }
+
+    private FuseAttr Seen(NodeAttr a)
+    {
+        if (ModeBits.IsRegular(a.Mode)) _sizes[a.Ino] = a.Size;
+        return ToFuse(a);
+    }
+
+    /// <summary>Answers an entry request from a namespace result.</summary>
+    private void ReplyEntry(EntryRequest r, NsResult res)
+    {
+        if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+        r.Reply(ToEntry(res.Attr!));
+    }
+
+    private static void ReplyEmpty(EmptyReplyRequest r, NsResult res)
+    {
+        if (!res.IsOk) r.Fail((Errno)res.Errno);
+        else r.Reply();
+    }
+
+    private static byte[] Bytes(FileName name) => name.Bytes.ToArray();
+
+    // ---------------------------------------------------------------- names and attributes
+
+    protected override void Lookup(LookupRequest r) =>
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(new NsLookup(_volume, r.NodeId, Bytes(r.Name)), true, ct)));
+
+    protected override void GetAttr(GetAttrRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(new NsGetAttr(_volume, r.NodeId), true, ct);
+        if (!res.IsOk) r.Fail((Errno)res.Errno);
+        else r.Reply(Seen(res.Attr!));
+    });
+
+    protected override void SetAttr(SetAttrRequest r) => HandleAsync(r, async ct =>
+    {
+        if (r.SetsSize)
+        {
+            // Cut the chunks first: once the namespace says the file is shorter, no byte beyond may come back.
+            var before = await Ns(new NsGetAttr(_volume, r.NodeId), true, ct);
+            if (!before.IsOk) { r.Fail((Errno)before.Errno); return; }
+            if (!ModeBits.IsRegular(before.Attr!.Mode)) { r.Fail(ModeBits.IsDirectory(before.Attr.Mode) ? Errno.EISDIR : Errno.EINVAL); return; }
+            await TruncateChunks(r.NodeId, r.Size, before.Attr.Size, ct);
+        }
+        var res = await Ns(new NsSetAttr(_volume, 0, r.NodeId, (uint)r.Valid, r.Mode, r.AttrUid, r.AttrGid, r.Size,
+            Nanos(r.Atime), Nanos(r.Mtime), Nanos(r.Ctime), _node), true, ct);
+        if (!res.IsOk) r.Fail((Errno)res.Errno);
+        else r.Reply(Seen(res.Attr!));
+    });
+
+    private async Task TruncateChunks(ulong ino, ulong newSize, ulong oldSize, CancellationToken ct)
+    {
+        long cs = _settings.ChunkSize;
+        var tasks = new List<Task<ChunkResult>>();
+        long first = (long)(newSize / (ulong)cs);
+        long last = oldSize == 0 ? -1 : (long)((oldSize - 1) / (ulong)cs);
+        for (long i = first; i <= last; i++)
+        {
+            int keep = i == first ? (int)((long)newSize - i * cs) : 0;
+            tasks.Add(Ask<ChunkResult>(_chunks, new ChunkTruncate(_volume, ino, i, keep), true, ct));
+        }
+        foreach (var t in tasks) Check(await t);
+    }
+
+    private static void Check(ChunkResult r)
+    {
+        if (r.Errno != 0) throw new FuseErrnoException((Errno)r.Errno);
+    }
+
+    protected override void ReadLink(ReadLinkRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(new NsReadLink(_volume, r.NodeId), true, ct);
+        if (!res.IsOk) r.Fail((Errno)res.Errno);
+        else r.Reply(res.Bytes!);
+    });
+
+    protected override void StatFs(StatFsRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(new NsStatFs(_volume), true, ct);
+        if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+        const ulong blocks = 1UL << 32; // 16 TiB of 4 KiB blocks: the store's real capacity is the database's
+        r.Reply(new StatFs
+        {
+            Blocks = blocks, BlocksFree = blocks / 2, BlocksAvailable = blocks / 2,
+            Files = res.Count + (1UL << 24), FilesFree = 1UL << 24,
+            BlockSize = 4096, FragmentSize = 4096, NameLength = Namespace.NamespaceState.MaxNameBytes,
+        });
+    });
+
+    // ---------------------------------------------------------------- creating and removing names
+
+    private NsMakeNode Make(FsRequest r, FileName name, uint mode, uint rdev = 0, byte[]? target = null, bool unnamed = false, bool open = false) =>
+        new(_volume, 0, r.NodeId, Bytes(name), mode, r.Uid, r.Gid, rdev, target, unnamed, _node, open);
+
+    protected override void MkNod(MkNodRequest r) =>
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, r.Mode, r.Rdev), false, ct)));
+
+    protected override void MkDir(MkDirRequest r) =>
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Directory | (r.Mode & ModeBits.PermMask)), false, ct)));
+
+    protected override void Symlink(SymlinkRequest r) =>
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Symlink | 0x1FF, target: r.Target), false, ct)));
+
+    protected override void Create(CreateRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(Make(r, r.Name, ModeBits.Regular | (r.Mode & ModeBits.PermMask), open: true), false, ct);
+        ReplyCreated(r, res);
+    });
+
+    protected override void TmpFile(CreateRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(Make(r, default, ModeBits.Regular | (r.Mode & ModeBits.PermMask), unnamed: true, open: true), false, ct);
+        ReplyCreated(r, res);
+    });
+
+    private void ReplyCreated(CreateRequest r, NsResult res)
+    {
+        if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+        var a = res.Attr!;
+        ulong fh = AddHandle(new Handle(a.Ino, null, 0));
+        if (!r.Reply(ToEntry(a), fh)) CloseHandle(fh);
+    }
+
+    protected override void Link(LinkRequest r) =>
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(new NsLink(_volume, 0, r.OldNodeId, r.NodeId, Bytes(r.NewName), _node), false, ct)));
+
+    protected override void Unlink(UnlinkRequest r) =>
+        HandleAsync(r, async ct => ReplyEmpty(r, await Ns(new NsRemove(_volume, 0, r.NodeId, Bytes(r.Name), false, _node), false, ct)));
+
+    protected override void RmDir(RmDirRequest r) =>
+        HandleAsync(r, async ct => ReplyEmpty(r, await Ns(new NsRemove(_volume, 0, r.NodeId, Bytes(r.Name), true, _node), false, ct)));
+
+    protected override void Rename(RenameRequest r) => HandleAsync(r, async ct => ReplyEmpty(r,
+        await Ns(new NsRename(_volume, 0, r.NodeId, Bytes(r.Name), r.NewDir, Bytes(r.NewName), (uint)r.Flags, r.Uid, r.Gid, _node), false, ct)));
+
+    // ---------------------------------------------------------------- xattrs
+
+    protected override void SetXAttr(SetXAttrRequest r) => HandleAsync(r, async ct =>
+        ReplyEmpty(r, await Ns(new NsSetXattr(_volume, 0, r.NodeId, r.Name, r.Value, (uint)r.Flags, _node), r.Flags == 0, ct)));
+
+    protected override void GetXAttr(GetXAttrRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(new NsGetXattr(_volume, r.NodeId, r.Name), true, ct);
+        if (!res.IsOk) r.Fail((Errno)res.Errno);
+        else r.Reply(res.Bytes!);
+    });
+
+    protected override void ListXAttr(ListXAttrRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(new NsListXattr(_volume, r.NodeId), true, ct);
+        if (!res.IsOk) r.Fail((Errno)res.Errno);
+        else r.Reply(res.Names!);
+    });
+
+    protected override void RemoveXAttr(RemoveXAttrRequest r) => HandleAsync(r, async ct =>
+        ReplyEmpty(r, await Ns(new NsRemoveXattr(_volume, 0, r.NodeId, r.Name, _node), false, ct)));
+
+    // ---------------------------------------------------------------- open files and data
+
+    private ulong AddHandle(Handle h)
+    {
+        ulong fh = _nextFh++;
+        _handles.Add(fh, h);
+        if (h.Listing is null) _open[h.Ino] = _open.GetValueOrDefault(h.Ino) + 1;
+        return fh;
+    }
+
+    private void CloseHandle(ulong fh)
+    {
+        if (!_handles.Remove(fh, out var h)) return;
+        if (h.Listing is not null) return;
+        int left = _open.GetValueOrDefault(h.Ino) - 1;
+        if (left > 0) { _open[h.Ino] = left; return; }
+        _open.Remove(h.Ino);
+        _sizes.Remove(h.Ino);
+        // The namespace frees an unlinked file after the last close on every node; no caller waits for this.
+        _ = Ask<NsResult>(_ns, new NsClose(_volume, h.Ino, _node), true, CancellationToken.None)
+            .ContinueWith(t => { if (t.IsFaulted) Log.Warning("close of {0} not confirmed by the namespace", h.Ino); }, TaskScheduler.Default);
+    }
+
+    protected override void Open(OpenRequest r) => HandleAsync(r, async ct =>
+    {
+        // Close-to-open: the namespace's attributes now, and no KEEP_CACHE, so the kernel drops pages cached earlier.
+        var res = await Ns(new NsOpen(_volume, r.NodeId, _node), true, ct);
+        if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+        if (ModeBits.IsDirectory(res.Attr!.Mode)) { r.Fail(Errno.EISDIR); return; }
+        Seen(res.Attr);
+        ulong fh = AddHandle(new Handle(r.NodeId, null, 0));
+        if (!r.Reply(fh)) CloseHandle(fh);
+    });
+
+    protected override void OpenDir(OpenRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(new NsReadDir(_volume, r.NodeId), true, ct);
+        if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+        ulong fh = AddHandle(new Handle(r.NodeId, res.Entries!, res.Count));
+        if (!r.Reply(fh)) CloseHandle(fh);
+    });
+
+    protected override void ReadDir(ReadDirRequest r)
+    {
+        if (!_handles.TryGetValue(r.Fh, out var h) || h.Listing is null) { r.Fail(Errno.EBADF); return; }
+        // Cookies: 1 after ".", 2 after "..", then 3 + i after entry i.
+        for (ulong at = r.Offset; ; at++)
+        {
+            bool added;
+            if (at == 0) added = r.TryAdd("."u8, h.Ino, ModeBits.Directory, 1);
+            else if (at == 1) added = r.TryAdd(".."u8, h.Parent, ModeBits.Directory, 2);
+            else if (at - 2 < (ulong)h.Listing.Length)
+            {
+                var e = h.Listing[at - 2];
+                added = r.TryAdd(e.Name, e.Ino, e.Mode, at + 1);
+            }
+            else break;
+            if (!added) break;
+        }
+        r.Reply();
+    }
+
+    protected override void Release(ReleaseRequest r)
+    {
+        if (_handles.TryGetValue(r.Fh, out var h) && (r.ReleaseFlags & ReleaseFlags.FlockUnlock) != 0)
+            UnlockFlock(h.Ino, r.LockOwner);
+        CloseHandle(r.Fh);
+        r.Reply();
+    }
+
+    protected override void ReleaseDir(ReleaseRequest r)
+    {
+        _handles.Remove(r.Fh);
+        r.Reply();
+    }
+
+    // Every answered WRITE, SETATTR and metadata change is already durable in the store: nothing is left to flush.
+    protected override void Flush(FlushRequest r) => r.Reply();
+    protected override void Fsync(FsyncRequest r) => r.Reply();
+    protected override void FsyncDir(FsyncRequest r) => r.Reply();
+
+    protected override void Read(ReadRequest r)
+    {
+        if (!_handles.TryGetValue(r.Fh, out var h) || h.Listing is not null) { r.Fail(Errno.EBADF); return; }
+        ulong ino = h.Ino;
+        HandleAsync(r, async ct =>
+        {
+            long cs = _settings.ChunkSize;
+            long offset = (long)r.Offset;
+            int size = (int)r.Size;
+            int chunks = (int)((offset + size - 1) / cs - offset / cs + 1);
+            var reads = new Task<ChunkResult>[chunks];
+            for (int i = 0; i < chunks; i++)
+            {
+                long index = offset / cs + i;
+                long from = Math.Max(offset, index * cs);
+                long to = Math.Min(offset + size, (index + 1) * cs);
+                reads[i] = Ask<ChunkResult>(_chunks, new ChunkRead(_volume, ino, index, (int)(from - index * cs), (int)(to - from)), true, ct);
+            }
+            var buffer = new byte[size];
+            long end = offset; // one past the last byte that exists (data or hole below the size)
+            for (int i = 0; i < chunks; i++)
+            {
+                var res = await reads[i];
+                Check(res);
+                long index = offset / cs + i;
+                long from = Math.Max(offset, index * cs);
+                res.Data!.CopyTo(buffer.AsSpan((int)(from - offset)));
+                if (res.Data.Length > 0) end = Math.Max(end, from + res.Data.Length);
+            }
+            // Holes read as zeros up to the file's size; a chunk's data never lies beyond it.
+            long known = (long)_sizes.GetValueOrDefault(ino);
+            end = Math.Max(end, Math.Min(offset + size, known));
+            r.Reply(buffer.AsMemory(0, (int)Math.Max(0, end - offset)));
+        });
+    }
+
+    protected override void Write(WriteRequest r)
+    {
+        if (!_handles.TryGetValue(r.Fh, out var h) || h.Listing is not null) { r.Fail(Errno.EBADF); return; }
+        ulong ino = h.Ino;
+        // The payload lives in the device buffer only until the answer: copy it into the chunk messages now.
+        long cs = _settings.ChunkSize;
+        long offset = (long)r.Offset;
+        var data = r.Data;
+        var writes = new List<ChunkWrite>();
+        for (long at = offset; at < offset + data.Length;)
+        {
+            long index = at / cs;
+            long to = Math.Min(offset + data.Length, (index + 1) * cs);
+            writes.Add(new ChunkWrite(_volume, ino, index, (int)(at - index * cs), data.Span[(int)(at - offset)..(int)(to - offset)].ToArray()));
+            at = to;
+        }
+        uint written = (uint)data.Length;
+        ulong end = (ulong)(offset + data.Length);
+        HandleAsync(r, async ct =>
+        {
+            var tasks = new Task<ChunkResult>[writes.Count];
+            for (int i = 0; i < writes.Count; i++) tasks[i] = Ask<ChunkResult>(_chunks, writes[i], true, ct);
+            foreach (var t in tasks) Check(await t);
+            // Then the size and mtime, and the other nodes hear of the change.
+            var res = await Ns(new NsWritten(_volume, 0, ino, end, false, _node), true, ct);
+            if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+            Seen(res.Attr!);
+            r.Reply(written);
+        });
+    }
+
+    // ---------------------------------------------------------------- locks
+
+    protected override void GetLock(GetLockRequest r) => HandleAsync(r, async ct =>
+    {
+        var wanted = new HeldLock(r.NodeId, r.Owner, r.Lock.Start, r.Lock.End, (int)r.Lock.Type, r.Lock.Pid, false);
+        var res = await Ask<LockResult>(_ns, new NsLock(_volume, _node, wanted, true, false, 0), true, ct);
+        if (res.Errno != 0) { r.Fail((Errno)res.Errno); return; }
+        r.Reply(res.Conflict is { } c ? new FileLock(c.Start, c.End, (LockType)c.Type, c.Pid) : r.Lock with { Type = LockType.Unlock });
+    });
+
+    protected override void SetLock(SetLockRequest r)
+    {
+        var wanted = new HeldLock(r.NodeId, r.Owner, r.Lock.Start, r.Lock.End, (int)r.Lock.Type, r.Lock.Pid, r.IsFlock);
+        if (r.Wait && r.Lock.Type != LockType.Unlock)
+        {
+            // SETLKW may wait for ever: no ask, the namespace answers when the lock is ours (or we cancel).
+            r.Defer();
+            ulong id = _nextWaitId++;
+            var msg = new NsLock(_volume, _node, wanted, false, true, id);
+            _lockWaits[id] = (r, msg, DateTime.UtcNow);
+            _ns.Tell(msg);
+            return;
+        }
+        HandleAsync(r, async ct =>
+        {
+            var res = await Ask<LockResult>(_ns, new NsLock(_volume, _node, wanted, false, false, 0), true, ct);
+            if (res.Errno != 0) { r.Fail((Errno)res.Errno); return; }
+            Mirror(wanted);
+            r.Reply();
+        });
+    }
+
+    private void LockWaitAnswered(LockResult l)
+    {
+        if (!_lockWaits.Remove(l.WaitId, out var w))
+        {
+            // Granted after we gave up (interrupted): give it back.
+            if (l.Errno == 0) Log.Debug("lock wait {0} answered after it ended", l.WaitId);
+            return;
+        }
+        if (l.Errno != 0) { w.Request.Fail((Errno)l.Errno); return; }
+        Mirror(w.Message.Lock);
+        if (!w.Request.Reply())
+        {
+            // The engine answered first (interrupt grace): the caller does not hold it; release it.
+            var unlock = w.Message.Lock with { Type = (int)LockType.Unlock };
+            Mirror(unlock);
+            _ns.Tell(new NsLock(_volume, _node, unlock, false, false, 0));
+        }
+    }
+
+    /// <summary>A waiting SETLKW whose namespace entity moved (its node died) would wait for ever: ask again.</summary>
+    private void ResendLockWaits()
+    {
+        var now = DateTime.UtcNow;
+        foreach (var (id, w) in _lockWaits.ToList())
+            if (now - w.SentAt > TimeSpan.FromSeconds(15))
+            {
+                _lockWaits[id] = w with { SentAt = now };
+                _ns.Tell(w.Message);
+            }
+    }
+
+    protected override void Interrupted(FsRequest request)
+    {
+        if (request is not SetLockRequest) return;
+        foreach (var (id, w) in _lockWaits)
+            if (ReferenceEquals(w.Request, request))
+            {
+                _lockWaits.Remove(id);
+                _ns.Tell(new NsCancelLockWait(_volume, _node, id));
+                request.Fail(Errno.EINTR);
+                return;
+            }
+    }
+
+    private void Mirror(HeldLock l)
+    {
+        var key = (l.Ino, l.Flock);
+        if (!_heldLocks.TryGetValue(key, out var table)) _heldLocks[key] = table = new LockTable<ulong>();
+        table.TrySet(l.Owner, new FileLock(l.Start, l.End, (LockType)l.Type, l.Pid));
+        if (table.IsEmpty) _heldLocks.Remove(key);
+    }
+
+    private void UnlockFlock(ulong ino, ulong owner)
+    {
+        if (!_heldLocks.TryGetValue((ino, true), out var table)) return;
+        bool holds = false;
+        foreach (var (o, _) in table.Locks) if (o == owner) { holds = true; break; }
+        if (!holds) return;
+        var unlock = new HeldLock(ino, owner, 0, ulong.MaxValue, (int)LockType.Unlock, 0, true);
+        Mirror(unlock);
+        _ns.Tell(new NsLock(_volume, _node, unlock, false, false, 0));
+    }
+
+    protected override void Destroy(DestroyRequest r)
+    {
+        foreach (var ino in _open.Keys) _ns.Tell(new NsClose(_volume, ino, _node));
+        _open.Clear();
+        _handles.Clear();
+        r.Reply();
+    }
+}
