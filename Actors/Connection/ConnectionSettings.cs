@@ -35,14 +35,16 @@ public sealed record ConnectionSettings
     /// and enough for a 64 KiB xattr value.</summary>
     public int ReadBufferSize => (int)Math.Max(Math.Max(8192, MaxWrite + 4096), 64 * 1024 + 4096);
 
-    /// <summary>What INIT asks the kernel for. <paramref name="handlesOpenTruncate"/>: the filesystem honours O_TRUNC in
-    /// OPEN, so FUSE_ATOMIC_O_TRUNC may be asked for (from its <c>FilesystemCapabilities</c>).</summary>
-    internal InitPolicy ToInitPolicy(bool handlesOpenTruncate) => new()
+    /// <summary>What INIT asks the kernel for, given what the filesystem declared: O_TRUNC in OPEN (FUSE_ATOMIC_O_TRUNC),
+    /// POSIX locks (FUSE_POSIX_LOCKS), flock (FUSE_FLOCK_LOCKS).</summary>
+    internal InitPolicy ToInitPolicy(Filesystem.FilesystemCapabilities capabilities) => new()
     {
         ReadDirPlus = ReadDirPlus,
         WritebackCache = WritebackCache,
         Passthrough = Passthrough,
-        HandlesOpenTruncate = handlesOpenTruncate,
+        HandlesOpenTruncate = (capabilities & Filesystem.FilesystemCapabilities.HandlesOpenTruncate) != 0,
+        PosixLocks = (capabilities & Filesystem.FilesystemCapabilities.PosixLocks) != 0,
+        FlockLocks = (capabilities & Filesystem.FilesystemCapabilities.FlockLocks) != 0,
         MaxWrite = MaxWrite,
         MaxReadahead = MaxReadahead,
         MaxBackground = MaxBackground,

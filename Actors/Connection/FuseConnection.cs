@@ -18,7 +18,7 @@ namespace FuseActors.Actors.Connection;
 /// (no timer or actor per request). A request the engine answered stays in the <em>background</em> until the
 /// filesystem lets go of it (its late reply), and keeps its nodes pinned: FORGETs for them wait until then, as the
 /// seed held an inode reference for a backgrounded request. <see cref="AnswerKernel"/> is the one place a request
-/// gives its credit back, <see cref="Retire"/> the one place it unpins its nodes, forwards waiting FORGETs and frees
+/// gives its credit back (a SETLKW gives it back when it arrives: it may wait forever), <see cref="Retire"/> the one place it unpins its nodes, forwards waiting FORGETs and frees
 /// its buffers. On unmount or device loss every request in flight is answered or dropped: nothing hangs.
 /// </summary>
 public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
@@ -43,6 +43,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private readonly List<(FsRequest Request, Errno Error, string Reason)> _expired = new();
     private readonly byte[] _scratch = new byte[4096];
     private readonly ulong[] _nodeScratch = new ulong[4];
+    private readonly KernelNotifier _notifier;
     private IActorRef _filesystem;
     private InitRequest? _pendingInit;
     private ITimer? _sweepTimer;
@@ -72,6 +73,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         };
         _credit = new SemaphoreSlim(settings.MaxInFlight, settings.MaxInFlight);
         _pool = new RequestBufferPool(settings.ReadBufferSize, settings.MaxInFlight + devices.Length);
+        // Notifications may go to any queue of the connection; the first one lives as long as the connection.
+        _notifier = new KernelNotifier(devices[0], Logging.GetLogger(Context.System, "fuse-notify"));
     }
 
     public static Props Props(IFuseDevice[] devices, Props filesystemProps, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready = null) =>
@@ -111,6 +114,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     protected override void PostStop()
     {
+        _notifier.Stop();
         _sweepTimer?.Dispose();
         foreach (var r in _readers) r.Stop();
         // Wake readers parked on credit so their threads end.
@@ -238,7 +242,11 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         // Ask the filesystem what it handles before negotiating (libfuse's init callback): it may not be safe to
         // promise the kernel everything it offers.
         _pendingInit = init;
-        var ask = new FilesystemInitRequest { Header = init.Header, KernelMinor = init.Minor, KernelFlags = init.Flags, ReplyTo = Self, StartTimestamp = init.StartTimestamp };
+        var ask = new FilesystemInitRequest
+        {
+            Header = init.Header, KernelMinor = init.Minor, KernelFlags = init.Flags, ReplyTo = Self, StartTimestamp = init.StartTimestamp,
+            Notifier = _notifier,
+        };
         _filesystem.Tell(ask, ActorRefs.NoSender);
     }
 
@@ -247,8 +255,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         if (_pendingInit is not { } init) return;
         _pendingInit = null;
         if (fallbackReason is not null) _log.Warning("{0}; negotiating for a filesystem that declares nothing", fallbackReason);
-        // ATOMIC_O_TRUNC moves O_TRUNC from a SETATTR into OPEN: only asked for when the filesystem says it handles it.
-        var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy((capabilities & FilesystemCapabilities.HandlesOpenTruncate) != 0));
+        // ATOMIC_O_TRUNC moves O_TRUNC from a SETATTR into OPEN, POSIX_LOCKS and FLOCK_LOCKS move locking from the kernel
+        // into the filesystem: each only asked for when the filesystem says it handles it.
+        var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy(capabilities));
         var flags = (InitFlags)(reply.Flags | ((ulong)reply.Flags2 << 32));
         _protocol.KernelMinor = init.Minor;
         _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;
@@ -257,6 +266,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         init.Reply(reply);
         AnswerKernel(init, Errno.Ok);
         Retire(init);
+        // The kernel takes notifications once INIT is answered.
+        _notifier.Start();
         _log.Info("FUSE connection ready: kernel 7.{0}, max_write {1}, flags {2}", init.Minor, reply.MaxWrite, flags);
         _ready?.TrySetResult(new ConnectionReady(init.Minor, flags, reply.MaxWrite));
         Become(Serving);
@@ -300,6 +311,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             _log.Warning("duplicate unique {0} from the kernel ({1}); answering EIO", r.Unique, r);
             Reject(r, Errno.EIO);
             return;
+        }
+        if (r.WaitsIndefinitely)
+        {
+            // A SETLKW may wait for as long as another process holds its lock, and the UNLOCK that ends the wait has to
+            // be read first: its credit goes back now, so waiters can never starve the readers.
+            r.CreditReturned = true;
+            _credit.Release();
         }
         _filesystem.Tell(r, ActorRefs.NoSender);
     }
@@ -373,7 +391,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     }
 
     /// <summary>The request deadlines, checked together: EINTR once an interrupted request's grace is over, EIO
-    /// once a request outlived the request timeout. Either one moves the request to the background.</summary>
+    /// once a request outlived the request timeout (except a SETLKW, which may wait as long as its lock is held). Either one moves the request to the background.</summary>
     private void Sweep()
     {
         foreach (var r in _interruptedAt.Keys)
@@ -384,7 +402,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         {
             if (_interruptedAt.TryGetValue(r, out var interruptedAt) && _time.GetElapsedTime(interruptedAt, now) >= _settings.InterruptGrace)
                 _expired.Add((r, Errno.EINTR, $"caller interrupted and no reply within the interrupt grace ({_settings.InterruptGrace.TotalSeconds:0.###} s)"));
-            else if (_time.GetElapsedTime(r.StartTimestamp, now) >= _settings.RequestTimeout)
+            else if (!r.WaitsIndefinitely && _time.GetElapsedTime(r.StartTimestamp, now) >= _settings.RequestTimeout)
                 _expired.Add((r, Errno.EIO, $"no reply within the request timeout ({_settings.RequestTimeout.TotalSeconds:0.###} s)"));
         }
         foreach (var (r, error, reason) in _expired)
@@ -405,7 +423,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private void AnswerKernel(FsRequest r, Errno error)
     {
         WriteReply(r, error);
-        _credit.Release();
+        if (!r.CreditReturned) _credit.Release();
     }
 
     /// <summary>A request that needs no reply (FORGET, INTERRUPT, NOTIFY_REPLY) is done as soon as it is read.</summary>
@@ -547,6 +565,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     {
         if (_draining) return;
         _draining = true;
+        _notifier.Stop();
         _log.Info("connection stopping: {0}", reason);
         foreach (var reader in _readers) reader.Stop();
         _filesystem.Tell(new DestroyRequest(), ActorRefs.NoSender);

@@ -57,6 +57,8 @@ internal struct RequestFactory : IRequestFactory<FsRequest>
     public FsRequest Fallocate(in FuseInHeader h, in FallocateArgs a) => new FallocateRequest { Header = h, Args = a };
     public FsRequest Lseek(in FuseInHeader h, in LseekArgs a) => new LseekRequest { Header = h, Args = a };
     public FsRequest CopyFileRange(in FuseInHeader h, in CopyFileRangeArgs a) => new CopyFileRangeRequest { Header = h, Args = a };
+    public FsRequest GetLock(in FuseInHeader h, in LockArgs a) => new GetLockRequest { Header = h, Args = a };
+    public FsRequest SetLock(in FuseInHeader h, in LockArgs a) => new SetLockRequest { Header = h, Args = a };
     public FsRequest NotifyReply(in FuseInHeader h, in NotifyReplyArgs a) => new NotifyReplyRequest { Header = h, Args = a };
     public FsRequest Malformed(in FuseInHeader h, string reason) => new MalformedRequest { Header = h, Reason = reason };
     public FsRequest Unsupported(in FuseInHeader h) => new UnsupportedRequest { Header = h };

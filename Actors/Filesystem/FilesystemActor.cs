@@ -32,6 +32,8 @@ public abstract class FilesystemActor : UntypedActor
     // Requests answered later; replied ones are dropped lazily (they may be answered from any thread).
     private readonly List<FsRequest> _deferred = new();
     private int _deferredPurgeAt = 64;
+    // The connection's notifier, from the INIT question (read from any thread by the Notify methods).
+    private volatile KernelNotifier? _notifier;
 
     protected FilesystemActor() => _syncContext = new ActorSynchronizationContext(Self);
 
@@ -213,10 +215,42 @@ public abstract class FilesystemActor : UntypedActor
             case LseekRequest q: Lseek(q); break;
             case CopyFileRangeRequest q: CopyFileRange(q); break;
             case DestroyRequest q: Destroy(q); break;
-            case FilesystemInitRequest q: Init(q); break;
+            case GetLockRequest q: GetLock(q); break;
+            case SetLockRequest q: SetLock(q); break;
+            case FilesystemInitRequest q:
+                if (q.Notifier is not null) _notifier = q.Notifier;
+                Init(q);
+                break;
             default: r.Fail(Errno.ENOSYS); break;
         }
     }
+
+    // ------------------------------------------------------------------ kernel notifications
+
+    /// <summary>The connection's notifier, once the kernel's INIT reached this actor (null before, or when this actor
+    /// restarted after it: a restarted actor gets no second INIT).</summary>
+    protected KernelNotifier? Notifier => _notifier;
+
+    /// <summary>FUSE_NOTIFY_INVAL_INODE: the kernel drops <paramref name="nodeId"/>'s cached attributes and, unless
+    /// <paramref name="offset"/> is negative, its cached pages from <paramref name="offset"/> for <paramref name="length"/>
+    /// bytes (0: to the end of the file). offset -1: attributes only; offset 0 and length 0 (the default): attributes
+    /// and every cached page. Queued, written by the connection's notification writer (never on this thread); returns at
+    /// once, false when the mount has no connection that accepts notifications (before INIT, after it ended).
+    /// ENOENT from the kernel (nothing cached) is normal and ignored.</summary>
+    protected bool NotifyInvalidateInode(ulong nodeId, long offset = 0, long length = 0) =>
+        _notifier?.InvalidateInode(nodeId, offset, length) ?? false;
+
+    /// <summary>FUSE_NOTIFY_INVAL_ENTRY (flags 0): the kernel forgets <paramref name="name"/> in directory
+    /// <paramref name="parent"/> (a positive or negative entry), so the next path walk looks it up again. Queued; false
+    /// when no connection accepts notifications.</summary>
+    protected bool NotifyInvalidateEntry(ulong parent, FileName name) =>
+        _notifier?.InvalidateEntry(parent, name) ?? false;
+
+    /// <summary>FUSE_NOTIFY_DELETE: <paramref name="name"/> in <paramref name="parent"/>, which named
+    /// <paramref name="child"/>, is gone (removed or renamed away by someone else): the kernel drops the entry and treats
+    /// the node as unlinked there. Queued; false when no connection accepts notifications.</summary>
+    protected bool NotifyDelete(ulong parent, ulong child, FileName name) =>
+        _notifier?.Delete(parent, child, name) ?? false;
 
     /// <summary>The kernel's INIT arrived: answer what this filesystem handles. Default: <see cref="Capabilities"/>.</summary>
     protected virtual void Init(FilesystemInitRequest r) => r.Reply(Capabilities);
@@ -259,6 +293,11 @@ public abstract class FilesystemActor : UntypedActor
     protected virtual void Fallocate(FallocateRequest r) => r.Fail(Errno.ENOSYS);
     protected virtual void Lseek(LseekRequest r) => r.Fail(Errno.ENOSYS);
     protected virtual void CopyFileRange(CopyFileRangeRequest r) => r.Fail(Errno.ENOSYS);
+    /// <summary>fcntl F_GETLK: only sent when <see cref="Capabilities"/> includes <see cref="FilesystemCapabilities.PosixLocks"/>.</summary>
+    protected virtual void GetLock(GetLockRequest r) => r.Fail(Errno.ENOSYS);
+    /// <summary>fcntl F_SETLK/F_SETLKW and flock(2): only sent when <see cref="Capabilities"/> includes
+    /// <see cref="FilesystemCapabilities.PosixLocks"/> (or <see cref="FilesystemCapabilities.FlockLocks"/> for flock).</summary>
+    protected virtual void SetLock(SetLockRequest r) => r.Fail(Errno.ENOSYS);
     /// <summary>The mount is going away; free what you hold. Answering is optional.</summary>
     protected virtual void Destroy(DestroyRequest r) => r.Reply();
 }

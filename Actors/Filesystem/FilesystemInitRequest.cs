@@ -13,6 +13,17 @@ public enum FilesystemCapabilities
     /// it the kernel truncates through SETATTR (size 0) after the OPEN, so a filesystem that keeps the default
     /// <c>Open</c> never leaves an old tail behind.</summary>
     HandlesOpenTruncate = 1,
+
+    /// <summary>POSIX record locks (fcntl F_GETLK/F_SETLK/F_SETLKW, lockf) are the filesystem's: it implements
+    /// <c>GetLock</c> and <c>SetLock</c> (a <see cref="LockTable{TOwner}"/> per file helps) and releases an owner's locks on
+    /// FLUSH (close). The engine negotiates FUSE_POSIX_LOCKS. Without it the kernel keeps these locks local to the
+    /// machine and never asks.</summary>
+    PosixLocks = 2,
+
+    /// <summary>flock(2) locks are the filesystem's: they come as <c>SetLock</c> with <c>IsFlock</c> (whole-file locks
+    /// whose owner is the open file), and are released on RELEASE with <see cref="ReleaseFlags.FlockUnlock"/>. The
+    /// engine negotiates FUSE_FLOCK_LOCKS. Without it the kernel keeps flock locks local.</summary>
+    FlockLocks = 4,
 }
 
 /// <summary>
@@ -32,6 +43,11 @@ public sealed class FilesystemInitRequest : FsRequest
     public InitFlags KernelFlags { get; internal set; }
 
     internal FilesystemCapabilities Capabilities { get; private set; }
+
+    /// <summary>The connection's notifier: how this filesystem tells the kernel to drop what it cached
+    /// (<see cref="FilesystemActor"/> keeps it for its <c>Notify...</c> methods). It accepts notifications once INIT has
+    /// been answered, until the connection ends.</summary>
+    public KernelNotifier? Notifier { get; internal set; }
 
     public bool Reply(FilesystemCapabilities capabilities)
     {

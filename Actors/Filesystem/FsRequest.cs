@@ -27,6 +27,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     private const int InterruptedFlag = 1;             // the connection saw FUSE_INTERRUPT for it
     private const int CancellationDeliveredFlag = 2;   // the filesystem actor handled the interrupt: the token is cancelled there
     private const int DeferredFlag = 4;                // the handler said it answers later
+    private const int CreditReturnedFlag = 8;          // the connection gave this request's read credit back early (SETLKW)
     private CancellationTokenSource? _cts;
 
     public abstract Opcode Opcode { get; }
@@ -116,6 +117,18 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         if (Interlocked.CompareExchange(ref _replied, 2, 0) != 0) return false;
         Error = error;
         return true;
+    }
+
+    /// <summary>True for a request that may wait as long as its caller likes (SETLKW): the request timeout does not
+    /// apply to it (an interrupt and its grace still do).</summary>
+    internal virtual bool WaitsIndefinitely => false;
+
+    /// <summary>The connection gave this request's read credit back when it arrived (a request that may wait forever
+    /// must not keep the reader from reading what would end the wait). Touched by the connection only.</summary>
+    internal bool CreditReturned
+    {
+        get => (Volatile.Read(ref _flags) & CreditReturnedFlag) != 0;
+        set { if (value) Interlocked.Or(ref _flags, CreditReturnedFlag); }
     }
 
     /// <summary>Encodes the success payload (the part after fuse_out_header) into <paramref name="scratch"/>,

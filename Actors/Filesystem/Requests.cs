@@ -614,6 +614,77 @@ public sealed class CopyFileRangeRequest : FsRequest
     }
 }
 
+/// <summary>FUSE_GETLK (fcntl F_GETLK, F_OFD_GETLK): is there a lock that stops <see cref="Owner"/> from taking
+/// <see cref="Lock"/>? Answer with that lock, or with a lock of type <see cref="LockType.Unlock"/> when there is none.
+/// Reaches a filesystem only when it declares <see cref="FilesystemCapabilities.PosixLocks"/>.</summary>
+public sealed class GetLockRequest : FsRequest
+{
+    internal LockArgs Args;
+    private FileLock _conflicting;
+    public override Opcode Opcode => Opcode.GetLk;
+    /// <summary>The open file's handle (what <c>Open</c> answered).</summary>
+    public ulong FileHandle { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    /// <summary>fuse_lk_in.owner: the lock owner asking (the same owner's own locks never conflict).</summary>
+    public ulong Owner { get => Args.Owner; internal set => Args = Args with { Owner = value }; }
+    /// <summary>The lock the caller would take (its range and type; the end is <see cref="FileLock.ToEndOfFile"/> for "to the end of the file").</summary>
+    public FileLock Lock => LockWire.ToFileLock(Args.Lock);
+
+    /// <summary>Answers with the conflicting lock (its holder's pid is shown to the caller), or a lock of type
+    /// <see cref="LockType.Unlock"/> for "no conflict".</summary>
+    public bool Reply(FileLock conflicting)
+    {
+        _conflicting = conflicting;
+        return Complete();
+    }
+
+    internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) =>
+        _conflicting.Type == LockType.Unlock
+            ? ReplyEncoder.Lock(scratch, 0, 0, (uint)LockType.Unlock, 0)
+            : ReplyEncoder.Lock(scratch, _conflicting.Start, _conflicting.End, (uint)_conflicting.Type, _conflicting.Pid);
+
+    internal override string? ValidateReply() =>
+        _conflicting.Type is not (LockType.Read or LockType.Write or LockType.Unlock) ? $"lock reply with type {(uint)_conflicting.Type}"
+        : _conflicting.Type != LockType.Unlock && _conflicting.End < _conflicting.Start ? "lock reply that ends before it starts"
+        : null;
+
+    public override string ToString() => $"{base.ToString()} owner={Owner:x} lock={Lock}";
+}
+
+/// <summary>FUSE_SETLK and FUSE_SETLKW (fcntl F_SETLK/F_SETLKW, lockf, and flock(2) with <see cref="IsFlock"/>): take,
+/// change or drop (<see cref="LockType.Unlock"/>) <see cref="Owner"/>'s lock on <see cref="Lock"/>'s range. Answer
+/// <c>Reply()</c> once it is held, or EAGAIN when another owner's lock conflicts and <see cref="Wait"/> is false.
+/// With <see cref="Wait"/> keep the request (<see cref="FsRequest.Defer"/>) until the lock can be taken: the request
+/// timeout does not apply to it. A waiter whose caller gets a signal receives <c>Interrupted</c>: answer EINTR (if the
+/// filesystem does not, the engine does after the interrupt grace). Locks a filesystem holds for an owner end with
+/// FLUSH (POSIX locks: <see cref="FlushRequest.LockOwner"/>) and RELEASE with <see cref="ReleaseFlags.FlockUnlock"/>
+/// (flock: <see cref="ReleaseRequest.LockOwner"/>).</summary>
+public sealed class SetLockRequest : EmptyReplyRequest
+{
+    internal LockArgs Args;
+    public override Opcode Opcode => Wait ? Opcode.SetLkW : Opcode.SetLk;
+    /// <summary>The open file's handle (what <c>Open</c> answered).</summary>
+    public ulong FileHandle { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
+    /// <summary>fuse_lk_in.owner: a process's POSIX lock owner, or for flock the open file.</summary>
+    public ulong Owner { get => Args.Owner; internal set => Args = Args with { Owner = value }; }
+    /// <summary>The range and type wanted; a flock is the whole file (0 .. <see cref="FileLock.ToEndOfFile"/>).</summary>
+    public FileLock Lock => LockWire.ToFileLock(Args.Lock);
+    /// <summary>SETLKW: the caller waits until the lock can be taken (instead of EAGAIN).</summary>
+    public bool Wait { get => Args.Wait; internal set => Args = Args with { Wait = value }; }
+    /// <summary>A flock(2) (FUSE_LK_FLOCK), not a POSIX record lock: keep it apart from the POSIX locks.</summary>
+    public bool IsFlock => Args.IsFlock;
+
+    internal override bool WaitsIndefinitely => Args.Wait;
+
+    public override string ToString() => $"{base.ToString()} owner={Owner:x} lock={Lock}{(IsFlock ? " flock" : "")}";
+}
+
+internal static class LockWire
+{
+    /// <summary>The kernel's fuse_file_lock as the public lock: OFFSET_MAX (or beyond) is <see cref="FileLock.ToEndOfFile"/>.</summary>
+    public static FileLock ToFileLock(in FuseFileLock l) =>
+        new(l.Start, l.End >= FuseConstants.OffsetMax ? FileLock.ToEndOfFile : l.End, (LockType)l.Type, l.Pid);
+}
+
 /// <summary>The connection is going away (sent by the engine on unmount, and by the kernel for fuseblk).</summary>
 public sealed class DestroyRequest : EmptyReplyRequest
 {

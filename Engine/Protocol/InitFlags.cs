@@ -102,6 +102,11 @@ public static class FuseConstants
     public const uint RenameExchange = 2;
     public const uint RenameWhiteout = 4;
 
+    /// <summary>FUSE_LK_FLOCK (fuse_lk_in.lk_flags): the lock is a flock(2), emulated with a whole-file POSIX lock.</summary>
+    public const uint LkFlock = 1;
+    /// <summary>The kernel's OFFSET_MAX (LLONG_MAX): a lock's end meaning "to the end of the file" on the wire.</summary>
+    public const ulong OffsetMax = long.MaxValue;
+
     public const uint XattrCreate = 1;
     public const uint XattrReplace = 2;
 

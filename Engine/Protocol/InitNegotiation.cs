@@ -12,6 +12,12 @@ public sealed record InitPolicy
     /// <summary>The filesystem honours O_TRUNC in OPEN: ask for FUSE_ATOMIC_O_TRUNC. Without it the kernel
     /// truncates with a SETATTR(size 0) before the OPEN.</summary>
     public bool HandlesOpenTruncate { get; init; }
+    /// <summary>The filesystem implements POSIX record locks (GETLK/SETLK/SETLKW): ask for FUSE_POSIX_LOCKS. Without it
+    /// the kernel keeps fcntl locks local to this machine.</summary>
+    public bool PosixLocks { get; init; }
+    /// <summary>The filesystem implements flock(2) (SETLK/SETLKW with FUSE_LK_FLOCK): ask for FUSE_FLOCK_LOCKS. Without
+    /// it the kernel keeps flock locks local.</summary>
+    public bool FlockLocks { get; init; }
     /// <summary>Largest WRITE payload; clamped to 4 KiB .. 1 MiB.</summary>
     public uint MaxWrite { get; init; } = 1 << 20;
     /// <summary>Readahead cap; the reply takes the smaller of this and the kernel's offer.</summary>
@@ -34,6 +40,8 @@ public static class InitNegotiation
     {
         var want = Wanted;
         if (policy.HandlesOpenTruncate) want |= InitFlags.AtomicOTrunc;
+        if (policy.PosixLocks) want |= InitFlags.PosixLocks;
+        if (policy.FlockLocks) want |= InitFlags.FlockLocks;
         if (policy.ReadDirPlus) want |= InitFlags.DoReadDirPlus | InitFlags.ReadDirPlusAuto;
         if (policy.WritebackCache) want |= InitFlags.WritebackCache;
         // Kernel passthrough and the writeback cache exclude each other; passthrough wins when both are asked for.

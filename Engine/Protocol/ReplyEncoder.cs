@@ -100,6 +100,44 @@ public static class ReplyEncoder
     public static ReadOnlySpan<byte> CopyFileRange64(Span<byte> dest, ulong copied) =>
         Put(dest, new FuseCopyFileRangeOut { BytesCopied = copied });
 
+    /// <summary>fuse_lk_out (GETLK): the conflicting lock, or type F_UNLCK (2) when there is none. An end past the
+    /// kernel's OFFSET_MAX (e.g. ulong.MaxValue for "to the end of the file") is sent as OFFSET_MAX, which is what the
+    /// kernel accepts (a larger end makes it answer EIO).</summary>
+    public static ReadOnlySpan<byte> Lock(Span<byte> dest, ulong start, ulong end, uint type, uint pid) =>
+        Put(dest, new FuseLkOut
+        {
+            Lk = new FuseFileLock
+            {
+                Start = Math.Min(start, FuseConstants.OffsetMax), End = Math.Min(end, FuseConstants.OffsetMax), Type = type, Pid = pid,
+            },
+        });
+
+    /// <summary>fuse_out_header of a notification: unique 0, the notify code in the error field.</summary>
+    public static ReadOnlySpan<byte> NotifyHeader(Span<byte> dest, NotifyCode code, int payloadLength) =>
+        Put(dest, new FuseOutHeader { Len = (uint)(Unsafe.SizeOf<FuseOutHeader>() + payloadLength), Error = (int)code, Unique = 0 });
+
+    /// <summary>FUSE_NOTIFY_INVAL_INODE's payload (fuse_notify_inval_inode_out).</summary>
+    public static ReadOnlySpan<byte> NotifyInvalInode(Span<byte> dest, ulong nodeId, long offset, long length) =>
+        Put(dest, new FuseNotifyInvalInodeOut { Ino = nodeId, Off = offset, Len = length });
+
+    /// <summary>FUSE_NOTIFY_INVAL_ENTRY's payload: fuse_notify_inval_entry_out, the name and its NUL.</summary>
+    public static ReadOnlySpan<byte> NotifyInvalEntry(Span<byte> dest, ulong parent, ReadOnlySpan<byte> name, uint flags = 0)
+    {
+        int n = Put(dest, new FuseNotifyInvalEntryOut { Parent = parent, NameLen = (uint)name.Length, Flags = flags }).Length;
+        name.CopyTo(dest[n..]);
+        dest[n + name.Length] = 0;
+        return dest[..(n + name.Length + 1)];
+    }
+
+    /// <summary>FUSE_NOTIFY_DELETE's payload: fuse_notify_delete_out, the name and its NUL.</summary>
+    public static ReadOnlySpan<byte> NotifyDelete(Span<byte> dest, ulong parent, ulong child, ReadOnlySpan<byte> name)
+    {
+        int n = Put(dest, new FuseNotifyDeleteOut { Parent = parent, Child = child, NameLen = (uint)name.Length }).Length;
+        name.CopyTo(dest[n..]);
+        dest[n + name.Length] = 0;
+        return dest[..(n + name.Length + 1)];
+    }
+
     /// <summary>fuse_init_out (INIT), as <see cref="InitNegotiation.Negotiate"/> chose it.</summary>
     public static ReadOnlySpan<byte> Init(Span<byte> dest, scoped in FuseInitOut init) => Put(dest, init);
 

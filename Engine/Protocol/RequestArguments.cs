@@ -256,6 +256,22 @@ public readonly record struct CopyFileRangeArgs
     public ulong Flags { get; init; }
 }
 
+/// <summary>FUSE_GETLK, FUSE_SETLK and FUSE_SETLKW (fuse_lk_in). <see cref="Lock"/> is the kernel's fuse_file_lock as sent:
+/// its end is OFFSET_MAX (<see cref="FuseConstants.OffsetMax"/>) for "to the end of the file", its type F_RDLCK 0,
+/// F_WRLCK 1 or F_UNLCK 2.</summary>
+public readonly record struct LockArgs
+{
+    public ulong Fh { get; init; }
+    /// <summary>fuse_lk_in.owner: the lock owner (a process's files for POSIX locks, the open file for flock).</summary>
+    public ulong Owner { get; init; }
+    public FuseFileLock Lock { get; init; }
+    /// <summary>fuse_lk_in.lk_flags (FUSE_LK_FLOCK).</summary>
+    public uint LkFlags { get; init; }
+    /// <summary>FUSE_SETLKW: the caller waits until the lock can be taken.</summary>
+    public bool Wait { get; init; }
+    public bool IsFlock => (LkFlags & FuseConstants.LkFlock) != 0;
+}
+
 /// <summary>FUSE_NOTIFY_REPLY (fuse_notify_retrieve_in + data): the answer to a RETRIEVE notification.</summary>
 public readonly record struct NotifyReplyArgs
 {
@@ -301,6 +317,10 @@ public interface IRequestFactory<out T>
     T Lseek(in FuseInHeader h, in LseekArgs a);
     T CopyFileRange(in FuseInHeader h, in CopyFileRangeArgs a);
     T NotifyReply(in FuseInHeader h, in NotifyReplyArgs a);
+    /// <summary>FUSE_GETLK.</summary>
+    T GetLock(in FuseInHeader h, in LockArgs a);
+    /// <summary>FUSE_SETLK and FUSE_SETLKW (<see cref="LockArgs.Wait"/>).</summary>
+    T SetLock(in FuseInHeader h, in LockArgs a);
     /// <summary>A request this engine cannot read: <paramref name="h"/> is default when even the header is short.</summary>
     T Malformed(in FuseInHeader h, string reason);
     /// <summary>An opcode this engine does not serve (answered ENOSYS).</summary>

@@ -75,6 +75,7 @@ public static class RequestParser
             Opcode.Lseek => Lseek<TFactory, T>(ref f, h, body),
             Opcode.CopyFileRange or Opcode.CopyFileRange64 => CopyFileRange<TFactory, T>(ref f, h, body),
             Opcode.NotifyReply => NotifyReply<TFactory, T>(ref f, h, body),
+            Opcode.GetLk or Opcode.SetLk or Opcode.SetLkW => Lock<TFactory, T>(ref f, h, body),
             _ => f.Unsupported(h),
         };
         return request ?? f.Malformed(h, $"{(Opcode)h.Opcode} body of {bodyLen} bytes is malformed");
@@ -360,6 +361,15 @@ public static class RequestParser
         return body.Length >= fixedSize
             ? f.NotifyReply(h, new NotifyReplyArgs { Offset = Read<FuseNotifyRetrieveIn>(body).Offset, Data = body[fixedSize..].ToArray() })
             : null;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static T? Lock<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class
+    {
+        if (body.Length < Unsafe.SizeOf<FuseLkIn>()) return null;
+        var l = Read<FuseLkIn>(body);
+        var args = new LockArgs { Fh = l.Fh, Owner = l.Owner, Lock = l.Lk, LkFlags = l.LkFlags, Wait = h.Opcode == (uint)Opcode.SetLkW };
+        return h.Opcode == (uint)Opcode.GetLk ? f.GetLock(h, args) : f.SetLock(h, args);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

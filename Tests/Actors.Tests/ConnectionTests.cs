@@ -93,6 +93,126 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task The_filesystem_decides_whether_POSIX_and_flock_locks_are_negotiated()
+    {
+        const InitFlags locks = InitFlags.PosixLocks | InitFlags.FlockLocks;
+        foreach (var (capabilities, expected) in new[]
+        {
+            (FilesystemCapabilities.None, (InitFlags)0),
+            (FilesystemCapabilities.HandlesOpenTruncate, (InitFlags)0),
+            (FilesystemCapabilities.PosixLocks, InitFlags.PosixLocks),
+            (FilesystemCapabilities.FlockLocks, InitFlags.FlockLocks),
+            (FilesystemCapabilities.PosixLocks | FilesystemCapabilities.FlockLocks, locks),
+        })
+        {
+            var s = Start();
+            s.Kernel.Init(flags: InitFlags.AtomicOTrunc | locks);
+            s.Fs.ExpectMsg<FilesystemInitRequest>().Reply(capabilities);
+            var (_, payload) = s.Kernel.NextReply();
+            var init = System.Runtime.InteropServices.MemoryMarshal.Read<FuseInitOut>(payload);
+            Assert.Equal(expected, (InitFlags)init.Flags & locks);
+            await s.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public async Task Lock_requests_reach_the_filesystem_typed_and_GETLK_answers_fuse_lk_out()
+    {
+        var s = await ServingAsync();
+        s.Kernel.Lock(Opcode.GetLk, 60, node: 2, owner: 0xAB, type: 1, start: 10, end: 19);
+        var get = s.Fs.ExpectMsg<GetLockRequest>();
+        Assert.Equal((2UL, 3UL, 0xABUL), (get.NodeId, get.FileHandle, get.Owner));
+        Assert.Equal(new FileLock(10, 19, LockType.Write, 4321), get.Lock);
+        get.Reply(new FileLock(0, FileLock.ToEndOfFile, LockType.Read, 777));
+        var (header, payload) = s.Kernel.NextReply();
+        Assert.Equal((60UL, 0), (header.Unique, header.Error));
+        var lk = System.Runtime.InteropServices.MemoryMarshal.Read<FuseLkOut>(payload).Lk;
+        Assert.Equal((0UL, FuseConstants.OffsetMax, 0u, 777u), (lk.Start, lk.End, lk.Type, lk.Pid)); // the kernel's OFFSET_MAX
+
+        s.Kernel.Lock(Opcode.GetLk, 61, node: 2, owner: 0xAB, type: 0);
+        s.Fs.ExpectMsg<GetLockRequest>().Reply(new FileLock(0, 0, LockType.Unlock, 0));
+        (header, payload) = s.Kernel.NextReply();
+        Assert.Equal((61UL, 0, 2u), (header.Unique, header.Error, System.Runtime.InteropServices.MemoryMarshal.Read<FuseLkOut>(payload).Lk.Type));
+
+        s.Kernel.Lock(Opcode.SetLk, 62, node: 2, owner: 0xCD, type: 1, flock: true);
+        var set = s.Fs.ExpectMsg<SetLockRequest>();
+        Assert.Equal((Opcode.SetLk, false, true), (set.Opcode, set.Wait, set.IsFlock));
+        Assert.Equal(FileLock.WholeFile(LockType.Write, 4321), set.Lock); // OFFSET_MAX is ToEndOfFile
+        set.Fail(Errno.EAGAIN);
+        Assert.Equal((62UL, -(int)Errno.EAGAIN), Head(s.Kernel.NextReply()));
+    }
+
+    [Fact]
+    public async Task A_waiting_SETLKW_is_never_timed_out_does_not_hold_the_readers_credit_and_still_gets_EINTR_after_an_interrupt()
+    {
+        var clock = new FakeTimeProvider();
+        // One credit: if the waiter kept it, the reader could never read the UNLOCK that frees it.
+        var s = await ServingAsync(new ConnectionSettings
+        {
+            Time = clock, MaxInFlight = 1, RequestTimeout = TimeSpan.FromSeconds(30), InterruptGrace = TimeSpan.FromSeconds(2),
+        });
+        s.Kernel.Lock(Opcode.SetLkW, 70, node: 2, owner: 1, type: 1);
+        var waiter = s.Fs.ExpectMsg<SetLockRequest>();
+        Assert.True(waiter.Wait);
+        Assert.Equal(Opcode.SetLkW, waiter.Opcode);
+
+        s.Kernel.Lock(Opcode.SetLk, 71, node: 2, owner: 2, type: 2);
+        s.Fs.ExpectMsg<SetLockRequest>().Reply();
+        Assert.Equal((71UL, 0), Head(s.Kernel.NextReply()));
+
+        clock.Advance(TimeSpan.FromSeconds(31));
+        Assert.False(s.Kernel.HasReplyWithin(TimeSpan.FromMilliseconds(300)), "the request timeout answered a waiting SETLKW");
+        clock.Advance(TimeSpan.FromHours(1));
+        Assert.False(s.Kernel.HasReplyWithin(TimeSpan.FromMilliseconds(300)), "the request timeout answered a waiting SETLKW");
+
+        // Other requests are still timed out as before.
+        s.Kernel.GetAttr(72, 1);
+        s.Fs.ExpectMsg<GetAttrRequest>();
+        clock.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal((72UL, -(int)Errno.EIO), Head(s.Kernel.NextReply()));
+
+        // An interrupt still reaches the filesystem, and its grace still ends the wait.
+        s.Kernel.Interrupt(73, target: 70);
+        Assert.Same(waiter, s.Fs.ExpectMsg<RequestInterrupted>().Request);
+        clock.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal((70UL, -(int)Errno.EINTR), Head(s.Kernel.NextReply()));
+
+        // The credit came back exactly once: with one credit the connection still serves, one request at a time.
+        for (ulong u = 80; u < 83; u++)
+        {
+            s.Kernel.GetAttr(u, 1);
+            s.Fs.ExpectMsg<GetAttrRequest>().Reply(RootAttr);
+            Assert.Equal((u, 0), Head(s.Kernel.NextReply()));
+        }
+        var stats = await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance);
+        Assert.Equal(0, stats.InFlight);
+    }
+
+    [Fact]
+    public async Task A_SETLKW_the_filesystem_answers_gives_no_second_credit_back()
+    {
+        var s = await ServingAsync(new ConnectionSettings { MaxInFlight = 2 });
+        for (ulong u = 90; u < 95; u++)
+        {
+            s.Kernel.Lock(Opcode.SetLkW, u, node: 2, owner: u, type: 0);
+            s.Fs.ExpectMsg<SetLockRequest>().Reply();
+            Assert.Equal((u, 0), Head(s.Kernel.NextReply()));
+        }
+        // Still exactly two credits: two GETATTRs the filesystem holds use both, a third is read only when one is answered.
+        s.Kernel.GetAttr(100, 1);
+        s.Kernel.GetAttr(101, 1);
+        s.Kernel.GetAttr(102, 1);
+        var held = new[] { s.Fs.ExpectMsg<GetAttrRequest>(), s.Fs.ExpectMsg<GetAttrRequest>() };
+        s.Fs.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        held[0].Reply(RootAttr);
+        Assert.Equal((100UL, 0), Head(s.Kernel.NextReply()));
+        s.Fs.ExpectMsg<GetAttrRequest>().Reply(RootAttr);
+        Assert.Equal((102UL, 0), Head(s.Kernel.NextReply()));
+        held[1].Reply(RootAttr);
+        Assert.Equal((101UL, 0), Head(s.Kernel.NextReply()));
+    }
+
+    [Fact]
     public async Task A_duplicate_unique_is_answered_EIO_and_the_first_request_keeps_its_reply()
     {
         var s = await ServingAsync();

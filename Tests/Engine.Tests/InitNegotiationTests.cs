@@ -22,6 +22,20 @@ public sealed class InitNegotiationTests
     }
 
     [Fact]
+    public void Lock_flags_only_when_the_filesystem_implements_locks()
+    {
+        Assert.True(Kernel645.Flags.HasFlag(InitFlags.PosixLocks | InitFlags.FlockLocks));
+        var none = Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy()));
+        Assert.False(none.HasFlag(InitFlags.PosixLocks));
+        Assert.False(none.HasFlag(InitFlags.FlockLocks));
+        Assert.Equal(InitFlags.PosixLocks, Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy { PosixLocks = true })) & (InitFlags.PosixLocks | InitFlags.FlockLocks));
+        Assert.Equal(InitFlags.FlockLocks, Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy { FlockLocks = true })) & (InitFlags.PosixLocks | InitFlags.FlockLocks));
+        // Not offered, not taken.
+        var both = new InitPolicy { PosixLocks = true, FlockLocks = true };
+        Assert.Equal(0UL, (ulong)(Flags(InitNegotiation.Negotiate(Kernel645 with { Flags = InitFlags.AsyncRead }, both)) & InitFlags.PosixLocks));
+    }
+
+    [Fact]
     public void Only_offered_flags_are_set()
     {
         var offered = InitFlags.AsyncRead | InitFlags.AtomicOTrunc;

@@ -77,6 +77,40 @@ public sealed class ReplyEncoderTests
     }
 
     [Fact]
+    public void Lock_out_is_fuse_file_lock_and_clamps_the_end_to_OFFSET_MAX()
+    {
+        var b = ReplyEncoder.Lock(Scratch(), 10, 19, 1, 4321);
+        Assert.Equal(24, b.Length); // fuse_lk_out: fuse_file_lock (start, end, type, pid)
+        Assert.Equal((10ul, 19ul, 1u, 4321u), (U64(b, 0), U64(b, 8), U32(b, 16), U32(b, 20)));
+        // "To the end of the file": the kernel takes OFFSET_MAX (LLONG_MAX) and answers EIO for anything larger.
+        b = ReplyEncoder.Lock(Scratch(), 0, ulong.MaxValue, 0, 7);
+        Assert.Equal((0ul, 0x7ffffffffffffffful, 0u, 7u), (U64(b, 0), U64(b, 8), U32(b, 16), U32(b, 20)));
+        b = ReplyEncoder.Lock(Scratch(), 0, 0, 2, 0); // no conflict: F_UNLCK
+        Assert.Equal(2u, U32(b, 16));
+    }
+
+    [Fact]
+    public void Notifications_carry_unique_0_and_the_code_in_the_error_field()
+    {
+        var head = ReplyEncoder.NotifyHeader(Scratch(), NotifyCode.InvalEntry, 20);
+        Assert.Equal((36u, 3u, 0ul), (U32(head, 0), U32(head, 4), U64(head, 8)));
+
+        var inode = ReplyEncoder.NotifyInvalInode(Scratch(), 5, -1, 0);
+        Assert.Equal(24, inode.Length);
+        Assert.Equal((5ul, ulong.MaxValue, 0ul), (U64(inode, 0), U64(inode, 8), U64(inode, 16)));
+
+        var entry = ReplyEncoder.NotifyInvalEntry(Scratch(), 1, "abc"u8);
+        Assert.Equal(16 + 3 + 1, entry.Length);
+        Assert.Equal((1ul, 3u, 0u), (U64(entry, 0), U32(entry, 8), U32(entry, 12)));
+        Assert.True(entry[16..].SequenceEqual("abc\0"u8));
+
+        var delete = ReplyEncoder.NotifyDelete(Scratch(), 1, 9, "xy"u8);
+        Assert.Equal(24 + 2 + 1, delete.Length);
+        Assert.Equal((1ul, 9ul, 2u, 0u), (U64(delete, 0), U64(delete, 8), U32(delete, 16), U32(delete, 20)));
+        Assert.True(delete[24..].SequenceEqual("xy\0"u8));
+    }
+
+    [Fact]
     public void Data_is_passed_through_not_copied()
     {
         var data = new byte[] { 1, 2, 3 };

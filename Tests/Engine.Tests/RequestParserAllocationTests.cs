@@ -47,6 +47,8 @@ public sealed class RequestParserAllocationTests
         public object Lseek(in FuseInHeader h, in LseekArgs a) => Done;
         public object CopyFileRange(in FuseInHeader h, in CopyFileRangeArgs a) => Done;
         public object NotifyReply(in FuseInHeader h, in NotifyReplyArgs a) => Done;
+        public object GetLock(in FuseInHeader h, in LockArgs a) => Done;
+        public object SetLock(in FuseInHeader h, in LockArgs a) => Done;
         public object Malformed(in FuseInHeader h, string reason) => Done;
         public object Unsupported(in FuseInHeader h) => Done;
     }

@@ -99,6 +99,8 @@ public sealed class RequestParserTests
         public Parsed Lseek(in FuseInHeader h, in LseekArgs a) => P("Lseek", h, a);
         public Parsed CopyFileRange(in FuseInHeader h, in CopyFileRangeArgs a) => P("CopyFileRange", h, a);
         public Parsed NotifyReply(in FuseInHeader h, in NotifyReplyArgs a) => P("NotifyReply", h, a);
+        public Parsed GetLock(in FuseInHeader h, in LockArgs a) => P("GetLock", h, a);
+        public Parsed SetLock(in FuseInHeader h, in LockArgs a) => P("SetLock", h, a);
         public Parsed Malformed(in FuseInHeader h, string reason) => new("Malformed", h, null, reason);
         public Parsed Unsupported(in FuseInHeader h) => P("Unsupported", h);
     }
@@ -978,6 +980,47 @@ public sealed class RequestParserTests
         Assert.Equal(0x33ul, r.Args.Fh);
         Assert.Equal(5ul, r.Args.Offset);
         Assert.Equal(4096u, r.Args.Size);
+    }
+
+    [Theory]
+    [InlineData(31u, "GetLock", false)]
+    [InlineData(32u, "SetLock", false)]
+    [InlineData(33u, "SetLock", true)]
+    public void Lock_requests_read_fuse_lk_in(uint opcode, string kind, bool wait)
+    {
+        var r = Decode(Bytes(
+            88u, opcode,            // len: 40 + fuse_lk_in (48)
+            0xa1ul, 7ul,            // unique, nodeid
+            1000u, 1000u, 4321u,    // uid, gid, pid
+            (ushort)0, (ushort)0,   // total_extlen, padding
+            0x55ul,                 // fh
+            0xdeadbeefcafeul,       // owner
+            100ul,                  // lk.start
+            0x7ffffffffffffffful,   // lk.end: OFFSET_MAX (to the end of the file)
+            1u,                     // lk.type: F_WRLCK
+            4321u,                  // lk.pid
+            1u,                     // lk_flags: FUSE_LK_FLOCK
+            0u));                   // padding
+        Assert.Equal(kind, r.Kind);
+        var a = Assert.IsType<LockArgs>(r.Args);
+        Assert.Equal((Opcode)opcode, r.Opcode);
+        Assert.Equal(0x55ul, a.Fh);
+        Assert.Equal(0xdeadbeefcafeul, a.Owner);
+        Assert.Equal((100ul, FuseConstants.OffsetMax, 1u, 4321u), (a.Lock.Start, a.Lock.End, a.Lock.Type, a.Lock.Pid));
+        Assert.True(a.IsFlock);
+        Assert.Equal(wait, a.Wait);
+    }
+
+    [Fact]
+    public void A_short_fuse_lk_in_is_malformed()
+    {
+        var r = DecodeMalformed(Bytes(
+            80u, 32u,               // len: 40 + 40 bytes of a 48-byte fuse_lk_in
+            0xa2ul, 7ul,
+            1000u, 1000u, 4321u,
+            (ushort)0, (ushort)0,
+            Zeros(40)));
+        Assert.Equal(Opcode.SetLk, r.Opcode);
     }
 
     [Theory]

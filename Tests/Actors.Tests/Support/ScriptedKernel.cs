@@ -54,8 +54,18 @@ internal sealed class ScriptedKernel : IFuseDevice
 
     public void Send(byte[] request) => _requests.Add(request);
 
-    public void Init(ulong unique = 1, uint major = FuseConstants.KernelVersion, uint minor = FuseConstants.KernelMinorVersion) =>
-        Send(Request(Opcode.Init, unique, 0, new FuseInitIn { Major = major, Minor = minor, MaxReadahead = 1 << 17, Flags = (uint)InitFlags.AtomicOTrunc }));
+    public void Init(ulong unique = 1, uint major = FuseConstants.KernelVersion, uint minor = FuseConstants.KernelMinorVersion,
+        InitFlags flags = InitFlags.AtomicOTrunc) =>
+        Send(Request(Opcode.Init, unique, 0, new FuseInitIn { Major = major, Minor = minor, MaxReadahead = 1 << 17, Flags = (uint)flags }));
+
+    /// <summary>GETLK, SETLK or SETLKW on <paramref name="node"/> (fuse_lk_in; <paramref name="end"/> OFFSET_MAX is "to the end of the file").</summary>
+    public void Lock(Opcode opcode, ulong unique, ulong node, ulong owner, uint type, ulong start = 0, ulong end = FuseConstants.OffsetMax,
+        bool flock = false, uint pid = 4321) =>
+        Send(Request(opcode, unique, node, new FuseLkIn
+        {
+            Fh = 3, Owner = owner, Lk = new FuseFileLock { Start = start, End = end, Type = type, Pid = pid },
+            LkFlags = flock ? FuseConstants.LkFlock : 0,
+        }));
 
     public void GetAttr(ulong unique, ulong node) => Send(Request(Opcode.GetAttr, unique, node, new FuseGetAttrIn()));
 
