@@ -189,6 +189,52 @@ public sealed class StorePersistenceTests : IDisposable
         Assert.Equal((long)(2 * actorsPerSystem * eventsPerActor), Convert.ToInt64(await Scalar(c, "SELECT COUNT(*) FROM journal")));
     }
 
+    [Fact]
+    public async Task A_writer_waits_for_another_process_holding_the_sqlite_write_lock()
+    {
+        var store = ClusterStore.Parse("sqlite:" + Path.Combine(_dir, "locked.db"));
+        store.Prepare();
+        var node = Start(store, "waiter");
+        var actor = node.ActorOf(Recorder.Props("waiter-0"));
+        Assert.Equal("ok:first", await actor.Ask<string>("add:first", AskTimeout)); // tables exist
+
+        // Another process (python's sqlite3) takes the write lock and keeps it for 3 s.
+        var hold = TimeSpan.FromSeconds(3);
+        var psi = new System.Diagnostics.ProcessStartInfo("python3")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("import sqlite3,sys,time\n" +
+                             "c=sqlite3.connect(sys.argv[1],isolation_level=None,timeout=30)\n" +
+                             "c.execute('BEGIN IMMEDIATE')\nprint('locked',flush=True)\n" +
+                             "time.sleep(float(sys.argv[2]))\nc.execute('COMMIT')\n");
+        psi.ArgumentList.Add(store.SqlitePath!);
+        psi.ArgumentList.Add(hold.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var locker = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var line = await locker.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal("locked", line);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var acks = Enumerable.Range(0, 20).Select(i => actor.Ask<string>($"add:w{i}", AskTimeout)).ToList();
+            await Task.WhenAll(acks);
+            // The writes waited for the lock (instead of failing with SQLITE_BUSY) and then all went through.
+            Assert.True(clock.Elapsed > hold - TimeSpan.FromSeconds(1.5), $"writes finished after {clock.Elapsed} while the lock was held");
+            await locker.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, locker.ExitCode);
+        }
+        finally
+        {
+            if (!locker.HasExited) locker.Kill();
+        }
+        var expected = new[] { "first" }.Concat(Enumerable.Range(0, 20).Select(i => $"w{i}"));
+        Assert.Equal(expected, await actor.Ask<string[]>("get", AskTimeout));
+        await Stop(node);
+    }
+
     private static async Task<object?> Scalar(System.Data.Common.DbConnection c, string sql)
     {
         await using var cmd = c.CreateCommand();
