@@ -3,6 +3,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Configuration;
+using Akka.Persistence.Sql;
 using Akka.Persistence.Sql.Config;
 using LinqToDB;
 using LinqToDB.Interceptors;
@@ -216,9 +217,9 @@ public sealed class ClusterStore
 
     /// <summary>
     /// The akka.persistence HOCON: the SQL journal and snapshot store (and the SQL read journal) on this database,
-    /// tables created on start. Use <see cref="ToActorSystemSetup"/> to create the ActorSystem.
+    /// tables created on start, over the plugin's reference config. Use <see cref="ToActorSystemSetup"/> to create the ActorSystem.
     /// </summary>
-    public Config ToConfig() => ConnectionConfig().WithFallback(TuningConfig());
+    public Config ToConfig() => ConnectionConfig().WithFallback(TuningConfig()).WithFallback(SqlPersistence.DefaultConfiguration);
 
     /// <summary>
     /// The setup to create the node's ActorSystem with: <c>ActorSystem.Create(name, store.ToActorSystemSetup(config))</c>.
@@ -229,7 +230,10 @@ public sealed class ClusterStore
     public ActorSystemSetup ToActorSystemSetup(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var merged = ConnectionConfig().WithFallback(config).WithFallback(TuningConfig());
+        // The plugin's own reference config (plugin classes, table mappings) is the last fallback: the journal actor is
+        // created from akka.persistence.journal.sql.class before anything would inject it.
+        var merged = ConnectionConfig().WithFallback(config).WithFallback(TuningConfig())
+            .WithFallback(SqlPersistence.DefaultConfiguration);
         var bootstrap = BootstrapSetup.Create().WithConfig(merged);
         if (Kind != ClusterStoreKind.Sqlite) return ActorSystemSetup.Create(bootstrap);
         var options = new DataOptions()
@@ -328,8 +332,14 @@ public sealed class ClusterStore
     /// </summary>
     internal sealed class SqlitePragmas : IConnectionInterceptor
     {
+        private static long _applied;
+
+        /// <summary>How many connections the pragmas were applied to (tests check the interceptor is in use).</summary>
+        internal static long Applied => Interlocked.Read(ref _applied);
+
         internal static void Apply(DbConnection connection)
         {
+            Interlocked.Increment(ref _applied);
             using var cmd = connection.CreateCommand();
             cmd.CommandText = $"PRAGMA busy_timeout = {SqliteBusyTimeoutSeconds * 1000}; PRAGMA journal_mode = WAL;";
             cmd.ExecuteNonQuery();
@@ -337,6 +347,7 @@ public sealed class ClusterStore
 
         private static async Task ApplyAsync(DbConnection connection, CancellationToken cancellationToken)
         {
+            Interlocked.Increment(ref _applied);
             await using var cmd = connection.CreateCommand();
             cmd.CommandText = $"PRAGMA busy_timeout = {SqliteBusyTimeoutSeconds * 1000}; PRAGMA journal_mode = WAL;";
             await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
