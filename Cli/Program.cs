@@ -28,6 +28,8 @@ internal static class Program
             return 2;
         }
 
+        if (cli.Kind == "cluster-demo") return await ClusterDemo.RunAsync(cli);
+
         var mountpoint = Path.GetFullPath(cli.Mountpoint);
         var problem = CheckMountpoint(mountpoint) ?? (cli.Source is { } src && !Directory.Exists(src) ? $"source {src} is not a directory" : null);
         if (problem is not null)
@@ -68,6 +70,13 @@ internal static class Program
             .MinimumLevel.Is(cli.Debug ? LogEventLevel.Debug : LogEventLevel.Information)
             .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose, outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}")
             .CreateLogger();
+
+        if (cli.Kind == "cluster")
+        {
+            int code = await ClusterCommand.RunAsync(cli, config, mountpoint);
+            await Log.CloseAndFlushAsync();
+            return code;
+        }
 
         using var system = ActorSystem.Create("fuseactors", config);
         var options = new MountOptions

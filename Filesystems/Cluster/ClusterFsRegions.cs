@@ -22,7 +22,9 @@ public sealed class ClusterFsRegions
         var shardingSettings = ClusterShardingSettings.Create(system);
         var chunks = sharding.Start(ChunkTypeName, id => ChunkEntity.Props(id, settings.ChunkSize), shardingSettings,
             new ChunkExtractor(settings.ChunkShards));
-        var ns = sharding.Start(NamespaceTypeName, id => NamespaceEntity.Props(id, settings, chunks), shardingSettings,
+        // The namespace entity holds live nodes' opens and locks: it is never passivated for being idle.
+        var ns = sharding.Start(NamespaceTypeName, id => NamespaceEntity.Props(id, settings, chunks),
+            shardingSettings.WithPassivateIdleAfter(TimeSpan.Zero),
             new NamespaceExtractor());
         return new ClusterFsRegions { Namespace = ns, Chunks = chunks };
     }

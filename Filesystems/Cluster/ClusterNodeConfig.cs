@@ -49,11 +49,20 @@ public static class ClusterNodeConfig
                 stable-after = 5s
               }
               failure-detector.acceptable-heartbeat-pause = 3s
-              sharding.passivation.strategy = none
             }
+            # Shard placement lives in memory, replicated between the nodes (not in the journal): a full restart
+            # starts placement afresh, while the entities' own state comes back from the store.
+            akka.cluster.sharding.state-store-mode = ddata
+            akka.cluster.sharding.remember-entities = off
             akka.coordinated-shutdown.exit-clr = off
             akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
             """);
-        return node.WithFallback(fixedPart).WithFallback(application).WithFallback(store.ToConfig()).WithFallback(defaults);
+        return node.WithFallback(fixedPart).WithFallback(application).WithFallback(store.ToConfig()).WithFallback(defaults)
+            .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration)
+            // Sharding's and distributed data's serializers must be known before the first message from a node that
+            // joins: they are otherwise added only when ClusterSharding starts, after this node is Up.
+            .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingletonManager.DefaultConfig())
+            .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig());
     }
 }

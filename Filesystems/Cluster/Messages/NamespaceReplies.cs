@@ -14,7 +14,7 @@ public sealed record NsResult(
 {
     public static readonly NsResult Ok = new(0);
     public static NsResult Error(Engine.Protocol.Errno e) => new((int)e);
-    public bool IsOk => Errno == 0;
+    [IgnoreMember] public bool IsOk => Errno == 0;
 }
 
 /// <summary>What changed, sent by the namespace to every subscribed node but the one that made the change, so each

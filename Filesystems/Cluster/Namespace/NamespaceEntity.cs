@@ -75,6 +75,22 @@ public sealed class NamespaceEntity : UntypedPersistentActor
 
     protected override void OnCommand(object message)
     {
+        try
+        {
+            Handle(message);
+        }
+        catch (Exception e) when (message is INamespaceMessage)
+        {
+            // A bug must not leave the caller waiting for its timeout, nor a half-applied change in memory: answer
+            // EIO, then restart, which recovers the state from the journal.
+            _log.Error(e, "namespace {0}: {1} failed; answering EIO and recovering from the journal", Volume, message.GetType().Name);
+            Sender.Tell(message is NsLock l ? new LockResult((int)Errno.EIO, null, l.WaitId) : NsResult.Error(Errno.EIO));
+            throw;
+        }
+    }
+
+    private void Handle(object message)
+    {
         switch (message)
         {
             case INamespaceMutation m:

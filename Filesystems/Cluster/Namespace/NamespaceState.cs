@@ -26,7 +26,7 @@ public sealed class NamespaceState
 
     public NamespaceState()
     {
-        var root = new Inode(RootIno, ModeBits.Directory | 0x1ED, 0, 0, 0, 0) { Nlink = 2, Parent = RootIno, Entries = new() };
+        var root = new Inode(RootIno, ModeBits.Directory | 0x1ED, 0, 0, 0, 0) { Nlink = 2, Parent = RootIno, Entries = new(), Order = new() };
         _inodes.Add(RootIno, root);
     }
 

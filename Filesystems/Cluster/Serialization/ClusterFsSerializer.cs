@@ -52,7 +52,7 @@ public sealed class ClusterFsSerializer : SerializerWithStringManifest
     public override object FromBinary(byte[] bytes, string manifest)
     {
         if (!Types.TryGetValue(manifest, out var type))
-            throw new SerializationException($"unknown cluster filesystem manifest '{manifest}'");
+            throw new System.Runtime.Serialization.SerializationException($"unknown cluster filesystem manifest '{manifest}'");
         return MessagePackSerializer.Deserialize(type, bytes, Options)!;
     }
 }
