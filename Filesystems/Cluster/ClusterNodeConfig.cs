@@ -62,7 +62,7 @@ public static class ClusterNodeConfig
             // Sharding's and distributed data's serializers must be known before the first message from a node that
             // joins: they are otherwise added only when ClusterSharding starts, after this node is Up.
             .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig())
-            .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingletonManager.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig())
             .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig());
     }
 }

@@ -434,8 +434,9 @@ public sealed class ClusterFs : FilesystemActor
                 Check(res);
                 long index = offset / cs + i;
                 long from = Math.Max(offset, index * cs);
-                res.Data!.CopyTo(buffer.AsSpan((int)(from - offset)));
-                if (res.Data.Length > 0) end = Math.Max(end, from + res.Data.Length);
+                var bytes = res.Data ?? [];
+                bytes.CopyTo(buffer.AsSpan((int)(from - offset)));
+                if (bytes.Length > 0) end = Math.Max(end, from + bytes.Length);
             }
             // Holes read as zeros up to the file's size; a chunk's data never lies beyond it.
             long known = (long)_sizes.GetValueOrDefault(ino);
