@@ -43,6 +43,10 @@ public static class ClusterNodeConfig
             akka.cluster.downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
             """);
         var defaults = ConfigurationFactory.ParseString("""
+            # Write each remote message at once: DotNetty's batching holds small messages up to its flush interval
+            # when traffic is light, which is most of a filesystem's life (measured: ~13 ms per create across nodes
+            # with it, against ~1 ms on the node holding the namespace).
+            akka.remote.dot-netty.tcp.batching.enabled = false
             akka.cluster {
               split-brain-resolver {
                 active-strategy = keep-majority

@@ -5,7 +5,8 @@
 #   Tests/External/external-suites.sh full       all pjdfstest files and long fsx runs on memfs, passthrough with
 #                                                kernel passthrough on, and off
 #   Tests/External/external-suites.sh dir PATH   the full suites against an existing directory (no mount)
-# Environment overrides (README.md): TARGETS="memfs passthrough passthrough-nokp",
+# Environment overrides (README.md): TARGETS="memfs passthrough passthrough-nokp cluster" (cluster: a one-node
+#   cluster filesystem on a fresh SQLite store; not in the default lists),
 #   PJD_DIRS="chmod rename" (directories or files under pjdfstest's tests/; "all"; "" = skip pjdfstest),
 #   PJD_JOBS=N (pjdfstest files at once, each in its own directory; quick: 4, else 1),
 #   FSX_OPS=N, FSX_VARIANTS="plain mmap odirect multi uring" ("" = skip fsx), PJD_TIMEOUT, FSX_TIMEOUT (seconds),
@@ -127,6 +128,10 @@ mount_target() {  # $1 target name
       src=$tmp/$name-src; mkdir -p "$src"
       if [ "$name" = passthrough-nokp ]; then echo 'fuseactors.passthrough-fs.kernel-passthrough = off' >> "$conf"; fi
       set -- mount passthrough "$src" "$mnt" ;;
+    cluster)
+      # A one-node cluster filesystem on a fresh SQLite store (the same code path as three nodes, minus the hops).
+      local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+      set -- mount cluster "$mnt" --port "$port" --store "sqlite:$tmp/cluster.db" ;;
     dir:*) target_dir=${name#dir:}; return 0 ;;
     *) echo "unknown target $name" >&2; return 1 ;;
   esac
@@ -134,7 +139,7 @@ mount_target() {  # $1 target name
   "$cli" "$@" --config "$conf" > "$out" 2> "$tmp/$name.err" &
   pid=$!
   mounted+=("$mnt") pids+=("$pid")
-  for i in $(seq 1 300); do   # 30 s for the ready line
+  for i in $(seq 1 900); do   # 90 s for the ready line (a cluster node joins first)
     if grep -q 'mounted at' "$out" 2>/dev/null && is_mounted "$mnt"; then target_dir=$mnt; return 0; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
