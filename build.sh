@@ -3,6 +3,8 @@
 #   ./build.sh mount [DIR]   mount the in-memory filesystem at DIR (default /tmp/fuseactors) in the foreground; Ctrl-C unmounts
 #   ./build.sh test          install the test programs (attr, git, fio, ...) and run every test suite, then the quick
 #                            pass of the external suites (pjdfstest, fsx: Tests/External/README.md)
+#   ./build.sh cluster-demo [DIR]  three cluster filesystem nodes on this machine, mounted at DIR/a, DIR/b, DIR/c
+#                            (default /tmp/fuseactors-cluster) on one SQLite store; Ctrl-C stops them
 #   ./build.sh deps          only install the system packages the tests and benchmarks use
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,6 +33,10 @@ case "${1:-}" in
     mkdir -p "$dir"
     dotnet build Cli -c Release -v q -nologo >/dev/null
     exec Cli/bin/Release/net10.0/fuseactors mount memfs "$dir" "${@:3}" ;;
+  cluster-demo)
+    dir="${2:-/tmp/fuseactors-cluster}"
+    dotnet build Cli -c Release -v q -nologo >/dev/null
+    exec Cli/bin/Release/net10.0/fuseactors cluster demo "$dir" "${@:3}" ;;
   test)
     deps
     dotnet build FuseActors.sln -c Release -v q -nologo
@@ -62,5 +68,5 @@ case "${1:-}" in
     echo "$passed passed, $failed failed"
     exit $status ;;
   *)
-    sed -n '2,6p' "$0"; exit 2 ;;
+    sed -n '2,8p' "$0"; exit 2 ;;
 esac
