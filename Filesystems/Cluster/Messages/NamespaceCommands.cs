@@ -89,6 +89,17 @@ public sealed record NsWritten(
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
 
+/// <summary>An O_APPEND write of <see cref="Length"/> bytes: the namespace picks its offset (the size now) and grows
+/// the size past it in one step, so appends from several nodes never overwrite each other. Answered with the new
+/// attributes: the write goes at <c>Size - Length</c>.</summary>
+[MessagePackObject]
+public sealed record NsAppend(
+    [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Ino, [property: Key(3)] ulong Length,
+    [property: Key(4)] string Origin) : INamespaceMutation
+{
+    public INamespaceMutation WithTime(long time) => this with { Time = time };
+}
+
 /// <summary>SETXATTR (<see cref="Flags"/>: XATTR_CREATE 1, XATTR_REPLACE 2).</summary>
 [MessagePackObject]
 public sealed record NsSetXattr(

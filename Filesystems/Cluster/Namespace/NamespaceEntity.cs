@@ -162,6 +162,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         NsRename c => c.Origin,
         NsSetAttr c => c.Origin,
         NsWritten c => c.Origin,
+        NsAppend c => c.Origin,
         NsSetXattr c => c.Origin,
         NsRemoveXattr c => c.Origin,
         _ => null,

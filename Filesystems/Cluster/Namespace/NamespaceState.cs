@@ -144,6 +144,7 @@ public sealed class NamespaceState
             case NsRename c: return Rename(c, apply, changes);
             case NsSetAttr c: return SetAttr(c, apply, ref result, changes);
             case NsWritten c: return Written(c, apply, ref result, changes);
+            case NsAppend c: return Append(c, apply, ref result, changes);
             case NsSetXattr c: return SetXattr(c, apply, changes);
             case NsRemoveXattr c: return RemoveXattr(c, apply, changes);
             case NsFree c: return Free(c, apply);
@@ -389,6 +390,20 @@ public sealed class NamespaceState
         n.MtimeNs = c.Time;
         n.CtimeNs = c.Time;
         if (c.KillSuid) n.KillSuidGid();
+        changes.Inodes.Add(n.Ino);
+        result = new NsResult(0, n.ToAttr());
+        return Errno.Ok;
+    }
+
+    private Errno Append(NsAppend c, bool apply, ref NsResult? result, Changes changes)
+    {
+        if (!_inodes.TryGetValue(c.Ino, out var n)) return Errno.ENOENT;
+        if (!n.IsRegular) return Errno.EINVAL;
+        if (n.Size + c.Length > MaxFileSize) return Errno.EFBIG;
+        if (!apply) return Errno.Ok;
+        n.Size += c.Length;
+        n.MtimeNs = c.Time;
+        n.CtimeNs = c.Time;
         changes.Inodes.Add(n.Ino);
         result = new NsResult(0, n.ToAttr());
         return Errno.Ok;

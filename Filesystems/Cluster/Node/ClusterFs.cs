@@ -22,12 +22,19 @@ public sealed class ClusterFs : FilesystemActor
     private readonly string _node;
     private readonly string _volume;
 
-    private sealed class Handle(ulong ino, DirEntry[]? listing, ulong parent)
+    private sealed class Handle(ulong ino, DirEntry[]? listing, ulong parent, bool append = false)
     {
         public readonly ulong Ino = ino;
         public readonly DirEntry[]? Listing = listing;
         public readonly ulong Parent = parent;
+        /// <summary>Opened with O_APPEND: the namespace places each write at the end (see <see cref="NsAppend"/>).</summary>
+        public readonly bool Append = append;
     }
+
+    // O_APPEND: the kernel would place the write at the size it has cached, which another node may have grown since;
+    // so the namespace places it, and the open bypasses the page cache (the kernel never holds bytes at the offset it guessed).
+    private static bool IsAppend(OpenFlags flags) => (flags & OpenFlags.Append) != 0;
+    private static FopenFlags OpenReplyFlags(bool append) => append ? FopenFlags.DirectIo : FopenFlags.None;
 
     private readonly Dictionary<ulong, Handle> _handles = new();
     private ulong _nextFh = 1;
@@ -197,6 +204,13 @@ public sealed class ClusterFs : FilesystemActor
     protected override void Lookup(LookupRequest r) =>
         HandleAsync(r, async ct => ReplyEntry(r, await Ns(new NsLookup(_volume, r.NodeId, Bytes(r.Name)), true, ct)));
 
+    /// <summary>The kernel let go of nodes: forget the sizes seen for those not open here (the namespace owns them).</summary>
+    protected override void Forget(ForgetRequest r)
+    {
+        foreach (ref readonly var f in r.Forgets)
+            if (!_open.ContainsKey(f.NodeId)) _sizes.Remove(f.NodeId);
+    }
+
     protected override void GetAttr(GetAttrRequest r) => HandleAsync(r, async ct =>
     {
         var res = await Ns(new NsGetAttr(_volume, r.NodeId), true, ct);
@@ -289,8 +303,9 @@ public sealed class ClusterFs : FilesystemActor
     {
         if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
         var a = res.Attr!;
-        ulong fh = AddHandle(new Handle(a.Ino, null, 0));
-        if (!r.Reply(ToEntry(a), fh)) CloseHandle(fh);
+        bool append = IsAppend(r.Flags);
+        ulong fh = AddHandle(new Handle(a.Ino, null, 0, append));
+        if (!r.Reply(ToEntry(a), fh, OpenReplyFlags(append))) CloseHandle(fh);
     }
 
     protected override void Link(LinkRequest r) =>
@@ -357,8 +372,9 @@ public sealed class ClusterFs : FilesystemActor
         if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
         if (ModeBits.IsDirectory(res.Attr!.Mode)) { r.Fail(Errno.EISDIR); return; }
         Seen(res.Attr);
-        ulong fh = AddHandle(new Handle(r.NodeId, null, 0));
-        if (!r.Reply(fh)) CloseHandle(fh);
+        bool append = IsAppend(r.Flags);
+        ulong fh = AddHandle(new Handle(r.NodeId, null, 0, append));
+        if (!r.Reply(fh, OpenReplyFlags(append))) CloseHandle(fh);
     });
 
     protected override void OpenDir(OpenRequest r) => HandleAsync(r, async ct =>
@@ -449,31 +465,42 @@ public sealed class ClusterFs : FilesystemActor
     {
         if (!_handles.TryGetValue(r.Fh, out var h) || h.Listing is not null) { r.Fail(Errno.EBADF); return; }
         ulong ino = h.Ino;
-        // The payload lives in the device buffer only until the answer: copy it into the chunk messages now.
+        // The payload lives in the device buffer only until the answer: copy it now.
+        var data = r.Data.ToArray();
+        bool append = h.Append;
+        long requested = (long)r.Offset;
+        HandleAsync(r, async ct =>
+        {
+            long offset = requested;
+            if (append)
+            {
+                // Once: a second reservation would leave a gap.
+                var reserved = await Ns(new NsAppend(_volume, 0, ino, (ulong)data.Length, _node), false, ct);
+                if (!reserved.IsOk) { r.Fail((Errno)reserved.Errno); return; }
+                offset = (long)reserved.Attr!.Size - data.Length;
+            }
+            await WriteChunks(ino, offset, data, ct);
+            // Then the size and mtime, and the other nodes hear of the change.
+            var res = await Ns(new NsWritten(_volume, 0, ino, (ulong)(offset + data.Length), false, _node), true, ct);
+            if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+            Seen(res.Attr!);
+            r.Reply((uint)data.Length);
+        });
+    }
+
+    private async Task WriteChunks(ulong ino, long offset, byte[] data, CancellationToken ct)
+    {
         long cs = _settings.ChunkSize;
-        long offset = (long)r.Offset;
-        var data = r.Data;
-        var writes = new List<ChunkWrite>();
+        var tasks = new List<Task<ChunkResult>>();
         for (long at = offset; at < offset + data.Length;)
         {
             long index = at / cs;
             long to = Math.Min(offset + data.Length, (index + 1) * cs);
-            writes.Add(new ChunkWrite(_volume, ino, index, (int)(at - index * cs), data.Span[(int)(at - offset)..(int)(to - offset)].ToArray()));
+            var part = to - at == data.Length ? data : data.AsSpan((int)(at - offset), (int)(to - at)).ToArray();
+            tasks.Add(Ask<ChunkResult>(_chunks, new ChunkWrite(_volume, ino, index, (int)(at - index * cs), part), true, ct));
             at = to;
         }
-        uint written = (uint)data.Length;
-        ulong end = (ulong)(offset + data.Length);
-        HandleAsync(r, async ct =>
-        {
-            var tasks = new Task<ChunkResult>[writes.Count];
-            for (int i = 0; i < writes.Count; i++) tasks[i] = Ask<ChunkResult>(_chunks, writes[i], true, ct);
-            foreach (var t in tasks) Check(await t);
-            // Then the size and mtime, and the other nodes hear of the change.
-            var res = await Ns(new NsWritten(_volume, 0, ino, end, false, _node), true, ct);
-            if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
-            Seen(res.Attr!);
-            r.Reply(written);
-        });
+        foreach (var t in tasks) Check(await t);
     }
 
     // ---------------------------------------------------------------- locks

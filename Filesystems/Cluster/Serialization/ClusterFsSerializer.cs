@@ -28,7 +28,7 @@ public sealed class ClusterFsSerializer : SerializerWithStringManifest
         [typeof(NsGetXattr)] = "GX", [typeof(NsListXattr)] = "LX", [typeof(NsStatFs)] = "SF",
         [typeof(NsMakeNode)] = "MN", [typeof(NsLink)] = "LN", [typeof(NsRemove)] = "RM", [typeof(NsRename)] = "RN",
         [typeof(NsSetAttr)] = "SA", [typeof(NsWritten)] = "WR", [typeof(NsSetXattr)] = "SX", [typeof(NsRemoveXattr)] = "RX",
-        [typeof(NsFree)] = "FR",
+        [typeof(NsFree)] = "FR", [typeof(NsAppend)] = "AP",
         [typeof(NsSubscribe)] = "SU", [typeof(NsOpen)] = "OP", [typeof(NsClose)] = "CL",
         [typeof(NsLock)] = "LK", [typeof(NsCancelLockWait)] = "LC", [typeof(LockResult)] = "LR", [typeof(HeldLock)] = "HL",
         [typeof(NsResult)] = "NR", [typeof(NodeAttr)] = "AT", [typeof(DirEntry)] = "DE",
