@@ -25,6 +25,10 @@ public sealed record NsGetXattr([property: Key(0)] string Volume, [property: Key
 [MessagePackObject]
 public sealed record NsListXattr([property: Key(0)] string Volume, [property: Key(1)] ulong Ino) : INamespaceMessage;
 
+/// <summary>Which chunks of <see cref="Ino"/> from index <see cref="From"/> on hold data (answered in <see cref="NsResult.Chunks"/>).</summary>
+[MessagePackObject]
+public sealed record NsChunks([property: Key(0)] string Volume, [property: Key(1)] ulong Ino, [property: Key(2)] long From) : INamespaceMessage;
+
 [MessagePackObject]
 public sealed record NsStatFs([property: Key(0)] string Volume) : INamespaceMessage;
 
@@ -79,12 +83,13 @@ public sealed record NsSetAttr(
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
 
-/// <summary>Data up to <see cref="End"/> is durable in the chunks: the size grows to it, mtime moves, and a write by
-/// an unprivileged writer drops set-user-id (<see cref="KillSuid"/>).</summary>
+/// <summary>Data from <see cref="Offset"/> up to <see cref="End"/> is durable in the chunks: the size grows to it,
+/// mtime moves, the chunks it touched are recorded (so truncate and free visit only chunks that hold data), and a
+/// write by an unprivileged writer drops set-user-id (<see cref="KillSuid"/>).</summary>
 [MessagePackObject]
 public sealed record NsWritten(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Ino, [property: Key(3)] ulong End,
-    [property: Key(4)] bool KillSuid, [property: Key(5)] string Origin) : INamespaceMutation
+    [property: Key(4)] bool KillSuid, [property: Key(5)] string Origin, [property: Key(6)] ulong Offset) : INamespaceMutation
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }

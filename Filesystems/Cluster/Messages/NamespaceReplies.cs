@@ -10,7 +10,8 @@ public sealed record NsResult(
     [property: Key(2)] byte[]? Bytes = null,
     [property: Key(3)] DirEntry[]? Entries = null,
     [property: Key(4)] byte[][]? Names = null,
-    [property: Key(5)] ulong Count = 0) : IClusterFsMessage
+    [property: Key(5)] ulong Count = 0,
+    [property: Key(6)] long[]? Chunks = null) : IClusterFsMessage
 {
     public static readonly NsResult Ok = new(0);
     public static NsResult Error(Engine.Protocol.Errno e) => new((int)e);

@@ -26,7 +26,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
     private readonly IActorRef _chunks;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly NamespaceState.Changes _changes = new();
-    private NamespaceState _state = new();
+    private NamespaceState _state;
 
     private readonly Dictionary<string, IActorRef> _subscribers = new();
     private readonly Dictionary<IActorRef, string> _subscriberNodes = new();
@@ -41,6 +41,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         Volume = volume;
         _settings = settings;
         _chunks = chunks;
+        _state = new NamespaceState(settings.ChunkSize);
     }
 
     public string Volume { get; }
@@ -59,7 +60,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         switch (message)
         {
             case SnapshotOffer { Snapshot: NamespaceSnapshot s }:
-                _state = NamespaceState.FromSnapshot(s);
+                _state = NamespaceState.FromSnapshot(s, _settings.ChunkSize);
                 break;
             case INamespaceMutation m:
                 _changes.Clear();
@@ -103,6 +104,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
             case NsGetXattr q: Sender.Tell(_state.GetXattr(q.Ino, q.Name)); break;
             case NsListXattr q: Sender.Tell(_state.ListXattr(q.Ino)); break;
             case NsStatFs: Sender.Tell(_state.StatFs()); break;
+            case NsChunks q: Sender.Tell(_state.Chunks(q.Ino, q.From)); break;
             case NsSubscribe s: Subscribe(s, Sender); break;
             case NsOpen o: Open(o); break;
             case NsClose c: Close(c.Ino, c.Node); break;
@@ -246,13 +248,13 @@ public sealed class NamespaceEntity : UntypedPersistentActor
     private void FreeIfUnheld(ulong ino)
     {
         if (!_graceOver || _opens.ContainsKey(ino)) return;
-        ulong size = _state.SizeOf(ino);
+        var chunks = _state.ChunksOf(ino);
         var free = new NsFree(Volume, Now(), ino);
         _changes.Clear();
         if (!_state.Apply(free, _changes).IsOk) return;
         PersistAsync(free, _ =>
         {
-            for (long i = 0; i * _settings.ChunkSize < (long)size; i++) _chunks.Tell(new ChunkPurge(Volume, ino, i));
+            foreach (var i in chunks) _chunks.Tell(new ChunkPurge(Volume, ino, i));
             MaybeSnapshot();
         });
     }

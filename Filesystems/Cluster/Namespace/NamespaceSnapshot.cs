@@ -14,4 +14,5 @@ public sealed record InodeRecord(
     [property: Key(2)] byte[]? Target,
     [property: Key(3)] DirEntry[]? Entries,
     [property: Key(4)] byte[][]? XattrNames,
-    [property: Key(5)] byte[][]? XattrValues) : IClusterFsMessage;
+    [property: Key(5)] byte[][]? XattrValues,
+    [property: Key(6)] long[]? Chunks) : IClusterFsMessage;

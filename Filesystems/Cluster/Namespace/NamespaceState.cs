@@ -23,9 +23,13 @@ public sealed class NamespaceState
 
     private readonly Dictionary<ulong, Inode> _inodes = new();
     private ulong _nextIno = RootIno + 1;
+    private readonly long _chunkSize;
 
-    public NamespaceState()
+    /// <param name="chunkSize">The volume's chunk size: which chunk holds which byte (a property of the volume's data,
+    /// never changed once data is written).</param>
+    public NamespaceState(long chunkSize = 1 << 20)
     {
+        _chunkSize = chunkSize;
         var root = new Inode(RootIno, ModeBits.Directory | 0x1ED, 0, 0, 0, 0) { Nlink = 2, Parent = RootIno, Entries = new(), Order = new() };
         _inodes.Add(RootIno, root);
     }
@@ -99,6 +103,24 @@ public sealed class NamespaceState
     }
 
     public NsResult StatFs() => new(0, Count: (ulong)_inodes.Count);
+
+    /// <summary>The chunks of <paramref name="ino"/> from index <paramref name="from"/> on that hold data.</summary>
+    public NsResult Chunks(ulong ino, long from)
+    {
+        if (!_inodes.TryGetValue(ino, out var n)) return NsResult.Error(Errno.ENOENT);
+        return new NsResult(0, Chunks: ChunksFrom(n, from));
+    }
+
+    /// <summary>Every chunk of <paramref name="ino"/> that holds data (to purge them when it is freed).</summary>
+    public long[] ChunksOf(ulong ino) => _inodes.TryGetValue(ino, out var n) ? ChunksFrom(n, 0) : [];
+
+    private static long[] ChunksFrom(Inode n, long from)
+    {
+        if (n.Chunks is null) return [];
+        var list = new List<long>();
+        foreach (var i in n.Chunks.GetViewBetween(from, long.MaxValue)) list.Add(i);
+        return list.ToArray();
+    }
 
     // ---------------------------------------------------------------- mutations
 
@@ -368,6 +390,9 @@ public sealed class NamespaceState
             // truncate always moves mtime (the kernel sends no MTIME bit with SIZE and expects the server to).
             n.Size = c.Size;
             n.MtimeNs = c.Time;
+            // Chunks wholly beyond the new size hold nothing any more (the node emptied them before this).
+            long keep = (long)((c.Size + (ulong)_chunkSize - 1) / (ulong)_chunkSize);
+            n.Chunks?.RemoveWhere(i => i >= keep);
         }
         if ((valid & SetAttrValid.KillSuidGid) != 0) n.KillSuidGid();
         if ((valid & (SetAttrValid.Atime | SetAttrValid.AtimeNow)) != 0)
@@ -387,6 +412,11 @@ public sealed class NamespaceState
         if (c.End > MaxFileSize) return Errno.EFBIG;
         if (!apply) return Errno.Ok;
         if (c.End > n.Size) n.Size = c.End;
+        if (c.End > c.Offset)
+        {
+            n.Chunks ??= new SortedSet<long>();
+            for (long i = (long)(c.Offset / (ulong)_chunkSize); i <= (long)((c.End - 1) / (ulong)_chunkSize); i++) n.Chunks.Add(i);
+        }
         n.MtimeNs = c.Time;
         n.CtimeNs = c.Time;
         if (c.KillSuid) n.KillSuidGid();
@@ -471,14 +501,14 @@ public sealed class NamespaceState
                 int j = 0;
                 foreach (var (k, v) in x) { xn[j] = k.Bytes.ToArray(); xv[j++] = v; }
             }
-            records[i++] = new InodeRecord(n.ToAttr(), n.Parent, n.Target, entries, xn, xv);
+            records[i++] = new InodeRecord(n.ToAttr(), n.Parent, n.Target, entries, xn, xv, n.Chunks is { Count: > 0 } ch ? ch.ToArray() : null);
         }
         return new NamespaceSnapshot(_nextIno, records);
     }
 
-    public static NamespaceState FromSnapshot(NamespaceSnapshot s)
+    public static NamespaceState FromSnapshot(NamespaceSnapshot s, long chunkSize = 1 << 20)
     {
-        var state = new NamespaceState();
+        var state = new NamespaceState(chunkSize);
         state._inodes.Clear();
         state._nextIno = s.NextIno;
         foreach (var r in s.Inodes)
@@ -487,6 +517,7 @@ public sealed class NamespaceState
             var n = new Inode(a.Ino, a.Mode, a.Uid, a.Gid, a.Rdev, a.CtimeNs)
             {
                 Nlink = a.Nlink, Size = a.Size, AtimeNs = a.AtimeNs, MtimeNs = a.MtimeNs, Parent = r.Parent, Target = r.Target,
+                Chunks = r.Chunks is null ? null : new SortedSet<long>(r.Chunks),
             };
             if (r.Entries is not null)
             {
@@ -542,6 +573,8 @@ public sealed class NamespaceState
         // Listing order: insertion order, so a listing in progress sees a name it has not passed at most once.
         public LinkedHashSet? Order;
         public Dictionary<FileName, byte[]>? Xattrs;
+        // Indices of the chunks that hold data: a sparse file's holes cost nothing to truncate or free.
+        public SortedSet<long>? Chunks;
 
         public bool IsDirectory => ModeBits.IsDirectory(Mode);
         public bool IsRegular => ModeBits.IsRegular(Mode);

@@ -226,7 +226,7 @@ public sealed class ClusterFs : FilesystemActor
             var before = await Ns(new NsGetAttr(_volume, r.NodeId), true, ct);
             if (!before.IsOk) { r.Fail((Errno)before.Errno); return; }
             if (!ModeBits.IsRegular(before.Attr!.Mode)) { r.Fail(ModeBits.IsDirectory(before.Attr.Mode) ? Errno.EISDIR : Errno.EINVAL); return; }
-            await TruncateChunks(r.NodeId, r.Size, before.Attr.Size, ct);
+            if (r.Size < before.Attr.Size) await TruncateChunks(r.NodeId, r.Size, ct);
         }
         var res = await Ns(new NsSetAttr(_volume, 0, r.NodeId, (uint)r.Valid, r.Mode, r.AttrUid, r.AttrGid, r.Size,
             Nanos(r.Atime), Nanos(r.Mtime), Nanos(r.Ctime), _node), true, ct);
@@ -234,13 +234,16 @@ public sealed class ClusterFs : FilesystemActor
         else r.Reply(Seen(res.Attr!));
     });
 
-    private async Task TruncateChunks(ulong ino, ulong newSize, ulong oldSize, CancellationToken ct)
+    /// <summary>Empties what lies at or beyond <paramref name="newSize"/> in the chunks that hold data (the namespace
+    /// knows which: a sparse file's holes are never visited).</summary>
+    private async Task TruncateChunks(ulong ino, ulong newSize, CancellationToken ct)
     {
         long cs = _settings.ChunkSize;
-        var tasks = new List<Task<ChunkResult>>();
         long first = (long)(newSize / (ulong)cs);
-        long last = oldSize == 0 ? -1 : (long)((oldSize - 1) / (ulong)cs);
-        for (long i = first; i <= last; i++)
+        var held = await Ns(new NsChunks(_volume, ino, first), true, ct);
+        if (!held.IsOk) throw new FuseErrnoException((Errno)held.Errno);
+        var tasks = new List<Task<ChunkResult>>();
+        foreach (var i in held.Chunks ?? [])
         {
             int keep = i == first ? (int)((long)newSize - i * cs) : 0;
             tasks.Add(Ask<ChunkResult>(_chunks, new ChunkTruncate(_volume, ino, i, keep), true, ct));
@@ -481,7 +484,7 @@ public sealed class ClusterFs : FilesystemActor
             }
             await WriteChunks(ino, offset, data, ct);
             // Then the size and mtime, and the other nodes hear of the change.
-            var res = await Ns(new NsWritten(_volume, 0, ino, (ulong)(offset + data.Length), false, _node), true, ct);
+            var res = await Ns(new NsWritten(_volume, 0, ino, (ulong)(offset + data.Length), false, _node, (ulong)offset), true, ct);
             if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
             Seen(res.Attr!);
             r.Reply((uint)data.Length);

@@ -25,7 +25,7 @@ public sealed class ClusterFsSerializer : SerializerWithStringManifest
     internal static readonly IReadOnlyDictionary<Type, string> Manifests = new Dictionary<Type, string>
     {
         [typeof(NsLookup)] = "LU", [typeof(NsGetAttr)] = "GA", [typeof(NsReadDir)] = "RD", [typeof(NsReadLink)] = "RL",
-        [typeof(NsGetXattr)] = "GX", [typeof(NsListXattr)] = "LX", [typeof(NsStatFs)] = "SF",
+        [typeof(NsGetXattr)] = "GX", [typeof(NsListXattr)] = "LX", [typeof(NsStatFs)] = "SF", [typeof(NsChunks)] = "CH",
         [typeof(NsMakeNode)] = "MN", [typeof(NsLink)] = "LN", [typeof(NsRemove)] = "RM", [typeof(NsRename)] = "RN",
         [typeof(NsSetAttr)] = "SA", [typeof(NsWritten)] = "WR", [typeof(NsSetXattr)] = "SX", [typeof(NsRemoveXattr)] = "RX",
         [typeof(NsFree)] = "FR", [typeof(NsAppend)] = "AP",
