@@ -35,6 +35,8 @@ public sealed class NamespaceEntity : UntypedPersistentActor
     private readonly NamespaceLocks _locks = new();
     private bool _graceOver;
     private long _lastTime;
+    // The sequence number of the last event handed to PersistAsync (LastSequenceNr lags behind it until the journal answers).
+    private long _persisting;
 
     public NamespaceEntity(string volume, ClusterFsSettings settings, IActorRef chunks)
     {
@@ -68,6 +70,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
                 _lastTime = Math.Max(_lastTime, m.Time);
                 break;
             case RecoveryCompleted:
+                _persisting = LastSequenceNr;
                 _log.Info("namespace {0} recovered: {1} inodes, at event {2}", Volume, _state.InodeCount, LastSequenceNr);
                 Context.System.Scheduler.ScheduleTellOnce(_settings.OrphanGrace, Self, GraceOver.Instance, Self);
                 break;
@@ -146,13 +149,12 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         var unlinked = _changes.Unlinked.Count == 0 ? null : _changes.Unlinked.ToArray();
         string? origin = Origin(m);
         if (m is NsMakeNode { Open: true } make && result.Attr is { } created) AddOpen(created.Ino, make.Origin);
-        PersistAsync(m, _ =>
+        PersistApplied(m, () =>
         {
             replyTo.Tell(result);
             if (invalidate is not null) Broadcast(invalidate, origin);
             if (unlinked is not null)
                 foreach (var ino in unlinked) FreeIfUnheld(ino);
-            MaybeSnapshot();
         });
     }
 
@@ -176,9 +178,20 @@ public sealed class NamespaceEntity : UntypedPersistentActor
             if (node != origin) subscriber.Tell(invalidate);
     }
 
-    private void MaybeSnapshot()
+    /// <summary>Persists <paramref name="m"/>, just applied to the state, and runs <paramref name="persisted"/> once it
+    /// is durable. A snapshot due at its sequence number is taken now, while the state is exactly what this event left:
+    /// by the time the journal answers, later mutations may have been applied too, and a snapshot holding them under
+    /// this event's number would have them replayed a second time on recovery (an exchange undone, a directory made
+    /// after an rmdir removed).</summary>
+    private void PersistApplied(INamespaceMutation m, Action persisted)
     {
-        if (LastSequenceNr > 0 && LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state.ToSnapshot());
+        var snapshot = ++_persisting % _settings.SnapshotEvery == 0 ? _state.ToSnapshot() : null;
+        PersistAsync(m, _ =>
+        {
+            persisted();
+            // LastSequenceNr is this event's here: the snapshot is saved under the number it was taken at.
+            if (snapshot is not null) SaveSnapshot(snapshot);
+        });
     }
 
     // ---------------------------------------------------------------- nodes, opens and orphans
@@ -252,10 +265,9 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         var free = new NsFree(Volume, Now(), ino);
         _changes.Clear();
         if (!_state.Apply(free, _changes).IsOk) return;
-        PersistAsync(free, _ =>
+        PersistApplied(free, () =>
         {
             foreach (var i in chunks) _chunks.Tell(new ChunkPurge(Volume, ino, i));
-            MaybeSnapshot();
         });
     }
 

@@ -97,8 +97,10 @@ public sealed class NamespaceState
     {
         if (!_inodes.TryGetValue(ino, out var n)) return NsResult.Error(Errno.ENOENT);
         var names = new List<byte[]>();
+        // In byte order, not the dictionary's: that depends on the history of removals, which a state rebuilt from a
+        // snapshot does not share, and every node must list the same.
         if (n.Xattrs is { } x)
-            foreach (var k in x.Keys) names.Add(k.Bytes.ToArray());
+            foreach (var k in x.Keys.Order()) names.Add(k.Bytes.ToArray());
         return new NsResult(0, Names: names.ToArray());
     }
 
@@ -484,7 +486,9 @@ public sealed class NamespaceState
     {
         var records = new InodeRecord[_inodes.Count];
         int i = 0;
-        foreach (var n in _inodes.Values)
+        // Inodes by number and xattrs by name: a snapshot depends on the state only, not on the dictionaries' history
+        // (freed slots are refilled), so a state rebuilt from a snapshot snapshots the same bytes as the original.
+        foreach (var n in _inodes.Values.OrderBy(n => n.Ino))
         {
             DirEntry[]? entries = null;
             if (n.Entries is not null)
@@ -499,7 +503,7 @@ public sealed class NamespaceState
                 xn = new byte[x.Count][];
                 xv = new byte[x.Count][];
                 int j = 0;
-                foreach (var (k, v) in x) { xn[j] = k.Bytes.ToArray(); xv[j++] = v; }
+                foreach (var (k, v) in x.OrderBy(kv => kv.Key)) { xn[j] = k.Bytes.ToArray(); xv[j++] = v; }
             }
             records[i++] = new InodeRecord(n.ToAttr(), n.Parent, n.Target, entries, xn, xv, n.Chunks is { Count: > 0 } ch ? ch.ToArray() : null);
         }
