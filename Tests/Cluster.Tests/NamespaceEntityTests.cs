@@ -119,7 +119,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
         var d = await Ok(e, Make(Root, "dir", Dir));
         Assert.True(d.CtimeNs > 0, "the entity stamps the time");
         var f = await Ok(e, Make(d.Ino, "file", File));
-        await Ok(e, new NsWritten(V, 0, f.Ino, 12345, false, "n1"));
+        await Ok(e, new NsWritten(V, 0, f.Ino, 12345, false, "n1", 0));
         await Ok(e, Make(Root, "link", ModeBits.Symlink | 0x1FF, target: "dir/file"));
         Assert.True((await Q(e, new NsSetXattr(V, 0, f.Ino, N("user.colour"), N("blue"), 0, "n1"))).IsOk);
         Assert.True((await Q(e, new NsSetXattr(V, 0, d.Ino, [0xE8], [0, 1, 2], 0, "n1"))).IsOk); // 6 events: one snapshot
@@ -141,7 +141,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
         // It goes on from there: the next inode number is not reused.
         var more = await Ok(again, Make(Root, "more", File));
         Assert.True(more.Ino > f.Ino);
-        await Ok(again, new NsWritten(V, 0, more.Ino, 7, false, "n1"));
+        await Ok(again, new NsWritten(V, 0, more.Ino, 7, false, "n1", 0));
         await Ok(again, Make(Root, "more2", File)); // 15 events: a snapshot right at the end
         var after = await Dump(again);
         StopAndWait(again);
@@ -212,7 +212,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
 
         // A refused mutation tells nobody.
         Assert.Equal((int)Errno.ENOENT, (await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n2"))).Errno);
-        await Ok(e, new NsWritten(V, 0, g.Ino, 1, false, "n2"));
+        await Ok(e, new NsWritten(V, 0, g.Ino, 1, false, "n2", 0));
         Assert.Equal(new[] { g.Ino }, n1.ExpectMsg<Invalidate>(T).Inodes);
     }
 
@@ -233,7 +233,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
         var e = Entity(chunks: chunks.Ref);
         await WaitForGrace(e);
         var f = await Ok(e, Make(Root, "f", File, origin: "n1", open: true));
-        await Ok(e, new NsWritten(V, 0, f.Ino, 3 * 4096 + 1, false, "n1")); // four chunks
+        await Ok(e, new NsWritten(V, 0, f.Ino, 3 * 4096 + 1, false, "n1", 0)); // four chunks
         await Ok(e, new NsOpen(V, f.Ino, "n2"));
         Assert.True((await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n1"))).IsOk);
 
@@ -268,7 +268,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
         e.Tell(new NsSubscribe(V, "n1", [], []), n1.Ref);
         n1.ExpectMsg<Subscribed>(T);
         var f = await Ok(e, Make(Root, "f", File, origin: "n1", open: true));
-        await Ok(e, new NsWritten(V, 0, f.Ino, 10, false, "n1"));
+        await Ok(e, new NsWritten(V, 0, f.Ino, 10, false, "n1", 0));
         Assert.True((await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n1"))).IsOk);
         Assert.Equal(0u, (await Ok(e, new NsGetAttr(V, f.Ino))).Nlink);
 

@@ -319,7 +319,7 @@ public sealed class NamespaceStateTests
     public void An_unlinked_file_stays_with_no_links_until_freed_and_a_linked_one_cannot_be_freed()
     {
         var f = MakeOk(Root, "f");
-        Assert.Equal(0, Do(new NsWritten(V, 0, f.Ino, 5000, false, "n1")).Errno);
+        Assert.Equal(0, Do(new NsWritten(V, 0, f.Ino, 5000, false, "n1", 0)).Errno);
         AssertErrno(Errno.EBUSY, Do(new NsFree(V, 0, f.Ino)));
         AssertErrno(Errno.EBUSY, Do(new NsFree(V, 0, Root)));
         AssertErrno(Errno.ENOENT, Do(new NsFree(V, 0, 999)));
@@ -399,13 +399,45 @@ public sealed class NamespaceStateTests
     public void Written_grows_the_size_only()
     {
         var f = MakeOk(Root, "f", File | ModeBits.SetUid);
-        Assert.Equal(100UL, Do(new NsWritten(V, 0, f.Ino, 100, false, "n1")).Attr!.Size);
+        Assert.Equal(100UL, Do(new NsWritten(V, 0, f.Ino, 100, false, "n1", 0)).Attr!.Size);
         Assert.Equal(_time, Attr(f.Ino).MtimeNs);
-        var r = Do(new NsWritten(V, 0, f.Ino, 40, true, "n1"));
+        var r = Do(new NsWritten(V, 0, f.Ino, 40, true, "n1", 0));
         Assert.Equal(100UL, r.Attr!.Size);
         Assert.Equal(0u, r.Attr.Mode & ModeBits.SetUid);
         var d = MakeOk(Root, "d", Dir);
-        AssertErrno(Errno.EINVAL, Do(new NsWritten(V, 0, d.Ino, 1, false, "n1")));
+        AssertErrno(Errno.EINVAL, Do(new NsWritten(V, 0, d.Ino, 1, false, "n1", 0)));
+    }
+
+    [Fact]
+    public void Append_places_each_write_at_the_end_and_grows_the_size_in_one_step()
+    {
+        var f = MakeOk(Root, "log");
+        Do(new NsWritten(V, 0, f.Ino, 10, false, "n1", 0));
+        // Two nodes append at once: each gets its own range, one after the other.
+        var first = Do(new NsAppend(V, 0, f.Ino, 5, "n1"));
+        var second = Do(new NsAppend(V, 0, f.Ino, 7, "n2"));
+        Assert.Equal(15UL, first.Attr!.Size);   // written at 10..15
+        Assert.Equal(22UL, second.Attr!.Size);  // written at 15..22
+        AssertErrno(Errno.EINVAL, Do(new NsAppend(V, 0, MakeOk(Root, "d", Dir).Ino, 1, "n1")));
+    }
+
+    [Fact]
+    public void Only_chunks_that_were_written_are_recorded_and_truncate_forgets_those_beyond_the_new_size()
+    {
+        var s = new NamespaceState(chunkSize: 100);
+        var f = s.Apply(new NsMakeNode(V, 1, Root, N("sparse"), File, 0, 0, 0, null, false, "n1", false), new()).Attr!;
+        s.Apply(new NsWritten(V, 2, f.Ino, 150, false, "n1", 50), new());             // chunks 0 and 1
+        s.Apply(new NsWritten(V, 3, f.Ino, 1_000_010, false, "n1", 1_000_000), new()); // chunk 10000, far away
+        Assert.Equal([0L, 1L, 10_000L], s.ChunksOf(f.Ino));
+        Assert.Equal([1L, 10_000L], s.Chunks(f.Ino, 1).Chunks!);
+        // Truncate to 120: chunk 1 keeps bytes 100..120, chunk 10000 is beyond the size.
+        s.Apply(new NsSetAttr(V, 4, f.Ino, (uint)SetAttrValid.Size, 0, 0, 0, 120, 0, 0, 0, "n1"), new());
+        Assert.Equal([0L, 1L], s.ChunksOf(f.Ino));
+        s.Apply(new NsSetAttr(V, 5, f.Ino, (uint)SetAttrValid.Size, 0, 0, 0, 0, 0, 0, 0, "n1"), new());
+        Assert.Empty(s.ChunksOf(f.Ino));
+        // The chunk list survives a snapshot.
+        s.Apply(new NsWritten(V, 6, f.Ino, 310, false, "n1", 300), new());
+        Assert.Equal([3L], NamespaceState.FromSnapshot(s.ToSnapshot(), 100).ChunksOf(f.Ino));
     }
 
     // ---------------------------------------------------------------- xattrs
@@ -514,7 +546,7 @@ public sealed class NamespaceStateTests
                 6 => new NsRename(V, time, Ino(), Name(), Ino(), Name(), (uint)new[] { 0, 0, 1, 2, 4 }[rng.Next(5)], 3, 4, "n1"),
                 7 => new NsSetAttr(V, time, Ino(), (uint)rng.Next(1 << 12), (uint)rng.Next(1 << 16), (uint)rng.Next(5), (uint)rng.Next(5),
                     (ulong)rng.Next(100_000), rng.Next(), rng.Next(), rng.Next(), "n1"),
-                8 => new NsWritten(V, time, Ino(), (ulong)rng.Next(1 << 20), rng.Next(2) == 0, "n1"),
+                8 => new NsWritten(V, time, Ino(), (ulong)rng.Next(1 << 20), rng.Next(2) == 0, "n1", 0),
                 9 => new NsSetXattr(V, time, Ino(), Name(), [(byte)rng.Next(256)], (uint)rng.Next(3), "n1"),
                 10 => new NsRemoveXattr(V, time, Ino(), Name(), "n1"),
                 _ => new NsFree(V, time, Ino()),

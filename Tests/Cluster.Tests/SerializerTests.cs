@@ -41,7 +41,9 @@ public sealed class SerializerTests : IDisposable
         new NsRemove("vol", 6, 1, NotUtf8, true, "n1"),
         new NsRename("vol", 7, 1, N("a"), 2, NotUtf8, 2, 10, 11, "n1"),
         new NsSetAttr("vol", 8, 2, 0xFFF, 0x1ED, 1, 2, 4096, 11, 12, 13, "n1"),
-        new NsWritten("vol", 9, 2, 8192, true, "n1"),
+        new NsWritten("vol", 9, 2, 8192, true, "n1", 4096),
+        new NsAppend("vol", 9, 2, 100, "n2"),
+        new NsChunks("vol", 2, 3),
         new NsSetXattr("vol", 10, 2, NotUtf8, [0, 1, 2, 0xE8], 1, "n1"),
         new NsRemoveXattr("vol", 11, 2, NotUtf8, "n1"),
         new NsFree("vol", 12, 99),
@@ -54,7 +56,7 @@ public sealed class SerializerTests : IDisposable
         new LockResult(11, Held, 77),
         new LockResult(0, null, 0),
         Held,
-        new NsResult(2, Attr, NotUtf8, [Entry, Entry with { Ino = 44 }], [NotUtf8, N("user.y")], 42),
+        new NsResult(2, Attr, NotUtf8, [Entry, Entry with { Ino = 44 }], [NotUtf8, N("user.y")], 42, [0, 3, long.MaxValue]),
         new NsResult(0),
         new NsResult(0, Bytes: [], Entries: [], Names: []),
         Attr,
@@ -75,10 +77,10 @@ public sealed class SerializerTests : IDisposable
         new ChunkSnapshot([5, 6, 7]),
         new NamespaceSnapshot(99,
         [
-            new InodeRecord(Attr, 1, N("target"), [Entry], [NotUtf8, N("user.b")], [[1], []]),
-            new InodeRecord(Attr with { Ino = 1 }, 1, null, null, null, null),
+            new InodeRecord(Attr, 1, N("target"), [Entry], [NotUtf8, N("user.b")], [[1], []], [0, 2]),
+            new InodeRecord(Attr with { Ino = 1 }, 1, null, null, null, null, null),
         ]),
-        new InodeRecord(Attr, 7, N("t"), [Entry], [NotUtf8], [[0xE9]]),
+        new InodeRecord(Attr, 7, N("t"), [Entry], [NotUtf8], [[0xE9]], [7]),
     ];
 
     private static IEnumerable<Type> MessageTypes() =>
