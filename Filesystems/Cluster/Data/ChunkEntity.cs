@@ -54,6 +54,10 @@ public sealed class ChunkEntity : UntypedPersistentActor
     {
         switch (message)
         {
+            case ChunkRead r when r.Offset < 0 || r.Length < 0:
+                _log.Warning("chunk {0}: read of {1} bytes at {2}: refused", PersistenceId, r.Length, r.Offset);
+                Sender.Tell(new ChunkResult((int)Errno.EINVAL, null, _length));
+                break;
             case ChunkRead r:
             {
                 int from = Math.Min(r.Offset, _length);
