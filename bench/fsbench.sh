@@ -364,7 +364,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 j = d["jobs"][0][sys.argv[2]]
 if sys.argv[3] == "bw":
-    print("%.0f %d" % (j["bw_bytes"] / 1048576.0, j["total_ios"]))
+    bw = j["bw_bytes"] / 1048576.0
+    print(("%.0f %d" if bw >= 100 else "%.1f %d") % (bw, j["total_ios"]))
 else:
     print("%.0f %d" % (j["iops"], j["total_ios"]))
 EOF
@@ -668,9 +669,10 @@ lower_better = {"stat-latency", "peak-rss", "cpu-data", "cpu-total"}
 L = []
 L.append("date: %s · machine: %s vCPU (%s), %s RAM, kernel %s · backing: %s"
          % (env["DATE"], env["NPROC"], env["CPU"], env["RAM"], env["KERNEL"], env["BACKING"]))
-L.append("%s round(s), medians · fio file %s, random reads %s s · %s files (metadata), %s × 4 KiB (small files)%s"
-         % (env["ROUNDS"], env["SIZE"], env["RUNTIME"], env["NFILES"], env["NSMALL"],
-            " · QUICK MODE: reduced sizes, not comparable with full runs" if env.get("QUICK") else ""))
+L.append(("%s round(s), medians · fio file %s, random reads %s s · %s files (metadata), %s × 4 KiB (small files)"
+          % (env["ROUNDS"], env["SIZE"], env["RUNTIME"], env["NFILES"], env["NSMALL"]) if targets else
+          "%s round(s)" % env["ROUNDS"])
+         + (" · QUICK MODE: reduced sizes, not comparable with full runs" if env.get("QUICK") else ""))
 L.append("load average (1 min) at start %s, at end %s (above %s means other work shared the CPUs)"
          % (env["LOAD_START"], env["LOAD_END"], env["NPROC"]))
 L.append("")
