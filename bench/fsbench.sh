@@ -4,7 +4,10 @@
 #
 #   bench/fsbench.sh all                    every target, two rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
 #   bench/fsbench.sh TARGET...              one round of the named targets: host memfs passthrough passthrough-kpt
-#                                           gofuse-memfs gofuse-loopback
+#                                           gofuse-memfs gofuse-loopback, and (not in all: slow) the cluster
+#                                           filesystem: cluster cluster-pg (three local nodes on one SQLite file /
+#                                           a private PostgreSQL server; the workloads run on node B's mount) and
+#                                           cluster-latency cluster-latency-pg (cross-node visibility latency)
 #   bench/fsbench.sh custom 'CMD' [NAME]    any mount command; {mnt} and {src} in CMD are replaced by the mountpoint
 #                                           and an empty source directory on the backing storage
 #   bench/fsbench.sh report RUN_DIR         print a finished run's tables again (RUN_DIR = bench/results/<stamp>)
@@ -14,6 +17,9 @@
 #                          200 small files, one round (not comparable with a full run)
 #   FSBENCH_ROUNDS         rounds (2 for all, 1 otherwise); FSBENCH_SIZE fio file (256M); FSBENCH_RUNTIME random
 #                          read seconds (10); FSBENCH_NFILES metadata files (5000); FSBENCH_NSMALL small files (2000)
+#                          cluster targets default to smaller sizes when only cluster targets run: 64M, 1000 files,
+#                          500 small files, 5000 stats (quick: 16M, 200, 100, 500)
+#   FSBENCH_LAT_N          changes per kind for the cluster-latency targets (200, quick 30)
 #   FSBENCH_CONFIG         a HOCON file handed to our daemon with --config (the script's own settings win)
 #   FSBENCH_NO_BUILD=1     measure the fuseactors binary as it is (no dotnet build)
 #   FSBENCH_BACKING        ext4 (ext4 on a RAM loop image, the default) or tmpfs
@@ -30,15 +36,29 @@ FUSEACTORS=$ROOT/Cli/bin/Release/net10.0/fuseactors
 
 QUICK=${FSBENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=""
-SIZE=${FSBENCH_SIZE:-${QUICK:+32M}}; SIZE=${SIZE:-256M}
+# The cluster filesystem's metadata runs at hundreds of operations per second and its writes at ~10 MB/s: when only
+# cluster targets run, smaller defaults keep a target under ~10 minutes (explicit FSBENCH_* values still win).
+unset SIZE NFILES NSMALL STATLAT_N
+CLUSTER_ONLY=1
+for a in "$@"; do case "$a" in cluster|cluster-pg|cluster-latency|cluster-latency-pg) ;; *) CLUSTER_ONLY="" ;; esac; done
+[ $# -gt 0 ] || CLUSTER_ONLY=""
+if [ -n "$CLUSTER_ONLY" ]; then
+  SIZE=${FSBENCH_SIZE:-${QUICK:+16M}}; SIZE=${SIZE:-64M}
+  NFILES=${FSBENCH_NFILES:-${QUICK:+200}}; NFILES=${NFILES:-1000}
+  NSMALL=${FSBENCH_NSMALL:-${QUICK:+100}}; NSMALL=${NSMALL:-500}
+  STATLAT_N=${QUICK:+500}; STATLAT_N=${STATLAT_N:-5000}
+fi
+SIZE=${SIZE:-${FSBENCH_SIZE:-${QUICK:+32M}}}; SIZE=${SIZE:-256M}
 RUNTIME=${FSBENCH_RUNTIME:-${QUICK:+3}}; RUNTIME=${RUNTIME:-10}
-NFILES=${FSBENCH_NFILES:-${QUICK:+500}}; NFILES=${NFILES:-5000}
-NSMALL=${FSBENCH_NSMALL:-${QUICK:+200}}; NSMALL=${NSMALL:-2000}
+NFILES=${NFILES:-${FSBENCH_NFILES:-${QUICK:+500}}}; NFILES=${NFILES:-5000}
+NSMALL=${NSMALL:-${FSBENCH_NSMALL:-${QUICK:+200}}}; NSMALL=${NSMALL:-2000}
 SMALLSIZE=4096
 READDIR_ROUNDS=5
-STATLAT_N=${QUICK:+2000}; STATLAT_N=${STATLAT_N:-20000}
+STATLAT_N=${STATLAT_N:-${QUICK:+2000}}; STATLAT_N=${STATLAT_N:-20000}
+LAT_N=${FSBENCH_LAT_N:-${QUICK:+30}}; LAT_N=${LAT_N:-200}
 BACKING_KIND=${FSBENCH_BACKING:-ext4}
 ALL_TARGETS=(host memfs passthrough passthrough-kpt gofuse-memfs gofuse-loopback)
+CLUSTER_TARGETS=(cluster cluster-pg cluster-latency cluster-latency-pg)   # named only: not in all
 WORKLOADS=(seqwrite-buffered seqwrite-direct seqread-buffered seqread-direct randread-1job randread-4jobs
            create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss cpu-data cpu-total)
 
@@ -56,6 +76,13 @@ RUN_DIR=""       # bench/results/<stamp>: logs, tsv
 TSV=""
 NOTES=""
 DROP_WARNED=""
+MEASURE_PID=""   # the process whose RSS and CPU time are measured (the daemon; node B's for cluster targets)
+CLUSTER_WD=""    # a cluster target's helper directory (nodes' pids, A's and C's mountpoints)
+STOP_TICKS=100   # 0.2 s ticks stop_daemon waits after SIGTERM (longer for the three-node helper)
+PG_PID=""        # the private PostgreSQL server of a -pg cluster target
+PG_DIR=""
+PG_PORT=""
+PG_BIN=""
 
 say() { echo "fsbench: $*" >&2; }
 note() { say "$*"; [ -n "$NOTES" ] && echo "- $*" >>"$NOTES"; }
@@ -78,11 +105,13 @@ cleanup() {
   [ -n "$PHASE_PID" ] && kill -KILL "$PHASE_PID" 2>/dev/null
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -TERM "$DAEMON_PID" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 $((STOP_TICKS / 2))); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$DAEMON_PID" 2>/dev/null; then abort_conn; kill -KILL "$DAEMON_PID" 2>/dev/null; fi
     wait "$DAEMON_PID" 2>/dev/null
   fi
+  kill_cluster_leftovers
   if is_mounted "$MNT"; then abort_conn; umount -l "$MNT" 2>/dev/null; fi
+  pg_stop
   if is_mounted "$BACK"; then umount -l "$BACK" 2>/dev/null; fi
   [ -n "$IMG" ] && rm -f "$IMG"
   [ -n "${FUSECTL_MOUNTED:-}" ] && umount /sys/fs/fuse/connections 2>/dev/null
@@ -99,6 +128,72 @@ MAIN_PID=$BASHPID
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# kill_cluster_leftovers: after the three-node helper is gone, a node it could not stop (it was killed itself) is
+# killed by the pid it wrote, and A's and C's mountpoints are detached.
+kill_cluster_leftovers() {
+  [ -n "$CLUSTER_WD" ] || return 0
+  local n p
+  for n in a b c; do
+    p=$(cat "$CLUSTER_WD/$n.pid" 2>/dev/null) || continue
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null; fi
+  done
+  for n in a c; do is_mounted "$CLUSTER_WD/$n" && umount -l "$CLUSTER_WD/$n" 2>/dev/null; done
+  CLUSTER_WD=""
+}
+
+# ---------------------------------------------------------------------------------------------------- postgresql
+
+# pg_start NAME: a private PostgreSQL server (trust authentication on 127.0.0.1 only, a free port, its data and
+# socket in a directory on the backing store owned by the postgres user) with a database NAME; sets PG_STORE.
+pg_start() {
+  local db=$1
+  if [ -z "$PG_BIN" ]; then
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/postgres" ]; then
+      apt_install postgresql
+      PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    fi
+    [ -n "$PG_BIN" ] && [ -x "$PG_BIN/postgres" ] || { note "no PostgreSQL server binaries after installing postgresql"; return 1; }
+  fi
+  id postgres >/dev/null 2>&1 || { note "there is no postgres user"; return 1; }
+  # The postgres user must be able to reach its directory on the backing store: traverse only, no listing.
+  chmod o+x "$WORK" "$BACK"
+  PG_DIR=$BACK/pg.$db
+  mkdir -p "$PG_DIR"; chown postgres:postgres "$PG_DIR"; chmod 700 "$PG_DIR"
+  PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  local as=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  local log=$RUN_DIR/postgres.$db.log
+  if ! "${as[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-sync >"$log" 2>&1; then
+    note "initdb failed (see $log)"; return 1
+  fi
+  "${as[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -k "$PG_DIR" -p "$PG_PORT" -c listen_addresses=127.0.0.1 >>"$log" 2>&1 &
+  PG_PID=$!
+  local i
+  for i in $(seq 1 150); do
+    kill -0 "$PG_PID" 2>/dev/null || { note "postgres exited at start (see $log)"; PG_PID=""; return 1; }
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
+    sleep 0.2
+  done
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || { note "postgres not ready after 30 s (see $log)"; return 1; }
+  "${as[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$db" >>"$log" 2>&1 || { note "createdb failed (see $log)"; return 1; }
+  PG_STORE="postgresql:Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=$db"
+  say "postgresql $("$PG_BIN/postgres" --version | awk '{ print $3 }') on 127.0.0.1:$PG_PORT (pid $PG_PID, data $PG_DIR/data)"
+}
+
+pg_stop() {
+  [ -n "$PG_PID" ] || return 0
+  if kill -0 "$PG_PID" 2>/dev/null; then
+    setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w -t 30 >/dev/null 2>&1
+    local i
+    for i in $(seq 1 50); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$PG_PID" 2>/dev/null && kill -KILL "$PG_PID" 2>/dev/null
+  fi
+  wait "$PG_PID" 2>/dev/null
+  PG_PID=""
+  [ -n "$PG_DIR" ] && rm -rf --one-file-system "$PG_DIR"
+  PG_DIR=""
+}
 
 # ---------------------------------------------------------------------------------------------------- set-up
 
@@ -118,8 +213,10 @@ ensure_tools() {
   command -v gcc >/dev/null || need+=(gcc)
   command -v python3 >/dev/null || need+=(python3)
   command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
-  command -v go >/dev/null || need+=(golang-go)
-  [ -d /usr/share/gocode/src/github.com/hanwen/go-fuse ] || need+=(golang-github-hanwen-go-fuse-dev)
+  if [ -z "$CLUSTER_ONLY" ]; then   # the go-fuse peers
+    command -v go >/dev/null || need+=(golang-go)
+    [ -d /usr/share/gocode/src/github.com/hanwen/go-fuse ] || need+=(golang-github-hanwen-go-fuse-dev)
+  fi
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   mkdir -p "$BIN"
   # Always rebuilt (a fraction of a second): a checkout does not always leave meta.c newer than an old binary.
@@ -256,7 +353,7 @@ fio_phase() { # WORKLOAD UNIT FIELD(bw|iops) RW fio-args...
   alive || { record "$TARGET" "$w" fail "$unit"; return; }
   local json=$RUN_DIR/$TARGET.r$ROUND.$w.json err=$RUN_DIR/$TARGET.r$ROUND.$w.err
   local c0; c0=$(daemon_cpu)
-  guard "${FSBENCH_TIMEOUT:-$((RUNTIME * 3 + 120))}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
+  guard "${FSBENCH_TIMEOUT:-$FIO_TIMEOUT}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
     --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
   local rc=$?
   local c1; c1=$(daemon_cpu)
@@ -267,7 +364,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 j = d["jobs"][0][sys.argv[2]]
 if sys.argv[3] == "bw":
-    print("%.0f %d" % (j["bw_bytes"] / 1048576.0, j["total_ios"]))
+    bw = j["bw_bytes"] / 1048576.0
+    print(("%.0f %d" if bw >= 100 else "%.1f %d") % (bw, j["total_ios"]))
 else:
     print("%.0f %d" % (j["iops"], j["total_ios"]))
 EOF
@@ -299,8 +397,9 @@ meta_phase() { # WORKLOAD UNIT meta-args...
 
 # daemon_cpu: CPU seconds (user + system) the daemon has used so far, empty for the host target
 daemon_cpu() {
-  [ -n "$DAEMON_PID" ] || return 0
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$DAEMON_PID/stat" 2>/dev/null
+  local p=${1:-${MEASURE_PID:-$DAEMON_PID}}
+  [ -n "$p" ] || return 0
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$p/stat" 2>/dev/null
 }
 
 workloads() {
@@ -336,6 +435,29 @@ workloads() {
   fsop rm -rf "$md" "$sd"
 }
 
+# latency_workload: cluster-latency targets: cross-node visibility, changes made on A and polled on B, then on C
+latency_workload() {
+  local to a=$CLUSTER_WD/a
+  for to in b c; do
+    alive || { note "$TARGET round $ROUND: latency A -> ${to^^} not measured (${BROKEN})"; continue; }
+    local dst=$MNT; [ "$to" = c ] && dst=$CLUSTER_WD/c
+    local md=$RUN_DIR/$TARGET.r$ROUND.a-$to.latency.md err=$RUN_DIR/$TARGET.r$ROUND.a-$to.latency.err
+    rm -f "$WORK/timedout"
+    # 8 kinds × N changes, each wait bounded at 5 s by the script itself; the watchdog only catches a hung mount.
+    guard "${FSBENCH_TIMEOUT:-$((LAT_N * 8 / 2 + 600))}" python3 "$HERE/cluster-latency.py" -n "$LAT_N" --timeout 5 \
+      --label "$TARGET: A -> ${to^^}" --md "$md" "$a" "$dst" >/dev/null 2>"$err"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+      local why="exit $rc"
+      if [ -f "$WORK/timedout" ]; then why="no answer within $(cat "$WORK/timedout") s; connection aborted"; rm -f "$WORK/timedout"; BROKEN=hung; fi
+      note "$TARGET round $ROUND: latency A -> ${to^^} failed ($why): $(tail -n 3 "$err" | tr '\n' ' ' | cut -c1-400)"
+      rm -f "$md"
+    else
+      cat "$md"
+    fi
+  done
+}
+
 # daemon_cmd TARGET SRC MNT -> sets CMD (array); returns 1 when the target cannot be started here
 daemon_cmd() {
   local t=$1 src=$2 mnt=$3
@@ -356,6 +478,20 @@ daemon_cmd() {
         esac; } >"$cfg"
       if [ "$t" = memfs ]; then CMD=("$FUSEACTORS" mount memfs "$mnt" --config "$cfg")
       else CMD=("$FUSEACTORS" mount passthrough "$src" "$mnt" --config "$cfg"); fi ;;
+    cluster|cluster-pg|cluster-latency|cluster-latency-pg)
+      [ -x "$FUSEACTORS" ] || return 1
+      local cfg=$RUN_DIR/fuseactors.$t.hocon
+      { [ -n "${FSBENCH_CONFIG:-}" ] && cat "$FSBENCH_CONFIG"
+        echo 'fuseactors.mount.subtype = "fsbench"'; } >"$cfg"
+      local store="sqlite:$src/store.db"
+      if [[ $t == *-pg ]]; then
+        pg_start "fsbench_r$ROUND" || return 1
+        store=$PG_STORE
+      fi
+      CLUSTER_WD=$WORK/cluster.$TARGET.r$ROUND
+      mkdir -p "$RUN_DIR/$TARGET.r$ROUND.nodes"
+      CMD=(env CLUSTER_LOGDIR="$RUN_DIR/$TARGET.r$ROUND.nodes" FUSEACTORS="$FUSEACTORS"
+           bash "$HERE/cluster-nodes.sh" "$mnt" "$CLUSTER_WD" "$store" "$cfg") ;;
     gofuse-loopback) [ -x "$BIN/gofuse-loopback" ] || return 1; CMD=("$BIN/gofuse-loopback" "$mnt" "$src") ;;
     gofuse-memfs) [ -x "$BIN/gofuse-memfs" ] || return 1; CMD=("$BIN/gofuse-memfs" "$mnt" "$src/mem-") ;;
     custom)
@@ -374,7 +510,11 @@ na_target() { # TARGET WHY
 run_target() { # KIND [NAME]
   local kind=$1
   TARGET=${2:-$1}
-  BROKEN=""; DAEMON_PID=""; CONN=""; MNT=""
+  BROKEN=""; DAEMON_PID=""; CONN=""; MNT=""; MEASURE_PID=""; CLUSTER_WD=""; STOP_TICKS=100
+  local cluster=""
+  FIO_TIMEOUT=$((RUNTIME * 3 + 120))
+  # A cluster's writes can run at 1 MB/s on a busy machine: 64 MiB then takes a minute.
+  case "$kind" in cluster*) cluster=1; STOP_TICKS=500; FIO_TIMEOUT=600 ;; esac
   LOG=$RUN_DIR/$TARGET.r$ROUND.log
   local src=$BACK/$TARGET.r$ROUND
   mkdir -p "$src"
@@ -389,7 +529,12 @@ run_target() { # KIND [NAME]
     local mnt=$WORK/mnt.$TARGET.r$ROUND
     mkdir -p "$mnt"
     if ! daemon_cmd "$kind" "$src" "$mnt"; then
-      na_target "$TARGET" "no binary for $TARGET (see the build logs in $RUN_DIR)"; rm -rf "$src"; return
+      if [ -n "$cluster" ]; then
+        na_target "$TARGET" "cannot start $TARGET (no binary, or PostgreSQL: see the notes and the logs in $RUN_DIR)"; pg_stop
+      else
+        na_target "$TARGET" "no binary for $TARGET (see the build logs in $RUN_DIR)"
+      fi
+      rm -rf "$src"; return
     fi
     MNT=$mnt
     DIR=$MNT
@@ -397,11 +542,15 @@ run_target() { # KIND [NAME]
     (cd "$ROOT" && exec "${CMD[@]}") >"$LOG" 2>&1 &
     DAEMON_PID=$!
     local ok=""
-    for _ in $(seq 1 300); do
+    # Three cluster nodes start one after the other (B last, at MNT): up to 150 s each on a busy machine.
+    local ticks=300
+    [ -n "$cluster" ] && ticks=4500
+    for _ in $(seq 1 $ticks); do
       kill -0 "$DAEMON_PID" 2>/dev/null || break
-      if is_mounted "$MNT"; then ok=1; break; fi
+      if is_mounted "$MNT" && { [ -z "$cluster" ] || [ -f "$CLUSTER_WD/ready" ]; }; then ok=1; break; fi
       sleep 0.1
     done
+    [ -n "$ok" ] && [ -n "$cluster" ] && MEASURE_PID=$(cat "$CLUSTER_WD/b.pid" 2>/dev/null)
     local why=""
     if [ -n "$ok" ]; then
       # The connection's fusectl id is the mount's device minor (major 0), read from mountinfo, which never
@@ -415,15 +564,31 @@ run_target() { # KIND [NAME]
     fi
     if [ -z "$ok" ]; then
       if [ -n "$why" ]; then :
-      elif kill -0 "$DAEMON_PID" 2>/dev/null; then why="not mounted after 30 s"
+      elif kill -0 "$DAEMON_PID" 2>/dev/null; then why="not mounted after $((ticks / 10)) s"
       else wait "$DAEMON_PID"; why="the daemon exited with $? before mounting"; DAEMON_PID=""; fi
       na_target "$TARGET" "$why: $(grep -v '^\s*at ' "$LOG" | head -n 3 | tr '\n' ' ' | cut -c1-300)"
       stop_daemon
       rm -rf "$src"; return
     fi
+    if [[ $kind == cluster-latency* ]]; then
+      latency_workload
+      stop_daemon
+      rm -rf --one-file-system "$src"
+      return
+    fi
     workloads
     local hwm
-    hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$DAEMON_PID/status" 2>/dev/null)
+    hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/${MEASURE_PID:-$DAEMON_PID}/status" 2>/dev/null)
+    if [ -n "$cluster" ]; then
+      # Only node B's numbers go into the table; A's and C's (A probably holds the namespace entity) in the notes.
+      local n p others=""
+      for n in a c; do
+        p=$(cat "$CLUSTER_WD/$n.pid" 2>/dev/null)
+        [ -n "$p" ] || continue
+        others+=" node $n: peak RSS $(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$p/status" 2>/dev/null) MiB, CPU $(daemon_cpu "$p") s;"
+      done
+      note "$TARGET round $ROUND: peak-rss and cpu are node B's (the mount measured);${others%;}"
+    fi
     record "$TARGET" peak-rss "${hwm:-fail}" MiB
     # The daemon's CPU time in the fio phases (with kernel passthrough in effect it should be near 0: the kernel
     # reads and writes the host file itself) and over the whole run.
@@ -443,9 +608,9 @@ stop_daemon() {
   if [ -n "$DAEMON_PID" ]; then
     kill -TERM "$DAEMON_PID" 2>/dev/null
     local i
-    for i in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
+    for i in $(seq 1 "$STOP_TICKS"); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$DAEMON_PID" 2>/dev/null; then
-      note "$TARGET round $ROUND: the daemon did not exit 20 s after SIGTERM; aborting the connection and killing it"
+      note "$TARGET round $ROUND: the daemon did not exit $((STOP_TICKS / 5)) s after SIGTERM; aborting the connection and killing it"
       abort_conn; umount -l "$MNT" 2>/dev/null; kill -KILL "$DAEMON_PID" 2>/dev/null
     fi
     wait "$DAEMON_PID" 2>/dev/null
@@ -453,10 +618,13 @@ stop_daemon() {
     [ $rc -eq 0 ] || [ -n "$BROKEN" ] || note "$TARGET round $ROUND: the daemon exited with $rc after SIGTERM (see $LOG)"
     DAEMON_PID=""
   fi
+  kill_cluster_leftovers
+  MEASURE_PID=""
   if is_mounted "$MNT"; then
     note "$TARGET round $ROUND: still mounted after the daemon exited; lazy unmount"
     abort_conn; umount -l "$MNT" 2>/dev/null
   fi
+  pg_stop
   if [ -n "$LOG" ] && grep -qE ' (ERR|FTL|WRN) |Unhandled exception' "$LOG" 2>/dev/null; then
     note "$TARGET round $ROUND: daemon log has warnings/errors: $(grep -E ' (ERR|FTL|WRN) |Unhandled exception' "$LOG" | head -n 3 | tr '\n' ' ' | cut -c1-400)"
   fi
@@ -475,7 +643,7 @@ env = {}
 for line in open(os.path.join(run_dir, "run.env")):
     k, _, v = line.rstrip("\n").partition("=")
     env[k] = shlex.split(v)[0] if v else ""
-order = ["host", "memfs", "passthrough", "passthrough-kpt", "gofuse-memfs", "gofuse-loopback"]
+order = ["host", "memfs", "passthrough", "passthrough-kpt", "gofuse-memfs", "gofuse-loopback", "cluster", "cluster-pg"]
 vals, units, targets = {}, {}, []
 for line in open(tsv):
     r, t, w, v, u = line.rstrip("\n").split("\t")
@@ -501,15 +669,17 @@ lower_better = {"stat-latency", "peak-rss", "cpu-data", "cpu-total"}
 L = []
 L.append("date: %s · machine: %s vCPU (%s), %s RAM, kernel %s · backing: %s"
          % (env["DATE"], env["NPROC"], env["CPU"], env["RAM"], env["KERNEL"], env["BACKING"]))
-L.append("%s round(s), medians · fio file %s, random reads %s s · %s files (metadata), %s × 4 KiB (small files)%s"
-         % (env["ROUNDS"], env["SIZE"], env["RUNTIME"], env["NFILES"], env["NSMALL"],
-            " · QUICK MODE: reduced sizes, not comparable with full runs" if env.get("QUICK") else ""))
+L.append(("%s round(s), medians · fio file %s, random reads %s s · %s files (metadata), %s × 4 KiB (small files)"
+          % (env["ROUNDS"], env["SIZE"], env["RUNTIME"], env["NFILES"], env["NSMALL"]) if targets else
+          "%s round(s)" % env["ROUNDS"])
+         + (" · QUICK MODE: reduced sizes, not comparable with full runs" if env.get("QUICK") else ""))
 L.append("load average (1 min) at start %s, at end %s (above %s means other work shared the CPUs)"
          % (env["LOAD_START"], env["LOAD_END"], env["NPROC"]))
 L.append("")
-L.append("| workload | unit | " + " | ".join(targets) + " |")
-L.append("|---|---|" + "---|" * len(targets))
-for w in workloads:
+if targets:
+    L.append("| workload | unit | " + " | ".join(targets) + " |")
+    L.append("|---|---|" + "---|" * len(targets))
+for w in (workloads if targets else []):
     cells = []
     for t in targets:
         v, partial = med(t, w)
@@ -607,6 +777,16 @@ if checks:
     L.append("Targets (issue 4), from these medians:")
     L.append("")
     L.extend(checks)
+# Cluster targets: cross-node visibility latency tables written by bench/cluster-latency.py
+import glob
+lat = sorted(glob.glob(os.path.join(run_dir, "*.latency.md")))
+if lat:
+    L.append("")
+    L.append("Cross-node visibility (cluster-latency targets, %s changes per kind; bench/cluster-latency.py):" % env.get("LAT_N", "?"))
+    for f in lat:
+        L.append("")
+        L.extend(l.rstrip("\n") for l in open(f))
+    while L and L[-1] == "": L.pop()
 if os.path.exists(notes) and os.path.getsize(notes):
     L.append("")
     L.append("Notes from the run:")
@@ -638,7 +818,8 @@ case "$1" in
   -h|--help) usage ;;
   *)
     for t in "$@"; do
-      [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || { say "unknown target $t (${ALL_TARGETS[*]}, all, custom)"; exit 2; }
+      [[ " ${ALL_TARGETS[*]} ${CLUSTER_TARGETS[*]} " == *" $t "* ]] ||
+        { say "unknown target $t (${ALL_TARGETS[*]} ${CLUSTER_TARGETS[*]}, all, custom)"; exit 2; }
     done
     TARGETS=("$@"); ROUNDS=${FSBENCH_ROUNDS:-1} ;;
 esac
@@ -654,7 +835,7 @@ say "logs and raw results in $RUN_DIR"
 ensure_tools
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    memfs|passthrough|passthrough-kpt) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
+    memfs|passthrough|passthrough-kpt|cluster*) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
     gofuse-*) build_go_peer "${t#gofuse-}" || note "building the go-fuse peer $t failed: $(tail -n 3 "$RUN_DIR/build-$t.log" | tr '\n' ' ')" ;;
   esac
 done
@@ -669,7 +850,7 @@ write_env RAM "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/mem
 write_env KERNEL "$(uname -r)"
 write_env BACKING "$BACKING_DESC"
 write_env ROUNDS "$ROUNDS"; write_env SIZE "$SIZE"; write_env RUNTIME "$RUNTIME"
-write_env NFILES "$NFILES"; write_env NSMALL "$NSMALL"; write_env QUICK "$QUICK"
+write_env NFILES "$NFILES"; write_env NSMALL "$NSMALL"; write_env QUICK "$QUICK"; write_env LAT_N "$LAT_N"
 write_env LOAD_START "$LOAD_START"
 
 for ROUND in $(seq 1 "$ROUNDS"); do
