@@ -181,7 +181,7 @@ public sealed class FailureTests(ThreeNodeCluster cluster, ITestOutputHelper out
         Step("three nodes running");
         var d = await NewDirectoryAsync("restart");
         await Shell.OkAsync("""
-            mkdir -p tree/a/b && echo made on A > tree/a/b/f && head -c 2500000 /dev/urandom > big && ln big big-link
+            mkdir -p tree/a/b && echo made on A > tree/a/b/f && head -c 2500000 /dev/urandom | dd of=big bs=1M iflag=fullblock status=none && ln big big-link
             ln -s tree/a/b/f sym && chmod 600 tree/a/b/f && python3 -c 'import os; os.setxattr("big", "user.k", b"v")'
             """, Cluster.A[d]);
         await EventuallyOkAsync("test -d tree", Cluster.B[d]);

@@ -64,6 +64,26 @@ public class ThreeNodeCluster : IAsyncLifetime
         if (Nodes.Any()) throw new InvalidOperationException("nodes are still running");
         await StartAsync(0, []);
         await Task.WhenAll(StartAsync(1, [A.Address]), StartAsync(2, [A.Address]));
+        await WarmUpAsync();
+    }
+
+    /// <summary>
+    /// Each node writes a file (one per node, the same names every time) and reads the others'. A node prints its ready
+    /// line once it is Up and its mount serves, but for some seconds after a join the shard coordinators' state updates
+    /// (which need every node's acknowledgement) can stall, and with them the first use of a new shard: the tests
+    /// should measure the filesystem, not that settling.
+    /// </summary>
+    public async Task WarmUpAsync()
+    {
+        var nodes = Nodes.ToList();
+        await Task.WhenAll(nodes.Select(n => Shell.OkAsync($"echo {n.Name} > {n.Path}/.warmup-{n.Name}", timeout: TimeSpan.FromSeconds(90))));
+        foreach (var n in nodes)
+        {
+            var names = string.Join(' ', nodes.Select(o => $".warmup-{o.Name}"));
+            var expected = string.Concat(nodes.Select(o => o.Name + "\n"));
+            await Shell.OkAsync($"for i in $(seq 1 600); do [ \"$(cat {names} 2>/dev/null)\" = \"$(printf '{expected}')\" ] && exit 0; sleep 0.1; done; exit 1",
+                n.Path, TimeSpan.FromSeconds(90));
+        }
     }
 
     private async Task StartAsync(int i, string[] seeds)
@@ -96,6 +116,7 @@ public class ThreeNodeCluster : IAsyncLifetime
         _nodes[i] = null;
         var seeds = Nodes.Where(n => !n.HasExited).Select(n => n.Address).ToArray();
         await StartAsync(i, seeds);
+        await WarmUpAsync();
         return _nodes[i]!;
     }
 
