@@ -210,6 +210,7 @@ public sealed class NamespaceState
         var n = new Inode(_nextIno++, mode, c.Uid, gid, device ? c.Rdev : 0, c.Time)
         {
             Target = type == ModeBits.Symlink ? c.Target : null,
+            Size = type == ModeBits.Symlink ? (ulong)c.Target!.Length : 0, // a symlink's st_size is its target's length
         };
         if (type == ModeBits.Directory)
         {
@@ -477,8 +478,10 @@ public sealed class NamespaceState
         return Errno.Ok;
     }
 
-    /// <summary>The inode's size before <see cref="Free"/> (for purging its chunks).</summary>
-    public ulong SizeOf(ulong ino) => _inodes.TryGetValue(ino, out var n) ? n.Size : 0;
+    /// <summary>The inode's data size before <see cref="Free"/> (for purging its chunks): 0 unless a regular file
+    /// (a symlink's size is its target's length, kept in the namespace).</summary>
+    public ulong SizeOf(ulong ino) =>
+        _inodes.TryGetValue(ino, out var n) && (n.Mode & ModeBits.TypeMask) == ModeBits.Regular ? n.Size : 0;
 
     // ---------------------------------------------------------------- snapshots
 

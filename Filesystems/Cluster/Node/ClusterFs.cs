@@ -268,10 +268,11 @@ public sealed class ClusterFs : FilesystemActor
         var res = await Ns(new NsStatFs(_volume), true, ct);
         if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
         const ulong blocks = 1UL << 32; // 16 TiB of 4 KiB blocks: the store's real capacity is the database's
+        const ulong files = 1UL << 32;  // no inode limit but the store's: free inodes go down as inodes are used
         r.Reply(new StatFs
         {
             Blocks = blocks, BlocksFree = blocks / 2, BlocksAvailable = blocks / 2,
-            Files = res.Count + (1UL << 24), FilesFree = 1UL << 24,
+            Files = Math.Max(files, res.Count), FilesFree = files - Math.Min(files, res.Count),
             BlockSize = 4096, FragmentSize = 4096, NameLength = Namespace.NamespaceState.MaxNameBytes,
         });
     });
