@@ -409,6 +409,25 @@ public sealed class NamespaceStateTests
     }
 
     [Fact]
+    public void Listing_cookies_are_given_once_per_name_and_survive_removals_and_snapshots()
+    {
+        var d = MakeOk(Root, "d", Dir);
+        foreach (var n in new[] { "a", "b", "c" }) MakeOk(d.Ino, n);
+        var before = _s.ReadDir(d.Ino).Entries!;
+        Assert.Equal([3UL, 4UL, 5UL], before.Select(e => e.Cookie).ToArray());
+        Remove(d.Ino, "b");
+        MakeOk(d.Ino, "b"); // a new name gets a new cookie, after every other
+        var after = _s.ReadDir(d.Ino).Entries!;
+        Assert.Equal(["a:3", "c:5", "b:6"], after.Select(e => $"{System.Text.Encoding.UTF8.GetString(e.Name)}:{e.Cookie}").ToArray());
+        // A snapshot keeps the cookies and the next one to give, even once the newest name is gone.
+        Remove(d.Ino, "b");
+        var restored = NamespaceState.FromSnapshot(_s.ToSnapshot());
+        Assert.Equal([3UL, 5UL], restored.ReadDir(d.Ino).Entries!.Select(e => e.Cookie).ToArray());
+        restored.Apply(new NsMakeNode(V, ++_time, d.Ino, N("e"), File, 0, 0, 0, null, false, "n1", false), new());
+        Assert.Equal(7UL, restored.ReadDir(d.Ino).Entries!.Last().Cookie);
+    }
+
+    [Fact]
     public void Append_places_each_write_at_the_end_and_grows_the_size_in_one_step()
     {
         var f = MakeOk(Root, "log");

@@ -23,7 +23,7 @@ public sealed class SerializerTests : IDisposable
     private static readonly byte[] NotUtf8 = [0xE8, (byte)'a', 0xFF];
     private static readonly NodeAttr Attr = new(42, 0x81A4, 3, 1000, 1001, 0x0501, 123456789, 111, 222, 333);
     private static readonly HeldLock Held = new(42, 7, 100, ulong.MaxValue, 1, 4242, true);
-    private static readonly DirEntry Entry = new(NotUtf8, 43, 0x41ED);
+    private static readonly DirEntry Entry = new(NotUtf8, 43, 0x41ED, 17);
 
     /// <summary>One or more samples of every message type; between them every field holds a non-default value.</summary>
     internal static readonly object[] Samples =
@@ -80,7 +80,7 @@ public sealed class SerializerTests : IDisposable
             new InodeRecord(Attr, 1, N("target"), [Entry], [NotUtf8, N("user.b")], [[1], []], [0, 2]),
             new InodeRecord(Attr with { Ino = 1 }, 1, null, null, null, null, null),
         ]),
-        new InodeRecord(Attr, 7, N("t"), [Entry], [NotUtf8], [[0xE9]], [7]),
+        new InodeRecord(Attr, 7, N("t"), [Entry], [NotUtf8], [[0xE9]], [7], 99),
     ];
 
     private static IEnumerable<Type> MessageTypes() =>

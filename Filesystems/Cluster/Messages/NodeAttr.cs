@@ -16,6 +16,8 @@ public sealed record NodeAttr(
     [property: Key(8)] long MtimeNs,
     [property: Key(9)] long CtimeNs) : IClusterFsMessage;
 
-/// <summary>One name in a directory listing.</summary>
+/// <summary>One name in a directory listing, with its cookie: a number given when the name entered the directory
+/// and never reused there, so a listing continued from a cookie neither skips nor repeats a name.</summary>
 [MessagePackObject]
-public sealed record DirEntry([property: Key(0)] byte[] Name, [property: Key(1)] ulong Ino, [property: Key(2)] uint Mode) : IClusterFsMessage;
+public sealed record DirEntry([property: Key(0)] byte[] Name, [property: Key(1)] ulong Ino, [property: Key(2)] uint Mode,
+    [property: Key(3)] ulong Cookie = 0) : IClusterFsMessage;

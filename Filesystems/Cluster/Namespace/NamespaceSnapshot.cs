@@ -15,4 +15,5 @@ public sealed record InodeRecord(
     [property: Key(3)] DirEntry[]? Entries,
     [property: Key(4)] byte[][]? XattrNames,
     [property: Key(5)] byte[][]? XattrValues,
-    [property: Key(6)] long[]? Chunks) : IClusterFsMessage;
+    [property: Key(6)] long[]? Chunks,
+    [property: Key(7)] ulong NextCookie = 0) : IClusterFsMessage;

@@ -73,10 +73,10 @@ public sealed class NamespaceState
         if (Dir(ino, out var dir) is { } e) return e;
         var list = new DirEntry[dir.Entries!.Count];
         int i = 0;
-        foreach (var name in dir.Order!)
+        foreach (var (name, cookie) in dir.Order!)
         {
             var child = dir.Entries[name];
-            list[i++] = new DirEntry(name.Bytes.ToArray(), child, _inodes[child].Mode);
+            list[i++] = new DirEntry(name.Bytes.ToArray(), child, _inodes[child].Mode, cookie);
         }
         return new NsResult(0, dir.ToAttr(), Entries: list, Count: dir.Parent);
     }
@@ -110,7 +110,7 @@ public sealed class NamespaceState
     public NsResult Chunks(ulong ino, long from)
     {
         if (!_inodes.TryGetValue(ino, out var n)) return NsResult.Error(Errno.ENOENT);
-        return new NsResult(0, Chunks: ChunksFrom(n, from));
+        return new NsResult(0, n.ToAttr(), Chunks: ChunksFrom(n, from));
     }
 
     /// <summary>Every chunk of <paramref name="ino"/> that holds data (to purge them when it is freed).</summary>
@@ -498,7 +498,7 @@ public sealed class NamespaceState
             {
                 entries = new DirEntry[n.Entries.Count];
                 int j = 0;
-                foreach (var name in n.Order!) entries[j++] = new DirEntry(name.Bytes.ToArray(), n.Entries[name], 0);
+                foreach (var (name, cookie) in n.Order!) entries[j++] = new DirEntry(name.Bytes.ToArray(), n.Entries[name], 0, cookie);
             }
             byte[][]? xn = null, xv = null;
             if (n.Xattrs is { Count: > 0 } x)
@@ -508,7 +508,8 @@ public sealed class NamespaceState
                 int j = 0;
                 foreach (var (k, v) in x.OrderBy(kv => kv.Key)) { xn[j] = k.Bytes.ToArray(); xv[j++] = v; }
             }
-            records[i++] = new InodeRecord(n.ToAttr(), n.Parent, n.Target, entries, xn, xv, n.Chunks is { Count: > 0 } ch ? ch.ToArray() : null);
+            records[i++] = new InodeRecord(n.ToAttr(), n.Parent, n.Target, entries, xn, xv, n.Chunks is { Count: > 0 } ch ? ch.ToArray() : null,
+                n.Order?.NextCookie ?? 0);
         }
         return new NamespaceSnapshot(_nextIno, records);
     }
@@ -530,7 +531,13 @@ public sealed class NamespaceState
             {
                 n.Entries = new();
                 n.Order = new();
-                foreach (var d in r.Entries) n.Add(FileName.FromBytes(d.Name), d.Ino);
+                foreach (var d in r.Entries)
+                {
+                    var name = FileName.FromBytes(d.Name);
+                    n.Entries.Add(name, d.Ino);
+                    n.Order.Add(name, d.Cookie);
+                }
+                n.Order.NextCookie = Math.Max(n.Order.NextCookie, r.NextCookie);
             }
             if (r.XattrNames is not null)
             {
@@ -577,8 +584,9 @@ public sealed class NamespaceState
         public ulong Parent;
         public byte[]? Target;
         public Dictionary<FileName, ulong>? Entries;
-        // Listing order: insertion order, so a listing in progress sees a name it has not passed at most once.
-        public LinkedHashSet? Order;
+        // Listing order: insertion order, each name with its cookie, so a listing in progress sees a name it has not
+        // passed at most once, and one continued from a cookie (seekdir, a new OPENDIR) starts where it left off.
+        public Listing? Order;
         public Dictionary<FileName, byte[]>? Xattrs;
         // Indices of the chunks that hold data: a sparse file's holes cost nothing to truncate or free.
         public SortedSet<long>? Chunks;
@@ -611,17 +619,29 @@ public sealed class NamespaceState
         public NodeAttr ToAttr() => new(Ino, Mode, Nlink, Uid, Gid, Rdev, Size, AtimeNs, MtimeNs, CtimeNs);
     }
 
-    /// <summary>Names in insertion order with O(1) add and remove.</summary>
-    private sealed class LinkedHashSet : IEnumerable<FileName>
+    /// <summary>A directory's names in insertion order with O(1) add and remove, each with a cookie that grows with
+    /// every name added and is never reused in this directory. Cookies 1 and 2 are "." and "..".</summary>
+    private sealed class Listing : IEnumerable<(FileName Name, ulong Cookie)>
     {
-        private readonly LinkedList<FileName> _list = new();
-        private readonly Dictionary<FileName, LinkedListNode<FileName>> _index = new();
-        public void Add(FileName name) => _index[name] = _list.AddLast(name);
+        public const ulong FirstCookie = 3;
+        private readonly LinkedList<(FileName Name, ulong Cookie)> _list = new();
+        private readonly Dictionary<FileName, LinkedListNode<(FileName, ulong)>> _index = new();
+        public ulong NextCookie = FirstCookie;
+
+        public void Add(FileName name) => Add(name, NextCookie);
+
+        public void Add(FileName name, ulong cookie)
+        {
+            _index[name] = _list.AddLast((name, cookie));
+            NextCookie = Math.Max(NextCookie, cookie + 1);
+        }
+
         public void Remove(FileName name)
         {
             if (_index.Remove(name, out var node)) _list.Remove(node);
         }
-        public IEnumerator<FileName> GetEnumerator() => _list.GetEnumerator();
+
+        public IEnumerator<(FileName Name, ulong Cookie)> GetEnumerator() => _list.GetEnumerator();
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -392,19 +392,21 @@ public sealed class ClusterFs : FilesystemActor
     protected override void ReadDir(ReadDirRequest r)
     {
         if (!_handles.TryGetValue(r.Fh, out var h) || h.Listing is null) { r.Fail(Errno.EBADF); return; }
-        // Cookies: 1 after ".", 2 after "..", then 3 + i after entry i.
-        for (ulong at = r.Offset; ; at++)
+        // Cookies: 1 after ".", 2 after "..", then each name's own cookie from the namespace (stable across
+        // listings: a name removed or added elsewhere never shifts the others).
+        if (r.Offset == 0 && !r.TryAdd("."u8, h.Ino, ModeBits.Directory, 1)) { r.Reply(); return; }
+        if (r.Offset <= 1 && !r.TryAdd(".."u8, h.Parent, ModeBits.Directory, 2)) { r.Reply(); return; }
+        var listing = h.Listing;
+        int lo = 0, hi = listing.Length;
+        while (lo < hi)
         {
-            bool added;
-            if (at == 0) added = r.TryAdd("."u8, h.Ino, ModeBits.Directory, 1);
-            else if (at == 1) added = r.TryAdd(".."u8, h.Parent, ModeBits.Directory, 2);
-            else if (at - 2 < (ulong)h.Listing.Length)
-            {
-                var e = h.Listing[at - 2];
-                added = r.TryAdd(e.Name, e.Ino, e.Mode, at + 1);
-            }
-            else break;
-            if (!added) break;
+            int mid = (lo + hi) >>> 1;
+            if (listing[mid].Cookie <= r.Offset) lo = mid + 1; else hi = mid;
+        }
+        for (int i = lo; i < listing.Length; i++)
+        {
+            var e = listing[i];
+            if (!r.TryAdd(e.Name, e.Ino, e.Mode, e.Cookie)) break;
         }
         r.Reply();
     }
@@ -505,6 +507,40 @@ public sealed class ClusterFs : FilesystemActor
             at = to;
         }
         foreach (var t in tasks) Check(await t);
+    }
+
+    /// <summary>SEEK_DATA and SEEK_HOLE at chunk granularity: a chunk that was never written (or was emptied by a
+    /// truncate) is a hole; one that holds data counts as data throughout. The end of the file is a hole.</summary>
+    protected override void Lseek(LseekRequest r)
+    {
+        const uint seekData = 3, seekHole = 4;
+        if (r.Whence is not (seekData or seekHole)) { r.Fail(Errno.EINVAL); return; }
+        ulong ino = r.NodeId;
+        HandleAsync(r, async ct =>
+        {
+            long cs = _settings.ChunkSize;
+            long offset = (long)r.Offset;
+            long first = offset / cs;
+            var res = await Ns(new NsChunks(_volume, ino, first), true, ct);
+            if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
+            long size = (long)res.Attr!.Size;
+            if (offset >= size) { r.Fail(Errno.ENXIO); return; }
+            var chunks = res.Chunks ?? [];
+            if (r.Whence == seekData)
+            {
+                if (chunks.Length == 0) { r.Fail(Errno.ENXIO); return; }
+                r.Reply((ulong)Math.Max(offset, chunks[0] * cs));
+                return;
+            }
+            // SEEK_HOLE: the first chunk index from `first` on that is not in the (sorted) list.
+            long hole = first;
+            foreach (var i in chunks)
+            {
+                if (i != hole) break;
+                hole++;
+            }
+            r.Reply((ulong)Math.Min(size, Math.Max(offset, hole * cs)));
+        });
     }
 
     // ---------------------------------------------------------------- locks
