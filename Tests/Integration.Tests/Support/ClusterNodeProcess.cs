@@ -50,6 +50,8 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
         }
         psi.ArgumentList.Add("--store");
         psi.ArgumentList.Add(store);
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(LongCacheConfig.Value);
         _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         _process.OutputDataReceived += (_, e) =>
         {
@@ -60,6 +62,19 @@ public sealed class ClusterNodeProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Append("err", e.Data); };
         _process.Exited += (_, _) => _ready.TrySetException(new InvalidOperationException($"node {Name} exited before it was ready"));
     }
+
+    /// <summary>
+    /// Every test node lets its kernel cache names and attributes for 60 s (the default is 1 s): a change made on
+    /// another node can then only be seen within a test's bounded wait (10 s) because the namespace told this node
+    /// and the node invalidated its kernel's caches, never because a cache simply expired.
+    /// </summary>
+    private static readonly Lazy<string> LongCacheConfig = new(() =>
+    {
+        var file = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"fuseactors-cluster-test-{Environment.ProcessId}.hocon");
+        File.WriteAllText(file, "fuseactors.connection.entry-timeout = 60s\nfuseactors.connection.attr-timeout = 60s\n");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => File.Delete(file);
+        return file;
+    });
 
     /// <summary>A name for messages (A, B, C...).</summary>
     public string Name { get; }
