@@ -16,7 +16,9 @@ internal static class ClusterDemo
         var dir = Path.GetFullPath(cli.Mountpoint);
         Directory.CreateDirectory(dir);
         var store = cli.Store ?? "sqlite:" + Path.Combine(dir, "store.db");
+        // The node processes run this same program: the apphost, or `dotnet fuseactors.dll` when started that way.
         var self = Environment.ProcessPath ?? "fuseactors";
+        var prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? new[] { typeof(ClusterDemo).Assembly.Location } : [];
         var names = new[] { "a", "b", "c" };
         var ports = names.Select(_ => FreePort()).ToArray();
         var nodes = new List<Process>();
@@ -34,7 +36,7 @@ internal static class ClusterDemo
                 if (i > 0) args.AddRange(["--seed", $"127.0.0.1:{ports[0]}"]);
                 if (cli.ConfigFile is not null) args.AddRange(["--config", cli.ConfigFile]);
                 var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
-                foreach (var a in args) psi.ArgumentList.Add(a);
+                foreach (var a in prefix.Concat(args)) psi.ArgumentList.Add(a);
                 var p = Process.Start(psi)!;
                 nodes.Add(p);
                 var name = names[i];
