@@ -20,7 +20,7 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
-        var cli = CliArguments.Parse(args, out var error);
+        var cli = CliArguments.Parse(args, out var error, RawArguments.Read(args));
         if (cli is null)
         {
             if (!string.IsNullOrEmpty(error)) Console.Error.WriteLine($"fuseactors: {error}");
@@ -30,8 +30,16 @@ internal static class Program
 
         if (cli.Kind == "cluster-demo") return await ClusterDemo.RunAsync(cli);
 
+        // -o before anything touches the mountpoint: a bad option is an error, never a mount with the default.
+        if (MountOptionList.ToConfig(cli.Kind, cli.MountOptions, out error) is not { } mountOptions)
+        {
+            Console.Error.WriteLine($"fuseactors: {error}");
+            return 2;
+        }
+
         var mountpoint = Path.GetFullPath(cli.Mountpoint);
-        var problem = CheckMountpoint(mountpoint) ?? (cli.Source is { } src && !Directory.Exists(src) ? $"source {src} is not a directory" : null);
+        var problem = (cli.Mountpoint.Contains('\uFFFD') ? $"mountpoint {cli.Mountpoint} is not valid UTF-8 (not supported; a SOURCE may be)" : null)
+            ?? CheckMountpoint(mountpoint) ?? CheckSource(cli);
         if (problem is not null)
         {
             Console.Error.WriteLine($"fuseactors: {problem}");
@@ -53,7 +61,7 @@ internal static class Program
         MemoryFsOptions memoryFs;
         try
         {
-            config = LoadConfig(cli);
+            config = mountOptions.WithFallback(LoadConfig(cli));
             settings = ConnectionSettings.FromConfig(config);
             memoryFs = MemoryFsOptions.FromConfig(config);
         }
@@ -91,6 +99,7 @@ internal static class Program
         Props filesystem = cli.Kind switch
         {
             "memfs" => MemoryFs.Props(memoryFs),
+            _ when cli.SourceBytes is { } bytes => PassthroughFs.Props(bytes, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
             _ => PassthroughFs.Props(cli.Source!, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
         };
 
@@ -135,6 +144,19 @@ internal static class Program
         }
         catch (IOException) { }
         return null;
+    }
+
+    private static unsafe string? CheckSource(CliArguments cli)
+    {
+        if (cli.Source is not { } src) return null;
+        if (cli.SourceBytes is not { } bytes) return Directory.Exists(src) ? null : $"source {src} is not a directory";
+        // Not UTF-8: only the bytes name it (src shows U+FFFD for the bad ones).
+        var z = new byte[bytes.Length + 1];
+        bytes.CopyTo(z, 0);
+        Tmds.Linux.stat st;
+        fixed (byte* p = z)
+            if (Tmds.Linux.LibC.stat(p, &st) == 0 && (st.st_mode & Tmds.Linux.LibC.S_IFMT) == Tmds.Linux.LibC.S_IFDIR) return null;
+        return $"source {src} is not a directory";
     }
 
     private static Config LoadConfig(CliArguments cli)

@@ -42,15 +42,38 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// the caller, not the actor).</summary>
     public static Props Props(string sourceDirectory, PassthroughOptions? options = null)
     {
-        if (!OperatingSystem.IsLinux() || !Environment.Is64BitProcess)
-            throw new PlatformNotSupportedException("PassthroughFs needs 64-bit Linux");
         ArgumentException.ThrowIfNullOrEmpty(sourceDirectory);
         var full = Path.GetFullPath(sourceDirectory);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"passthrough source '{full}' is not a directory");
+        return Props(Encoding.UTF8.GetBytes(full), options);
+    }
+
+    /// <summary>Props for a PassthroughFs serving the directory whose path is these bytes (no NUL): a path that is not
+    /// valid UTF-8, which no string can name. A relative path is taken from the current directory now.</summary>
+    public static Props Props(byte[] sourceDirectory, PassthroughOptions? options = null)
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.Is64BitProcess)
+            throw new PlatformNotSupportedException("PassthroughFs needs 64-bit Linux");
+        if (sourceDirectory.Length == 0) throw new ArgumentException("empty source path", nameof(sourceDirectory));
+        if (sourceDirectory[0] != (byte)'/')
+            sourceDirectory = [.. Encoding.UTF8.GetBytes(Directory.GetCurrentDirectory().TrimEnd('/') + "/"), .. sourceDirectory];
+        int fd = OpenSource(sourceDirectory);
+        if (fd < 0) throw new DirectoryNotFoundException($"passthrough source '{Display(sourceDirectory)}' is not a directory: {LastError()}");
+        close(fd);
         options ??= PassthroughOptions.Default;
-        var props = Akka.Actor.Props.Create<PassthroughFs>(full, options);
+        var props = Akka.Actor.Props.Create<PassthroughFs>(sourceDirectory, options);
         return options.Dispatcher is { } d ? props.WithDispatcher(d) : props;
     }
+
+    private static int OpenSource(byte[] path)
+    {
+        var z = new byte[path.Length + 1];
+        path.CopyTo(z, 0);
+        fixed (byte* p = z) return openat(AT_FDCWD, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    }
+
+    /// <summary>A path's bytes for a message (U+FFFD for what is not UTF-8).</summary>
+    private static string Display(byte[] path) => Encoding.UTF8.GetString(path);
 
     private readonly PassthroughOptions _options;
 
@@ -66,19 +89,18 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>BACKING_OPEN errors already logged (each is logged once).</summary>
     private readonly HashSet<Errno> _backingErrorsLogged = new();
 
-    public PassthroughFs(string sourceDirectory, PassthroughOptions options)
+    /// <param name="sourceDirectory">The absolute path of the source directory as bytes, without a NUL.</param>
+    public PassthroughFs(byte[] sourceDirectory, PassthroughOptions options)
     {
         _options = options;
-        int fd;
-        var path = Encoding.UTF8.GetBytes(sourceDirectory + "\0");
-        fixed (byte* p = path) fd = openat(AT_FDCWD, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-        if (fd < 0) throw new IOException($"cannot open passthrough source '{sourceDirectory}': {LastError()}");
+        int fd = OpenSource(sourceDirectory);
+        if (fd < 0) throw new IOException($"cannot open passthrough source '{Display(sourceDirectory)}': {LastError()}");
         Statx st;
         if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_BASIC_STATS, &st) < 0)
         {
             var e = LastError();
             close(fd);
-            throw new IOException($"cannot stat passthrough source '{sourceDirectory}': {e}");
+            throw new IOException($"cannot stat passthrough source '{Display(sourceDirectory)}': {e}");
         }
         _inodes = new InodeTable(fd, st);
         _chownToCaller = options.OwnerFromCaller && geteuid() == 0;

@@ -115,4 +115,106 @@ public sealed class CliTests
             try { Directory.Delete(dir); } catch (IOException) { }
         }
     }
+
+    /// <summary>Runs the CLI in the background with <paramref name="mountArgs"/> (shell words, so printf-built bytes
+    /// pass as they are), waits for the ready line, runs <paramref name="script"/>, then stops it with SIGTERM and
+    /// checks it exits 0. Returns the script's output.</summary>
+    private static async Task<string> WithMountAsync(string dir, string mountArgs, string script)
+    {
+        try
+        {
+            return await Shell.OkAsync($$"""
+                dotnet {{Cli}} mount {{mountArgs}} > {{dir}}.out 2>&1 &
+                pid=$!
+                for i in $(seq 1 300); do grep -q "mounted at" {{dir}}.out && break; sleep 0.1; done
+                grep -q "mounted at" {{dir}}.out || { cat {{dir}}.out >&2; exit 1; }
+                ( {{script}} ) 2>&1; status=$?
+                kill -TERM $pid; wait $pid || { echo "fuseactors exited $?" >&2; exit 1; }
+                exit $status
+                """, timeout: TimeSpan.FromSeconds(90));
+        }
+        finally
+        {
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            File.Delete(dir + ".out");
+        }
+    }
+
+    [Fact]
+    public async Task Dash_o_size_caps_memfs_like_tmpfs_ENOSPC_past_it_and_statfs_reports_it()
+    {
+        MountedFilesystem.RequireFuse();
+        var dir = Directory.CreateTempSubdirectory("fuseactors-size-").FullName;
+        try
+        {
+            var output = await WithMountAsync(dir, $"memfs {dir} -o size=1m -o nr_inodes=1k,subtype=sized", $$"""
+                grep " {{dir}} fuse.sized " /proc/mounts || echo "no fuse.sized mount"
+                echo "statfs $(stat -f -c '%b %S %c' {{dir}})"
+                dd if=/dev/zero of={{dir}}/big bs=64k count=32 || echo "dd failed"
+                """);
+            Assert.DoesNotContain("no fuse.sized mount", output);
+            Assert.Contains("No space left on device", output);
+            Assert.Contains("dd failed", output);
+            var statfs = System.Text.RegularExpressions.Regex.Match(output, @"statfs (\d+) (\d+) (\d+)");
+            Assert.True(statfs.Success, output);
+            long bytes = long.Parse(statfs.Groups[1].Value) * long.Parse(statfs.Groups[2].Value);
+            Assert.InRange(bytes, 1L << 19, 1L << 20);
+            Assert.Equal(1024, long.Parse(statfs.Groups[3].Value));
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        }
+        finally { try { Directory.Delete(dir); } catch (IOException) { } }
+    }
+
+    [Theory]
+    [InlineData("memfs {0} -o size=bogus", "fuseactors: -o size: 'bogus' is not a size (50%, 512m, 2g or a number of bytes)")]
+    [InlineData("memfs {0} -o size=0", "fuseactors: -o size: '0' is not a size (50%, 512m, 2g or a number of bytes)")]
+    [InlineData("memfs {0} -o allow_other,nr_inodes=lots", "fuseactors: -o nr_inodes: 'lots' is not a number of inodes (a positive number with an optional k, m or g)")]
+    [InlineData("memfs {0} -o nosuchoption", "fuseactors: unknown mount option 'nosuchoption' (" + "size=, nr_inodes=, allow_other, noallow_other, default_permissions, nodefault_permissions, subtype=)")]
+    [InlineData("passthrough /tmp {0} -o size=1m", "fuseactors: -o size= is only for memfs")]
+    [InlineData("passthrough /tmp {0} -o nr_inodes=1m", "fuseactors: -o nr_inodes= is only for memfs")]
+    [InlineData("cluster {0} --port 0 -o size=1m", "fuseactors: -o size= is only for memfs")]
+    public async Task A_bad_dash_o_is_a_one_line_error_naming_the_option_with_exit_code_2_and_no_mount(string args, string message)
+    {
+        var dir = Directory.CreateTempSubdirectory("fuseactors-badopt-").FullName;
+        try
+        {
+            var r = await RunCli("mount " + string.Format(args, dir));
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal(message, r.Stderr.Trim());
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        }
+        finally
+        {
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            try { Directory.Delete(dir); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public async Task A_passthrough_source_whose_name_is_not_UTF8_is_mounted_by_its_bytes()
+    {
+        MountedFilesystem.RequireFuse();
+        var root = Directory.CreateTempSubdirectory("fuseactors-latin1-").FullName;
+        var dir = Path.Combine(root, "mnt");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // src-caf\xe8 ("café" in Latin-1): .NET's argv holds U+FFFD for \xe8, so only /proc/self/cmdline names it.
+            await Shell.OkAsync($$"""src="$(printf '{{root}}/src-caf\350')"; mkdir "$src" && echo bonjour > "$src/hello" """);
+            var output = await WithMountAsync(dir, $$"""passthrough "$(printf '{{root}}/src-caf\350')" {{dir}}""", $$"""
+                cat {{dir}}/hello
+                echo again > {{dir}}/written
+                """);
+            Assert.Contains("bonjour", output);
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+            // The file written through the mount is in the directory with the Latin-1 name, not in one named with U+FFFD.
+            var check = await Shell.OkAsync($$"""cat "$(printf '{{root}}/src-caf\350')/written"; ls {{root}} | wc -l""");
+            Assert.Equal("again\n2\n", check);
+        }
+        finally
+        {
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            await Shell.RunAsync($"rm -rf {root}");
+        }
+    }
 }
