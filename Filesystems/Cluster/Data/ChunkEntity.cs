@@ -13,7 +13,11 @@ namespace FuseActors.Filesystems.Cluster.Data;
 /// WRITE the kernel sends (max_write), so a sequential write is one event in one chunk; reads of a whole chunk
 /// are one message under the remote frame size; and a 1 GiB file is 1024 entities, spread by sharding over the
 /// nodes. Smaller chunks mean more entities and more messages per large read; larger ones make a snapshot rewrite
-/// more bytes. Snapshots are taken once the journal holds twice the chunk's size, then older events are deleted.
+/// more bytes. Measured (three nodes on one SQLite file, 32 MiB with dd bs=1M O_DIRECT on one node, read back on
+/// another; a loaded 2-vCPU machine, so only the ranking counts): 256 KiB chunks wrote 9.5 MB/s and read 79 MB/s,
+/// 1 MiB 13.8 and 50, 4 MiB 11.6 and 47. 1 MiB writes fastest (one event per WRITE); smaller chunks read faster
+/// (more chunks read in parallel) but cost four events per 1 MiB WRITE. Snapshots are taken once the journal holds
+/// twice the chunk's size, then older events are deleted.
 /// </summary>
 public sealed class ChunkEntity : UntypedPersistentActor
 {
