@@ -64,6 +64,7 @@ internal static class Program
             config = mountOptions.WithFallback(LoadConfig(cli));
             settings = ConnectionSettings.FromConfig(config);
             memoryFs = MemoryFsOptions.FromConfig(config);
+            BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException or FormatException)
         {
@@ -93,6 +94,7 @@ internal static class Program
             AllowOther = config.GetBoolean("fuseactors.mount.allow-other", true),
             DefaultPermissions = config.GetBoolean("fuseactors.mount.default-permissions", true),
             Source = cli.Source ?? cli.Kind,
+            BusyUnmount = BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach")),
         };
         var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
 

@@ -40,6 +40,8 @@ public sealed class FuseMount : IAsyncDisposable
     public Task<ConnectionReady> Ready { get; }
     /// <summary>Completes when the connection has ended (unmounted, aborted, or stopped).</summary>
     public Task Completion => _completion.Task;
+    /// <summary>What <see cref="UnmountAsync(TimeSpan)"/> does with a busy mount (from <see cref="MountOptions.BusyUnmount"/>).</summary>
+    public BusyUnmount BusyUnmount { get; private set; } = BusyUnmount.Detach;
 
     /// <summary>Mounts <paramref name="filesystem"/> at <paramref name="mountpoint"/> and waits until the kernel's INIT was answered.
     /// Needs root (or CAP_SYS_ADMIN) and /dev/fuse; throws <see cref="FuseDeviceException"/> with the errno otherwise.</summary>
@@ -55,6 +57,7 @@ public sealed class FuseMount : IAsyncDisposable
             foreach (var d in devices)
                 if (d is LinuxFuseDevice linux) linux.SpinBeforeBlocking = settings.SpinBeforeBlocking;
             mount = Start(system, filesystem, null, devices.ToArray(), mountpoint, settings, name);
+            mount.BusyUnmount = options.BusyUnmount;
         }
         catch
         {
@@ -98,11 +101,18 @@ public sealed class FuseMount : IAsyncDisposable
     }
 
     /// <summary>
-    /// Unmounts. A mount nobody uses goes at once; a busy one is detached (it leaves the namespace at once) and gets
-    /// <paramref name="grace"/> for its users to leave, after which the connection is aborted (fusectl): callers still
-    /// inside get ECONNABORTED/ENOTCONN, the reader sees the end, nothing hangs and no mount is left.
+    /// Unmounts. A mount nobody uses goes at once. A busy one, by <see cref="BusyUnmount"/>:
+    /// <see cref="FuseActors.Engine.Device.BusyUnmount.Detach"/> detaches it (it leaves the namespace at once) and gives its users
+    /// <paramref name="grace"/> to leave, after which the connection is aborted (fusectl): callers still inside get
+    /// ECONNABORTED/ENOTCONN, the reader sees the end, nothing hangs and no mount is left.
+    /// <see cref="FuseActors.Engine.Device.BusyUnmount.Keep"/> aborts the connection at once but leaves the mount in place, so every access
+    /// (by path or through an open file) fails with ENOTCONN/ECONNABORTED instead of reaching the host's mountpoint
+    /// directory; the mount is removed as soon as nobody holds it, or detached when the grace ends.
     /// </summary>
-    public async Task UnmountAsync(TimeSpan grace)
+    public Task UnmountAsync(TimeSpan grace) => UnmountAsync(grace, BusyUnmount);
+
+    /// <summary>Unmounts with <paramref name="busy"/> deciding what happens to a busy mount (see <see cref="UnmountAsync(TimeSpan)"/>).</summary>
+    public async Task UnmountAsync(TimeSpan grace, BusyUnmount busy)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
@@ -112,6 +122,21 @@ public sealed class FuseMount : IAsyncDisposable
         if (Mountpoint is not null && !Completion.IsCompleted)
         {
             var err = FuseMounter.TryUnmount(Mountpoint);
+            if (err == Errno.EBUSY && busy == BusyUnmount.Keep && FuseControlId is { } id)
+            {
+                System.Log.Info("{0} is busy; refusing its requests (ENOTCONN) and keeping it in place for up to {1} s", Mountpoint, grace.TotalSeconds);
+                var abort = FuseMounter.Abort(id);
+                if (abort == Errno.Ok)
+                {
+                    err = await UnmountWhenFreeAsync(Mountpoint, grace).ConfigureAwait(false);
+                    await EndConnectionAsync().ConfigureAwait(false);
+                    foreach (var d in _devices) d.Dispose();
+                    if (err is not (Errno.Ok or Errno.EINVAL or Errno.ENOENT))
+                        System.Log.Warning("umount2({0}) failed: {1}", Mountpoint, err);
+                    return;
+                }
+                System.Log.Warning("aborting FUSE connection {0} failed: {1}; detaching {2} instead", id, abort, Mountpoint);
+            }
             if (err == Errno.EBUSY)
             {
                 System.Log.Info("{0} is busy; detaching it and giving its users {1} s", Mountpoint, grace.TotalSeconds);
@@ -134,11 +159,32 @@ public sealed class FuseMount : IAsyncDisposable
                 var err = FuseMounter.Abort(id);
                 if (err != Errno.Ok) System.Log.Warning("aborting FUSE connection {0} failed: {1}", id, err);
             }
-            Connection.Tell(StopConnection.Instance);
-            await Task.WhenAny(Completion, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
-            if (!Completion.IsCompleted) System.Stop(Connection);
+            await EndConnectionAsync().ConfigureAwait(false);
         }
         foreach (var d in _devices) d.Dispose();
+    }
+
+    /// <summary>Tells the connection to stop and waits a little for it; stops the actor if it does not.</summary>
+    private async Task EndConnectionAsync()
+    {
+        if (Completion.IsCompleted) return;
+        Connection.Tell(StopConnection.Instance);
+        await Task.WhenAny(Completion, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        if (!Completion.IsCompleted) System.Stop(Connection);
+    }
+
+    /// <summary>The keep mode's end: the aborted mount stays in the namespace (answering ENOTCONN) until a plain umount
+    /// succeeds because nobody holds it any more, or the grace ends and it is detached, so no dead mount is left.</summary>
+    private static async Task<Errno> UnmountWhenFreeAsync(string mountpoint, TimeSpan grace)
+    {
+        var deadline = DateTime.UtcNow + grace;
+        while (true)
+        {
+            var err = FuseMounter.TryUnmount(mountpoint);
+            if (err != Errno.EBUSY) return err;
+            if (DateTime.UtcNow >= deadline) return FuseMounter.Unmount(mountpoint);
+            await Task.Delay(50).ConfigureAwait(false);
+        }
     }
 
     public ValueTask DisposeAsync() => new(UnmountAsync(TimeSpan.FromSeconds(5)));

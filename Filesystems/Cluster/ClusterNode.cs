@@ -65,6 +65,7 @@ public sealed class ClusterNode : IAsyncDisposable
                     AllowOther = config.GetBoolean("fuseactors.mount.allow-other", true),
                     DefaultPermissions = config.GetBoolean("fuseactors.mount.default-permissions", true),
                     Source = "cluster:" + settings.Volume,
+                    BusyUnmount = BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach")),
                 };
                 node.Mount = await FuseMount.MountAsync(system, ClusterFs.Props(settings, regions, name), mountpoint, options, connection, "mount");
                 await node.Mount.Ready;

@@ -217,4 +217,53 @@ public sealed class CliTests
             await Shell.RunAsync($"rm -rf {root}");
         }
     }
+
+    [Fact]
+    public async Task With_busy_unmount_keep_SIGTERM_of_a_busy_mount_exits_0_and_nothing_reaches_the_host_directory()
+    {
+        MountedFilesystem.RequireFuse();
+        var dir = Directory.CreateTempSubdirectory("fuseactors-cli-keep-").FullName;
+        var config = dir + ".conf";
+        File.WriteAllText(config, "fuseactors.mount.busy-unmount = keep\nfuseactors.mount.unmount-grace = 2s\n");
+        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM", "dotnet", Cli, "mount", "memfs", dir, "--config", config])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        Process? holder = null;
+        try
+        {
+            var ready = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.StartsWith($"fuseactors: memfs mounted at {dir}", ready);
+            // Busy: a process inside, and a program creating files by path until its first error.
+            holder = Process.Start(new ProcessStartInfo("sleep", "60") { WorkingDirectory = dir, UseShellExecute = false })!;
+            var loop = Shell.RunAsync($$"""
+                i=0; while [ $i -lt 100000 ]; do
+                  if ! out=$(touch "{{dir}}/f$i" 2>&1); then echo "error: $out"; exit 0; fi; i=$((i+1)); sleep 0.01
+                done
+                """, "/", TimeSpan.FromSeconds(60));
+            await Task.Delay(500);
+
+            await Shell.OkAsync($"kill -TERM {p.Id}");
+            var result = await loop.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Matches("^error: .*(Transport endpoint is not connected|Software caused connection abort)", result.Stdout);
+            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(p.ExitCode == 0, await stderr);
+            Assert.Contains("refusing its requests (ENOTCONN)", await stderr);
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+            Assert.Empty(Directory.GetFileSystemEntries(dir));
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill();
+            if (holder is { HasExited: false }) { holder.Kill(); holder.WaitForExit(5000); }
+            holder?.Dispose();
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            File.Delete(config);
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
 }
