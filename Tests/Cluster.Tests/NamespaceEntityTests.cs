@@ -113,6 +113,20 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
     // ---------------------------------------------------------------- persistence
 
     [Fact]
+    public async Task A_numbered_change_sent_again_gets_its_first_answer_also_after_recovery()
+    {
+        var e = Entity();
+        var make = new NsMakeNode(V, 0, Root, Encoding.UTF8.GetBytes("once"), File, 0, 0, 0, null, false, "n1", false, RequestId: 42);
+        var first = await Ok(e, make);
+        Assert.Equal(first, await Ok(e, make)); // the node asked again: same answer, not EEXIST
+        StopAndWait(e);
+        var again = Entity();
+        Assert.Equal(first, await Ok(again, make)); // remembered through the journal
+        var listing = await Q(again, new NsReadDir(V, Root));
+        Assert.Single(listing.Entries!);
+    }
+
+    [Fact]
     public async Task The_tree_survives_a_restart_and_a_new_actor_system_across_snapshots()
     {
         var e = Entity();

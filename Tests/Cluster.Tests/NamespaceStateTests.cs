@@ -428,6 +428,35 @@ public sealed class NamespaceStateTests
     }
 
     [Fact]
+    public void A_numbered_change_sent_again_gets_its_first_answer_and_is_not_applied_twice()
+    {
+        var make = new NsMakeNode(V, 0, Root, N("once"), File, 0, 0, 0, null, false, "n1", false, RequestId: 7);
+        var first = Do(make);
+        var again = new NamespaceState.Changes();
+        var second = Do(make, again);
+        Assert.Same(first, second);
+        Assert.True(again.Duplicate);
+        Assert.True(again.IsEmpty);
+        Assert.Equal(3UL, _s.NextIno); // one inode made
+        // Another number (or another node with the same number) is another request.
+        AssertErrno(Errno.EEXIST, Do(make with { RequestId = 8 }));
+        AssertErrno(Errno.EEXIST, Do(make with { Origin = "n2" }));
+        // An append sent again gets the same place, not a second one.
+        var append = new NsAppend(V, 0, first.Attr!.Ino, 10, "n1", RequestId: 9);
+        Assert.Equal(10UL, Do(append).Attr!.Size);
+        Assert.Equal(10UL, Do(append).Attr!.Size);
+        // Remembered across a snapshot.
+        var restored = NamespaceState.FromSnapshot(_s.ToSnapshot());
+        var afterRestore = new NamespaceState.Changes();
+        Assert.Equal(first.Attr, restored.Apply(make with { Time = 99_999 }, afterRestore).Attr);
+        Assert.True(afterRestore.Duplicate);
+        // Only the last RememberedRequests answers are kept, oldest out first.
+        for (ulong i = 0; i < NamespaceState.RememberedRequests; i++)
+            Do(new NsSetXattr(V, 0, Root, N("user.k"), [], 0, "n3", RequestId: 1000 + i));
+        AssertErrno(Errno.EEXIST, Do(make)); // number 7 was forgotten: applied again, and the name exists
+    }
+
+    [Fact]
     public void Append_places_each_write_at_the_end_and_grows_the_size_in_one_step()
     {
         var f = MakeOk(Root, "log");

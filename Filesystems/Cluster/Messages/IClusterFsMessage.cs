@@ -20,6 +20,18 @@ public interface INamespaceMutation : INamespaceMessage
     INamespaceMutation WithTime(long time);
 }
 
+/// <summary>
+/// A mutation that would not give the same result if applied twice (a create, a rename, an append...). The node
+/// numbers its requests; the namespace remembers the answers to the last few thousand, so a request the node sends
+/// again (its first try went to a node that died, and the answer was lost) gets the first answer instead of being
+/// applied twice. 0: not numbered.
+/// </summary>
+public interface IDeduplicated
+{
+    string Origin { get; }
+    ulong RequestId { get; }
+}
+
 /// <summary>A message for one chunk of one file's data.</summary>
 public interface IChunkMessage : IClusterFsMessage
 {

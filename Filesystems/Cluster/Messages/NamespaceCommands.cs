@@ -41,7 +41,7 @@ public sealed record NsMakeNode(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Parent, [property: Key(3)] byte[] Name,
     [property: Key(4)] uint Mode, [property: Key(5)] uint Uid, [property: Key(6)] uint Gid, [property: Key(7)] uint Rdev,
     [property: Key(8)] byte[]? Target, [property: Key(9)] bool Unnamed, [property: Key(10)] string Origin,
-    [property: Key(11)] bool Open) : INamespaceMutation
+    [property: Key(11)] bool Open, [property: Key(12)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
@@ -49,7 +49,7 @@ public sealed record NsMakeNode(
 [MessagePackObject]
 public sealed record NsLink(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Ino, [property: Key(3)] ulong NewParent,
-    [property: Key(4)] byte[] NewName, [property: Key(5)] string Origin) : INamespaceMutation
+    [property: Key(4)] byte[] NewName, [property: Key(5)] string Origin, [property: Key(6)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
@@ -58,7 +58,7 @@ public sealed record NsLink(
 [MessagePackObject]
 public sealed record NsRemove(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Parent, [property: Key(3)] byte[] Name,
-    [property: Key(4)] bool Directory, [property: Key(5)] string Origin) : INamespaceMutation
+    [property: Key(4)] bool Directory, [property: Key(5)] string Origin, [property: Key(6)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
@@ -68,7 +68,7 @@ public sealed record NsRemove(
 public sealed record NsRename(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Parent, [property: Key(3)] byte[] Name,
     [property: Key(4)] ulong NewParent, [property: Key(5)] byte[] NewName, [property: Key(6)] uint Flags,
-    [property: Key(7)] uint Uid, [property: Key(8)] uint Gid, [property: Key(9)] string Origin) : INamespaceMutation
+    [property: Key(7)] uint Uid, [property: Key(8)] uint Gid, [property: Key(9)] string Origin, [property: Key(10)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
@@ -100,7 +100,7 @@ public sealed record NsWritten(
 [MessagePackObject]
 public sealed record NsAppend(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Ino, [property: Key(3)] ulong Length,
-    [property: Key(4)] string Origin) : INamespaceMutation
+    [property: Key(4)] string Origin, [property: Key(5)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
@@ -109,7 +109,7 @@ public sealed record NsAppend(
 [MessagePackObject]
 public sealed record NsSetXattr(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Ino, [property: Key(3)] byte[] Name,
-    [property: Key(4)] byte[] Value, [property: Key(5)] uint Flags, [property: Key(6)] string Origin) : INamespaceMutation
+    [property: Key(4)] byte[] Value, [property: Key(5)] uint Flags, [property: Key(6)] string Origin, [property: Key(7)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }
@@ -117,7 +117,7 @@ public sealed record NsSetXattr(
 [MessagePackObject]
 public sealed record NsRemoveXattr(
     [property: Key(0)] string Volume, [property: Key(1)] long Time, [property: Key(2)] ulong Ino, [property: Key(3)] byte[] Name,
-    [property: Key(4)] string Origin) : INamespaceMutation
+    [property: Key(4)] string Origin, [property: Key(5)] ulong RequestId = 0) : INamespaceMutation, IDeduplicated
 {
     public INamespaceMutation WithTime(long time) => this with { Time = time };
 }

@@ -140,6 +140,13 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         m = m.WithTime(Now());
         _changes.Clear();
         var result = _state.Apply(m, _changes);
+        if (_changes.Duplicate)
+        {
+            // Sent again by its node (its first try's answer was lost): the first answer, once everything persisted
+            // before now is durable, and nothing is persisted twice.
+            DeferAsync(result, r => replyTo.Tell(r));
+            return;
+        }
         if (!result.IsOk)
         {
             replyTo.Tell(result);

@@ -5,7 +5,13 @@ namespace FuseActors.Filesystems.Cluster.Namespace;
 
 /// <summary>The whole namespace at one journal position: every inode with its names, target and xattrs.</summary>
 [MessagePackObject]
-public sealed record NamespaceSnapshot([property: Key(0)] ulong NextIno, [property: Key(1)] InodeRecord[] Inodes) : IClusterFsMessage;
+public sealed record NamespaceSnapshot([property: Key(0)] ulong NextIno, [property: Key(1)] InodeRecord[] Inodes,
+    [property: Key(2)] AppliedRequest[]? Applied = null) : IClusterFsMessage;
+
+/// <summary>The answer to a numbered mutation, remembered so that the same request sent again gets it again.</summary>
+[MessagePackObject]
+public sealed record AppliedRequest([property: Key(0)] string Origin, [property: Key(1)] ulong RequestId, [property: Key(2)] NsResult Result)
+    : IClusterFsMessage;
 
 [MessagePackObject]
 public sealed record InodeRecord(

@@ -23,6 +23,10 @@ public sealed class NamespaceState
 
     private readonly Dictionary<ulong, Inode> _inodes = new();
     private ulong _nextIno = RootIno + 1;
+    // Answers to numbered mutations (IDeduplicated), oldest first: a request sent again gets its first answer.
+    public const int RememberedRequests = 4096;
+    private readonly Dictionary<(string Origin, ulong RequestId), NsResult> _applied = new();
+    private readonly Queue<(string Origin, ulong RequestId)> _appliedOrder = new();
     private readonly long _chunkSize;
 
     /// <param name="chunkSize">The volume's chunk size: which chunk holds which byte (a property of the volume's data,
@@ -134,8 +138,22 @@ public sealed class NamespaceState
     /// <paramref name="changes"/> with what other nodes must drop from their caches.</summary>
     public NsResult Apply(INamespaceMutation m, Changes changes)
     {
+        if (m is IDeduplicated { RequestId: not 0 } d && _applied.TryGetValue((d.Origin, d.RequestId), out var first))
+        {
+            changes.Duplicate = true;
+            return first;
+        }
         var e = Run(m, apply: true, out var result, changes);
-        return e == Errno.Ok ? result ?? NsResult.Ok : NsResult.Error(e);
+        var answer = e == Errno.Ok ? result ?? NsResult.Ok : NsResult.Error(e);
+        if (e == Errno.Ok && m is IDeduplicated { RequestId: not 0 } applied) Remember(applied.Origin, applied.RequestId, answer);
+        return answer;
+    }
+
+    private void Remember(string origin, ulong requestId, NsResult answer)
+    {
+        if (!_applied.TryAdd((origin, requestId), answer)) return;
+        _appliedOrder.Enqueue((origin, requestId));
+        while (_appliedOrder.Count > RememberedRequests) _applied.Remove(_appliedOrder.Dequeue());
     }
 
     /// <summary>What a mutation changed, for the other nodes' kernels.</summary>
@@ -148,8 +166,10 @@ public sealed class NamespaceState
         public readonly List<ulong> Unlinked = new();
         /// <summary>Inodes freed, with their size, so their chunks can be purged.</summary>
         public readonly List<(ulong Ino, ulong Size)> Freed = new();
+        /// <summary>The mutation was a numbered request already applied: its first answer was returned, nothing changed.</summary>
+        public bool Duplicate;
         public bool IsEmpty => Inodes.Count == 0 && Entries.Count == 0 && Deletes.Count == 0;
-        public void Clear() { Inodes.Clear(); Entries.Clear(); Deletes.Clear(); Unlinked.Clear(); Freed.Clear(); }
+        public void Clear() { Inodes.Clear(); Entries.Clear(); Deletes.Clear(); Unlinked.Clear(); Freed.Clear(); Duplicate = false; }
         public Invalidate ToInvalidate() => new(Inodes.ToArray(), Entries.ToArray(), Deletes.ToArray());
     }
 
@@ -511,7 +531,10 @@ public sealed class NamespaceState
             records[i++] = new InodeRecord(n.ToAttr(), n.Parent, n.Target, entries, xn, xv, n.Chunks is { Count: > 0 } ch ? ch.ToArray() : null,
                 n.Order?.NextCookie ?? 0);
         }
-        return new NamespaceSnapshot(_nextIno, records);
+        var applied = new AppliedRequest[_appliedOrder.Count];
+        int at = 0;
+        foreach (var key in _appliedOrder) applied[at++] = new AppliedRequest(key.Origin, key.RequestId, _applied[key]);
+        return new NamespaceSnapshot(_nextIno, records, applied);
     }
 
     public static NamespaceState FromSnapshot(NamespaceSnapshot s, long chunkSize = 1 << 20)
@@ -546,6 +569,7 @@ public sealed class NamespaceState
             }
             state._inodes.Add(n.Ino, n);
         }
+        foreach (var a in s.Applied ?? []) state.Remember(a.Origin, a.RequestId, a.Result);
         return state;
     }
 

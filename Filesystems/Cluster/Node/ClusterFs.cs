@@ -47,6 +47,10 @@ public sealed class ClusterFs : FilesystemActor
     // SETLKW requests waiting in the namespace, by wait id.
     private readonly Dictionary<ulong, (SetLockRequest Request, NsLock Message, DateTime SentAt)> _lockWaits = new();
     private ulong _nextWaitId = 1;
+    // Numbers this node's changes that would not be the same if applied twice, so they can be sent again safely.
+    // A random start: numbers must not repeat within this node's name even if this actor is ever restarted.
+    private ulong _nextRequestId = BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) >> 1;
+    private ulong NextRequestId() => ++_nextRequestId;
     private ICancelable? _subscribeTimer;
     private bool _subscribed;
 
@@ -127,9 +131,10 @@ public sealed class ClusterFs : FilesystemActor
 
     // ---------------------------------------------------------------- asking the entities
 
-    /// <summary>Asks an entity. A repeatable request (a query, or a change that gives the same result when applied
-    /// twice) is sent again every <c>retry-after</c>: the entity may have been on a node that died and be on its way
-    /// to a survivor. Others are sent once. Either way, no answer within <c>request-timeout</c> is EIO.</summary>
+    /// <summary>Asks an entity. A repeatable request (a query, a change that gives the same result when applied
+    /// twice, or a numbered change the namespace answers only once: <see cref="IDeduplicated"/>) is sent again every
+    /// <c>retry-after</c>: the entity may have been on a node that died and be on its way to a survivor. Others are
+    /// sent once. Either way, no answer within <c>request-timeout</c> is EIO.</summary>
     private async Task<T> Ask<T>(IActorRef region, object message, bool repeatable, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + _settings.RequestTimeout;
@@ -280,26 +285,26 @@ public sealed class ClusterFs : FilesystemActor
     // ---------------------------------------------------------------- creating and removing names
 
     private NsMakeNode Make(FsRequest r, FileName name, uint mode, uint rdev = 0, byte[]? target = null, bool unnamed = false, bool open = false) =>
-        new(_volume, 0, r.NodeId, Bytes(name), mode, r.Uid, r.Gid, rdev, target, unnamed, _node, open);
+        new(_volume, 0, r.NodeId, Bytes(name), mode, r.Uid, r.Gid, rdev, target, unnamed, _node, open, NextRequestId());
 
     protected override void MkNod(MkNodRequest r) =>
-        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, r.Mode, r.Rdev), false, ct)));
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, r.Mode, r.Rdev), true, ct)));
 
     protected override void MkDir(MkDirRequest r) =>
-        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Directory | (r.Mode & ModeBits.PermMask)), false, ct)));
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Directory | (r.Mode & ModeBits.PermMask)), true, ct)));
 
     protected override void Symlink(SymlinkRequest r) =>
-        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Symlink | 0x1FF, target: r.Target), false, ct)));
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Symlink | 0x1FF, target: r.Target), true, ct)));
 
     protected override void Create(CreateRequest r) => HandleAsync(r, async ct =>
     {
-        var res = await Ns(Make(r, r.Name, ModeBits.Regular | (r.Mode & ModeBits.PermMask), open: true), false, ct);
+        var res = await Ns(Make(r, r.Name, ModeBits.Regular | (r.Mode & ModeBits.PermMask), open: true), true, ct);
         ReplyCreated(r, res);
     });
 
     protected override void TmpFile(CreateRequest r) => HandleAsync(r, async ct =>
     {
-        var res = await Ns(Make(r, default, ModeBits.Regular | (r.Mode & ModeBits.PermMask), unnamed: true, open: true), false, ct);
+        var res = await Ns(Make(r, default, ModeBits.Regular | (r.Mode & ModeBits.PermMask), unnamed: true, open: true), true, ct);
         ReplyCreated(r, res);
     });
 
@@ -313,21 +318,21 @@ public sealed class ClusterFs : FilesystemActor
     }
 
     protected override void Link(LinkRequest r) =>
-        HandleAsync(r, async ct => ReplyEntry(r, await Ns(new NsLink(_volume, 0, r.OldNodeId, r.NodeId, Bytes(r.NewName), _node), false, ct)));
+        HandleAsync(r, async ct => ReplyEntry(r, await Ns(new NsLink(_volume, 0, r.OldNodeId, r.NodeId, Bytes(r.NewName), _node, NextRequestId()), true, ct)));
 
     protected override void Unlink(UnlinkRequest r) =>
-        HandleAsync(r, async ct => ReplyEmpty(r, await Ns(new NsRemove(_volume, 0, r.NodeId, Bytes(r.Name), false, _node), false, ct)));
+        HandleAsync(r, async ct => ReplyEmpty(r, await Ns(new NsRemove(_volume, 0, r.NodeId, Bytes(r.Name), false, _node, NextRequestId()), true, ct)));
 
     protected override void RmDir(RmDirRequest r) =>
-        HandleAsync(r, async ct => ReplyEmpty(r, await Ns(new NsRemove(_volume, 0, r.NodeId, Bytes(r.Name), true, _node), false, ct)));
+        HandleAsync(r, async ct => ReplyEmpty(r, await Ns(new NsRemove(_volume, 0, r.NodeId, Bytes(r.Name), true, _node, NextRequestId()), true, ct)));
 
     protected override void Rename(RenameRequest r) => HandleAsync(r, async ct => ReplyEmpty(r,
-        await Ns(new NsRename(_volume, 0, r.NodeId, Bytes(r.Name), r.NewDir, Bytes(r.NewName), (uint)r.Flags, r.Uid, r.Gid, _node), false, ct)));
+        await Ns(new NsRename(_volume, 0, r.NodeId, Bytes(r.Name), r.NewDir, Bytes(r.NewName), (uint)r.Flags, r.Uid, r.Gid, _node, NextRequestId()), true, ct)));
 
     // ---------------------------------------------------------------- xattrs
 
     protected override void SetXAttr(SetXAttrRequest r) => HandleAsync(r, async ct =>
-        ReplyEmpty(r, await Ns(new NsSetXattr(_volume, 0, r.NodeId, r.Name, r.Value, (uint)r.Flags, _node), r.Flags == 0, ct)));
+        ReplyEmpty(r, await Ns(new NsSetXattr(_volume, 0, r.NodeId, r.Name, r.Value, (uint)r.Flags, _node, NextRequestId()), true, ct)));
 
     protected override void GetXAttr(GetXAttrRequest r) => HandleAsync(r, async ct =>
     {
@@ -344,7 +349,7 @@ public sealed class ClusterFs : FilesystemActor
     });
 
     protected override void RemoveXAttr(RemoveXAttrRequest r) => HandleAsync(r, async ct =>
-        ReplyEmpty(r, await Ns(new NsRemoveXattr(_volume, 0, r.NodeId, r.Name, _node), false, ct)));
+        ReplyEmpty(r, await Ns(new NsRemoveXattr(_volume, 0, r.NodeId, r.Name, _node, NextRequestId()), true, ct)));
 
     // ---------------------------------------------------------------- open files and data
 
@@ -480,8 +485,8 @@ public sealed class ClusterFs : FilesystemActor
             long offset = requested;
             if (append)
             {
-                // Once: a second reservation would leave a gap.
-                var reserved = await Ns(new NsAppend(_volume, 0, ino, (ulong)data.Length, _node), false, ct);
+                // Numbered: a second try gets the first reservation, never a second one (which would leave a gap).
+                var reserved = await Ns(new NsAppend(_volume, 0, ino, (ulong)data.Length, _node, NextRequestId()), true, ct);
                 if (!reserved.IsOk) { r.Fail((Errno)reserved.Errno); return; }
                 offset = (long)reserved.Attr!.Size - data.Length;
             }

@@ -35,7 +35,7 @@ public sealed class ClusterFsSerializer : SerializerWithStringManifest
         [typeof(Invalidate)] = "IV", [typeof(EntryRef)] = "ER", [typeof(DeleteRef)] = "DR", [typeof(Subscribed)] = "SD",
         [typeof(ChunkWrite)] = "CW", [typeof(ChunkRead)] = "CR", [typeof(ChunkTruncate)] = "CT", [typeof(ChunkPurge)] = "CP",
         [typeof(ChunkResult)] = "CS", [typeof(ChunkWritten)] = "Cw", [typeof(ChunkTruncated)] = "Ct", [typeof(ChunkSnapshot)] = "Cs",
-        [typeof(NamespaceSnapshot)] = "NS", [typeof(InodeRecord)] = "IR",
+        [typeof(NamespaceSnapshot)] = "NS", [typeof(InodeRecord)] = "IR", [typeof(AppliedRequest)] = "AR",
     };
 
     private static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);
