@@ -5,6 +5,7 @@ namespace FuseActors.Integration.Tests.Cluster;
 /// <summary>The README's one command for newcomers: <c>fuseactors cluster demo DIR</c> starts three nodes mounted at
 /// DIR/a, DIR/b and DIR/c on one SQLite store, a file written through one is read through another, and SIGTERM stops
 /// all three, leaving no mount and no process.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class ClusterDemoTests
 {
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "fuseactors.dll");

@@ -282,10 +282,12 @@ public abstract class CrossNodeTests : ClusterTestBase
 }
 
 /// <summary>The cross-node tests on a SQLite file shared by the three nodes.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class SqliteCrossNodeTests(ThreeNodeCluster cluster, ITestOutputHelper output)
     : CrossNodeTests(cluster, output), IClassFixture<ThreeNodeCluster>;
 
 /// <summary>The cross-node tests on a real PostgreSQL server (started for this class, stopped after it).</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class PostgresCrossNodeTests(PostgresThreeNodeCluster cluster, ITestOutputHelper output)
     : CrossNodeTests(cluster, output), IClassFixture<PostgresThreeNodeCluster>;
 

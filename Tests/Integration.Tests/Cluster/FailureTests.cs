@@ -8,6 +8,7 @@ namespace FuseActors.Integration.Tests.Cluster;
 /// nothing acknowledged is lost, a dead node's mount fails fast, its locks are released. One cluster (SQLite) for the
 /// class; each test first brings it back to three running nodes, so they do not depend on their order.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class FailureTests(ThreeNodeCluster cluster, ITestOutputHelper output)
     : ClusterTestBase(cluster, output), IClassFixture<ThreeNodeCluster>
 {
