@@ -88,14 +88,7 @@ internal static class Program
         }
 
         using var system = ActorSystem.Create("fuseactors", config);
-        var options = new MountOptions
-        {
-            Subtype = config.GetString("fuseactors.mount.subtype", "fuseactors"),
-            AllowOther = config.GetBoolean("fuseactors.mount.allow-other", true),
-            DefaultPermissions = config.GetBoolean("fuseactors.mount.default-permissions", true),
-            Source = cli.Source ?? cli.Kind,
-            BusyUnmount = BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach")),
-        };
+        var options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
         var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
 
         Props filesystem = cli.Kind switch

@@ -59,14 +59,7 @@ public sealed class ClusterNode : IAsyncDisposable
             {
                 var connection = ConnectionSettings.FromConfig(config);
                 if (debug) connection = connection with { Debug = true };
-                var options = new MountOptions
-                {
-                    Subtype = config.GetString("fuseactors.mount.subtype", "fuseactors"),
-                    AllowOther = config.GetBoolean("fuseactors.mount.allow-other", true),
-                    DefaultPermissions = config.GetBoolean("fuseactors.mount.default-permissions", true),
-                    Source = "cluster:" + settings.Volume,
-                    BusyUnmount = BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach")),
-                };
+                var options = MountOptionsConfig.FromConfig(config, "cluster:" + settings.Volume);
                 node.Mount = await FuseMount.MountAsync(system, ClusterFs.Props(settings, regions, name), mountpoint, options, connection, "mount");
                 await node.Mount.Ready;
             }

@@ -12,40 +12,12 @@ namespace FuseActors.Cluster.Tests;
 /// holes as zeros, truncates, refuses writes past its size, recovers (through a snapshot too) in a new ActorSystem,
 /// and after a purge a new incarnation starts empty.
 /// </summary>
-public sealed class ChunkEntityTests : Akka.TestKit.Xunit2.TestKit
+public sealed class ChunkEntityTests : SqliteJournalTestKit
 {
     private const int ChunkSize = 4096;
     private static readonly TimeSpan T = TimeSpan.FromSeconds(10);
 
-    private readonly string _dir;
-    private readonly string _db;
-    private readonly List<ActorSystem> _others = new();
-
-    public ChunkEntityTests(ITestOutputHelper output) : this(Directory.CreateTempSubdirectory("fuseactors-chunk-").FullName, output) { }
-
-    private ChunkEntityTests(string dir, ITestOutputHelper output)
-        : base(SqliteSetup(Path.Combine(dir, "chunks.db")), "chunks", output)
-    {
-        _dir = dir;
-        _db = Path.Combine(dir, "chunks.db");
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        foreach (var s in _others)
-        {
-            try { s.Terminate().Wait(TimeSpan.FromSeconds(30)); } catch (Exception) { }
-        }
-        base.Dispose(disposing);
-        DeleteDirectory(_dir);
-    }
-
-    private ActorSystem OtherSystem()
-    {
-        var system = ActorSystem.Create("chunks-other", SqliteSetup(_db));
-        _others.Add(system);
-        return system;
-    }
+    public ChunkEntityTests(ITestOutputHelper output) : base("chunks", output) { }
 
     private static readonly string Id = ChunkEntity.EntityId("vol", 7, 3);
 
@@ -168,7 +140,7 @@ public sealed class ChunkEntityTests : Akka.TestKit.Xunit2.TestKit
         }
         await Write(c, 10, Bytes("after")); // an event after the snapshot
         Bytes("after").CopyTo(expected, 10);
-        AwaitAssert(() => Assert.Equal(1, Count(_db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'chunk-{Id}'")), T);
+        AwaitAssert(() => Assert.Equal(1, Count(Db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'chunk-{Id}'")), T);
         Assert.Equal(expected, (await Read(c)).Data);
         StopAndWait(c);
 
@@ -188,13 +160,13 @@ public sealed class ChunkEntityTests : Akka.TestKit.Xunit2.TestKit
         var block = new byte[ChunkSize];
         Array.Fill(block, (byte)7);
         for (int i = 0; i < 3; i++) await Write(c, 0, block); // with a snapshot, so both kinds must go
-        AwaitAssert(() => Assert.Equal(1, Count(_db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'chunk-{Id}'")), T);
+        AwaitAssert(() => Assert.Equal(1, Count(Db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'chunk-{Id}'")), T);
         c.Tell(new ChunkPurge("vol", 7, 3));
         Assert.Empty((await Read(c)).Data!);
         StopAndWait(c);
 
         // The deletes are asynchronous: wait for them, then every new incarnation is empty.
-        AwaitAssert(() => Assert.Equal(0, Count(_db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'chunk-{Id}'")), T);
+        AwaitAssert(() => Assert.Equal(0, Count(Db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'chunk-{Id}'")), T);
         await AwaitAssertAsync(async () =>
         {
             var fresh = Chunk();

@@ -16,7 +16,7 @@ namespace FuseActors.Cluster.Tests;
 /// (through snapshots too) in a new incarnation and a new ActorSystem, tells other nodes what changed, keeps
 /// unlinked files while a live node holds them open and then purges their chunks, and arbitrates locks.
 /// </summary>
-public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
+public sealed class NamespaceEntityTests : SqliteJournalTestKit
 {
     private const string V = "vol1";
     private const ulong Root = NamespaceState.RootIno;
@@ -28,35 +28,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
         SnapshotEvery = 5, OrphanGrace = TimeSpan.FromMilliseconds(200), ChunkSize = 4096,
     };
 
-    private readonly string _dir;
-    private readonly string _db;
-    private readonly List<ActorSystem> _others = new();
-
-    public NamespaceEntityTests(ITestOutputHelper output) : this(Directory.CreateTempSubdirectory("fuseactors-ns-").FullName, output) { }
-
-    private NamespaceEntityTests(string dir, ITestOutputHelper output)
-        : base(SqliteSetup(Path.Combine(dir, "ns.db")), "ns", output)
-    {
-        _dir = dir;
-        _db = Path.Combine(dir, "ns.db");
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        foreach (var s in _others)
-        {
-            try { s.Terminate().Wait(TimeSpan.FromSeconds(30)); } catch (Exception) { }
-        }
-        base.Dispose(disposing);
-        DeleteDirectory(_dir);
-    }
-
-    private ActorSystem OtherSystem()
-    {
-        var system = ActorSystem.Create("ns-other", SqliteSetup(_db));
-        _others.Add(system);
-        return system;
-    }
+    public NamespaceEntityTests(ITestOutputHelper output) : base("ns", output) { }
 
     private IActorRef Entity(ActorSystem? system = null, IActorRef? chunks = null, string volume = V) =>
         (system ?? Sys).ActorOf(NamespaceEntity.Props(volume, Settings, chunks ?? ActorRefs.Nobody));
@@ -108,7 +80,7 @@ public sealed class NamespaceEntityTests : Akka.TestKit.Xunit2.TestKit
     }
 
     private long SnapshotRows(string persistenceId) =>
-        Count(_db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = '{persistenceId}'");
+        Count(Db, $"SELECT COUNT(*) FROM snapshot WHERE persistence_id = '{persistenceId}'");
 
     // ---------------------------------------------------------------- persistence
 

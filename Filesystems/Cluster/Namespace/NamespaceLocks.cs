@@ -92,6 +92,4 @@ internal sealed class NamespaceLocks
     {
         if (_tables.TryGetValue((ino, flock), out var t) && t.IsEmpty && !_waiters.Exists(w => w.Request.Lock.Ino == ino)) _tables.Remove((ino, flock));
     }
-
-    public int Count => _tables.Values.Sum(t => t.Locks.Count());
 }

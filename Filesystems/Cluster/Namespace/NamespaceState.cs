@@ -164,12 +164,10 @@ public sealed class NamespaceState
         public readonly List<DeleteRef> Deletes = new();
         /// <summary>Inodes that have just lost their last name (the entity frees them when nobody holds them open).</summary>
         public readonly List<ulong> Unlinked = new();
-        /// <summary>Inodes freed, with their size, so their chunks can be purged.</summary>
-        public readonly List<(ulong Ino, ulong Size)> Freed = new();
         /// <summary>The mutation was a numbered request already applied: its first answer was returned, nothing changed.</summary>
         public bool Duplicate;
         public bool IsEmpty => Inodes.Count == 0 && Entries.Count == 0 && Deletes.Count == 0;
-        public void Clear() { Inodes.Clear(); Entries.Clear(); Deletes.Clear(); Unlinked.Clear(); Freed.Clear(); Duplicate = false; }
+        public void Clear() { Inodes.Clear(); Entries.Clear(); Deletes.Clear(); Unlinked.Clear(); Duplicate = false; }
         public Invalidate ToInvalidate() => new(Inodes.ToArray(), Entries.ToArray(), Deletes.ToArray());
     }
 
