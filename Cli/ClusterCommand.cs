@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Akka.Configuration;
 using FuseActors.Engine.Device;
 using FuseActors.Filesystems.Cluster;
@@ -33,9 +32,7 @@ internal static class ClusterCommand
         var joinTimeout = config.GetTimeSpan("fuseactors.cluster.join-timeout", TimeSpan.FromSeconds(120), allowInfinite: false);
 
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var signals = StopSignals.Register(stop);
 
         Log.Information("cluster node {Host}:{Port} joining {Seeds}; store {Store}", address.Host, address.Port,
             string.Join(", ", address.SeedAddresses), store.Describe());
