@@ -55,7 +55,7 @@ internal static class ClusterCommand
         }
 
         var ready = await node.Mount!.Ready;
-        Console.WriteLine($"fuseactors: cluster volume {settings.Volume} mounted at {mountpoint} (node {address.Host}:{address.Port}, " +
+        Program.Stdout.WriteLine($"fuseactors: cluster volume {settings.Volume} mounted at {mountpoint} (node {address.Host}:{address.Port}, " +
                           $"store {store.Describe()}, FUSE 7.{ready.KernelMinor})");
 
         var ended = await Task.WhenAny(stop.Task, node.Mount.Completion, node.Removed);

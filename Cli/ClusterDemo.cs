@@ -43,7 +43,7 @@ internal static class ClusterDemo
                 p.OutputDataReceived += (_, e) =>
                 {
                     if (e.Data is null) return;
-                    Console.WriteLine($"[{name}] {e.Data}");
+                    Program.Stdout.WriteLine($"[{name}] {e.Data}");
                     if (e.Data.Contains("mounted at")) ready.TrySetResult();
                 };
                 p.ErrorDataReceived += (_, e) => { if (e.Data is not null && cli.Debug) Console.Error.WriteLine($"[{name}] {e.Data}"); };
@@ -57,7 +57,7 @@ internal static class ClusterDemo
                     return exit;
                 }
             }
-            Console.WriteLine($"fuseactors: cluster demo: one filesystem mounted at {dir}/a, {dir}/b and {dir}/c (store {store}); Ctrl-C stops it");
+            Program.Stdout.WriteLine($"fuseactors: cluster demo: one filesystem mounted at {dir}/a, {dir}/b and {dir}/c (store {store}); Ctrl-C stops it");
             await Task.WhenAny(stop.Task, Task.WhenAny(nodes.Select(n => n.WaitForExitAsync())));
             return exit;
         }

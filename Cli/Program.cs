@@ -25,8 +25,15 @@ internal static class Program
         return FuseActorsCommandLine.InvokeAsync(commandLine.Parse(args, RawArguments.Read(args)));
     }
 
+    /// <summary>Where the ready line goes: the process's stdout. Everything else written to Console.Out once a command
+    /// runs (Akka's StandardOutLogger, which takes over from Serilog while the ActorSystem shuts down) goes to stderr,
+    /// so stdout carries the ready line and nothing else.</summary>
+    internal static TextWriter Stdout { get; private set; } = Console.Out;
+
     private static async Task<int> RunAsync(CliArguments cli, CancellationToken cancellationToken)
     {
+        Stdout = Console.Out;
+        Console.SetOut(Console.Error);
         // Serilog first: akka.hocon names Akka.Logger.Serilog's logger, which writes to Log.Logger from the moment the
         // ActorSystem starts.
         Log.Logger = CreateLogger(cli.Debug);
@@ -129,7 +136,7 @@ internal static class Program
         }
 
         var ready = await mount.Ready;
-        Console.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
+        Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
 
         await Task.WhenAny(stop.Task, mount.Completion);
         if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
