@@ -21,6 +21,9 @@ internal sealed record CliArguments(string Kind, string? Source, string Mountpoi
     /// <summary><c>--unmount-dead</c>: a dead FUSE mount at the mountpoint is lazily unmounted, then the mount goes on.</summary>
     public bool UnmountDead { get; init; }
 
+    /// <summary>The whole parse result, for options that commands add later (<see cref="FuseActorsCommandLine.AddMountOption"/>).</summary>
+    public ParseResult? Parsed { get; init; }
+
     /// <summary>SOURCE as the exact bytes it was given, when those are not valid UTF-8 (.NET's argv strings then hold
     /// U+FFFD in place of the bad bytes, and the path they spell is another one); null otherwise.</summary>
     public byte[]? SourceBytes { get; init; }

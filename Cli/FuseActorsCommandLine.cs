@@ -16,8 +16,8 @@ namespace FuseActors.Cli;
 /// <c>--help</c>/<c>-h</c> (every command) print to stdout and exit 0, <c>--version</c> prints the informational
 /// version; a usage error is one line on stderr and exit 2 (<see cref="InvokeAsync"/>).
 /// Extension points: <see cref="Root"/> takes more commands (<c>Root.Add(new Command("stats", ...))</c>);
-/// <see cref="AddMountOption"/> adds an option to every mount command (read it back from the ParseResult that
-/// <see cref="Read"/> gets, or from <see cref="LastParse"/>).
+/// <see cref="AddMountOption"/> adds an option to every mount command (a runner reads it back with
+/// <c>cli.Parsed!.GetValue(option)</c>).
 /// </summary>
 internal sealed class FuseActorsCommandLine
 {
@@ -31,9 +31,6 @@ internal sealed class FuseActorsCommandLine
 
     /// <summary>The mount commands (memfs, passthrough, cluster), for options that every mount takes.</summary>
     public IReadOnlyList<Command> MountCommands => [_memfs, _passthrough, _cluster];
-
-    /// <summary>The parse result the last <see cref="Parse"/> gave (for runners that read options added later).</summary>
-    public ParseResult? LastParse { get; private set; }
 
     private readonly Command _memfs, _passthrough, _cluster, _demo;
     private readonly Argument<string> _memfsMountpoint = new("MOUNTPOINT") { Description = "An empty directory to mount on" };
@@ -136,7 +133,7 @@ internal sealed class FuseActorsCommandLine
     {
         _args = args;
         _rawArgs = rawArgs;
-        return LastParse = Root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        return Root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
     }
 
     /// <summary>Runs what <paramref name="result"/> asks for: help and version on stdout with exit 0, a usage error as
@@ -205,7 +202,7 @@ internal sealed class FuseActorsCommandLine
         bool debug = result.GetValue(_debug) || result.GetValue(_debugForeground);
         var config = result.GetValue(_config);
         if (command == _demo)
-            return new CliArguments("cluster-demo", null, result.GetValue(_demoDir)!, config, debug) { Store = result.GetValue(_store) };
+            return new CliArguments("cluster-demo", null, result.GetValue(_demoDir)!, config, debug) { Store = result.GetValue(_store), Parsed = result };
 
         var mountpoint = result.GetValue(command == _memfs ? _memfsMountpoint : command == _passthrough ? _passthroughMountpoint : _clusterMountpoint)!;
         var cli = new CliArguments(command.Name, null, mountpoint, config, debug)
@@ -213,6 +210,7 @@ internal sealed class FuseActorsCommandLine
             MountOptions = [.. result.GetValue(_mountOptions) ?? []],
             Foreground = result.GetValue(_foreground) || result.GetValue(_debugForeground),
             UnmountDead = result.GetValue(_unmountDead),
+            Parsed = result,
         };
         if (command == _passthrough)
         {

@@ -91,6 +91,34 @@ public sealed class CliArgumentsTests
     }
 
     [Fact]
+    public async Task Commands_and_mount_options_can_be_added_and_help_and_errors_go_where_they_belong()
+    {
+        CliArguments? seen = null;
+        var commandLine = new FuseActorsCommandLine((cli, _) => { seen = cli; return Task.FromResult(0); });
+        var stats = new System.CommandLine.Option<bool>("--stats");
+        commandLine.AddMountOption(stats);
+        var extra = new System.CommandLine.Command("stats") { new System.CommandLine.Argument<string>("MOUNTPOINT") };
+        int ran = 0;
+        extra.SetAction(_ => ran++);
+        commandLine.Root.Add(extra);
+
+        Assert.Equal(0, await FuseActorsCommandLine.InvokeAsync(commandLine.Parse(["mount", "passthrough", "/src", "/mnt", "--stats"])));
+        Assert.Equal("/src", seen!.Source);
+        Assert.True(seen.Parsed!.GetValue(stats));
+        Assert.Equal(0, await FuseActorsCommandLine.InvokeAsync(commandLine.Parse(["stats", "/mnt"])));
+        Assert.Equal(1, ran);
+
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(0, await FuseActorsCommandLine.InvokeAsync(commandLine.Parse(["mount", "cluster", "--help"]), output, error));
+        Assert.Contains("--port <PORT>", output.ToString());
+        Assert.Contains("--stats", output.ToString());
+        Assert.Equal("", error.ToString());
+        Assert.Equal(2, await FuseActorsCommandLine.InvokeAsync(commandLine.Parse(["stats"]), output, error));
+        Assert.Equal("fuseactors: fuseactors stats needs MOUNTPOINT (see `fuseactors stats --help`)\n", error.ToString());
+    }
+
+    [Fact]
     public void Dash_o_options_become_the_HOCON_keys_and_the_last_one_wins()
     {
         var c = MountOptionList.ToConfig("memfs", ["size=2g,nr_inodes=1m", "noallow_other,nodefault_permissions", "subtype=my \"fs\",allow_other"], out var error)!;
