@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Akka.Configuration;
 using FuseActors.Engine.Device;
 using FuseActors.Filesystems.Cluster;
@@ -33,9 +32,7 @@ internal static class ClusterCommand
         var joinTimeout = config.GetTimeSpan("fuseactors.cluster.join-timeout", TimeSpan.FromSeconds(120), allowInfinite: false);
 
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var signals = StopSignals.Register(stop);
 
         Log.Information("cluster node {Host}:{Port} joining {Seeds}; store {Store}", address.Host, address.Port,
             string.Join(", ", address.SeedAddresses), store.Describe());
@@ -58,7 +55,7 @@ internal static class ClusterCommand
         }
 
         var ready = await node.Mount!.Ready;
-        Console.WriteLine($"fuseactors: cluster volume {settings.Volume} mounted at {mountpoint} (node {address.Host}:{address.Port}, " +
+        Program.Stdout.WriteLine($"fuseactors: cluster volume {settings.Volume} mounted at {mountpoint} (node {address.Host}:{address.Port}, " +
                           $"store {store.Describe()}, FUSE 7.{ready.KernelMinor})");
 
         var ended = await Task.WhenAny(stop.Task, node.Mount.Completion, node.Removed);

@@ -7,7 +7,7 @@ namespace FuseActors.Cli;
 
 /// <summary>
 /// <c>fuseactors cluster demo DIR</c>: three cluster nodes on this machine, each its own process, mounted at DIR/a,
-/// DIR/b and DIR/c on one SQLite store (DIR/store.db): a newcomer's first look. Ctrl-C stops all three.
+/// DIR/b and DIR/c on one SQLite store (DIR/store.db): a newcomer's first look. Ctrl-C (SIGINT, SIGTERM or SIGHUP) stops all three.
 /// </summary>
 internal static class ClusterDemo
 {
@@ -23,8 +23,7 @@ internal static class ClusterDemo
         var ports = names.Select(_ => FreePort()).ToArray();
         var nodes = new List<Process>();
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var signals = StopSignals.Register(stop);
         int exit = 0;
         try
         {
@@ -44,7 +43,7 @@ internal static class ClusterDemo
                 p.OutputDataReceived += (_, e) =>
                 {
                     if (e.Data is null) return;
-                    Console.WriteLine($"[{name}] {e.Data}");
+                    Program.Stdout.WriteLine($"[{name}] {e.Data}");
                     if (e.Data.Contains("mounted at")) ready.TrySetResult();
                 };
                 p.ErrorDataReceived += (_, e) => { if (e.Data is not null && cli.Debug) Console.Error.WriteLine($"[{name}] {e.Data}"); };
@@ -58,7 +57,7 @@ internal static class ClusterDemo
                     return exit;
                 }
             }
-            Console.WriteLine($"fuseactors: cluster demo: one filesystem mounted at {dir}/a, {dir}/b and {dir}/c (store {store}); Ctrl-C stops it");
+            Program.Stdout.WriteLine($"fuseactors: cluster demo: one filesystem mounted at {dir}/a, {dir}/b and {dir}/c (store {store}); Ctrl-C stops it");
             await Task.WhenAny(stop.Task, Task.WhenAny(nodes.Select(n => n.WaitForExitAsync())));
             return exit;
         }

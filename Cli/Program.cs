@@ -13,33 +13,83 @@ using Serilog.Events;
 namespace FuseActors.Cli;
 
 /// <summary>
-/// <c>fuseactors mount memfs MOUNTPOINT</c>: mounts in the foreground, prints one line when ready, unmounts on
-/// Ctrl-C / SIGTERM (or when someone unmounts it) and exits 0. Exit 2 for a bad mountpoint or usage, 1 for a failure.
+/// <c>fuseactors mount memfs|passthrough|cluster ...</c>: mounts in the foreground, prints one line when ready, unmounts
+/// on SIGINT / SIGTERM / SIGHUP (or when someone unmounts it) and exits 0. Exit 2 for bad usage, a bad mountpoint or a
+/// bad configuration, 1 for a failure. The command line itself is <see cref="FuseActorsCommandLine"/>.
 /// </summary>
 internal static class Program
 {
-    private static async Task<int> Main(string[] args)
+    private static Task<int> Main(string[] args)
     {
-        var cli = CliArguments.Parse(args, out var error, RawArguments.Read(args));
-        if (cli is null)
+        var commandLine = new FuseActorsCommandLine(RunAsync);
+        return FuseActorsCommandLine.InvokeAsync(commandLine.Parse(args, RawArguments.Read(args)));
+    }
+
+    /// <summary>Where the ready line goes: the process's stdout. Everything else written to Console.Out once a command
+    /// runs (Akka's StandardOutLogger, which takes over from Serilog while the ActorSystem shuts down) goes to stderr,
+    /// so stdout carries the ready line and nothing else.</summary>
+    internal static TextWriter Stdout { get; private set; } = Console.Out;
+
+    private static async Task<int> RunAsync(CliArguments cli, CancellationToken cancellationToken)
+    {
+        Stdout = Console.Out;
+        Console.SetOut(Console.Error);
+        // Serilog first: akka.hocon names Akka.Logger.Serilog's logger, which writes to Log.Logger from the moment the
+        // ActorSystem starts.
+        Log.Logger = CreateLogger(cli.Debug);
+        try
         {
-            if (!string.IsNullOrEmpty(error)) Console.Error.WriteLine($"fuseactors: {error}");
-            Console.Error.WriteLine(CliArguments.Usage);
-            return 2;
+            return cli.Kind == "cluster-demo" ? await ClusterDemo.RunAsync(cli) : await MountAsync(cli);
         }
+        finally
+        {
+            await Log.CloseAndFlushAsync();
+        }
+    }
 
-        if (cli.Kind == "cluster-demo") return await ClusterDemo.RunAsync(cli);
+    /// <summary>Console logging on stderr (stdout carries only the ready line), through which Akka's own log goes too
+    /// (Akka.Logger.Serilog): every property of a message template rendered, and the actor or class that logged.</summary>
+    internal static Serilog.ILogger CreateLogger(bool debug) => new LoggerConfiguration()
+        .MinimumLevel.Is(debug ? LogEventLevel.Debug : LogEventLevel.Information)
+        .Enrich.WithProperty("LogSource", "fuseactors")
+        .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
+            outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{LogSource}] {Message:lj}{NewLine}{Exception}")
+        .CreateLogger();
 
+    private static async Task<int> MountAsync(CliArguments cli)
+    {
         // -o before anything touches the mountpoint: a bad option is an error, never a mount with the default.
-        if (MountOptionList.ToConfig(cli.Kind, cli.MountOptions, out error) is not { } mountOptions)
+        if (MountOptionList.ToConfig(cli.Kind, cli.MountOptions, out var error) is not { } mountOptions)
         {
             Console.Error.WriteLine($"fuseactors: {error}");
             return 2;
         }
 
+        Config config;
+        ConnectionSettings settings;
+        MemoryFsOptions memoryFs;
+        try
+        {
+            config = mountOptions.WithFallback(LoadConfig(cli));
+            if (cli.Debug) config = ConfigurationFactory.ParseString("akka.loglevel = DEBUG").WithFallback(config);
+            settings = ConnectionSettings.FromConfig(config);
+            memoryFs = MemoryFsOptions.FromConfig(config);
+            BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
+        }
+        catch (ConfigFileException e)
+        {
+            Console.Error.WriteLine($"fuseactors: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException or FormatException)
+        {
+            Console.Error.WriteLine($"fuseactors: bad configuration: {e.Message}");
+            return 2;
+        }
+
         var mountpoint = Path.GetFullPath(cli.Mountpoint);
         var problem = (cli.Mountpoint.Contains('\uFFFD') ? $"mountpoint {cli.Mountpoint} is not valid UTF-8 (not supported; a SOURCE may be)" : null)
-            ?? CheckMountpoint(mountpoint) ?? CheckSource(cli);
+            ?? CheckMountpoint(mountpoint, cli.UnmountDead) ?? CheckSource(cli);
         if (problem is not null)
         {
             Console.Error.WriteLine($"fuseactors: {problem}");
@@ -50,42 +100,13 @@ internal static class Program
             Console.Error.WriteLine("fuseactors: /dev/fuse does not exist: load the fuse module (modprobe fuse) or run where FUSE is available");
             return 1;
         }
-        if (Tmds.Linux.LibC.geteuid() != 0)
-        {
-            Console.Error.WriteLine("fuseactors: mounting needs root (mount(2) of a fuse filesystem needs CAP_SYS_ADMIN); run it as root");
-            return 1;
-        }
+        // No root check here: whether this process may mount is the mount's to find out (a FuseDeviceException below).
 
-        Config config;
-        ConnectionSettings settings;
-        MemoryFsOptions memoryFs;
-        try
-        {
-            config = mountOptions.WithFallback(LoadConfig(cli));
-            settings = ConnectionSettings.FromConfig(config);
-            memoryFs = MemoryFsOptions.FromConfig(config);
-            BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigurationException or FormatException)
-        {
-            Console.Error.WriteLine($"fuseactors: bad configuration: {e.Message}");
-            return 2;
-        }
         if (cli.Debug) settings = settings with { Debug = true };
         if (cli.Kind == "passthrough" && config.GetBoolean("fuseactors.passthrough-fs.kernel-passthrough", true))
             settings = settings with { Passthrough = true };
 
-        Log.Logger = new LoggerConfiguration()
-            .MinimumLevel.Is(cli.Debug ? LogEventLevel.Debug : LogEventLevel.Information)
-            .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose, outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}")
-            .CreateLogger();
-
-        if (cli.Kind == "cluster")
-        {
-            int code = await ClusterCommand.RunAsync(cli, config, mountpoint);
-            await Log.CloseAndFlushAsync();
-            return code;
-        }
+        if (cli.Kind == "cluster") return await ClusterCommand.RunAsync(cli, config, mountpoint);
 
         using var system = ActorSystem.Create("fuseactors", config);
         var options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
@@ -98,6 +119,10 @@ internal static class Program
             _ => PassthroughFs.Props(cli.Source!, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
         };
 
+        // Registered before mounting, so a signal while the mount starts stops it cleanly too.
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var signals = StopSignals.Register(stop);
+
         FuseMount mount;
         try
         {
@@ -107,30 +132,30 @@ internal static class Program
         {
             Console.Error.WriteLine($"fuseactors: {e.Message}");
             await system.Terminate();
-            return e.Errno is Errno.EPERM or Errno.EACCES ? 1 : 1;
+            return 1;
         }
 
-        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
-
         var ready = await mount.Ready;
-        Console.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
+        Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
 
         await Task.WhenAny(stop.Task, mount.Completion);
         if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
         await mount.UnmountAsync(grace);
         await system.Terminate();
         Log.Information("stopped");
-        await Log.CloseAndFlushAsync();
         return 0;
     }
 
-    private static string? CheckMountpoint(string path)
+    private static string? CheckMountpoint(string path, bool unmountDead)
     {
         // A mount whose daemon died answers ENOTCONN to everything, which looks like "does not exist" to a stat.
         if (FuseMounter.IsDeadFuseMount(path))
-            return $"mountpoint {path} is a dead FUSE mount (its daemon is gone): run `umount {path}` (`umount -l {path}` if it is busy)";
+        {
+            if (!unmountDead)
+                return $"mountpoint {path} is a dead FUSE mount (its daemon is gone): run `umount {path}` (`umount -l {path}` if it is busy), or mount with --unmount-dead";
+            if (DeadMount.LazyUnmount(path) is { } failed) return failed;
+            Log.Information("lazily unmounted the dead FUSE mount at {Mountpoint}", path);
+        }
         if (File.Exists(path)) return $"mountpoint {path} is not a directory";
         if (!Directory.Exists(path)) return $"mountpoint {path} does not exist";
         try
@@ -154,12 +179,11 @@ internal static class Program
         return $"source {src} is not a directory";
     }
 
-    private static Config LoadConfig(CliArguments cli)
+    internal static Config LoadConfig(CliArguments cli)
     {
         var defaults = FindDefaultConfig();
-        Config config = defaults is null ? Config.Empty : ConfigurationFactory.ParseString(File.ReadAllText(defaults));
-        if (cli.ConfigFile is not null)
-            config = ConfigurationFactory.ParseString(File.ReadAllText(cli.ConfigFile)).WithFallback(config);
+        Config config = defaults is null ? Config.Empty : ConfigFile.Load(defaults);
+        if (cli.ConfigFile is not null) config = ConfigFile.Load(cli.ConfigFile).WithFallback(config);
         return config;
     }
 

@@ -3,7 +3,8 @@ using FuseActors.Integration.Tests.Support;
 
 namespace FuseActors.Integration.Tests;
 
-/// <summary>The <c>fuseactors</c> command line: errors, the ready line, --debug, and a clean stop on SIGTERM / Ctrl-C.</summary>
+/// <summary>The <c>fuseactors</c> command line: --help and --version, errors, the ready line, --debug and -d, a clean stop
+/// on SIGTERM / Ctrl-C / SIGHUP, dead mounts, bad configuration files.</summary>
 public sealed class CliTests
 {
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "fuseactors.dll");
@@ -48,8 +49,13 @@ public sealed class CliTests
                 """, timeout: TimeSpan.FromSeconds(60));
             var r = await RunCli($"mount memfs {dir}");
             Assert.Equal(2, r.ExitCode);
-            Assert.Equal($"fuseactors: mountpoint {dir} is a dead FUSE mount (its daemon is gone): run `umount {dir}` (`umount -l {dir}` if it is busy)",
+            Assert.Equal($"fuseactors: mountpoint {dir} is a dead FUSE mount (its daemon is gone): run `umount {dir}` (`umount -l {dir}` if it is busy), or mount with --unmount-dead",
                 r.Stderr.Trim());
+
+            // --unmount-dead takes the dead mount away (lazily) and mounts: the new mount serves, and SIGTERM leaves nothing.
+            var output = await WithMountAsync(dir, $"memfs {dir} --unmount-dead", $"echo alive > {dir}/f && cat {dir}/f && grep -c ' {dir} ' /proc/mounts");
+            Assert.Equal("alive\n1\n", output);
+            Assert.DoesNotContain($" {dir} ", File.ReadAllText("/proc/mounts"));
         }
         finally
         {
@@ -67,25 +73,83 @@ public sealed class CliTests
         Assert.Equal("fuseactors: mountpoint /proc is already a mount", r.Stderr.Trim());
     }
 
-    [Fact]
-    public async Task Bad_usage_prints_the_usage_with_exit_code_2()
+    [Theory]
+    [InlineData("mount nosuchfs /tmp", "fuseactors: unknown filesystem 'nosuchfs' (memfs, passthrough, cluster) (see `fuseactors mount --help`)")]
+    [InlineData("mount memfs /tmp --bogus", "fuseactors: unknown option --bogus (see `fuseactors mount memfs --help`)")]
+    [InlineData("mount memfs", "fuseactors: fuseactors mount memfs needs MOUNTPOINT (see `fuseactors mount memfs --help`)")]
+    [InlineData("", "fuseactors: fuseactors needs a command (mount, cluster) (see `fuseactors --help`)")]
+    public async Task Bad_usage_is_one_line_on_stderr_with_exit_code_2(string args, string message)
     {
-        var r = await RunCli("mount nosuchfs /tmp");
+        var r = await RunCli(args);
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains("unknown filesystem 'nosuchfs'", r.Stderr);
-        Assert.Contains("usage: fuseactors mount memfs MOUNTPOINT", r.Stderr);
+        Assert.Equal(message, r.Stderr.Trim());
+        Assert.Equal("", r.Stdout);
     }
 
     [Theory]
-    [InlineData("TERM")]
-    [InlineData("INT")]
-    public async Task Mount_prints_one_ready_line_serves_files_and_unmounts_cleanly_on_a_signal(string signal)
+    [InlineData("--help", "fuseactors [command] [options]")]
+    [InlineData("-h", "mount    Mount a filesystem")]
+    [InlineData("mount memfs --help", "fuseactors mount memfs <MOUNTPOINT> [options]")]
+    [InlineData("mount passthrough -h", "fuseactors mount passthrough <SOURCE> <MOUNTPOINT> [options]")]
+    [InlineData("mount cluster --help", "--seed <HOST:PORT>")]
+    [InlineData("cluster demo --help", "fuseactors cluster demo <DIR> [options]")]
+    public async Task Help_is_on_stdout_with_exit_code_0(string args, string expected)
+    {
+        var r = await RunCli(args);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains(expected, r.Stdout);
+        Assert.Equal("", r.Stderr);
+        if (args.StartsWith("mount memfs"))
+            foreach (var option in new[] { "-o <OPTIONS>", "-f", "-d", "--debug", "--config <FILE>", "--unmount-dead", "auto_unmount", "entry_timeout=SECONDS" })
+                Assert.Contains(option, r.Stdout);
+    }
+
+    [Fact]
+    public async Task Version_prints_the_informational_version_with_exit_code_0()
+    {
+        var r = await RunCli("--version");
+        Assert.Equal(0, r.ExitCode);
+        var expected = typeof(FuseActors.Cli.CliArguments).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .Cast<System.Reflection.AssemblyInformationalVersionAttribute>().Single().InformationalVersion;
+        Assert.Equal(expected, r.Stdout.Trim());
+    }
+
+    [Fact]
+    public async Task A_configuration_file_that_does_not_parse_is_refused_with_its_line_and_exit_code_2()
+    {
+        var dir = Directory.CreateTempSubdirectory("fuseactors-badconf-").FullName;
+        var config = dir + ".conf";
+        File.WriteAllText(config, "# tunables\nfuseactors {\n  mount {\n    subtype = broken\n  \n");
+        try
+        {
+            var r = await RunCli($"mount memfs {dir} --config {config}");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal($"fuseactors: configuration file {config} does not parse: line 3: '{{' is never closed", r.Stderr.Trim());
+
+            r = await RunCli($"mount memfs {dir} --config {dir}.missing");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal($"fuseactors: configuration file {dir}.missing does not exist", r.Stderr.Trim());
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        }
+        finally
+        {
+            File.Delete(config);
+            try { Directory.Delete(dir); } catch (IOException) { }
+        }
+    }
+
+    [Theory]
+    [InlineData("TERM", "--debug")]
+    [InlineData("INT", "--debug")]
+    [InlineData("HUP", "-d")]
+    public async Task Mount_prints_one_ready_line_serves_files_and_unmounts_cleanly_on_a_signal(string signal, string debug)
     {
         MountedFilesystem.RequireFuse();
         var dir = Directory.CreateTempSubdirectory("fuseactors-cli-").FullName;
         // `env --default-signal` undoes an inherited SIG_IGN (a test run started in the background of a
         // non-interactive shell ignores SIGINT, and the CLI, like libfuse, leaves an ignored signal ignored).
-        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM", "dotnet", Cli, "mount", "memfs", dir, "--debug"])
+        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM,HUP", "dotnet", Cli, "mount", "memfs", dir, debug, "-f"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -105,7 +169,7 @@ public sealed class CliTests
             Assert.Equal(0, p.ExitCode);
             Assert.Equal("", (await p.StandardOutput.ReadToEndAsync()).Trim());
             Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
-            // --debug logged each request with opcode, unique, node, errno and microseconds.
+            // --debug (and -d) logged each request with opcode, unique, node, errno and microseconds.
             Assert.Matches(@"Create unique=\d+ node=1 -> ok len=144 in \d+ µs", await stderr);
         }
         finally
@@ -169,7 +233,9 @@ public sealed class CliTests
     [InlineData("memfs {0} -o size=bogus", "fuseactors: -o size: 'bogus' is not a size (50%, 512m, 2g or a number of bytes)")]
     [InlineData("memfs {0} -o size=0", "fuseactors: -o size: '0' is not a size (50%, 512m, 2g or a number of bytes)")]
     [InlineData("memfs {0} -o allow_other,nr_inodes=lots", "fuseactors: -o nr_inodes: 'lots' is not a number of inodes (a positive number with an optional k, m or g)")]
-    [InlineData("memfs {0} -o nosuchoption", "fuseactors: unknown mount option 'nosuchoption' (" + "size=, nr_inodes=, allow_other, noallow_other, default_permissions, nodefault_permissions, subtype=)")]
+    [InlineData("memfs {0} -o nosuchoption", "fuseactors: unknown mount option 'nosuchoption' (known: " + FuseActors.Cli.MountOptionList.Known + ")")]
+    [InlineData("memfs {0} -o max_write=12", "fuseactors: -o max_write: '12' is not a number of bytes from 4096 to 1048576")]
+    [InlineData("memfs {0} -o entry_timeout=soon", "fuseactors: -o entry_timeout: 'soon' is not a number of seconds (e.g. 1 or 0.5, at most a year)")]
     [InlineData("passthrough /tmp {0} -o size=1m", "fuseactors: -o size= is only for memfs")]
     [InlineData("passthrough /tmp {0} -o nr_inodes=1m", "fuseactors: -o nr_inodes= is only for memfs")]
     [InlineData("cluster {0} --port 0 -o size=1m", "fuseactors: -o size= is only for memfs")]
