@@ -50,11 +50,6 @@ internal static class Program
             Console.Error.WriteLine("fuseactors: /dev/fuse does not exist: load the fuse module (modprobe fuse) or run where FUSE is available");
             return 1;
         }
-        if (Tmds.Linux.LibC.geteuid() != 0)
-        {
-            Console.Error.WriteLine("fuseactors: mounting needs root (mount(2) of a fuse filesystem needs CAP_SYS_ADMIN); run it as root");
-            return 1;
-        }
 
         Config config;
         ConnectionSettings settings;
