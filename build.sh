@@ -12,7 +12,8 @@ cd "$(dirname "$0")"
 deps() {
   local need=()
   # autoconf, automake, make and perl's prove build and run the external suites (Tests/External/)
-  for tool in setfattr:attr git:git fio:fio gcc:gcc tar:tar autoreconf:autoconf automake:automake make:make prove:perl; do
+  # fusermount3 (fuse3) mounts for a user without CAP_SYS_ADMIN and keeps auto_unmount mounts honest
+  for tool in setfattr:attr git:git fio:fio gcc:gcc tar:tar autoreconf:autoconf automake:automake make:make prove:perl fusermount3:fuse3; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
   done
   [ -f /usr/include/linux/fuse.h ] || need+=(linux-libc-dev)

@@ -100,7 +100,8 @@ internal static class Program
             Console.Error.WriteLine("fuseactors: /dev/fuse does not exist: load the fuse module (modprobe fuse) or run where FUSE is available");
             return 1;
         }
-        // No root check here: whether this process may mount is the mount's to find out (a FuseDeviceException below).
+        // No root check here: without CAP_SYS_ADMIN the mount goes through fusermount3; when neither works the mount
+        // says why (a FuseDeviceException below).
 
         if (cli.Debug) settings = settings with { Debug = true };
         if (cli.Kind == "passthrough" && config.GetBoolean("fuseactors.passthrough-fs.kernel-passthrough", true))

@@ -14,6 +14,7 @@ namespace FuseActors.Actors.Mounting;
 public sealed class FuseMount : IAsyncDisposable
 {
     private readonly IFuseDevice[] _devices;
+    private KernelMount? _kernelMount;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
@@ -44,11 +45,17 @@ public sealed class FuseMount : IAsyncDisposable
     public BusyUnmount BusyUnmount { get; private set; } = BusyUnmount.Detach;
 
     /// <summary>Mounts <paramref name="filesystem"/> at <paramref name="mountpoint"/> and waits until the kernel's INIT was answered.
-    /// Needs root (or CAP_SYS_ADMIN) and /dev/fuse; throws <see cref="FuseDeviceException"/> with the errno otherwise.</summary>
+    /// Mounts with mount(2) when the process has CAP_SYS_ADMIN, else (or for auto_unmount, or with
+    /// <see cref="MountOptions.MountHelper"/> = Always) through fusermount3 (<see cref="FuseMounter.MountAny"/>); throws
+    /// <see cref="FuseDeviceException"/> saying why when it cannot.</summary>
     public static async Task<FuseMount> MountAsync(ActorSystem system, Props filesystem, string mountpoint, MountOptions options,
         ConnectionSettings settings, string? name = null, CancellationToken cancellationToken = default)
     {
-        var first = FuseMounter.Mount(mountpoint, options);
+        var kernelMount = FuseMounter.MountAny(mountpoint, options);
+        foreach (var note in kernelMount.Notes) system.Log.Warning("{0}: {1}", mountpoint, note);
+        if (kernelMount.ThroughHelper)
+            system.Log.Info("{0} mounted through fusermount3{1}", mountpoint, kernelMount.AutoUnmount ? " (auto_unmount)" : "");
+        var first = kernelMount.Device;
         var devices = new List<IFuseDevice> { first };
         FuseMount mount;
         try
@@ -58,11 +65,13 @@ public sealed class FuseMount : IAsyncDisposable
                 if (d is LinuxFuseDevice linux) linux.SpinBeforeBlocking = settings.SpinBeforeBlocking;
             mount = Start(system, filesystem, null, devices.ToArray(), mountpoint, settings, name);
             mount.BusyUnmount = options.BusyUnmount;
+            mount._kernelMount = kernelMount;
         }
         catch
         {
-            FuseMounter.Unmount(mountpoint);
+            kernelMount.Detach();
             foreach (var d in devices) d.Dispose();
+            kernelMount.Dispose();
             throw;
         }
         try
@@ -121,16 +130,17 @@ public sealed class FuseMount : IAsyncDisposable
         }
         if (Mountpoint is not null && !Completion.IsCompleted)
         {
-            var err = FuseMounter.TryUnmount(Mountpoint);
+            var err = TryUnmountKernel();
             if (err == Errno.EBUSY && busy == BusyUnmount.Keep && FuseControlId is { } id)
             {
                 System.Log.Info("{0} is busy; refusing its requests (ENOTCONN) and keeping it in place for up to {1} s", Mountpoint, grace.TotalSeconds);
                 var abort = FuseMounter.Abort(id);
                 if (abort == Errno.Ok)
                 {
-                    err = await UnmountWhenFreeAsync(Mountpoint, grace).ConfigureAwait(false);
+                    err = await UnmountWhenFreeAsync(grace).ConfigureAwait(false);
                     await EndConnectionAsync().ConfigureAwait(false);
                     foreach (var d in _devices) d.Dispose();
+                    _kernelMount?.Dispose();
                     if (err is not (Errno.Ok or Errno.EINVAL or Errno.ENOENT))
                         System.Log.Warning("umount2({0}) failed: {1}", Mountpoint, err);
                     return;
@@ -140,7 +150,7 @@ public sealed class FuseMount : IAsyncDisposable
             if (err == Errno.EBUSY)
             {
                 System.Log.Info("{0} is busy; detaching it and giving its users {1} s", Mountpoint, grace.TotalSeconds);
-                err = FuseMounter.Unmount(Mountpoint);
+                err = DetachKernel();
             }
             if (err is not (Errno.Ok or Errno.EINVAL or Errno.ENOENT))
                 System.Log.Warning("umount2({0}) failed: {1}", Mountpoint, err);
@@ -162,7 +172,11 @@ public sealed class FuseMount : IAsyncDisposable
             await EndConnectionAsync().ConfigureAwait(false);
         }
         foreach (var d in _devices) d.Dispose();
+        _kernelMount?.Dispose();
     }
+
+    private Errno TryUnmountKernel() => _kernelMount?.TryUnmount() ?? FuseMounter.TryUnmount(Mountpoint!);
+    private Errno DetachKernel() => _kernelMount?.Detach() ?? FuseMounter.Unmount(Mountpoint!);
 
     /// <summary>Tells the connection to stop and waits a little for it; stops the actor if it does not.</summary>
     private async Task EndConnectionAsync()
@@ -175,14 +189,14 @@ public sealed class FuseMount : IAsyncDisposable
 
     /// <summary>The keep mode's end: the aborted mount stays in the namespace (answering ENOTCONN) until a plain umount
     /// succeeds because nobody holds it any more, or the grace ends and it is detached, so no dead mount is left.</summary>
-    private static async Task<Errno> UnmountWhenFreeAsync(string mountpoint, TimeSpan grace)
+    private async Task<Errno> UnmountWhenFreeAsync(TimeSpan grace)
     {
         var deadline = DateTime.UtcNow + grace;
         while (true)
         {
-            var err = FuseMounter.TryUnmount(mountpoint);
+            var err = TryUnmountKernel();
             if (err != Errno.EBUSY) return err;
-            if (DateTime.UtcNow >= deadline) return FuseMounter.Unmount(mountpoint);
+            if (DateTime.UtcNow >= deadline) return DetachKernel();
             await Task.Delay(50).ConfigureAwait(false);
         }
     }

@@ -4,9 +4,91 @@ using static Tmds.Linux.LibC;
 
 namespace FuseActors.Engine.Device;
 
-/// <summary>mount(2) and umount2(2) for FUSE, done by the daemon itself (no fusermount): needs root or CAP_SYS_ADMIN.</summary>
+/// <summary>mount(2) and umount2(2) for FUSE, done by the daemon itself (needs CAP_SYS_ADMIN), or through
+/// fusermount3 (<see cref="Fusermount"/>) when it may not or auto_unmount is asked for: <see cref="MountAny"/>.</summary>
 public static unsafe class FuseMounter
 {
+    private const int CapSysAdmin = 21;
+
+    /// <summary>True when the process may call mount(2) itself: CAP_SYS_ADMIN in its effective set (not "euid is 0":
+    /// root without the capability cannot, and a process granted only the capability can).</summary>
+    public static bool CanMountDirectly()
+    {
+        var header = new CapHeader { Version = 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, Pid = 0 };
+        var data = stackalloc CapData[2];
+        if (CapGet(&header, data) == 0) return (data[0].Effective & (1u << CapSysAdmin)) != 0;
+        try
+        {
+            return HasCapability(File.ReadAllText("/proc/self/status"), CapSysAdmin);
+        }
+        catch (IOException) { return false; }
+    }
+
+    /// <summary>Whether the <c>CapEff:</c> line of a /proc/PID/status text has capability bit <paramref name="bit"/>.</summary>
+    public static bool HasCapability(string procStatus, int bit)
+    {
+        foreach (var line in procStatus.Split('\n'))
+        {
+            if (!line.StartsWith("CapEff:", StringComparison.Ordinal)) continue;
+            return ulong.TryParse(line["CapEff:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, null, out var mask)
+                && (mask & (1UL << bit)) != 0;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Mounts the way <paramref name="options"/> asks (<see cref="MountOptions.MountHelper"/>): mount(2) when the process has
+    /// CAP_SYS_ADMIN and no auto_unmount is wanted, else fusermount3. Through fusermount3 as a user other than root,
+    /// allow_other is dropped (with a note) unless /etc/fuse.conf has <c>user_allow_other</c>, since fusermount3 would
+    /// refuse the whole mount. Throws <see cref="FuseDeviceException"/> saying what is missing when neither way works.
+    /// </summary>
+    public static KernelMount MountAny(string mountpoint, MountOptions options)
+    {
+        bool direct = CanMountDirectly();
+        bool useHelper = options.MountHelper switch
+        {
+            MountHelper.Always => true,
+            MountHelper.Never => false,
+            _ => options.AutoUnmount || !direct,
+        };
+        var notes = new List<string>();
+        if (!useHelper)
+        {
+            if (options.AutoUnmount)
+                throw FuseDeviceException.WithMessage(Errno.EINVAL,
+                    "auto_unmount needs fusermount3, but fuseactors.mount.mount-helper = never");
+            if (!direct)
+                throw FuseDeviceException.WithMessage(Errno.EPERM,
+                    $"mounting {mountpoint} needs CAP_SYS_ADMIN (fuseactors.mount.mount-helper = never rules out fusermount3)");
+            return new KernelMount(Mount(mountpoint, options), mountpoint, null, 0, -1, notes);
+        }
+        var helper = Fusermount.Find();
+        if (helper is null)
+        {
+            string why = options.MountHelper == MountHelper.Always ? "fuseactors.mount.mount-helper = always"
+                : options.AutoUnmount ? "auto_unmount" : "this process has no CAP_SYS_ADMIN, so it";
+            throw FuseDeviceException.WithMessage(Errno.EPERM,
+                $"mounting {mountpoint}: {why} needs fusermount3, which is not installed: mounting needs CAP_SYS_ADMIN or fusermount3 (apt-get install fuse3)");
+        }
+        bool allowOther = options.AllowOther;
+        if (allowOther && getuid() != 0 && !Fusermount.UserAllowOther())
+        {
+            allowOther = false;
+            notes.Add("allow_other dropped: only the mounting user can use this mount (a user other than root may ask for it " +
+                "only when /etc/fuse.conf has a line 'user_allow_other')");
+        }
+        var result = Fusermount.Mount(helper, mountpoint, options.ToFusermountOptions(allowOther), options.AutoUnmount);
+        return new KernelMount(result.Device, mountpoint, helper, result.HelperPid, result.AutoUnmountSocket, notes);
+    }
+
+    private struct CapHeader { public uint Version; public int Pid; }
+#pragma warning disable CS0649 // filled by capget
+    private struct CapData { public uint Effective, Permitted, Inheritable; }
+#pragma warning restore CS0649
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "capget")]
+    private static extern int CapGet(CapHeader* header, CapData* data);
+
     /// <summary>Opens /dev/fuse and mounts it at <paramref name="mountpoint"/>. The returned device is the connection's first queue.</summary>
     public static LinuxFuseDevice Mount(string mountpoint, MountOptions options)
     {

@@ -45,6 +45,9 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughD
         }
     }
 
+    /// <summary>Takes ownership of an already open /dev/fuse descriptor (e.g. one fusermount3 sent).</summary>
+    public static LinuxFuseDevice FromFd(int fd) => new(fd);
+
     public IFuseDevice Clone()
     {
         var clone = Open();
@@ -129,8 +132,16 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughD
 }
 
 /// <summary>A syscall on the FUSE device or mount failed; <see cref="Errno"/> says why.</summary>
-public sealed class FuseDeviceException(Errno errno, string message)
-    : Exception($"{message}: {errno} ({Marshal.GetPInvokeErrorMessage((int)errno)})")
+public sealed class FuseDeviceException : Exception
 {
-    public Errno Errno { get; } = errno;
+    /// <summary>"<paramref name="message"/>: ERRNO (its text)".</summary>
+    public FuseDeviceException(Errno errno, string message)
+        : base($"{message}: {errno} ({Marshal.GetPInvokeErrorMessage((int)errno)})") => Errno = errno;
+
+    private FuseDeviceException(Errno errno, string message, bool _) : base(message) => Errno = errno;
+
+    /// <summary>An exception whose message is <paramref name="message"/> as it is (e.g. fusermount3's own words).</summary>
+    public static FuseDeviceException WithMessage(Errno errno, string message) => new(errno, message, true);
+
+    public Errno Errno { get; }
 }

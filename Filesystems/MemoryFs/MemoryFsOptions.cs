@@ -9,8 +9,10 @@ public sealed record MemoryFsOptions
 
     /// <summary>Permission bits of the root directory (S_IFDIR is added).</summary>
     public uint RootMode { get; init; } = 0x1ED; // 0755
-    public uint RootUid { get; init; }
-    public uint RootGid { get; init; }
+    /// <summary>Owner of the root directory; default: the user running the daemon (as tmpfs gives its root to the
+    /// mounter), so a memfs mounted without root through fusermount3 is writable by the user who mounted it.</summary>
+    public uint RootUid { get; init; } = Tmds.Linux.LibC.getuid();
+    public uint RootGid { get; init; } = Tmds.Linux.LibC.getgid();
 
     /// <summary>Bytes the filesystem may hold, file data and metadata (inodes, names, symlink targets, xattrs) together;
     /// reported by STATFS, enforced with ENOSPC. Default: half of the physical memory, as tmpfs does, so callers meet
