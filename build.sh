@@ -42,7 +42,7 @@ case "${1:-}" in
     dotnet build FuseActors.sln -c Release -v q -nologo
     status=0 passed=0 failed=0
     log=$(mktemp)
-    for project in Tests/Engine.Tests Tests/Actors.Tests Tests/Filesystems.Tests Tests/Testing.Tests Tests/Cluster.Tests Tests/Integration.Tests; do
+    for project in Tests/Engine.Tests Tests/Actors.Tests Tests/Filesystems.Tests Tests/Testing.Tests Tests/Hosting.Tests Tests/Cluster.Tests Tests/Integration.Tests; do
       echo "== $project"
       dotnet test "$project" -c Release --no-build -v q -nologo --blame-hang-timeout 5m 2>&1 | tee "$log" || status=1
       # dotnet test's summary: "Passed!  - Failed:     0, Passed:    12, Skipped: ..."

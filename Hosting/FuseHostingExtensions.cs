@@ -142,7 +142,7 @@ public static class FuseHostingExtensions
             if (mount.Completion.IsCompleted) return Done.Instance;
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             await mount.UnmountAsync(grace).ConfigureAwait(false);
-            system.Log.Info("FUSE mount {Name} unmounted from {Mountpoint} in {Milliseconds} ms", entry.Name,
+            system.Log.Info("FUSE mount {Name} stopped at {Mountpoint} in {Milliseconds} ms", entry.Name,
                 entry.Mountpoint ?? "(in process)", (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return Done.Instance;
         });
