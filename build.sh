@@ -47,7 +47,7 @@ case "${1:-}" in
     # under one folder of its own, so the leftover-mount check below sees only the mounts this run made.
     run_tmp=$(mktemp -d /tmp/fuseactors-test-run.XXXXXX)
     chmod 1777 "$run_tmp"   # like /tmp: tests that run programs as another user make their folders here too
-    for project in Tests/Engine.Tests Tests/Actors.Tests Tests/Filesystems.Tests Tests/Testing.Tests Tests/Cluster.Tests Tests/Integration.Tests; do
+    for project in Tests/Engine.Tests Tests/Actors.Tests Tests/Filesystems.Tests Tests/Testing.Tests Tests/Hosting.Tests Tests/Cluster.Tests Tests/Integration.Tests; do
       echo "== $project"
       progress=()
       # The real-mount tests take minutes: one line per finished test shows a person watching that it moves.

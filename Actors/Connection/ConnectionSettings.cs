@@ -3,7 +3,8 @@ using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Actors.Connection;
 
-/// <summary>The tunables of one FUSE connection; defaults and comments live in akka.hocon (fuseactors.connection).</summary>
+/// <summary>The tunables of one FUSE connection; defaults and comments live in the embedded reference.conf
+/// (<see cref="FuseActorsConfig.Default"/>, fuseactors.connection), repeated in akka.hocon.</summary>
 public sealed record ConnectionSettings
 {
     public int MaxInFlight { get; init; } = 64;
@@ -51,11 +52,11 @@ public sealed record ConnectionSettings
         CongestionThreshold = CongestionThreshold,
     };
 
-    /// <summary>Reads <c>fuseactors.connection</c> from a config; missing keys keep their defaults.</summary>
+    /// <summary>Reads <c>fuseactors.connection</c> from a config; missing keys take the embedded defaults (<see cref="FuseActorsConfig.Default"/>).</summary>
     public static ConnectionSettings FromConfig(Config root)
     {
         var d = new ConnectionSettings();
-        var c = root.GetConfig("fuseactors.connection");
+        var c = FuseActorsConfig.WithDefaults(root).GetConfig("fuseactors.connection");
         if (c is null || c.IsEmpty) return d;
         return new ConnectionSettings
         {

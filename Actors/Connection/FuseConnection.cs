@@ -233,7 +233,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         }
         if (init.Major != FuseConstants.KernelVersion || init.Minor < FuseConstants.MinimumKernelMinor)
         {
-            _log.Error("kernel speaks FUSE {0}.{1}; this engine needs 7.{2} or newer: refusing the connection", init.Major, init.Minor, FuseConstants.MinimumKernelMinor);
+            _log.Error("kernel speaks FUSE {Major}.{Minor}; this engine needs 7.{MinimumMinor} or newer: refusing the connection", init.Major, init.Minor, FuseConstants.MinimumKernelMinor);
             Reject(init, Errno.EPROTO);
             _ready?.TrySetException(new FuseDeviceException(Errno.EPROTO, $"kernel FUSE protocol {init.Major}.{init.Minor} is not supported"));
             BeginDraining("protocol mismatch");
@@ -254,7 +254,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     {
         if (_pendingInit is not { } init) return;
         _pendingInit = null;
-        if (fallbackReason is not null) _log.Warning("{0}; negotiating for a filesystem that declares nothing", fallbackReason);
+        if (fallbackReason is not null) _log.Warning("{Reason}; negotiating for a filesystem that declares nothing", fallbackReason);
         // ATOMIC_O_TRUNC moves O_TRUNC from a SETATTR into OPEN, POSIX_LOCKS and FLOCK_LOCKS move locking from the kernel
         // into the filesystem: each only asked for when the filesystem says it handles it.
         var reply = InitNegotiation.Negotiate(init.Args, _settings.ToInitPolicy(capabilities));
@@ -268,7 +268,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         Retire(init);
         // The kernel takes notifications once INIT is answered.
         _notifier.Start();
-        _log.Info("FUSE connection ready: kernel 7.{0}, max_write {1}, flags {2}", init.Minor, reply.MaxWrite, flags);
+        _log.Info("FUSE connection ready: kernel 7.{KernelMinor}, max_write {MaxWrite}, flags {Flags}", init.Minor, reply.MaxWrite, flags);
         _ready?.TrySetResult(new ConnectionReady(init.Minor, flags, reply.MaxWrite));
         Become(Serving);
         Stash.UnstashAll();
@@ -299,7 +299,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
                 Reject(r, Errno.ENOSYS);
                 return;
             case MalformedRequest bad:
-                _log.Warning("malformed request from the kernel: {0} ({1}); answering EINVAL", bad.Reason, bad);
+                _log.Warning("malformed request from the kernel: {Reason} ({Request}); answering EINVAL", bad.Reason, bad);
                 if (bad.Unique != 0 && ExpectsReply(bad)) Reject(r, Errno.EINVAL);
                 else ConsumeNoReply(r);
                 return;
@@ -308,7 +308,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         r.ReplyTo = Self;
         if (!_inFlight.TryAdd(r.Unique, r))
         {
-            _log.Warning("duplicate unique {0} from the kernel ({1}); answering EIO", r.Unique, r);
+            _log.Warning("duplicate unique {Unique} from the kernel ({Request}); answering EIO", r.Unique, r);
             Reject(r, Errno.EIO);
             return;
         }
@@ -332,13 +332,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         {
             // The engine answered the kernel already (timeout / interrupt grace); the filesystem just finished.
             if (_background.ContainsKey(r.Unique))
-                _log.Info("late reply from the filesystem for {0} dropped (the kernel was answered before)", r);
+                _log.Info("late reply from the filesystem for {Request} dropped (the kernel was answered before)", r);
             Retire(r);
             return;
         }
         if (!_inFlight.TryGetValue(r.Unique, out var known) || !ReferenceEquals(known, r))
         {
-            _log.Warning("reply for a request that is not in flight: {0}; dropped", r);
+            _log.Warning("reply for a request that is not in flight: {Reply}; dropped", r);
             r.ReleaseBuffers();
             return;
         }
@@ -358,7 +358,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
                 // The filesystem handles it in its own actor (FilesystemActor cancels the request's token there).
                 _filesystem.Tell(new RequestInterrupted(target), ActorRefs.NoSender);
             }
-            if (_settings.Debug) _log.Info("INTERRUPT for {0}: delivered", target);
+            if (_settings.Debug) _log.Info("INTERRUPT for {Request}: delivered", target);
             return;
         }
         // Not known (yet): with several queues the target may still be on its way from another reader. EAGAIN makes the
@@ -409,7 +409,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         {
             if (!r.TryClaimForEngine(error)) continue; // the filesystem's reply is already on its way to us
             _inFlight.Remove(r.Unique);
-            _log.Warning("{0}: {1}; answering {2}", r, reason, error);
+            _log.Warning("{Request}: {Reason}; answering {Errno}", r, reason, error);
             Pin(r);
             AnswerKernel(r, error);
         }
@@ -492,7 +492,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             var invalid = r.ValidateReply();
             if (invalid is not null)
             {
-                _log.Error("filesystem reply to {0} is invalid: {1}; answering EIO", r, invalid);
+                _log.Error("filesystem reply to {Request} is invalid: {Reason}; answering EIO", r, invalid);
                 error = Errno.EIO;
             }
             else
@@ -507,13 +507,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         {
             var err = (Errno)(-written);
             // ENOENT: the kernel no longer waits for it (caller killed and connection aborted, or unmounted). Not our bug.
-            if (err == Errno.ENOENT) _log.Debug("kernel no longer waits for {0}", r);
-            else _log.Error("writing the reply to {0} failed: {1}", r, err);
+            if (err == Errno.ENOENT) _log.Debug("kernel no longer waits for {Request}", r);
+            else _log.Error("writing the reply to {Request} failed: {Errno}", r, err);
         }
         if (_settings.Debug)
         {
             var us = _time.GetElapsedTime(r.StartTimestamp).TotalMicroseconds;
-            _log.Info("{0} unique={1} node={2} -> {3} len={4} in {5:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payload.Length, us);
+            _log.Info("{Opcode} unique={Unique} node={Node} -> {Result} len={Length} in {Microseconds:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payload.Length, us);
         }
     }
 
@@ -521,8 +521,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     private void OnDeviceGone(DeviceGone gone)
     {
-        if (gone.Failure is not null) _log.Error(gone.Failure, "reader of {0} failed", gone.Device.Name);
-        else _log.Info("{0} closed: {1}", gone.Device.Name, gone.Reason);
+        if (gone.Failure is not null) _log.Error(gone.Failure, "reader of {Device} failed", gone.Device.Name);
+        else _log.Info("{Device} closed: {Reason}", gone.Device.Name, gone.Reason);
         if (--_devicesAlive > 0) return;
         BeginDraining($"device gone ({gone.Reason})");
         AbortInFlight(Errno.ECONNABORTED);
@@ -566,7 +566,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         if (_draining) return;
         _draining = true;
         _notifier.Stop();
-        _log.Info("connection stopping: {0}", reason);
+        _log.Info("connection stopping: {Reason}", reason);
         foreach (var reader in _readers) reader.Stop();
         _filesystem.Tell(new DestroyRequest(), ActorRefs.NoSender);
         Become(Draining);

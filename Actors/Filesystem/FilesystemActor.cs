@@ -70,7 +70,7 @@ public abstract class FilesystemActor : UntypedActor
         }
         catch (Exception e)
         {
-            Log.Error(e, "filesystem handler for {0} threw; answering EIO", request);
+            Log.Error(e, "filesystem handler for {Request} threw; answering EIO", request);
             request.Fail(Errno.EIO);
             return;
         }
@@ -80,7 +80,7 @@ public abstract class FilesystemActor : UntypedActor
             Track(request);
             return;
         }
-        Log.Error("filesystem handler for {0} returned without answering; answering EIO (call Defer() on a request to answer it later)", request);
+        Log.Error("filesystem handler for {Request} returned without answering; answering EIO (call Defer() on a request to answer it later)", request);
         request.Fail(Errno.EIO);
     }
 
@@ -133,7 +133,7 @@ public abstract class FilesystemActor : UntypedActor
         if (task.IsCanceled || task.Exception?.InnerException is OperationCanceledException)
         {
             if (request.IsInterrupted) { request.Fail(Errno.EINTR); return; }
-            log.Error("asynchronous handler for {0} was cancelled without an interrupt; answering EIO", request);
+            log.Error("asynchronous handler for {Request} was cancelled without an interrupt; answering EIO", request);
             request.Fail(Errno.EIO);
             return;
         }
@@ -144,11 +144,11 @@ public abstract class FilesystemActor : UntypedActor
                 request.Fail(errno.Errno);
                 return;
             }
-            log.Error(e, "asynchronous handler for {0} threw; answering EIO", request);
+            log.Error(e, "asynchronous handler for {Request} threw; answering EIO", request);
             request.Fail(Errno.EIO);
             return;
         }
-        log.Error("asynchronous handler for {0} finished without answering; answering EIO", request);
+        log.Error("asynchronous handler for {Request} finished without answering; answering EIO", request);
         request.Fail(Errno.EIO);
     }
 
@@ -159,7 +159,7 @@ public abstract class FilesystemActor : UntypedActor
         foreach (var r in _deferred)
             if (r.Fail(Errno.EIO)) failed++;
         _deferred.Clear();
-        if (failed > 0) Log.Warning("filesystem actor {0} with {1} request(s) unanswered; answered EIO", why, failed);
+        if (failed > 0) Log.Warning("filesystem actor {Reason} with {Count} request(s) unanswered; answered EIO", why, failed);
     }
 
     public override void AroundPreRestart(Exception cause, object? message)

@@ -136,15 +136,15 @@ public sealed class KernelNotifier
         switch (err)
         {
             case Errno.ENODEV or Errno.ENOTCONN or Errno.ECONNABORTED or Errno.EBADF:
-                _log.Debug("notification {0} for node {1}: the connection is gone ({2})", n.Code, n.Node, err);
+                _log.Debug("notification {Notification} for node {Node}: the connection is gone ({Errno})", n.Code, n.Node, err);
                 return false;
             case Errno.ENOENT or Errno.ENOTDIR or Errno.EBUSY or Errno.ENOTEMPTY or Errno.ENOMEM:
                 Interlocked.Increment(ref _refused);
-                _log.Debug("notification {0} for node {1} {2}: kernel answered {3}", n.Code, n.Node, n.Name, err);
+                _log.Debug("notification {Notification} for node {Node} {Name}: kernel answered {Errno}", n.Code, n.Node, n.Name, err);
                 return true;
             default:
                 Interlocked.Increment(ref _refused);
-                _log.Warning("notification {0} for node {1} {2}: kernel answered {3}", n.Code, n.Node, n.Name, err);
+                _log.Warning("notification {Notification} for node {Node} {Name}: kernel answered {Errno}", n.Code, n.Node, n.Name, err);
                 return true;
         }
     }

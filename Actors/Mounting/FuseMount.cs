@@ -52,9 +52,9 @@ public sealed class FuseMount : IAsyncDisposable
         ConnectionSettings settings, string? name = null, CancellationToken cancellationToken = default)
     {
         var kernelMount = FuseMounter.MountAny(mountpoint, options);
-        foreach (var note in kernelMount.Notes) system.Log.Warning("{0}: {1}", mountpoint, note);
+        foreach (var note in kernelMount.Notes) system.Log.Warning("{Mountpoint}: {Note}", mountpoint, note);
         if (kernelMount.ThroughHelper)
-            system.Log.Info("{0} mounted through fusermount3{1}", mountpoint, kernelMount.AutoUnmount ? " (auto_unmount)" : "");
+            system.Log.Info("{Mountpoint} mounted through fusermount3{AutoUnmount}", mountpoint, kernelMount.AutoUnmount ? " (auto_unmount)" : "");
         var first = kernelMount.Device;
         var devices = new List<IFuseDevice> { first };
         FuseMount mount;
@@ -133,27 +133,27 @@ public sealed class FuseMount : IAsyncDisposable
             var err = TryUnmountKernel();
             if (err == Errno.EBUSY && busy == BusyUnmount.Keep && FuseControlId is { } id)
             {
-                System.Log.Info("{0} is busy; refusing its requests (ENOTCONN) and keeping it in place for up to {1} s", Mountpoint, grace.TotalSeconds);
+                System.Log.Info("{Mountpoint} is busy; refusing its requests (ENOTCONN) and keeping it in place for up to {Seconds} s", Mountpoint, grace.TotalSeconds);
                 var abort = FuseMounter.Abort(id);
                 if (abort == Errno.Ok)
                 {
                     err = await UnmountWhenFreeAsync(grace).ConfigureAwait(false);
-                    await EndConnectionAsync().ConfigureAwait(false);
+                    await EndConnectionAsync(aborted: true).ConfigureAwait(false);
                     foreach (var d in _devices) d.Dispose();
                     _kernelMount?.Dispose();
                     if (err is not (Errno.Ok or Errno.EINVAL or Errno.ENOENT))
-                        System.Log.Warning("umount2({0}) failed: {1}", Mountpoint, err);
+                        System.Log.Warning("umount2({Mountpoint}) failed: {Errno}", Mountpoint, err);
                     return;
                 }
-                System.Log.Warning("aborting FUSE connection {0} failed: {1}; detaching {2} instead", id, abort, Mountpoint);
+                System.Log.Warning("aborting FUSE connection {ConnectionId} failed: {Errno}; detaching {Mountpoint} instead", id, abort, Mountpoint);
             }
             if (err == Errno.EBUSY)
             {
-                System.Log.Info("{0} is busy; detaching it and giving its users {1} s", Mountpoint, grace.TotalSeconds);
+                System.Log.Info("{Mountpoint} is busy; detaching it and giving its users {Seconds} s", Mountpoint, grace.TotalSeconds);
                 err = DetachKernel();
             }
             if (err is not (Errno.Ok or Errno.EINVAL or Errno.ENOENT))
-                System.Log.Warning("umount2({0}) failed: {1}", Mountpoint, err);
+                System.Log.Warning("umount2({Mountpoint}) failed: {Errno}", Mountpoint, err);
         }
         else if (Mountpoint is null)
         {
@@ -163,13 +163,15 @@ public sealed class FuseMount : IAsyncDisposable
         var finished = await Task.WhenAny(Completion, Task.Delay(grace)).ConfigureAwait(false);
         if (finished != Completion)
         {
-            System.Log.Warning("connection still in use {0} s after unmount; aborting it", grace.TotalSeconds);
+            System.Log.Warning("connection still in use {Seconds} s after unmount; aborting it", grace.TotalSeconds);
+            var aborted = false;
             if (FuseControlId is { } id)
             {
                 var err = FuseMounter.Abort(id);
-                if (err != Errno.Ok) System.Log.Warning("aborting FUSE connection {0} failed: {1}", id, err);
+                if (err != Errno.Ok) System.Log.Warning("aborting FUSE connection {ConnectionId} failed: {Errno}", id, err);
+                aborted = err == Errno.Ok;
             }
-            await EndConnectionAsync().ConfigureAwait(false);
+            await EndConnectionAsync(aborted).ConfigureAwait(false);
         }
         foreach (var d in _devices) d.Dispose();
         _kernelMount?.Dispose();
@@ -178,9 +180,12 @@ public sealed class FuseMount : IAsyncDisposable
     private Errno TryUnmountKernel() => _kernelMount?.TryUnmount() ?? FuseMounter.TryUnmount(Mountpoint!);
     private Errno DetachKernel() => _kernelMount?.Detach() ?? FuseMounter.Unmount(Mountpoint!);
 
-    /// <summary>Tells the connection to stop and waits a little for it; stops the actor if it does not.</summary>
-    private async Task EndConnectionAsync()
+    /// <summary>Tells the connection to stop and waits a little for it; stops the actor if it does not. After a fusectl
+    /// abort the reader sees the end and the connection stops by itself within milliseconds: it gets that chance first,
+    /// so no StopConnection reaches a connection that is already gone (a dead letter at every busy unmount).</summary>
+    private async Task EndConnectionAsync(bool aborted = false)
     {
+        if (aborted) await Task.WhenAny(Completion, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
         if (Completion.IsCompleted) return;
         Connection.Tell(StopConnection.Instance);
         await Task.WhenAny(Completion, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);

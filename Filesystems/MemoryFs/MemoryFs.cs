@@ -72,7 +72,7 @@ public sealed class MemoryFs : FilesystemActor
         {
             if (!_nodes.TryGetValue(f.NodeId, out var n))
             {
-                Log.Warning("FORGET of unknown node {0}", f.NodeId);
+                Log.Warning("FORGET of unknown node {Node}", f.NodeId);
                 continue;
             }
             n.LookupCount = f.NLookup >= n.LookupCount ? 0 : n.LookupCount - f.NLookup;
@@ -632,7 +632,7 @@ public sealed class MemoryFs : FilesystemActor
     private Inode? Node(FsRequest r, ulong id)
     {
         if (_nodes.TryGetValue(id, out var n)) return n;
-        Log.Warning("{0}: unknown node {1}", r.Opcode, id);
+        Log.Warning("{Opcode}: unknown node {Node}", r.Opcode, id);
         r.Fail(Errno.ENOENT);
         return null;
     }
@@ -709,7 +709,7 @@ public sealed class MemoryFs : FilesystemActor
     {
         if (!_handles.Remove(fh, out var n))
         {
-            Log.Warning("release of unknown handle {0}", fh);
+            Log.Warning("release of unknown handle {Handle}", fh);
             return;
         }
         n.OpenCount--;
@@ -756,7 +756,7 @@ public sealed class MemoryFs : FilesystemActor
     private bool StoreFailed(FsRequest r, Errno error)
     {
         if (error == Errno.Ok) return false;
-        Log.Warning("{0} on node {1}: file store failed with {2}", r.Opcode, r.NodeId, error);
+        Log.Warning("{Opcode} on node {Node}: file store failed with {Errno}", r.Opcode, r.NodeId, error);
         r.Fail(error);
         return true;
     }
@@ -766,7 +766,7 @@ public sealed class MemoryFs : FilesystemActor
     {
         if (data.SpillError == Errno.Ok || _spillErrorLogged) return;
         _spillErrorLogged = true;
-        Log.Warning("large files stay on the GC heap: no memfd ({0}); raise the descriptor limit (ulimit -n)", data.SpillError);
+        Log.Warning("large files stay on the GC heap: no memfd ({Reason}); raise the descriptor limit (ulimit -n)", data.SpillError);
     }
 
     // For tests (through TestActorRef): accounting that STATFS only shows rounded.

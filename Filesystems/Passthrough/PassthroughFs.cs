@@ -135,7 +135,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         {
             if (_inodes.Get(f.NodeId) is not { } n)
             {
-                Log.Warning("FORGET of unknown node {0}", f.NodeId);
+                Log.Warning("FORGET of unknown node {Node}", f.NodeId);
                 continue;
             }
             if (n == _inodes.Root) continue;
@@ -523,7 +523,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (e is Errno.EPERM or Errno.ENOTTY or Errno.EOPNOTSUPP) _backingUnavailable = true;
         if (_backingErrorsLogged.Add(e))
         {
-            Log.Warning("kernel passthrough: registering a backing file failed with {0}; {1} use the daemon's read/write path",
+            Log.Warning("kernel passthrough: registering a backing file failed with {Error}; {Which} use the daemon's read/write path",
                 e, _backingUnavailable ? "all further opens" : "such opens");
         }
     }
@@ -540,7 +540,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             else if (--n.PassthroughOpens == 0)
             {
                 int rc = r.CloseBackingFile(n.BackingId);
-                if (rc < 0) Log.Warning("kernel passthrough: closing backing id {0} of {1} failed with {2}", n.BackingId, n, (Errno)(-rc));
+                if (rc < 0) Log.Warning("kernel passthrough: closing backing id {BackingId} of {Node} failed with {Errno}", n.BackingId, n, (Errno)(-rc));
                 n.BackingId = 0;
             }
         }
@@ -558,13 +558,13 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Release(ReleaseRequest r)
     {
-        if (!CloseFile(r, r.Fh)) Log.Warning("RELEASE of unknown handle {0}", r.Fh);
+        if (!CloseFile(r, r.Fh)) Log.Warning("RELEASE of unknown handle {Handle}", r.Fh);
         r.Reply();
     }
 
     protected override void ReleaseDir(ReleaseRequest r)
     {
-        if (!_handles.Close(r.Fh)) Log.Warning("RELEASEDIR of unknown handle {0}", r.Fh);
+        if (!_handles.Close(r.Fh)) Log.Warning("RELEASEDIR of unknown handle {Handle}", r.Fh);
         r.Reply();
     }
 
@@ -607,7 +607,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                     if (e == Errno.EINTR) continue;
                     // Never a short count: the kernel turns a short reply to an O_DIRECT (async) write into EIO, so a
                     // host that fills after part of the data (ENOSPC, EDQUOT, EFBIG) answers with its errno.
-                    if (done > 0) Log.Warning("write of {0} bytes at {1} failed on the host after {2}: {3}", data.Length, r.Offset, done, e);
+                    if (done > 0) Log.Warning("write of {Length} bytes at {Offset} failed on the host after {Written}: {Error}", data.Length, r.Offset, done, e);
                     r.Fail(e);
                     return;
                 }
@@ -868,7 +868,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private HostInode? Node(FsRequest r, ulong id)
     {
         if (_inodes.Get(id) is { } n) return n;
-        Log.Warning("{0}: unknown node {1}", r.Opcode, id);
+        Log.Warning("{Opcode}: unknown node {Node}", r.Opcode, id);
         r.Fail(Errno.ENOENT);
         return null;
     }
@@ -877,7 +877,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private OpenHandle? Handle(FsRequest r, ulong fh)
     {
         if (_handles.Get(fh) is { } h) return h;
-        Log.Warning("{0}: unknown handle {1}", r.Opcode, fh);
+        Log.Warning("{Opcode}: unknown handle {Handle}", r.Opcode, fh);
         r.Fail(Errno.EBADF);
         return null;
     }

@@ -1,0 +1,88 @@
+using Akka.Configuration;
+using FuseActors.Actors;
+using FuseActors.Actors.Connection;
+using FuseActors.Actors.Mounting;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Virtual;
+
+namespace FuseActors.Actors.Tests;
+
+/// <summary>The library's defaults ship inside FuseActors.Actors (reference.conf); the repository's akka.hocon repeats
+/// those sections for the CLI. They must not drift, and an application that configures nothing gets them.</summary>
+public class EmbeddedDefaultsTests
+{
+    private static readonly string[] Sections = ["fuseactors.mount", "fuseactors.connection", "fuseactors.virtual-device"];
+
+    [Fact]
+    public void Root_akka_hocon_and_the_embedded_defaults_hold_the_same_values()
+    {
+        var root = ConfigurationFactory.ParseString(File.ReadAllText(FindRootHocon()));
+        foreach (var section in Sections)
+        {
+            var embedded = Flatten(FuseActorsConfig.Default.GetConfig(section));
+            var repo = Flatten(root.GetConfig(section));
+            Assert.NotEmpty(embedded);
+            Assert.Equal(embedded, repo);
+        }
+    }
+
+    [Fact]
+    public void Root_akka_hocon_and_the_embedded_defaults_have_the_same_comments()
+    {
+        // Same text line for line: the section bodies of akka.hocon are the embedded file's.
+        var root = File.ReadAllText(FindRootHocon());
+        var embedded = FuseActorsConfig.DefaultText;
+        foreach (var name in new[] { "mount", "connection", "virtual-device" })
+            Assert.Equal(SectionText(embedded, name), SectionText(root, name));
+    }
+
+    [Fact]
+    public void Nothing_configured_gives_every_default()
+    {
+        Assert.Equal(new ConnectionSettings(), ConnectionSettings.FromConfig(Config.Empty));
+        Assert.Equal(new VirtualDeviceOptions(), VirtualDeviceConfig.FromConfig(Config.Empty));
+        var mount = MountOptionsConfig.FromConfig(Config.Empty, "x");
+        Assert.Equal("fuseactors", mount.Subtype);
+        Assert.True(mount.AllowOther);
+        Assert.True(mount.DefaultPermissions);
+        Assert.Equal(BusyUnmount.Detach, mount.BusyUnmount);
+        Assert.Equal(TimeSpan.FromSeconds(5), MountOptionsConfig.UnmountGrace(Config.Empty));
+    }
+
+    [Fact]
+    public void The_application_config_wins_over_the_defaults()
+    {
+        var app = ConfigurationFactory.ParseString("fuseactors.connection.max-in-flight = 7\nfuseactors.mount.unmount-grace = 2s");
+        var settings = ConnectionSettings.FromConfig(app);
+        Assert.Equal(7, settings.MaxInFlight);
+        Assert.Equal(new ConnectionSettings().MaxWrite, settings.MaxWrite);
+        Assert.Equal(TimeSpan.FromSeconds(2), MountOptionsConfig.UnmountGrace(app));
+    }
+
+    private static SortedDictionary<string, string> Flatten(Config c)
+    {
+        var d = new SortedDictionary<string, string>();
+        foreach (var (key, value) in c.AsEnumerable()) d[key] = value.ToString();
+        return d;
+    }
+
+    /// <summary>The lines of "  name {" ... "  }" (two-space indented section inside fuseactors).</summary>
+    private static string SectionText(string hocon, string name)
+    {
+        var lines = hocon.Replace("\r\n", "\n").Split('\n');
+        int start = Array.IndexOf(lines, $"  {name} {{");
+        Assert.True(start >= 0, $"section {name} not found");
+        int end = Array.IndexOf(lines, "  }", start);
+        return string.Join('\n', lines[start..(end + 1)]);
+    }
+
+    private static string FindRootHocon()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var p = Path.Combine(dir.FullName, "akka.hocon");
+            if (File.Exists(p) && File.Exists(Path.Combine(dir.FullName, "FuseActors.sln"))) return p;
+        }
+        throw new FileNotFoundException("the repository's akka.hocon was not found above " + AppContext.BaseDirectory);
+    }
+}
