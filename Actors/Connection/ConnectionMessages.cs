@@ -30,3 +30,12 @@ public sealed class GetConnectionStats : INoSerializationVerificationNeeded
 {
     public static readonly GetConnectionStats Instance = new();
 }
+
+/// <summary>Turns the connection's debug logging (each request with its arguments, each reply) on or off while it serves.</summary>
+public sealed record SetDebugLogging(bool On) : INoSerializationVerificationNeeded;
+
+/// <summary>Asks for the connection's live <see cref="Diagnostics.ConnectionMetrics"/> (the object, not a copy).</summary>
+public sealed class GetConnectionMetrics : INoSerializationVerificationNeeded
+{
+    public static readonly GetConnectionMetrics Instance = new();
+}

@@ -88,6 +88,7 @@ public sealed class FuseMount : IAsyncDisposable
     private static FuseMount Start(ActorSystem system, Props? props, IActorRef? fsRef, IFuseDevice[] devices, string? mountpoint, ConnectionSettings settings, string? name)
     {
         var ready = new TaskCompletionSource<ConnectionReady>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (settings.MountName is null && (mountpoint ?? name) is { } tag) settings = settings with { MountName = tag };
         var connectionProps = props is not null
             ? FuseConnection.Props(devices, props, settings, ready)
             : FuseConnection.Props(devices, fsRef!, settings, ready);
@@ -99,6 +100,15 @@ public sealed class FuseMount : IAsyncDisposable
         var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
         return new FuseMount(system, devices, mountpoint, connection, ready.Task);
     }
+
+    /// <summary>Turns debug logging (each request with its arguments and caller, each reply) on or off while mounted,
+    /// as go-fuse's SetDebug does. Also reachable from another process: <c>fuseactors debug MOUNTPOINT on|off</c>.</summary>
+    public void SetDebug(bool on) => Connection.Tell(new SetDebugLogging(on));
+
+    /// <summary>The connection's live metrics (counts, latency histograms, in flight, credit): what the control socket and
+    /// <see cref="Diagnostics.MountStats"/> read.</summary>
+    public Task<Diagnostics.ConnectionMetrics> GetMetricsAsync() =>
+        Connection.Ask<Diagnostics.ConnectionMetrics>(GetConnectionMetrics.Instance, TimeSpan.FromSeconds(10));
 
     /// <summary>
     /// Unmounts. A mount nobody uses goes at once. A busy one, by <see cref="BusyUnmount"/>:
