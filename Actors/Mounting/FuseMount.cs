@@ -16,6 +16,7 @@ public sealed class FuseMount : IAsyncDisposable
     private readonly IFuseDevice[] _devices;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private Diagnostics.MountControlServer? _control;
 
     private FuseMount(ActorSystem system, IFuseDevice[] devices, string? mountpoint, IActorRef connection, Task<ConnectionReady> ready)
     {
@@ -74,6 +75,18 @@ public sealed class FuseMount : IAsyncDisposable
             await mount.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+        if (settings.ControlSocket && mount.FuseControlId is { } id)
+        {
+            // The control socket (stats, debug on/off from another process) is a convenience: a mount without it still serves.
+            try
+            {
+                var control = Diagnostics.MountControlServer.Start(id, await mount.GetMetricsAsync().ConfigureAwait(false), mount.SetDebug, system.Log);
+                mount._control = control;
+                // Unmounted from outside (umount, abort): the socket goes with the connection.
+                _ = mount.Completion.ContinueWith(_ => control.DisposeAsync().AsTask(), TaskScheduler.Default).Unwrap();
+            }
+            catch (Exception e) { system.Log.Warning("{0}: no control socket: {1}", mountpoint, e.Message); }
+        }
         return mount;
     }
 
@@ -129,6 +142,7 @@ public sealed class FuseMount : IAsyncDisposable
             await Completion.ConfigureAwait(false);
             return;
         }
+        if (_control is { } control) await control.DisposeAsync().ConfigureAwait(false);
         if (Mountpoint is not null && !Completion.IsCompleted)
         {
             var err = FuseMounter.TryUnmount(Mountpoint);
