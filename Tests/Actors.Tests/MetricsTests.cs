@@ -173,6 +173,41 @@ public sealed class MetricsTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(stats.Requests, MountStats.FromJson(stats.ToJson()).Requests);
     }
 
+    private sealed class HelloFs : FilesystemActor
+    {
+        protected override void Lookup(LookupRequest r)
+        {
+            if (r.Name == "hello") r.Reply(new Entry { NodeId = 2, Attr = new FuseAttr { Ino = 2, Mode = ModeBits.Regular | 0x1A4, Nlink = 1 } });
+            else r.Fail(Errno.ENOENT);
+        }
+
+        protected override void GetAttr(GetAttrRequest r) => r.Reply(RootAttr);
+    }
+
+    [Fact]
+    public async Task FuseMount_SetDebug_switches_the_request_log_of_a_filesystem_served_on_the_VirtualDevice()
+    {
+        await using var fs = await FuseActors.Actors.Mounting.InProcessFilesystem.StartAsync(Sys, Props.Create<HelloFs>());
+
+        fs.Mount.SetDebug(true);
+        await EventFilter.Info(contains: "name=hello").ExpectOneAsync(async () =>
+        {
+            await fs.Client.LookupAsync(FuseActors.Engine.Virtual.VfsClient.RootId, "hello");
+        });
+        var metrics = await fs.Mount.GetMetricsAsync();
+        Assert.True(metrics.Debug);
+        Assert.Equal(1, metrics.RequestCount(Opcode.Lookup));
+
+        fs.Mount.SetDebug(false);
+        await AwaitConditionAsync(() => Task.FromResult(!metrics.Debug));
+        await EventFilter.Info(contains: "name=nothing-here").ExpectAsync(0, async () =>
+        {
+            await Assert.ThrowsAsync<FuseErrnoException>(() => fs.Client.LookupAsync(FuseActors.Engine.Virtual.VfsClient.RootId, "nothing-here"));
+            await Task.Delay(300);
+        });
+        Assert.Equal(1, metrics.ErrorCount(Errno.ENOENT));
+    }
+
     [Fact]
     public async Task Debug_logging_shows_each_request_with_its_arguments_and_caller_and_is_switched_while_serving()
     {
