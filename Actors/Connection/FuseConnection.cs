@@ -527,7 +527,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         // The payload was encoded after the header's room in _scratch (or lives in the request's own buffer).
         int written = device.Write(ReplyEncoder.OutHeader(_scratch, r.Unique, error, payload.Length), payload);
         _answered++;
-        _metrics.Answered(r.Header.Opcode, error, _time.GetTimestamp() - r.StartTimestamp, _metrics.MountTagPair);
+        _metrics.Answered(r.Header.Opcode, error, _metrics.WantsLatency ? _time.GetTimestamp() - r.StartTimestamp : -1, _metrics.MountTagPair);
         if (error == Errno.Ok)
         {
             if (r.Header.Opcode == (uint)Opcode.Read) _metrics.BytesRead += payload.Length;

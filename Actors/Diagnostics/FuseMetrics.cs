@@ -144,6 +144,7 @@ public sealed class ConnectionMetrics : Akka.Actor.INoSerializationVerificationN
     internal readonly KeyValuePair<string, object?> MountTagPair;
     private readonly Func<int> _inFlight, _background, _creditInUse;
     private volatile bool _debug;
+    private volatile bool _trackLatency;
 
     internal ConnectionMetrics(string mount, int creditLimit, long timestampFrequency, Func<int> inFlight, Func<int> background, Func<int> creditInUse)
     {
@@ -170,15 +171,24 @@ public sealed class ConnectionMetrics : Akka.Actor.INoSerializationVerificationN
     /// <summary>Whether the connection logs each request (set by the connection, read by the control socket).</summary>
     public bool Debug { get => _debug; internal set => _debug = value; }
 
+    /// <summary>True once a live view (<see cref="MountStatsSampler"/>) reads this connection: from then on every request's
+    /// latency goes into the per-opcode histograms. Until then, and while no listener takes the duration histogram, the
+    /// connection does not even read the clock for it.</summary>
+    public bool WantsLatency => _trackLatency || FuseMetrics.RequestDuration.Enabled;
+
+    internal void TrackLatency() => _trackLatency = true;
+
     public long RequestCount(Opcode opcode) => Volatile.Read(ref Requests[FuseMetrics.OpcodeSlot((uint)opcode)]);
     public long ErrorCount(Errno errno) => Volatile.Read(ref Errors[FuseMetrics.ErrnoSlot(errno)]);
 
-    /// <summary>A request was answered (or, with no reply, consumed). <paramref name="elapsed"/> in clock ticks.</summary>
+    /// <summary>A request was answered. <paramref name="elapsed"/> in clock ticks, or negative when not measured
+    /// (<see cref="WantsLatency"/> was false).</summary>
     internal void Answered(uint opcode, Errno error, long elapsed, KeyValuePair<string, object?> mountTag)
     {
         int slot = FuseMetrics.OpcodeSlot(opcode);
         Requests[slot]++;
         if (error != Errno.Ok) Errors[FuseMetrics.ErrnoSlot(error)]++;
+        if (elapsed < 0) return;
         Latency[slot].Add(elapsed);
         var histogram = FuseMetrics.RequestDuration;
         if (histogram.Enabled)

@@ -60,10 +60,12 @@ public sealed class MountStatsSampler
     private long _bytesRead, _bytesWritten, _interrupts, _timedOut;
     private long _at;
 
-    /// <summary>Starts counting from the mount's start (the first <see cref="Sample"/> covers everything so far).</summary>
+    /// <summary>Starts counting from the mount's start (the first <see cref="Sample"/> covers everything so far; its
+    /// latencies only what was measured: the connection measures latency once a sampler or a listener wants it).</summary>
     public MountStatsSampler(ConnectionMetrics metrics)
     {
         _m = metrics;
+        metrics.TrackLatency();
         for (int i = 0; i < _latency.Length; i++) _latency[i] = new long[LatencyHistogram.Buckets];
         _at = metrics.StartedAt;
     }
