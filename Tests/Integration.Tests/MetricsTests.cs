@@ -168,7 +168,7 @@ public sealed class MetricsTests
             await Shell.OkAsync($"echo hello > {mount.Dir}/debugged-name");
             await WaitUntilAsync(() => Regex.IsMatch(mount.Stderr, @"Write unique=\d+ node=\d+ pid=\d+ uid=0 gid=0 fh=\d+ offset=0 size=6 "), mount);
             Assert.Matches(@"Lookup unique=\d+ node=1 pid=\d+ uid=0 gid=0 name=debugged-name", mount.Stderr);
-            Assert.Matches(@"Create unique=\d+ node=1 pid=\d+ uid=0 gid=0 name=debugged-name flags=.* mode=0100[0-7]+", mount.Stderr);
+            Assert.Matches(@"Create unique=\d+ node=1 pid=\d+ uid=0 gid=0 name=debugged-name flags=O_WRONLY\|O_CREAT\|O_TRUNC\S* mode=0100[0-7]+ umask=0[0-7]*", mount.Stderr);
 
             await client.SetDebugAsync(false);
             Assert.False((await client.GetStatsAsync()).Debug);
