@@ -176,7 +176,10 @@ public sealed class MetricsTests
             await Task.Delay(500);
             Assert.DoesNotContain("quiet-name", mount.Stderr);
         }
-        // The CLI's own command: fuseactors debug MOUNTPOINT on, through the same socket.
+        // The CLI's own commands through the same socket: fuseactors stats MOUNTPOINT (two lines), fuseactors debug MOUNTPOINT on;
+        // a directory that is no fuseactors mount is a one-line error.
+        Assert.Equal(0, await FuseActors.Cli.StatsCommand.RunAsync(mount.Dir, TimeSpan.FromMilliseconds(100), 2, CancellationToken.None));
+        Assert.Equal(1, await FuseActors.Cli.StatsCommand.RunAsync(Path.GetTempPath(), TimeSpan.FromMilliseconds(100), 1, CancellationToken.None));
         Assert.Equal(0, await FuseActors.Cli.StatsCommand.DebugAsync(mount.Dir, true));
         await Shell.OkAsync($"ls {mount.Dir}/again-name 2>/dev/null || true");
         await WaitUntilAsync(() => mount.Stderr.Contains("name=again-name"), mount);
