@@ -243,3 +243,40 @@ public sealed class MetricsTests : Akka.TestKit.Xunit2.TestKit
         });
     }
 }
+
+/// <summary>The live view's latency buckets: every duration lands in the bucket whose bounds hold it, buckets are
+/// contiguous and at most ~19% wide, and percentiles come from the right bucket.</summary>
+public sealed class LatencyHistogramTests
+{
+    [Fact]
+    public void Every_duration_lands_in_the_bucket_that_holds_it_and_buckets_are_contiguous_and_narrow()
+    {
+        for (int i = 1; i < LatencyHistogram.Buckets; i++)
+            Assert.Equal(LatencyHistogram.UpperBound(i - 1), LatencyHistogram.LowerBound(i));
+        for (int i = 8; i < LatencyHistogram.Buckets; i++)
+            Assert.True(LatencyHistogram.UpperBound(i) / LatencyHistogram.LowerBound(i) <= 1.25, $"bucket {i}");
+        var random = new Random(7);
+        for (int n = 0; n < 100_000; n++)
+        {
+            long ticks = n < 1000 ? n : (long)Math.Pow(2, random.NextDouble() * 39);
+            int b = LatencyHistogram.Bucket(ticks);
+            Assert.InRange(ticks, (long)LatencyHistogram.LowerBound(b), (long)LatencyHistogram.UpperBound(b) - 1);
+        }
+        Assert.Equal(LatencyHistogram.Buckets - 1, LatencyHistogram.Bucket(long.MaxValue));
+        Assert.Equal(0, LatencyHistogram.Bucket(-5));
+    }
+
+    [Fact]
+    public void Percentiles_come_from_the_bucket_of_that_rank()
+    {
+        var h = new LatencyHistogram();
+        for (int i = 0; i < 90; i++) h.Add(1_000);        // 1 µs in ns ticks
+        for (int i = 0; i < 10; i++) h.Add(1_000_000);    // 1 ms
+        var counts = new long[LatencyHistogram.Buckets];
+        h.CopyTo(counts);
+        Assert.InRange(LatencyHistogram.Quantile(counts, 0.5), 900, 1_100);
+        Assert.InRange(LatencyHistogram.Quantile(counts, 0.9), 900, 1_100);
+        Assert.InRange(LatencyHistogram.Quantile(counts, 0.99), 900_000, 1_100_000);
+        Assert.Equal(0, LatencyHistogram.Quantile(new long[LatencyHistogram.Buckets], 0.5));
+    }
+}
