@@ -1,10 +1,12 @@
 using Akka.Actor;
+using Akka.Event;
 using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Actors.Connection;
 
-/// <summary>Periodic check of the request deadlines (interrupt grace, request timeout), and of INIT's.</summary>
-internal sealed class SweepDeadlines : INoSerializationVerificationNeeded
+/// <summary>Periodic check of the request deadlines (interrupt grace, request timeout), and of INIT's. Its timer may
+/// fire just as the connection stops; that last tick is nobody's concern, so it is no dead letter worth a log line.</summary>
+internal sealed class SweepDeadlines : INoSerializationVerificationNeeded, IDeadLetterSuppression
 {
     public static readonly SweepDeadlines Instance = new();
 }
@@ -29,4 +31,13 @@ public sealed record ConnectionStats(int InFlight, int Background, int PinnedNod
 public sealed class GetConnectionStats : INoSerializationVerificationNeeded
 {
     public static readonly GetConnectionStats Instance = new();
+}
+
+/// <summary>Turns the connection's debug logging (each request with its arguments, each reply) on or off while it serves.</summary>
+public sealed record SetDebugLogging(bool On) : INoSerializationVerificationNeeded;
+
+/// <summary>Asks for the connection's live <see cref="Diagnostics.ConnectionMetrics"/> (the object, not a copy).</summary>
+public sealed class GetConnectionMetrics : INoSerializationVerificationNeeded
+{
+    public static readonly GetConnectionMetrics Instance = new();
 }

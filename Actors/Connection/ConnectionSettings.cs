@@ -27,6 +27,10 @@ public sealed record ConnectionSettings
     /// <summary>Ask for FUSE_PASSTHROUGH (kernel passthrough of opened files' I/O to backing files) when the kernel offers it.</summary>
     public bool Passthrough { get; init; }
     public bool Debug { get; init; }
+    /// <summary>The <c>mount</c> tag of the connection's metrics: FuseMount sets the mountpoint; null = the connection actor's name.</summary>
+    public string? MountName { get; init; }
+    /// <summary>A real mount serves its control socket (<c>/run/fuseactors/CONNECTION-ID.sock</c>: stats and debug toggling).</summary>
+    public bool ControlSocket { get; init; } = true;
     /// <summary>Run the connection and the filesystem actor on the reader threads (<see cref="InlineDispatcher"/>) instead of the default dispatcher.</summary>
     public bool InlineDispatch { get; init; } = true;
     /// <summary>How long a reader polls the device before sleeping in the kernel (see LinuxFuseDevice.SpinBeforeBlocking).</summary>
@@ -76,6 +80,7 @@ public sealed record ConnectionSettings
             WritebackCache = c.GetBoolean("writeback-cache", d.WritebackCache),
             Passthrough = c.GetBoolean("passthrough", d.Passthrough),
             Debug = c.GetBoolean("debug", d.Debug),
+            ControlSocket = c.GetBoolean("control-socket", d.ControlSocket),
             SpinBeforeBlocking = TimeSpan.FromMicroseconds(c.GetInt("spin-before-blocking-us", (int)d.SpinBeforeBlocking.TotalMicroseconds)),
             InlineDispatch = c.GetString("dispatch", "inline") != "default",
         };

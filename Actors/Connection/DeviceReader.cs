@@ -22,6 +22,7 @@ public sealed class DeviceReader
     private readonly Thread _thread;
     private volatile bool _stopping;
     private long _requestsRead; // written by the reader thread only
+    private int _inRead;        // 1 while blocked in read(2) with a credit taken for what it will read (metrics)
 
     public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index)
     {
@@ -38,6 +39,10 @@ public sealed class DeviceReader
 
     /// <summary>Requests this queue has read so far (diagnostics: shows how the kernel spreads load over queues).</summary>
     public long RequestsRead => Volatile.Read(ref _requestsRead);
+
+    /// <summary>1 while the reader waits in read(2) holding the credit for the request it will read, else 0: that credit
+    /// is not in use by a request (the credit-in-use metric leaves it out).</summary>
+    public int HoldsCreditForRead => Volatile.Read(ref _inRead);
 
     public void Start() => _thread.Start();
 
@@ -56,7 +61,9 @@ public sealed class DeviceReader
             {
                 _credit.Wait();
                 if (_stopping) { _credit.Release(); break; }
+                _inRead = 1;
                 int n = _device.Read(buffer);
+                _inRead = 0;
                 if (n < 0)
                 {
                     _credit.Release();

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using FuseActors.Actors.Diagnostics;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
@@ -44,6 +45,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private readonly byte[] _scratch = new byte[4096];
     private readonly ulong[] _nodeScratch = new ulong[4];
     private readonly KernelNotifier _notifier;
+    private readonly ConnectionMetrics _metrics;
+    // Debug logging of each request and reply: from settings.Debug, flipped while mounted by SetDebugLogging.
+    private bool _debug;
     private IActorRef _filesystem;
     private InitRequest? _pendingInit;
     private ITimer? _sweepTimer;
@@ -75,6 +79,10 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _pool = new RequestBufferPool(settings.ReadBufferSize, settings.MaxInFlight + devices.Length);
         // Notifications may go to any queue of the connection; the first one lives as long as the connection.
         _notifier = new KernelNotifier(devices[0], Logging.GetLogger(Context.System, "fuse-notify"));
+        _debug = settings.Debug;
+        int creditLimit = settings.MaxInFlight;
+        _metrics = new ConnectionMetrics(settings.MountName ?? Self.Path.Name, creditLimit, _time.TimestampFrequency,
+            () => _inFlight.Count, () => _background.Count, CreditInUse) { Debug = _debug };
     }
 
     public static Props Props(IFuseDevice[] devices, Props filesystemProps, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready = null) =>
@@ -109,11 +117,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         var self = Self;
         _sweepTimer = _time.CreateTimer(static s => ((IActorRef)s!).Tell(SweepDeadlines.Instance, ActorRefs.NoSender), self,
             _settings.SweepInterval, _settings.SweepInterval);
+        FuseMetrics.Register(_metrics);
         Become(AwaitingInit);
     }
 
     protected override void PostStop()
     {
+        FuseMetrics.Unregister(_metrics);
         _notifier.Stop();
         _sweepTimer?.Dispose();
         foreach (var r in _readers) r.Stop();
@@ -134,6 +144,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         switch (message)
         {
             case InitRequest init:
+                if (_debug) LogRequest(init);
                 OnInit(init);
                 break;
             case FilesystemInitRequest { IsReplied: true } answer:
@@ -210,6 +221,14 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
                 AbortInFlight(Errno.ECONNABORTED);
                 Context.Stop(Self);
                 break;
+            case SetDebugLogging debug:
+                if (_debug != debug.On) _log.Info("debug logging {State}", debug.On ? "on" : "off");
+                _debug = debug.On;
+                _metrics.Debug = debug.On;
+                break;
+            case GetConnectionMetrics:
+                Sender.Tell(_metrics);
+                break;
             case GetConnectionStats:
                 var perQueue = new long[_readers.Count];
                 for (int i = 0; i < perQueue.Length; i++) perQueue[i] = _readers[i].RequestsRead;
@@ -278,6 +297,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     private void OnKernelRequest(FsRequest r)
     {
+        if (_debug) LogRequest(r);
         switch (r)
         {
             case InitRequest init:
@@ -349,6 +369,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     private void OnInterrupt(InterruptRequest interrupt)
     {
+        _metrics.Interrupts++;
         if (_inFlight.TryGetValue(interrupt.TargetUnique, out var target))
         {
             if (!target.IsInterrupted)
@@ -358,7 +379,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
                 // The filesystem handles it in its own actor (FilesystemActor cancels the request's token there).
                 _filesystem.Tell(new RequestInterrupted(target), ActorRefs.NoSender);
             }
-            if (_settings.Debug) _log.Info("INTERRUPT for {Request}: delivered", target);
+            if (_debug) _log.Info("INTERRUPT for {Request}: delivered", target);
             return;
         }
         // Not known (yet): with several queues the target may still be on its way from another reader. EAGAIN makes the
@@ -410,6 +431,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             if (!r.TryClaimForEngine(error)) continue; // the filesystem's reply is already on its way to us
             _inFlight.Remove(r.Unique);
             _log.Warning("{Request}: {Reason}; answering {Errno}", r, reason, error);
+            if (error == Errno.EINTR) _metrics.InterruptGraceExpired++;
+            else _metrics.TimedOut++;
             Pin(r);
             AnswerKernel(r, error);
         }
@@ -429,6 +452,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     /// <summary>A request that needs no reply (FORGET, INTERRUPT, NOTIFY_REPLY) is done as soon as it is read.</summary>
     private void ConsumeNoReply(FsRequest r)
     {
+        if (r.Device is not null) _metrics.Consumed(r.Header.Opcode);
         _credit.Release();
         r.ReleaseBuffers();
     }
@@ -503,6 +527,12 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         // The payload was encoded after the header's room in _scratch (or lives in the request's own buffer).
         int written = device.Write(ReplyEncoder.OutHeader(_scratch, r.Unique, error, payload.Length), payload);
         _answered++;
+        _metrics.Answered(r.Header.Opcode, error, _metrics.WantsLatency ? _time.GetTimestamp() - r.StartTimestamp : -1, _metrics.MountTagPair);
+        if (error == Errno.Ok)
+        {
+            if (r.Header.Opcode == (uint)Opcode.Read) _metrics.BytesRead += payload.Length;
+            else if (r is WriteRequest w) _metrics.BytesWritten += w.Written;
+        }
         if (written < 0)
         {
             var err = (Errno)(-written);
@@ -510,12 +540,26 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             if (err == Errno.ENOENT) _log.Debug("kernel no longer waits for {Request}", r);
             else _log.Error("writing the reply to {Request} failed: {Errno}", r, err);
         }
-        if (_settings.Debug)
+        if (_debug)
         {
             var us = _time.GetElapsedTime(r.StartTimestamp).TotalMicroseconds;
             _log.Info("{Opcode} unique={Unique} node={Node} -> {Result} len={Length} in {Microseconds:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payload.Length, us);
         }
     }
+
+    /// <summary>Credits taken by requests read and not yet answered (queued for the connection or in flight); read by
+    /// metric collections from other threads.</summary>
+    private int CreditInUse()
+    {
+        int used = _settings.MaxInFlight - _credit.CurrentCount;
+        foreach (var r in _readers.ToArray()) used -= r.HoldsCreditForRead;
+        return Math.Max(0, used);
+    }
+
+    /// <summary>The debug line of a request as it arrives: opcode, unique, node, the caller and the arguments.
+    /// Only called with debug on (it formats and allocates).</summary>
+    private void LogRequest(FsRequest r) =>
+        _log.Info("{Opcode} unique={Unique} node={Node} {Arguments}", r.Opcode, r.Unique, r.NodeId, RequestDescription.Describe(r));
 
     // ------------------------------------------------------------------ going away
 

@@ -379,6 +379,9 @@ public sealed class WriteRequest : FsRequest
     /// <summary>The payload, straight from the device buffer. Valid only until the request is answered.</summary>
     public ReadOnlyMemory<byte> Data { get => Args.Data; internal set => Args = Args with { Data = value }; }
 
+    /// <summary>What the filesystem answered it wrote (metrics).</summary>
+    internal uint Written => _written;
+
     public bool Reply(uint written)
     {
         _written = written;

@@ -17,6 +17,7 @@ public sealed class FuseMount : IAsyncDisposable
     private KernelMount? _kernelMount;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private Diagnostics.MountControlServer? _control;
 
     private FuseMount(ActorSystem system, IFuseDevice[] devices, string? mountpoint, IActorRef connection, Task<ConnectionReady> ready)
     {
@@ -83,6 +84,18 @@ public sealed class FuseMount : IAsyncDisposable
             await mount.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+        if (settings.ControlSocket && mount.FuseControlId is { } id)
+        {
+            // The control socket (stats, debug on/off from another process) is a convenience: a mount without it still serves.
+            try
+            {
+                var control = Diagnostics.MountControlServer.Start(id, await mount.GetMetricsAsync().ConfigureAwait(false), mount.SetDebug, system.Log);
+                mount._control = control;
+                // Unmounted from outside (umount, abort): the socket goes with the connection.
+                _ = mount.Completion.ContinueWith(_ => control.DisposeAsync().AsTask(), TaskScheduler.Default).Unwrap();
+            }
+            catch (Exception e) { system.Log.Warning("{Mountpoint}: no control socket: {Error}", mountpoint, e.Message); }
+        }
         return mount;
     }
 
@@ -97,6 +110,7 @@ public sealed class FuseMount : IAsyncDisposable
     private static FuseMount Start(ActorSystem system, Props? props, IActorRef? fsRef, IFuseDevice[] devices, string? mountpoint, ConnectionSettings settings, string? name)
     {
         var ready = new TaskCompletionSource<ConnectionReady>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (settings.MountName is null && (mountpoint ?? name) is { } tag) settings = settings with { MountName = tag };
         var connectionProps = props is not null
             ? FuseConnection.Props(devices, props, settings, ready)
             : FuseConnection.Props(devices, fsRef!, settings, ready);
@@ -108,6 +122,15 @@ public sealed class FuseMount : IAsyncDisposable
         var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
         return new FuseMount(system, devices, mountpoint, connection, ready.Task);
     }
+
+    /// <summary>Turns debug logging (each request with its arguments and caller, each reply) on or off while mounted,
+    /// as go-fuse's SetDebug does. Also reachable from another process: <c>fuseactors debug MOUNTPOINT on|off</c>.</summary>
+    public void SetDebug(bool on) => Connection.Tell(new SetDebugLogging(on));
+
+    /// <summary>The connection's live metrics (counts, latency histograms, in flight, credit): what the control socket and
+    /// <see cref="Diagnostics.MountStats"/> read.</summary>
+    public Task<Diagnostics.ConnectionMetrics> GetMetricsAsync() =>
+        Connection.Ask<Diagnostics.ConnectionMetrics>(GetConnectionMetrics.Instance, TimeSpan.FromSeconds(10));
 
     /// <summary>
     /// Unmounts. A mount nobody uses goes at once. A busy one, by <see cref="BusyUnmount"/>:
@@ -128,6 +151,7 @@ public sealed class FuseMount : IAsyncDisposable
             await Completion.ConfigureAwait(false);
             return;
         }
+        if (_control is { } control) await control.DisposeAsync().ConfigureAwait(false);
         if (Mountpoint is not null && !Completion.IsCompleted)
         {
             var err = TryUnmountKernel();

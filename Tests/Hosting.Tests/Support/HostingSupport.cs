@@ -21,18 +21,19 @@ public sealed class EventCollector
         return c;
     }
 
-    public IReadOnlyList<string> Describe() => Events.Select(e => e switch
+    public IReadOnlyList<string> Describe() => Events.Select(DescribeOne).ToList();
+
+    private static string DescribeOne(object e) => e switch
     {
         LogEvent l => $"{l.LogLevel()} {l.LogSource}: {l}",
         AllDeadLetters d => $"dead letter {d.Message.GetType().Name} from {d.Sender} to {d.Recipient}",
         _ => e.ToString()!,
-    }).ToList();
+    };
 
-    /// <summary><see cref="Describe"/> without the one known race: the connection's deadline-sweep timer
-    /// (FuseConnection's SweepDeadlines, every 100 ms) can fire just as the connection stops and reach it as a dead
-    /// letter. The fix belongs in Actors/Connection (SweepDeadlines : IDeadLetterSuppression), outside this branch.</summary>
+    /// <summary><see cref="Describe"/> without dead letters the sender marked as nobody's concern
+    /// (<see cref="IDeadLetterSuppression"/>: the connection's last deadline-sweep tick as it stops).</summary>
     public IReadOnlyList<string> DescribeUnexpected() =>
-        Describe().Where(e => !e.StartsWith("dead letter SweepDeadlines ", StringComparison.Ordinal)).ToList();
+        Events.Where(e => e is not SuppressedDeadLetter).Select(DescribeOne).ToList();
 
     private sealed class Collector : ReceiveActor
     {
