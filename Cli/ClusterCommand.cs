@@ -58,7 +58,13 @@ internal static class ClusterCommand
         Program.Stdout.WriteLine($"fuseactors: cluster volume {settings.Volume} mounted at {mountpoint} (node {address.Host}:{address.Port}, " +
                           $"store {store.Describe()}, FUSE 7.{ready.KernelMinor})");
 
+        using var statsStop = new CancellationTokenSource();
+        var statsLines = cli.Parsed?.GetValue(Program.StatsOption) is { } every
+            ? StatsCommand.ReportWhileMountedAsync(node.Mount, TimeSpan.FromSeconds(every), statsStop.Token)
+            : Task.CompletedTask;
         var ended = await Task.WhenAny(stop.Task, node.Mount.Completion, node.Removed);
+        statsStop.Cancel();
+        await statsLines;
         int exit = 0;
         if (ended == node.Removed)
         {

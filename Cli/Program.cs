@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Configuration;
@@ -22,7 +23,66 @@ internal static class Program
     private static Task<int> Main(string[] args)
     {
         var commandLine = new FuseActorsCommandLine(RunAsync);
+        AddOperatorCommands(commandLine);
         return FuseActorsCommandLine.InvokeAsync(commandLine.Parse(args, RawArguments.Read(args)));
+    }
+
+    /// <summary><c>--stats</c> on every mount: a live line on stderr every second (or every N seconds).</summary>
+    internal static readonly Option<double?> StatsOption = new("--stats")
+    {
+        HelpName = "SECONDS",
+        Description = "While mounted, print a line every SECONDS (default 1) on stderr: ops/s, latency p50/p90/p99, in flight, credit",
+        Arity = ArgumentArity.ZeroOrOne,
+        CustomParser = r => r.Tokens.Count == 0 ? 1.0
+            : double.TryParse(r.Tokens[0].Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v is >= 0.1 and <= 3600 ? v
+            : Invalid(r, $"--stats wants seconds between 0.1 and 3600, not '{r.Tokens[0].Value}'"),
+    };
+
+    private static double? Invalid(System.CommandLine.Parsing.ArgumentResult r, string message)
+    {
+        r.AddError(message);
+        return null;
+    }
+
+    /// <summary>The operator's commands for a running mount, through its control socket: <c>stats MOUNTPOINT</c> and
+    /// <c>debug MOUNTPOINT on|off</c> (go-fuse's SetDebug from outside the process).</summary>
+    private static void AddOperatorCommands(FuseActorsCommandLine commandLine)
+    {
+        commandLine.AddMountOption(StatsOption);
+
+        var statsMountpoint = new Argument<string>("MOUNTPOINT") { Description = "A mount served by fuseactors" };
+        var interval = new Option<double>("--interval")
+        {
+            HelpName = "SECONDS", Description = "Seconds between lines (default 1)", DefaultValueFactory = _ => 1.0,
+            Validators = { r => { if (r.GetValueOrDefault<double>() is < 0.1 or > 3600) r.AddError("--interval wants seconds between 0.1 and 3600"); } },
+        };
+        var count = new Option<int?>("--count")
+        {
+            HelpName = "N", Description = "Stop after N lines (default: until Ctrl-C)",
+            Validators = { r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--count wants a positive number of lines"); } },
+        };
+        var stats = new Command("stats", "Live view of a running mount: a line per interval with ops/s, latency percentiles, in flight and credit")
+        {
+            statsMountpoint, interval, count,
+        };
+        stats.SetAction(async (result, ct) =>
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var signals = StopSignals.Register(stop);
+            _ = stop.Task.ContinueWith(_ => cts.Cancel(), TaskScheduler.Default);
+            return await StatsCommand.RunAsync(Path.GetFullPath(result.GetValue(statsMountpoint)!),
+                TimeSpan.FromSeconds(result.GetValue(interval)), result.GetValue(count), cts.Token);
+        });
+
+        var debugMountpoint = new Argument<string>("MOUNTPOINT") { Description = "A mount served by fuseactors" };
+        var state = new Argument<string>("on|off") { Description = "Log every request with its arguments (on) or not (off)" };
+        state.AcceptOnlyFromAmong("on", "off");
+        var debug = new Command("debug", "Switch a running mount's request log on or off (as go-fuse's SetDebug)") { debugMountpoint, state };
+        debug.SetAction((result, _) => StatsCommand.DebugAsync(Path.GetFullPath(result.GetValue(debugMountpoint)!), result.GetValue(state) == "on"));
+
+        commandLine.Root.Add(stats);
+        commandLine.Root.Add(debug);
     }
 
     /// <summary>Where the ready line goes: the process's stdout. Everything else written to Console.Out once a command
@@ -139,7 +199,14 @@ internal static class Program
         var ready = await mount.Ready;
         Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
 
+        using var statsStop = new CancellationTokenSource();
+        var statsLines = cli.Parsed?.GetValue(StatsOption) is { } every
+            ? StatsCommand.ReportWhileMountedAsync(mount, TimeSpan.FromSeconds(every), statsStop.Token)
+            : Task.CompletedTask;
+
         await Task.WhenAny(stop.Task, mount.Completion);
+        statsStop.Cancel();
+        await statsLines;
         if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
         await mount.UnmountAsync(grace);
         await system.Terminate();

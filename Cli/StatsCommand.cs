@@ -53,6 +53,24 @@ internal static class StatsCommand
         }
     }
 
+    /// <summary><c>--stats</c>: while <paramref name="mount"/> serves, one <see cref="FormatLine"/> on stderr every
+    /// <paramref name="interval"/> (stdout carries only the ready line).</summary>
+    public static async Task ReportWhileMountedAsync(FuseActors.Actors.Mounting.FuseMount mount, TimeSpan interval, CancellationToken ct)
+    {
+        try
+        {
+            var sampler = new MountStatsSampler(await mount.GetMetricsAsync().WaitAsync(ct).ConfigureAwait(false));
+            sampler.Sample();
+            while (!mount.Completion.IsCompleted)
+            {
+                await Task.WhenAny(Task.Delay(interval, ct), mount.Completion).ConfigureAwait(false);
+                if (ct.IsCancellationRequested || mount.Completion.IsCompleted) return;
+                Console.Error.WriteLine(FormatLine(sampler.Sample()));
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
     /// <summary>One line, e.g. <c>/mnt/x: 12034 ops/s p50 0.041 ms p90 0.090 ms p99 0.512 ms, in flight 2, credit 3/64,
     /// read 1.5 MiB/s, written 0 B/s, errors 0/s | GETATTR 8011, LOOKUP 2990, READ 1033</c>.</summary>
     public static string FormatLine(MountStats s)

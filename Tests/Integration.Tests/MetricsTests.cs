@@ -35,11 +35,11 @@ public sealed class MetricsTests
         public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
         public string? ControlSocket { get; private set; }
 
-        public static async Task<CliMount> StartAsync(string prefix)
+        public static async Task<CliMount> StartAsync(string prefix, params string[] extraArgs)
         {
             MountedFilesystem.RequireFuse();
             var dir = Directory.CreateTempSubdirectory(prefix).FullName;
-            var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM", "dotnet", Cli, "mount", "memfs", dir])
+            var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM", "dotnet", Cli, "mount", "memfs", dir, .. extraArgs])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -186,6 +186,39 @@ public sealed class MetricsTests
 
         await mount.StopAsync();
         Assert.False(File.Exists(socket), "the control socket outlived the mount");
+    }
+
+    [Fact]
+    public async Task The_commands_stats_and_debug_and_the_stats_option_work_from_the_command_line()
+    {
+        await using var mount = await CliMount.StartAsync("fuseactors-cli-stats-", "--stats", "0.2");
+        await Shell.OkAsync($"for i in $(seq 1 20); do echo $i > {mount.Dir}/c$i; done");
+        // --stats: the mounting process itself prints a line per interval on stderr (stdout keeps only the ready line).
+        await WaitUntilAsync(() => Regex.IsMatch(mount.Stderr, @$"{Regex.Escape(mount.Dir)}: \d+ ops/s p50 .* CREATE \d+/s"), mount);
+
+        // `fuseactors stats MOUNTPOINT`, another process: two lines, one per interval, while something works on the mount.
+        var work = Shell.RunAsync($"for i in $(seq 1 400); do stat {mount.Dir}/c$((i % 20 + 1)) > /dev/null; echo x > {mount.Dir}/w$i; done");
+        var stats = await Shell.OkAsync($"dotnet {Cli} stats {mount.Dir} --interval 0.3 --count 2");
+        await work;
+        var lines = stats.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.All(lines, l => Assert.Matches(@$"^{Regex.Escape(mount.Dir)}: \d+ ops/s p50 [\d.]+ ms p90 [\d.]+ ms p99 [\d.]+ ms, in flight \d+, credit \d+/64, ", l));
+
+        // `fuseactors debug MOUNTPOINT on|off` switches the running daemon's request log.
+        await Shell.OkAsync($"dotnet {Cli} debug {mount.Dir} on");
+        await Shell.OkAsync($"cat {mount.Dir}/c1 > /dev/null; ls {mount.Dir}/switched-on 2>/dev/null || true");
+        await WaitUntilAsync(() => mount.Stderr.Contains("name=switched-on"), mount);
+        await Shell.OkAsync($"dotnet {Cli} debug {mount.Dir} off");
+        await Shell.OkAsync($"ls {mount.Dir}/switched-off 2>/dev/null || true");
+        await Task.Delay(300);
+        Assert.DoesNotContain("name=switched-off", mount.Stderr);
+
+        var bad = await Shell.RunAsync($"dotnet {Cli} debug {mount.Dir} maybe");
+        Assert.Equal(2, bad.ExitCode);
+        var notOurs = await Shell.RunAsync($"dotnet {Cli} stats {Path.GetTempPath()} --count 1");
+        Assert.Equal(1, notOurs.ExitCode);
+        Assert.Contains("no control socket", notOurs.Stderr);
+        await mount.StopAsync();
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, CliMount mount)
