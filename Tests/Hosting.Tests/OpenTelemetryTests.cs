@@ -1,0 +1,61 @@
+using Akka.Hosting;
+using FuseActors.Filesystems.MemoryFs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+
+namespace FuseActors.Hosting.Tests;
+
+/// <summary>The FuseActors meter read through OpenTelemetry, the way an application exports it: an IHost with
+/// <c>AddOpenTelemetry().WithMetrics(m => m.AddMeter("FuseActors"))</c>, a filesystem served in process, and the
+/// exported metrics checked by name, tags and values.</summary>
+public sealed class OpenTelemetryTests
+{
+    [Fact]
+    public async Task OpenTelemetry_exports_the_FuseActors_meter_with_requests_by_opcode_errors_and_bytes()
+    {
+        var exported = new List<Metric>();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter("FuseActors").AddInMemoryExporter(exported));
+        builder.Services.AddAkka("otel", b => b.WithFuseFilesystem("mem", MemoryFs.Props()));
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            var fs = await FuseMountRegistry.For(host.Services.GetRequiredService<Akka.Actor.ActorSystem>())
+                .GetFilesystemAsync("mem").WaitAsync(TimeSpan.FromSeconds(10));
+            await fs.Files.WriteAllTextAsync("/a.txt", "hello, otel");
+            Assert.Equal("hello, otel", await fs.Files.ReadAllTextAsync("/a.txt"));
+            await Assert.ThrowsAnyAsync<Exception>(() => fs.Files.ReadAllTextAsync("/missing"));
+
+            Assert.True(host.Services.GetRequiredService<MeterProvider>().ForceFlush(10_000));
+            var requests = Points(exported, "fuseactors.requests");
+            Assert.Contains(requests, p => Tag(p, "opcode") == "CREATE" && p.GetSumLong() >= 1);
+            Assert.Contains(requests, p => Tag(p, "opcode") == "WRITE" && p.GetSumLong() >= 1);
+            Assert.All(requests, p => Assert.False(string.IsNullOrEmpty(Tag(p, "mount"))));
+            Assert.Contains(Points(exported, "fuseactors.errors"), p => Tag(p, "errno") == "ENOENT" && p.GetSumLong() >= 1);
+            Assert.Contains(Points(exported, "fuseactors.bytes.written"), p => p.GetSumLong() >= "hello, otel".Length);
+            Assert.Contains(exported, m => m.Name == "fuseactors.request.duration" && m.MetricType == MetricType.Histogram);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    private static List<MetricPoint> Points(List<Metric> exported, string name)
+    {
+        var points = new List<MetricPoint>();
+        foreach (var metric in exported.Where(m => m.Name == name))
+            foreach (ref readonly var p in metric.GetMetricPoints()) points.Add(p);
+        Assert.True(points.Count > 0, $"no {name} among {string.Join(", ", exported.Select(m => m.Name).Distinct())}");
+        return points;
+    }
+
+    private static string? Tag(MetricPoint p, string key)
+    {
+        foreach (var t in p.Tags) if (t.Key == key) return t.Value?.ToString();
+        return null;
+    }
+}
