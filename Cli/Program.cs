@@ -77,7 +77,10 @@ internal static class Program
 
         var debugMountpoint = new Argument<string>("MOUNTPOINT") { Description = "A mount served by fuseactors" };
         var state = new Argument<string>("on|off") { Description = "Log every request with its arguments (on) or not (off)" };
-        state.AcceptOnlyFromAmong("on", "off");
+        state.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && r.Tokens[0].Value is not ("on" or "off")) r.AddError($"debug wants on or off, not '{r.Tokens[0].Value}'");
+        });
         var debug = new Command("debug", "Switch a running mount's request log on or off (as go-fuse's SetDebug)") { debugMountpoint, state };
         debug.SetAction((result, _) => StatsCommand.DebugAsync(Path.GetFullPath(result.GetValue(debugMountpoint)!), result.GetValue(state) == "on"));
 

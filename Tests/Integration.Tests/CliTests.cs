@@ -77,7 +77,7 @@ public sealed class CliTests
     [InlineData("mount nosuchfs /tmp", "fuseactors: unknown filesystem 'nosuchfs' (memfs, passthrough, cluster) (see `fuseactors mount --help`)")]
     [InlineData("mount memfs /tmp --bogus", "fuseactors: unknown option --bogus (see `fuseactors mount memfs --help`)")]
     [InlineData("mount memfs", "fuseactors: fuseactors mount memfs needs MOUNTPOINT (see `fuseactors mount memfs --help`)")]
-    [InlineData("", "fuseactors: fuseactors needs a command (mount, cluster) (see `fuseactors --help`)")]
+    [InlineData("", "fuseactors: fuseactors needs a command (mount, cluster, stats, debug) (see `fuseactors --help`)")]
     public async Task Bad_usage_is_one_line_on_stderr_with_exit_code_2(string args, string message)
     {
         var r = await RunCli(args);
@@ -88,7 +88,7 @@ public sealed class CliTests
 
     [Theory]
     [InlineData("--help", "fuseactors [command] [options]")]
-    [InlineData("-h", "mount    Mount a filesystem")]
+    [InlineData("-h", "stats <MOUNTPOINT>")]
     [InlineData("mount memfs --help", "fuseactors mount memfs <MOUNTPOINT> [options]")]
     [InlineData("mount passthrough -h", "fuseactors mount passthrough <SOURCE> <MOUNTPOINT> [options]")]
     [InlineData("mount cluster --help", "--seed <HOST:PORT>")]

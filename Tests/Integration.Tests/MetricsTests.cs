@@ -215,6 +215,7 @@ public sealed class MetricsTests
 
         var bad = await Shell.RunAsync($"dotnet {Cli} debug {mount.Dir} maybe");
         Assert.Equal(2, bad.ExitCode);
+        Assert.Equal("fuseactors: debug wants on or off, not 'maybe' (see `fuseactors debug --help`)", bad.Stderr.Trim());
         var notOurs = await Shell.RunAsync($"dotnet {Cli} stats {Path.GetTempPath()} --count 1");
         Assert.Equal(1, notOurs.ExitCode);
         Assert.Contains("no control socket", notOurs.Stderr);
