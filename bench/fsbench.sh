@@ -790,6 +790,7 @@ run_target() { # KIND [NAME]
       elif [[ $kind == *-uring ]] && [ "$(uring_rings "$DAEMON_PID")" -eq 0 ]; then
         # INIT has been answered (the stat came back): a daemon that serves FUSE over io_uring holds its rings now.
         ok=""; why="mounted, but FUSE over io_uring is not in effect (the daemon holds no io_uring instance: it serves /dev/fuse)"
+        [[ $kind == libfuse-* ]] || why+="; its config asked for fuseactors.connection.transport = io-uring"
       fi
       [ -n "$ok" ] && [[ $kind == *-uring ]] && note "$TARGET round $ROUND: FUSE over io_uring in effect ($(uring_rings "$DAEMON_PID") rings in the daemon)"
     fi
