@@ -316,7 +316,9 @@ setup_go() {
             GOPATH="$d/gopath:$d/root/usr/share/gocode" "$d/goroot/bin/go")
     GOFUSE_DESC="go-fuse $(cat "$d/gofuse.version") (Debian unstable), $("$d/goroot/bin/go" version | awk '{ print $3 }')"
     # go-fuse 2.7+ has kernel passthrough: the loopback peer then needs its plain-path wrapper (plain_new.go)
-    grep -q FilePassthroughFder "$d/root/usr/share/gocode/src/github.com/hanwen/go-fuse/fs/api.go" && GO_TAGS=gofuse_passthrough
+    if grep -q FilePassthroughFder "$d/root/usr/share/gocode/src/github.com/hanwen/go-fuse/fs/api.go"; then
+      GO_TAGS=gofuse_passthrough
+    fi
     return 0
   fi
   [ "${FSBENCH_GOFUSE:-}" = bookworm ] ||
@@ -333,6 +335,7 @@ setup_go() {
   GO_CMD=(env GO111MODULE=off GOFLAGS= GOPATH="$gopath:/usr/share/gocode" GOCACHE="$RESULTS/gocache" go)
   GOFUSE_DESC="go-fuse $(dpkg-query -W -f '${Version}' golang-github-hanwen-go-fuse-dev 2>/dev/null) (Debian 12), $(go version | awk '{ print $3 }')"
   grep -q FilePassthroughFder /usr/share/gocode/src/github.com/hanwen/go-fuse/fs/api.go 2>/dev/null && GO_TAGS=gofuse_passthrough
+  return 0
 }
 
 fetch_unstable_go() { # DIR
@@ -360,7 +363,8 @@ fetch_unstable_go() { # DIR
 # build_go_peer NAME: bench/go-peers/NAME -> $BIN/gofuse-NAME, rebuilt when its source or the go-fuse changed
 build_go_peer() {
   local name=$1 out=$BIN/gofuse-$1
-  setup_go || return 1
+  # Without a Go and a go-fuse no binary is left to measure under another version's name.
+  setup_go || { rm -f "$out" "$out.built-with"; return 1; }
   if [ -x "$out" ] && [ "$(cat "$out.built-with" 2>/dev/null)" = "$GOFUSE_DESC $GO_TAGS" ] &&
      [ -z "$(find "$HERE/go-peers/$name" -newer "$out" -name '*.go')" ]; then return 0; fi
   rm -f "$out" "$out.built-with"
