@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Filesystem benchmark (issue 4): mounts a target, runs fio and metadata workloads on it, unmounts, prints one
-# line per workload; the driver runs every target and compares ours with go-fuse's peers and the host directory.
+# Filesystem benchmark (issues 4 and 11): mounts a target, runs fio and metadata workloads on it, unmounts, prints
+# one line per workload; the driver runs every target and compares ours with go-fuse's and libfuse's peers and the
+# host directory.
 #
 #   bench/fsbench.sh all                    every target, two rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
 #   bench/fsbench.sh TARGET...              one round of the named targets: host memfs passthrough passthrough-kpt
-#                                           gofuse-memfs gofuse-loopback, and (not in all: slow) the cluster
+#                                           gofuse-memfs gofuse-loopback gofuse-loopback-kpt libfuse-memfs
+#                                           libfuse-hp libfuse-hp-nopt, the FUSE-over-io_uring variants memfs-uring
+#                                           passthrough-uring passthrough-kpt-uring libfuse-memfs-uring
+#                                           libfuse-hp-uring libfuse-hp-nopt-uring, and (not in all: slow) the cluster
 #                                           filesystem: cluster cluster-pg (three local nodes on one SQLite file /
 #                                           a private PostgreSQL server; the workloads run on node B's mount) and
 #                                           cluster-latency cluster-latency-pg (cross-node visibility latency)
@@ -23,9 +27,14 @@
 #   FSBENCH_CONFIG         a HOCON file handed to our daemon with --config (the script's own settings win)
 #   FSBENCH_NO_BUILD=1     measure the fuseactors binary as it is (no dotnet build)
 #   FSBENCH_BACKING        ext4 (ext4 on a RAM loop image, the default) or tmpfs
+#   FSBENCH_DEBIAN_MIRROR  the Debian mirror for unstable's libfuse source, Go and go-fuse (default: the one
+#                          /etc/apt/sources* uses for this release); FSBENCH_GOFUSE=bookworm keeps Debian 12's
+#                          go-fuse 2.1 with Go 1.19; FSBENCH_PEERS_REFRESH=1 fetches and builds the peers anew
+#                          (otherwise bench/.peers/ caches them)
 #   FSBENCH_TIMEOUT        seconds a workload may take before the FUSE connection is aborted (a hung daemon; 150
 #                          for fio, 300 for metadata); FSBENCH_OP_TIMEOUT the same for rm/mkdir/sync (60)
-# Needs root. Every mount it makes (backing store, FUSE mounts) is unmounted on exit, also on failure or Ctrl-C.
+# Needs root. Every mount it makes (backing store, FUSE mounts) is unmounted on exit, also on failure or Ctrl-C;
+# the fuse module's enable_uring parameter, turned on for the -uring targets, is put back as it was.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +66,12 @@ READDIR_ROUNDS=5
 STATLAT_N=${STATLAT_N:-${QUICK:+2000}}; STATLAT_N=${STATLAT_N:-20000}
 LAT_N=${FSBENCH_LAT_N:-${QUICK:+30}}; LAT_N=${LAT_N:-200}
 BACKING_KIND=${FSBENCH_BACKING:-ext4}
-ALL_TARGETS=(host memfs passthrough passthrough-kpt gofuse-memfs gofuse-loopback)
+ALL_TARGETS=(host memfs passthrough passthrough-kpt gofuse-memfs gofuse-loopback gofuse-loopback-kpt libfuse-memfs libfuse-hp-nopt
+             libfuse-hp memfs-uring passthrough-uring passthrough-kpt-uring libfuse-memfs-uring
+             libfuse-hp-nopt-uring libfuse-hp-uring)
+PEERS=$HERE/.peers   # git-ignored: the private apt state, downloaded packages, libfuse's build, Go and go-fuse
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_PREV=""        # enable_uring's value before the script turned it on (restored after each -uring target)
 CLUSTER_TARGETS=(cluster cluster-pg cluster-latency cluster-latency-pg)   # named only: not in all
 WORKLOADS=(seqwrite-buffered seqwrite-direct seqread-buffered seqread-direct randread-1job randread-4jobs
            create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss cpu-data cpu-total)
@@ -112,6 +126,7 @@ cleanup() {
   kill_cluster_leftovers
   if is_mounted "$MNT"; then abort_conn; umount -l "$MNT" 2>/dev/null; fi
   pg_stop
+  uring_restore
   if is_mounted "$BACK"; then umount -l "$BACK" 2>/dev/null; fi
   [ -n "$IMG" ] && rm -f "$IMG"
   [ -n "${FUSECTL_MOUNTED:-}" ] && umount /sys/fs/fuse/connections 2>/dev/null
@@ -198,13 +213,16 @@ pg_stop() {
 # ---------------------------------------------------------------------------------------------------- set-up
 
 apt_install() {
+  apt_try "$@" || { say "apt-get install $* failed"; exit 1; }
+}
+
+apt_try() { # PACKAGE...: apt_install that returns 1 on failure instead of stopping the script
   say "installing $*"
   export DEBIAN_FRONTEND=noninteractive
   # Someone else's apt may hold the dpkg lock for a while: wait for it rather than fail.
   local lock=(-o DPkg::Lock::Timeout=600)
   apt-get "${lock[@]}" install -y -qq "$@" >/dev/null 2>&1 ||
-    { apt-get "${lock[@]}" update -qq >/dev/null 2>&1; apt-get "${lock[@]}" install -y -qq "$@" >/dev/null; } ||
-    { say "apt-get install $* failed"; exit 1; }
+    { apt-get "${lock[@]}" update -qq >/dev/null 2>&1; apt-get "${lock[@]}" install -y -qq "$@" >/dev/null; }
 }
 
 ensure_tools() {
@@ -213,26 +231,209 @@ ensure_tools() {
   command -v gcc >/dev/null || need+=(gcc)
   command -v python3 >/dev/null || need+=(python3)
   command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
-  if [ -z "$CLUSTER_ONLY" ]; then   # the go-fuse peers
-    command -v go >/dev/null || need+=(golang-go)
-    [ -d /usr/share/gocode/src/github.com/hanwen/go-fuse ] || need+=(golang-github-hanwen-go-fuse-dev)
-  fi
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   mkdir -p "$BIN"
   # Always rebuilt (a fraction of a second): a checkout does not always leave meta.c newer than an old binary.
   gcc -O2 -Wall -o "$BIN/meta" "$HERE/meta.c" || { say "cannot compile bench/meta.c"; exit 1; }
 }
 
-# go-fuse's Debian package is GOPATH source whose import path ends in /v2: a symlink in a private GOPATH gives
-# it that name, and GOPATH mode builds without any network.
-build_go_peer() {
-  local name=$1 out=$BIN/gofuse-$1
+# ---------------------------------------------------------------------------------------------------- peers
+
+# debian_mirror: "URI KEYRING" of the Debian archive this machine's apt uses for its own release (deb822 or
+# one-line sources), so that the private configuration below asks the same host for unstable.
+debian_mirror() {
+  if [ -n "${FSBENCH_DEBIAN_MIRROR:-}" ]; then
+    echo "$FSBENCH_DEBIAN_MIRROR /usr/share/keyrings/debian-archive-keyring.gpg"; return
+  fi
+  python3 - <<'PY'
+import glob, re
+codename = ""
+for line in open("/etc/os-release"):
+    if line.startswith("VERSION_CODENAME="): codename = line.split("=", 1)[1].strip().strip('"')
+default_key = "/usr/share/keyrings/debian-archive-keyring.gpg"
+found = []
+for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for stanza in re.split(r"\n\s*\n", open(f).read()):
+        fields = {}
+        for line in stanza.splitlines():
+            if line.startswith("#") or ":" not in line or line[:1].isspace(): continue
+            k, v = line.split(":", 1); fields[k.strip().lower()] = v.strip()
+        if "deb" in fields.get("types", "").split() and codename in fields.get("suites", "").split():
+            for uri in fields.get("uris", "").split():
+                found.append((uri, fields.get("signed-by", default_key)))
+for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    try: lines = open(f).read().splitlines()
+    except OSError: continue
+    for line in lines:
+        w = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+        if len(w) >= 3 and w[0] == "deb" and w[2] == codename: found.append((w[1], default_key))
+found = [x for x in found if "security" not in x[0]] or [("http://deb.debian.org/debian", default_key)]
+uri, key = found[0]
+print(uri.rstrip("/"), key if key.startswith("/") else default_key)
+PY
+}
+
+# peers_apt: a private apt configuration for Debian unstable (deb and deb-src lines for the mirror this machine
+# uses), with its own lists and cache under bench/.peers/apt: the machine's apt setup is neither used for it nor
+# changed. Sets PAPT (the apt-get/apt-cache options).
+PAPT=()
+peers_apt() {
+  [ ${#PAPT[@]} -eq 0 ] || return 0
+  local d=$PEERS/apt mirror key
+  read -r mirror key < <(debian_mirror)
+  mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+  printf 'deb [signed-by=%s] %s unstable main\ndeb-src [signed-by=%s] %s unstable main\n' \
+    "$key" "$mirror" "$key" "$mirror" >"$d/sources.list"
+  local opts=(-o Dir::Etc::SourceList="$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" -o APT::Sandbox::User=root)
+  # Refreshed once a day (unstable moves); a failed refresh keeps the old lists if there are any.
+  if [ -n "${FSBENCH_PEERS_REFRESH:-}" ] ||
+     [ -z "$(find "$d/lists" -maxdepth 1 -name '*unstable*Sources*' -mmin -1440 2>/dev/null)" ]; then
+    say "apt-get update for Debian unstable from $mirror (private configuration in $d)"
+    if ! apt-get "${opts[@]}" update >"$RUN_DIR/peers-apt-update.log" 2>&1; then
+      if [ -z "$(find "$d/lists" -maxdepth 1 -name '*unstable*Sources*')" ]; then
+        note "apt-get update for Debian unstable ($mirror) failed: $(tail -n 2 "$RUN_DIR/peers-apt-update.log" | tr '\n' ' ')"
+        return 1
+      fi
+    fi
+  fi
+  PAPT=("${opts[@]}")
+}
+
+# setup_go: the Go and the go-fuse that the go-fuse peers build with; sets GO_CMD and GOFUSE_DESC. The newest:
+# Debian unstable's golang-github-hanwen-go-fuse-dev (it is Go source) with the -dev packages it depends on, and
+# the Go that unstable's golang-go depends on, each unpacked with dpkg-deb under bench/.peers/go (nothing is
+# installed), built in GOPATH mode (no network). Else (FSBENCH_GOFUSE=bookworm, or unstable's cannot be had):
+# Debian 12's go-fuse 2.1 and Go 1.19, installed with apt-get.
+GO_CMD=()
+GO_TAGS=""
+GOFUSE_DESC=""
+setup_go() {
+  [ ${#GO_CMD[@]} -eq 0 ] || return 0
+  local d=$PEERS/go log=$RUN_DIR/peers-go.log
+  if [ "${FSBENCH_GOFUSE:-}" != bookworm ] && fetch_unstable_go "$d" >"$log" 2>&1; then
+    GO_CMD=(env GO111MODULE=off GOTOOLCHAIN=local GOFLAGS= GOROOT="$d/goroot" GOCACHE="$d/gocache"
+            GOPATH="$d/gopath:$d/root/usr/share/gocode" "$d/goroot/bin/go")
+    GOFUSE_DESC="go-fuse $(cat "$d/gofuse.version") (Debian unstable), $("$d/goroot/bin/go" version | awk '{ print $3 }')"
+    # go-fuse 2.7+ has kernel passthrough: the loopback peer then needs its plain-path wrapper (plain_new.go)
+    if grep -q FilePassthroughFder "$d/root/usr/share/gocode/src/github.com/hanwen/go-fuse/fs/api.go"; then
+      GO_TAGS=gofuse_passthrough
+    fi
+    return 0
+  fi
+  [ "${FSBENCH_GOFUSE:-}" = bookworm ] ||
+    note "go-fuse from Debian unstable could not be had (see $log): the go-fuse peers use Debian 12's go-fuse 2.1"
+  local need=()
+  command -v go >/dev/null || need+=(golang-go)
+  [ -d /usr/share/gocode/src/github.com/hanwen/go-fuse ] || need+=(golang-github-hanwen-go-fuse-dev)
+  [ ${#need[@]} -eq 0 ] || apt_try "${need[@]}" || return 1
+  # go-fuse's Debian package is GOPATH source whose import path ends in /v2: a symlink in a private GOPATH gives
+  # it that name.
   local gopath=$RESULTS/gopath
-  if [ -x "$out" ] && [ -z "$(find "$HERE/go-peers/$name" -newer "$out" -name '*.go')" ]; then return 0; fi
   mkdir -p "$gopath/src/github.com/hanwen/go-fuse"
   ln -sfn /usr/share/gocode/src/github.com/hanwen/go-fuse "$gopath/src/github.com/hanwen/go-fuse/v2"
-  (cd "$ROOT" && GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOCACHE="$RESULTS/gocache" GOFLAGS= \
-     go build -o "$out" "./bench/go-peers/$name") >"$RUN_DIR/build-gofuse-$name.log" 2>&1
+  GO_CMD=(env GO111MODULE=off GOFLAGS= GOPATH="$gopath:/usr/share/gocode" GOCACHE="$RESULTS/gocache" go)
+  GOFUSE_DESC="go-fuse $(dpkg-query -W -f '${Version}' golang-github-hanwen-go-fuse-dev 2>/dev/null) (Debian 12), $(go version | awk '{ print $3 }')"
+  grep -q FilePassthroughFder /usr/share/gocode/src/github.com/hanwen/go-fuse/fs/api.go 2>/dev/null && GO_TAGS=gofuse_passthrough
+  return 0
+}
+
+fetch_unstable_go() { # DIR
+  local d=$1
+  [ -z "${FSBENCH_PEERS_REFRESH:-}" ] && [ -f "$d/ready" ] && return 0
+  peers_apt || return 1
+  rm -rf "$d"; mkdir -p "$d/debs" "$d/root"
+  local gopkg deps f
+  gopkg=$(apt-cache "${PAPT[@]}" depends golang-go | awk '$1 == "Depends:" && $2 ~ /^golang-1\.[0-9]+-go$/ { print $2; exit }')
+  [ -n "$gopkg" ] || { echo "unstable's golang-go depends on no golang-1.N-go"; return 1; }
+  (cd "$d/debs" && apt-get "${PAPT[@]}" download golang-github-hanwen-go-fuse-dev "$gopkg" "${gopkg%-go}-src") || return 1
+  deps=$(dpkg-deb -f "$d"/debs/golang-github-hanwen-go-fuse-dev_*.deb Depends | tr ',' '\n' | awk '$1 ~ /-dev$/ { print $1 }')
+  # shellcheck disable=SC2086
+  [ -z "$deps" ] || (cd "$d/debs" && apt-get "${PAPT[@]}" download $deps) || return 1
+  for f in "$d"/debs/*.deb; do dpkg-deb -x "$f" "$d/root" || return 1; done
+  local ver=${gopkg#golang-}
+  ln -sfn "root/usr/lib/go-${ver%-go}" "$d/goroot"
+  "$d/goroot/bin/go" version || return 1
+  mkdir -p "$d/gopath/src/github.com/hanwen/go-fuse"
+  ln -sfn "$d/root/usr/share/gocode/src/github.com/hanwen/go-fuse" "$d/gopath/src/github.com/hanwen/go-fuse/v2"
+  dpkg-deb -f "$d"/debs/golang-github-hanwen-go-fuse-dev_*.deb Version >"$d/gofuse.version"
+  touch "$d/ready"
+}
+
+# build_go_peer NAME: bench/go-peers/NAME -> $BIN/gofuse-NAME, rebuilt when its source or the go-fuse changed
+build_go_peer() {
+  local name=$1 out=$BIN/gofuse-$1
+  # Without a Go and a go-fuse no binary is left to measure under another version's name.
+  setup_go || { rm -f "$out" "$out.built-with"; return 1; }
+  if [ -x "$out" ] && [ "$(cat "$out.built-with" 2>/dev/null)" = "$GOFUSE_DESC $GO_TAGS" ] &&
+     [ -z "$(find "$HERE/go-peers/$name" -newer "$out" -name '*.go')" ]; then return 0; fi
+  rm -f "$out" "$out.built-with"
+  (cd "$ROOT" && "${GO_CMD[@]}" build -tags "$GO_TAGS" -o "$out" "./bench/go-peers/$name") >"$RUN_DIR/build-gofuse-$name.log" 2>&1 &&
+    echo "$GOFUSE_DESC $GO_TAGS" >"$out.built-with"
+}
+
+# build_libfuse: libfuse's passthrough_hp and memfs_ll from the source of Debian unstable's fuse3 (apt-get source
+# through the private configuration, dpkg-source -x), built with meson and ninja under bench/.peers/libfuse and
+# run from there (not installed: the examples find their libfuse3.so through their rpath). FUSE over io_uring is
+# built in when meson finds liburing (with IORING_SETUP_SQE128) and libnuma: liburing-dev and libnuma-dev from
+# Debian 12. Sets LIBFUSE_DESC.
+LIBFUSE=$PEERS/libfuse
+LIBFUSE_DESC=""
+build_libfuse() {
+  [ -n "$LIBFUSE_DESC" ] && return 0
+  local d=$LIBFUSE log=$RUN_DIR/build-libfuse.log
+  if [ -n "${FSBENCH_PEERS_REFRESH:-}" ] || [ ! -f "$d/ready" ]; then
+    local need=()
+    command -v meson >/dev/null || need+=(meson)
+    command -v ninja >/dev/null || need+=(ninja-build)
+    command -v g++ >/dev/null || need+=(g++)
+    command -v pkg-config >/dev/null || need+=(pkg-config)
+    command -v dpkg-source >/dev/null || need+=(dpkg-dev)
+    [ -f /usr/include/liburing.h ] || need+=(liburing-dev)
+    [ -f /usr/include/numa.h ] || need+=(libnuma-dev)
+    if [ ${#need[@]} -gt 0 ] && ! apt_try "${need[@]}"; then note "installing ${need[*]} failed: no libfuse peers"; return 1; fi
+    peers_apt || return 1
+    say "building libfuse from Debian unstable's fuse3 source (log: $log)"
+    rm -rf "$d"; mkdir -p "$d/src"
+    if ! { (cd "$d/src" && apt-get "${PAPT[@]}" source --download-only fuse3) &&
+           dpkg-source -x "$d"/src/fuse3_*.dsc "$d/fuse3" &&
+           meson setup "$d/build" "$d/fuse3" -Dbuildtype=release -Dexamples=true -Dutils=false -Dtests=false \
+             -Denable-io-uring=true -Duseroot=false -Dinitscriptdir= &&
+           ninja -C "$d/build" example/memfs_ll example/passthrough_hp; } >"$log" 2>&1; then
+      note "building libfuse failed: $(tail -n 3 "$log" | tr '\n' ' ' | cut -c1-300)"; return 1
+    fi
+    local v uring="not built in (see $log)"
+    v=$(awk '$1 == "Version:" { print $2; exit }' "$d"/src/fuse3_*.dsc)
+    grep -q '^#define HAVE_URING' "$d/build/fuse_config.h" &&
+      uring="built in (liburing $(pkg-config --modversion liburing), libnuma $(pkg-config --modversion numa))"
+    echo "libfuse ${v%-*} (Debian unstable's fuse3 $v), io_uring $uring" >"$d/ready"
+  fi
+  LIBFUSE_DESC=$(cat "$d/ready")
+}
+
+# ---------------------------------------------------------------------------------------------------- io_uring
+
+# The fuse module offers FUSE over io_uring (Linux 6.14+) only while its parameter enable_uring is on: a -uring
+# target turns it on for its mount and the previous value is put back after it (and by the EXIT trap).
+uring_on() { # sets URING_WHY when it cannot
+  URING_WHY=""
+  [ -e "$URING_PARAM" ] || { URING_WHY="this kernel has no $URING_PARAM (FUSE over io_uring needs Linux 6.14+)"; return 1; }
+  [ -n "$URING_PREV" ] || URING_PREV=$(cat "$URING_PARAM")
+  [ "$(cat "$URING_PARAM")" = Y ] && return 0
+  echo Y >"$URING_PARAM" 2>/dev/null || { URING_WHY="cannot write Y to $URING_PARAM"; return 1; }
+}
+
+uring_restore() {
+  [ -n "$URING_PREV" ] || return 0
+  [ "$(cat "$URING_PARAM" 2>/dev/null)" = "$URING_PREV" ] || echo "$URING_PREV" >"$URING_PARAM" 2>/dev/null
+  URING_PREV=""
+}
+
+# uring_rings PID: how many io_uring instances the process holds (0: it serves /dev/fuse with read and write)
+uring_rings() {
+  local n=0 f
+  for f in /proc/"$1"/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:[io_uring]" ] && n=$((n + 1)); done
+  echo "$n"
 }
 
 build_ours() {
@@ -357,7 +558,14 @@ fio_phase() { # WORKLOAD UNIT FIELD(bw|iops) RW fio-args...
     --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
   local rc=$?
   local c1; c1=$(daemon_cpu)
-  if [ $rc -ne 0 ]; then phase_failed "$w" "$unit" $rc "$err" "fio $*"; return; fi
+  if [ $rc -ne 0 ]; then
+    # fio's JSON has the jobs' error numbers (a short read is EIO: "full resid")
+    python3 -c 'import json, os, sys
+d = json.load(open(sys.argv[1]))
+print("; ".join("job %s: error %d (%s)" % (j["jobname"], j["error"], os.strerror(j["error"])) for j in d["jobs"] if j.get("error")))' \
+      "$json" >>"$err" 2>/dev/null
+    phase_failed "$w" "$unit" $rc "$err" "fio $*"; return
+  fi
   local v
   v=$(python3 - "$json" "$rw" "$field" <<'EOF'
 import json, sys
@@ -463,20 +671,22 @@ daemon_cmd() {
   local t=$1 src=$2 mnt=$3
   CMD=()
   case "$t" in
-    memfs|passthrough|passthrough-kpt)
+    memfs|passthrough|passthrough-kpt|memfs-uring|passthrough-uring|passthrough-kpt-uring)
       [ -x "$FUSEACTORS" ] || return 1
       local cfg=$RUN_DIR/fuseactors.$t.hocon
       # A subtype of our own: build.sh test treats any "fuseactors" line in /proc/mounts as a leaked test mount.
       # passthrough is the plain path (every read and write through the daemon, comparable with go-fuse's
       # loopback); passthrough-kpt lets the kernel hand opened files' I/O to the host file (FUSE_PASSTHROUGH).
+      # The -uring targets serve the connection over FUSE-over-io_uring instead of read/write on /dev/fuse.
       # These lines come after FSBENCH_CONFIG's, so they win.
       { [ -n "${FSBENCH_CONFIG:-}" ] && cat "$FSBENCH_CONFIG"
         echo 'fuseactors.mount.subtype = "fsbench"'
-        case "$t" in
+        case "${t%-uring}" in
           passthrough) echo 'fuseactors.passthrough-fs.kernel-passthrough = off' ;;
           passthrough-kpt) echo 'fuseactors.passthrough-fs.kernel-passthrough = on' ;;
-        esac; } >"$cfg"
-      if [ "$t" = memfs ]; then CMD=("$FUSEACTORS" mount memfs "$mnt" --config "$cfg")
+        esac
+        [[ $t == *-uring ]] && echo 'fuseactors.connection.transport = io-uring'; } >"$cfg"
+      if [ "${t%-uring}" = memfs ]; then CMD=("$FUSEACTORS" mount memfs "$mnt" --config "$cfg")
       else CMD=("$FUSEACTORS" mount passthrough "$src" "$mnt" --config "$cfg"); fi ;;
     cluster|cluster-pg|cluster-latency|cluster-latency-pg)
       [ -x "$FUSEACTORS" ] || return 1
@@ -492,8 +702,26 @@ daemon_cmd() {
       mkdir -p "$RUN_DIR/$TARGET.r$ROUND.nodes"
       CMD=(env CLUSTER_LOGDIR="$RUN_DIR/$TARGET.r$ROUND.nodes" FUSEACTORS="$FUSEACTORS"
            bash "$HERE/cluster-nodes.sh" "$mnt" "$CLUSTER_WD" "$store" "$cfg") ;;
+    # go-fuse 2.7+ loopback: plain path (gofuse-loopback), or its default as root, kernel passthrough (-kpt)
     gofuse-loopback) [ -x "$BIN/gofuse-loopback" ] || return 1; CMD=("$BIN/gofuse-loopback" "$mnt" "$src") ;;
+    gofuse-loopback-kpt)
+      [ -x "$BIN/gofuse-loopback" ] || return 1; CMD=("$BIN/gofuse-loopback" -kernel-passthrough "$mnt" "$src") ;;
     gofuse-memfs) [ -x "$BIN/gofuse-memfs" ] || return 1; CMD=("$BIN/gofuse-memfs" "$mnt" "$src/mem-") ;;
+    # libfuse's examples as upstream runs them, in the foreground, with allow_other as ours. memfs_ll gets
+    # default_permissions (ours and the go-fuse memfs have it; passthrough_hp always adds it itself).
+    # passthrough_hp: kernel passthrough unless --nopassthrough, splice, 86400 s entry/attr timeouts (writeback
+    # cache on the plain path), libfuse's multi-threaded loop; -o io_uring: FUSE over io_uring (a ring per core).
+    libfuse-memfs|libfuse-memfs-uring)
+      [ -x "$LIBFUSE/build/example/memfs_ll" ] || return 1
+      local o=allow_other,default_permissions
+      [[ $t == *-uring ]] && o+=,io_uring
+      CMD=("$LIBFUSE/build/example/memfs_ll" -f -o "$o" "$mnt") ;;
+    libfuse-hp|libfuse-hp-uring|libfuse-hp-nopt|libfuse-hp-nopt-uring)
+      [ -x "$LIBFUSE/build/example/passthrough_hp" ] || return 1
+      CMD=("$LIBFUSE/build/example/passthrough_hp" --foreground -o allow_other)
+      [[ $t == libfuse-hp-nopt* ]] && CMD+=(--nopassthrough)
+      [[ $t == *-uring ]] && CMD+=(-o io_uring)
+      CMD+=("$src" "$mnt") ;;
     custom)
       local c=${CUSTOM_CMD//\{mnt\}/$mnt}
       CMD=(bash -c "exec ${c//\{src\}/$src}") ;;
@@ -536,6 +764,9 @@ run_target() { # KIND [NAME]
       fi
       rm -rf "$src"; return
     fi
+    if [[ $kind == *-uring ]]; then
+      if ! uring_on; then na_target "$TARGET" "$URING_WHY"; uring_restore; rm -rf "$src"; return; fi
+    fi
     MNT=$mnt
     DIR=$MNT
     rm -f "$WORK/timedout"
@@ -560,7 +791,12 @@ run_target() { # KIND [NAME]
         ok=""; CONN=""; why="mounted, but no fusectl connection found for it"
       elif ! guard 30 stat "$MNT" >/dev/null 2>&1; then
         ok=""; why="mounted, but the root did not answer stat within 30 s (INIT?); connection aborted"; rm -f "$WORK/timedout"
+      elif [[ $kind == *-uring ]] && [ "$(uring_rings "$DAEMON_PID")" -eq 0 ]; then
+        # INIT has been answered (the stat came back): a daemon that serves FUSE over io_uring holds its rings now.
+        ok=""; why="mounted, but FUSE over io_uring is not in effect (the daemon holds no io_uring instance: it serves /dev/fuse)"
+        [[ $kind == libfuse-* ]] || why+="; its config asked for fuseactors.connection.transport = io-uring"
       fi
+      [ -n "$ok" ] && [[ $kind == *-uring ]] && note "$TARGET round $ROUND: FUSE over io_uring in effect ($(uring_rings "$DAEMON_PID") rings in the daemon)"
     fi
     if [ -z "$ok" ]; then
       if [ -n "$why" ]; then :
@@ -615,7 +851,10 @@ stop_daemon() {
     fi
     wait "$DAEMON_PID" 2>/dev/null
     local rc=$?
-    [ $rc -eq 0 ] || [ -n "$BROKEN" ] || note "$TARGET round $ROUND: the daemon exited with $rc after SIGTERM (see $LOG)"
+    # libfuse's examples exit with 1 (the loop returns the signal's number) or die of the SIGTERM itself.
+    if [ $rc -ne 0 ] && [ -z "$BROKEN" ] && ! { [[ $TARGET == libfuse-* ]] && { [ $rc -eq 1 ] || [ $rc -eq 143 ]; }; }; then
+      note "$TARGET round $ROUND: the daemon exited with $rc after SIGTERM (see $LOG)"
+    fi
     DAEMON_PID=""
   fi
   kill_cluster_leftovers
@@ -625,6 +864,10 @@ stop_daemon() {
     abort_conn; umount -l "$MNT" 2>/dev/null
   fi
   pg_stop
+  uring_restore
+  if [[ $TARGET == libfuse-* ]] && [ -s "$LOG" ]; then
+    note "$TARGET round $ROUND: the daemon printed: $(head -n 3 "$LOG" | tr '\n' ' ' | cut -c1-300)"
+  fi
   if [ -n "$LOG" ] && grep -qE ' (ERR|FTL|WRN) |Unhandled exception' "$LOG" 2>/dev/null; then
     note "$TARGET round $ROUND: daemon log has warnings/errors: $(grep -E ' (ERR|FTL|WRN) |Unhandled exception' "$LOG" | head -n 3 | tr '\n' ' ' | cut -c1-400)"
   fi
@@ -643,7 +886,13 @@ env = {}
 for line in open(os.path.join(run_dir, "run.env")):
     k, _, v = line.rstrip("\n").partition("=")
     env[k] = shlex.split(v)[0] if v else ""
-order = ["host", "memfs", "passthrough", "passthrough-kpt", "gofuse-memfs", "gofuse-loopback", "cluster", "cluster-pg"]
+order = ["host", "memfs", "passthrough", "passthrough-kpt", "gofuse-memfs", "gofuse-loopback", "gofuse-loopback-kpt",
+         "memfs-uring", "passthrough-uring", "passthrough-kpt-uring", "libfuse-memfs", "libfuse-hp-nopt", "libfuse-hp",
+         "libfuse-memfs-uring", "libfuse-hp-nopt-uring", "libfuse-hp-uring", "cluster", "cluster-pg"]
+# Ours against libfuse 3.18's examples, each pair on the same transport (read/write on /dev/fuse, or io_uring).
+LIBFUSE_PAIRS = [("memfs", "libfuse-memfs"), ("passthrough", "libfuse-hp-nopt"), ("passthrough-kpt", "libfuse-hp"),
+                 ("memfs-uring", "libfuse-memfs-uring"), ("passthrough-uring", "libfuse-hp-nopt-uring"),
+                 ("passthrough-kpt-uring", "libfuse-hp-uring")]
 vals, units, targets = {}, {}, []
 for line in open(tsv):
     r, t, w, v, u = line.rstrip("\n").split("\t")
@@ -675,18 +924,23 @@ L.append(("%s round(s), medians · fio file %s, random reads %s s · %s files (m
          + (" · QUICK MODE: reduced sizes, not comparable with full runs" if env.get("QUICK") else ""))
 L.append("load average (1 min) at start %s, at end %s (above %s means other work shared the CPUs)"
          % (env["LOAD_START"], env["LOAD_END"], env["NPROC"]))
-L.append("")
-if targets:
-    L.append("| workload | unit | " + " | ".join(targets) + " |")
-    L.append("|---|---|" + "---|" * len(targets))
-for w in (workloads if targets else []):
-    cells = []
-    for t in targets:
-        v, partial = med(t, w)
-        cells.append(fmt(v) + (" (1 failed round)" if partial else ""))
-    L.append("| %s | %s | %s |" % (w, units.get(w, ""), " | ".join(cells)))
+if env.get("PEERS"): L.append("peers: " + env["PEERS"])
+# Two tables when the libfuse and io_uring targets ran with the others: 15 columns do not read well.
+second = [t for t in targets if t.startswith("libfuse-") or t.endswith("-uring")]
+groups = [g for g in ([t for t in targets if t not in second], second) if g]
+for g in groups:
+    L.append("")
+    L.append("| workload | unit | " + " | ".join(g) + " |")
+    L.append("|---|---|" + "---|" * len(g))
+    for w in workloads:
+        cells = []
+        for t in g:
+            v, partial = med(t, w)
+            cells.append(fmt(v) + (" (1 failed round)" if partial else ""))
+        L.append("| %s | %s | %s |" % (w, units.get(w, ""), " | ".join(cells)))
 pairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("memfs", "host"), ("passthrough", "gofuse-loopback"),
-                              ("passthrough", "host"), ("passthrough-kpt", "host"))
+                              ("passthrough", "host"), ("passthrough-kpt", "host"),
+                              ("passthrough-kpt", "gofuse-loopback-kpt"))
          if o in targets and p in targets]
 def ratio(o, p, w):
     """ours/theirs for throughput, theirs/ours for stat latency (above 1 is better for ours); None when missing."""
@@ -694,15 +948,18 @@ def ratio(o, p, w):
     if not isinstance(a, float) or not isinstance(b, float) or a == 0 or b == 0: return None
     return (b / a) if w == "stat-latency" else (a / b)
 ratio_workloads = [w for w in workloads if w not in ("peak-rss", "cpu-data", "cpu-total")]
-if pairs:
+lpairs = [(o, p) for o, p in LIBFUSE_PAIRS if o in targets and p in targets]
+for title, ps in (("Ours as a ratio (above 1 is better for ours: throughput ours/theirs, stat latency theirs/ours):", pairs),
+                  ("Ours against libfuse, same transport on both sides (above 1 is better for ours):", lpairs)):
+    if not ps: continue
     L.append("")
-    L.append("Ours as a ratio (above 1 is better for ours: throughput ours/theirs, stat latency theirs/ours):")
+    L.append(title)
     L.append("")
-    L.append("| workload | " + " | ".join("%s / %s" % p for p in pairs) + " |")
-    L.append("|---|" + "---|" * len(pairs))
+    L.append("| workload | " + " | ".join("%s / %s" % p for p in ps) + " |")
+    L.append("|---|" + "---|" * len(ps))
     for w in ratio_workloads:
         cells = []
-        for o, p in pairs:
+        for o, p in ps:
             r = ratio(o, p, w)
             if r is None:
                 a, _ = med(o, w); b, _ = med(p, w)
@@ -717,15 +974,24 @@ if os.path.exists(cpu_path) and os.path.getsize(cpu_path):
     for line in open(cpu_path):
         r, t, w, c, n = line.rstrip("\n").split("\t")
         if float(n) > 0: per.setdefault((t, w), []).append(float(c) / float(n) * 1e6)
-    fuse_targets = [t for t in targets if t != "host"]
-    cpairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("passthrough", "gofuse-loopback")) if o in targets and p in targets]
     per_unit = {"MiB/s": "µs per MiB", "IOPS": "µs per read", "entries/s": "µs per entry", "files/s": "µs per file",
                 "ops/s": "µs per op", "us/stat": "µs per stat"}
-    rows = [w for w in ratio_workloads if any((t, w) in per for t in fuse_targets)]
-    if fuse_targets and rows:
-        L.append("")
-        L.append("Daemon CPU time (user + system) per operation, medians (less disturbed by a busy machine than the "
-                 "throughput; for ratios below 1 ours uses less CPU):")
+    gofuse_pairs = [(o, p) for o, p in (("memfs", "gofuse-memfs"), ("passthrough", "gofuse-loopback"),
+                                        ("passthrough-kpt", "gofuse-loopback-kpt")) if o in targets and p in targets]
+    cgroups = [([t for t in targets if t != "host" and t not in second], gofuse_pairs), (second, lpairs)]
+    first = True
+    for fuse_targets, cpairs in cgroups:
+        # Targets without CPU numbers (n/a) and pairs with a side missing would only add empty columns.
+        has_cpu = lambda t: any((t, w) in per for w in ratio_workloads)
+        fuse_targets = [t for t in fuse_targets if has_cpu(t)]
+        cpairs = [(o, p) for o, p in cpairs if has_cpu(o) and has_cpu(p)]
+        rows = [w for w in ratio_workloads if any((t, w) in per for t in fuse_targets)]
+        if not fuse_targets or not rows: continue
+        if first:
+            L.append("")
+            L.append("Daemon CPU time (user + system) per operation, medians (less disturbed by a busy machine than "
+                     "the throughput; for ratios below 1 ours uses less CPU):")
+            first = False
         L.append("")
         L.append("| workload | unit | " + " | ".join(fuse_targets) + "".join(" | %s / %s" % cp for cp in cpairs) + " |")
         L.append("|---|---|" + "---|" * (len(fuse_targets) + len(cpairs)))
@@ -742,23 +1008,39 @@ if os.path.exists(cpu_path) and os.path.getsize(cpu_path):
 checks = []
 def check(name, o, p, ws, floor):
     if o not in targets or p not in targets: return
-    miss, unknown = [], []
+    miss, unknown, peer_failed = [], [], []
     for w in ws:
         r = ratio(o, p, w)
-        if r is None: unknown.append(w)
+        if r is None and isinstance(med(o, w)[0], float) and med(p, w)[0] == "fail": peer_failed.append(w)
+        elif r is None: unknown.append(w)
         elif r < floor: miss.append("%s %.2f×" % (w, r))
+    if len(unknown) == len(ws) and any(med(t, ws[0])[0] in (None, "n/a") for t in (o, p)):
+        checks.append("- %s: **n/a** (%s could not be measured: see the notes)"
+                      % (name, " and ".join(t for t in (o, p) if med(t, ws[0])[0] in (None, "n/a"))))
+        return
     verdict = "met" if not miss and not unknown else "MISSED"
-    detail = "; ".join(x for x in (", ".join(miss), ("no result: " + ", ".join(unknown)) if unknown else "") if x)
+    # A workload that only the peer failed cannot be compared; it is listed, not counted against ours.
+    detail = "; ".join(x for x in (", ".join(miss), ("no result: " + ", ".join(unknown)) if unknown else "",
+                                   ("%s failed (not compared): %s" % (p, ", ".join(peer_failed))) if peer_failed else "") if x)
     checks.append("- %s: **%s**%s" % (name, verdict, (" (" + detail + ")") if detail else ""))
-check("memfs ≥ 1.0× gofuse-memfs on every workload", "memfs", "gofuse-memfs", ratio_workloads, 1.0)
+check("memfs ≥ 1.0× gofuse-memfs on every workload (both with default_permissions)", "memfs", "gofuse-memfs", ratio_workloads, 1.0)
 check("passthrough (plain path) ≥ 1.0× gofuse-loopback on every workload", "passthrough", "gofuse-loopback", ratio_workloads, 1.0)
 check("passthrough-kpt ≥ 0.8× host on sequential and random direct I/O", "passthrough-kpt", "host",
       ["seqwrite-direct", "seqread-direct", "randread-1job", "randread-4jobs"], 0.8)
-for t in ("memfs", "passthrough", "passthrough-kpt"):
+targets_4 = checks
+checks = []
+for o, p in LIBFUSE_PAIRS:
+    floor = 1.2 if o.startswith("memfs") else 1.0
+    check("%s ≥ %.1f× %s on every workload" % (o, floor, p), o, p, ratio_workloads, floor)
+targets_11 = checks
+checks = targets_4
+for t in ("memfs", "passthrough", "passthrough-kpt", "memfs-uring", "passthrough-uring", "passthrough-kpt-uring"):
     if t in targets:
         xs = [num(x) for x in vals.get((t, "peak-rss"), [])]
         ok = [x for x in xs if x is not None]
-        if not ok: checks.append("- %s peak RSS < 300 MiB: **no result**" % t)
+        if not ok and xs and all(x == "n/a" for x in vals.get((t, "peak-rss"), [])):
+            checks.append("- %s peak RSS < 300 MiB: **n/a** (not measured: see the notes)" % t)
+        elif not ok: checks.append("- %s peak RSS < 300 MiB: **no result**" % t)
         else: checks.append("- %s peak RSS < 300 MiB: **%s** (highest round %.0f MiB)" % (t, "met" if max(ok) < 300 else "MISSED", max(ok)))
 # With kernel passthrough in effect the random reads never reach the daemon: its CPU per read drops to ~1 µs
 # (plain path ~20 µs). Compare the two passthrough targets there (or over all fio phases without cpu.tsv).
@@ -772,11 +1054,12 @@ if "passthrough-kpt" in targets and "passthrough" in targets:
     if isinstance(k, float) and isinstance(p, float) and p > 0 and k > 0.25 * p:
         checks.append("- passthrough-kpt: the daemon used %.2f %s (plain passthrough %.2f): kernel passthrough does not "
                       "seem to be in effect for the files" % (k, what, p))
-if checks:
+for issue, cs in (("4", checks), ("11: libfuse 3.18", targets_11)):
+    if not cs: continue
     L.append("")
-    L.append("Targets (issue 4), from these medians:")
+    L.append("Targets (issue %s), from these medians:" % issue)
     L.append("")
-    L.extend(checks)
+    L.extend(cs)
 # Cluster targets: cross-node visibility latency tables written by bench/cluster-latency.py
 import glob
 lat = sorted(glob.glob(os.path.join(run_dir, "*.latency.md")))
@@ -835,8 +1118,11 @@ say "logs and raw results in $RUN_DIR"
 ensure_tools
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    memfs|passthrough|passthrough-kpt|cluster*) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
-    gofuse-*) build_go_peer "${t#gofuse-}" || note "building the go-fuse peer $t failed: $(tail -n 3 "$RUN_DIR/build-$t.log" | tr '\n' ' ')" ;;
+    memfs*|passthrough*|cluster*) [ -n "${OURS_BUILT:-}" ] || { build_ours; OURS_BUILT=1; } ;;
+    gofuse-*)
+      g=${t#gofuse-}; g=${g%-kpt}
+      build_go_peer "$g" || note "building the go-fuse peer $t failed: $(tail -n 3 "$RUN_DIR/build-gofuse-$g.log" 2>/dev/null | tr '\n' ' ')" ;;
+    libfuse-*) [ -n "${LIBFUSE_TRIED:-}" ] || { LIBFUSE_TRIED=1; build_libfuse; } ;;
   esac
 done
 ensure_fusectl
@@ -852,6 +1138,7 @@ write_env BACKING "$BACKING_DESC"
 write_env ROUNDS "$ROUNDS"; write_env SIZE "$SIZE"; write_env RUNTIME "$RUNTIME"
 write_env NFILES "$NFILES"; write_env NSMALL "$NSMALL"; write_env QUICK "$QUICK"; write_env LAT_N "$LAT_N"
 write_env LOAD_START "$LOAD_START"
+write_env PEERS "$(for x in "$GOFUSE_DESC" "$LIBFUSE_DESC"; do [ -n "$x" ] && printf '%s; ' "$x"; done | sed 's/; $//')"
 
 for ROUND in $(seq 1 "$ROUNDS"); do
   for t in "${TARGETS[@]}"; do
