@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Text;
+using FuseActors.Hosting.Tests.Support;
+
+namespace FuseActors.Hosting.Tests;
+
+/// <summary>samples/HostedMemFs, the README's IHost application, run as its own process: it mounts through
+/// WithFuseMount, says so once its health check is Healthy, serves ls and cat, logs Akka's lines through Serilog
+/// (Akka.Logger.Serilog), and on SIGTERM unmounts and exits 0 at once.</summary>
+public sealed class SampleAppTests
+{
+    [Fact]
+    public async Task The_hosted_sample_mounts_serves_logs_through_Serilog_and_stops_cleanly_on_SIGTERM()
+    {
+        using var mp = new TempMountpoint();
+        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "hosted-memfs.dll"), mp.Path])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var app = Process.Start(psi)!;
+        var stderr = new StringBuilder();
+        app.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
+        app.BeginErrorReadLine();
+        try
+        {
+            var ready = await app.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal($"hosted-memfs: mounted at {mp.Path} (Healthy)", ready);
+            Assert.True(TempMountpoint.IsMounted(mp.Path));
+
+            await File.WriteAllTextAsync(Path.Combine(mp.Path, "hello.txt"), "from the sample\n");
+            var (lsCode, ls) = await Shell.RunAsync("ls", mp.Path);
+            Assert.Equal((0, "hello.txt\n"), (lsCode, ls));
+            var (catCode, cat) = await Shell.RunAsync("cat", Path.Combine(mp.Path, "hello.txt"));
+            Assert.Equal((0, "from the sample\n"), (catCode, cat));
+
+            var stopping = Stopwatch.StartNew();
+            Assert.Equal(0, (await Shell.RunAsync("kill", "-TERM", app.Id.ToString())).Code);
+            await app.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            stopping.Stop();
+            Assert.Equal(0, app.ExitCode);
+            Assert.False(TempMountpoint.IsMounted(mp.Path), "the sample left its mount behind");
+            // Akka's own lines came through Serilog's template ([LogSource] is the Akka.Logger.Serilog property).
+            string log;
+            lock (stderr) log = stderr.ToString();
+            Assert.Matches(@"\d\d:\d\d:\d\d\.\d{3} INF \[akka://hosted-memfs/user/[^\]]+\] FUSE connection ready", log);
+            Assert.DoesNotContain(" WRN ", log);
+            Assert.DoesNotContain("dead letter", log, StringComparison.OrdinalIgnoreCase);
+            // Timing is not asserted (tests are not benchmarks); it is printed for whoever reads the test log.
+            Console.WriteLine($"hosted sample stopped {stopping.ElapsedMilliseconds} ms after SIGTERM");
+        }
+        finally
+        {
+            if (!app.HasExited) app.Kill(entireProcessTree: true);
+        }
+    }
+}
