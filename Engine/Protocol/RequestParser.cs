@@ -311,9 +311,9 @@ public static class RequestParser
     private static T? Access<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body) where TFactory : struct, IRequestFactory<T> where T : class =>
         body.Length >= Unsafe.SizeOf<FuseAccessIn>() ? f.Access(h, new AccessArgs { Mask = Read<FuseAccessIn>(body).Mask }) : null;
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     /// <summary>CREATE, and TMPFILE (<paramref name="tmpFile"/>): the same fuse_create_in. A TMPFILE's name is the
     /// kernel's placeholder for the unnamed dentry ("/"), not a name in the directory, so it is not kept.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static T? Create<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body, bool tmpFile) where TFactory : struct, IRequestFactory<T> where T : class
     {
         int fixedSize = Unsafe.SizeOf<FuseCreateIn>();

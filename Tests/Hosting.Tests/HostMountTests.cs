@@ -96,7 +96,7 @@ public sealed class HostMountTests(ITestOutputHelper output)
             Assert.Equal(HealthStatus.Unhealthy, entry.Status);
             Assert.Equal("Failed", entry.Data["state"]);
             Assert.Equal(missing, entry.Data["mountpoint"]);
-            output.WriteLine(entry.Description);
+            output.WriteLine(entry.Description ?? "(no description)");
         }
         finally
         {
