@@ -3,7 +3,7 @@ using FuseActors.Filesystems.Interop;
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>One open file or directory: the host descriptor the kernel's fh stands for.</summary>
-internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough)
+internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough, int bufferedTwin)
 {
     /// <summary>A readable/writable descriptor (files) or the directory stream's descriptor (directories).</summary>
     public int Fd { get; } = fd;
@@ -11,6 +11,12 @@ internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? direc
     public DirectoryStream? Directory { get; } = directory;
     /// <summary>The kernel does this open's reads and writes itself, on <see cref="HostInode.BackingId"/>.</summary>
     public bool Passthrough { get; } = passthrough;
+    /// <summary>For a handle whose <see cref="Fd"/> is O_DIRECT (the caller opened with it), a descriptor of the same
+    /// file without O_DIRECT: what the host refuses with O_DIRECT (an unaligned offset or length, such as the kernel's
+    /// writeback of a file's last partial page through this handle) goes through it instead of failing. -1 otherwise.</summary>
+    public int BufferedFd { get; } = bufferedTwin;
+    /// <summary><see cref="Fd"/> is O_DIRECT: its I/O goes through an aligned buffer.</summary>
+    public bool Direct => BufferedFd >= 0;
 }
 
 /// <summary>
@@ -25,10 +31,10 @@ internal sealed class OpenHandles : IDisposable
 
     public int Count => _handles.Count;
 
-    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null, bool passthrough = false)
+    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null, bool passthrough = false, int bufferedTwin = -1)
     {
         ulong fh = _next++;
-        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough));
+        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough, bufferedTwin));
         return fh;
     }
 
@@ -42,6 +48,7 @@ internal sealed class OpenHandles : IDisposable
         if (!_handles.Remove(fh, out var h)) return false;
         if (h.Directory is { } d) d.Dispose();
         else Native.close(h.Fd);
+        if (h.BufferedFd >= 0) Native.close(h.BufferedFd);
         return true;
     }
 

@@ -81,6 +81,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.HandlesOpenTruncate;
     private readonly InodeTable _inodes;
     private readonly OpenHandles _handles = new();
+    private readonly AlignedBuffer _direct = new();
     private readonly bool _chownToCaller;
     private readonly uint _daemonGid;
     private readonly byte[] _xattrBuffer = GC.AllocateUninitializedArray<byte>(XattrMax, pinned: true);
@@ -109,6 +110,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void PostStop()
     {
+        _direct.Dispose();
         _handles.Dispose();
         _inodes.Dispose();
         base.PostStop();
@@ -361,7 +363,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             r.Fail(err);
             return;
         }
-        ulong fh = _handles.Add(fd, node!, passthrough: passthrough);
+        int buffered = -1;
+        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(fd, HostOpenFlags(r.Flags), out buffered);
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered);
         if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
@@ -457,7 +461,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             r.Fail(err);
             return;
         }
-        ulong fh = _handles.Add(fd, n, passthrough: passthrough);
+        int buffered = -1;
+        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(fd, HostOpenFlags(r.Flags), out buffered);
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered);
         if (!r.Reply(fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
@@ -481,7 +487,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         {
             // The kernel opens its backing file with the caller's flags, O_DIRECT included, and turns a refusal into
             // EIO. Ask the host first: then the caller gets the host's errno, or (while no passthrough open forces the
-            // mode) the cached path, where the daemon drops O_DIRECT as before.
+            // mode) the cached path (ReopenDirect gives its handle O_DIRECT where the host takes it).
             var direct = ProbeDirect(n, flags);
             if (direct != Errno.Ok)
             {
@@ -574,11 +580,23 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (r.Size == 0) { r.Reply(ReadOnlyMemory<byte>.Empty); return; }
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
         var buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
-        nint n;
-        fixed (byte* p = buffer)
+        nint n = -1;
+        if (h.Direct)
         {
-            do n = pread(h.Fd, p, r.Size, (long)r.Offset);
+            // O_DIRECT on the host: the read lands in the aligned buffer, then goes out in a pooled one.
+            byte* aligned = _direct.Get((int)r.Size);
+            do n = pread(h.Fd, aligned, r.Size, (long)r.Offset);
             while (n < 0 && LastError() == Errno.EINTR);
+            if (n > 0) new ReadOnlySpan<byte>(aligned, (int)n).CopyTo(buffer);
+        }
+        if (!h.Direct || (n < 0 && LastError() == Errno.EINVAL))
+        {
+            int fd = h.Direct ? h.BufferedFd : h.Fd;
+            fixed (byte* p = buffer)
+            {
+                do n = pread(fd, p, r.Size, (long)r.Offset);
+                while (n < 0 && LastError() == Errno.EINTR);
+            }
         }
         if (n < 0)
         {
@@ -596,15 +614,30 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
         var data = r.Data.Span;
         int done = 0;
-        fixed (byte* p = data)
+        byte* aligned = null;
+        if (h.Direct)
         {
+            // O_DIRECT on the host: the data goes out from the aligned buffer (the request's own is not aligned).
+            aligned = _direct.Get(data.Length);
+            data.CopyTo(new Span<byte>(aligned, data.Length));
+        }
+        fixed (byte* pinned = data)
+        {
+            byte* p = aligned != null ? aligned : pinned;
+            int fd = h.Fd;
             while (done < data.Length)
             {
-                nint n = pwrite(h.Fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
+                nint n = pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
                 if (n < 0)
                 {
                     var e = LastError();
                     if (e == Errno.EINTR) continue;
+                    if (e == Errno.EINVAL && fd == h.Fd && h.Direct)
+                    {
+                        // Not aligned for O_DIRECT: the rest goes through the file's buffered descriptor.
+                        fd = h.BufferedFd;
+                        continue;
+                    }
                     // Never a short count: the kernel turns a short reply to an O_DIRECT (async) write into EIO, so a
                     // host that fills after part of the data (ENOSPC, EDQUOT, EFBIG) answers with its errno.
                     if (done > 0) Log.Warning("write of {Length} bytes at {Offset} failed on the host after {Written}: {Error}", data.Length, r.Offset, done, e);
@@ -1043,10 +1076,32 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     /// <summary>open(2) flags for the host: the kernel's, minus what cannot or must not apply to a reopen
-    /// (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW, which would refuse the magic link; O_DIRECT, since our pooled buffers
-    /// are not aligned), plus O_CLOEXEC.</summary>
+    /// (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW, which would refuse the magic link), plus O_CLOEXEC. O_DIRECT is not
+    /// opened with (a create would leave a file behind on a host that then refuses it); <see cref="ReopenDirect"/>
+    /// adds it afterwards where the host takes it.</summary>
     private static int HostOpenFlags(OpenFlags kernelFlags) =>
         ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
+
+    private static bool IsDirect(OpenFlags flags) => ((int)flags & O_DIRECT) != 0;
+
+    /// <summary>
+    /// An open the caller made with O_DIRECT, served by the daemon: the host file is opened again through
+    /// <paramref name="fd"/>'s /proc link with the same access mode and O_APPEND plus O_DIRECT, so the host's page cache
+    /// is bypassed as the caller asked. The buffered <paramref name="fd"/> stays as its twin
+    /// (<see cref="OpenHandle.BufferedFd"/>) for what the host refuses with O_DIRECT. A host without O_DIRECT (ramfs)
+    /// keeps the buffered descriptor alone, as before. Returns the descriptor for the handle.
+    /// </summary>
+    private static int ReopenDirect(int fd, int hostFlags, out int bufferedTwin)
+    {
+        bufferedTwin = -1;
+        Span<byte> proc = stackalloc byte[32];
+        ProcPath(fd, proc);
+        int direct;
+        fixed (byte* pp = proc) direct = openat(AT_FDCWD, pp, (hostFlags & (O_ACCMODE | O_APPEND)) | O_DIRECT | O_CLOEXEC, 0);
+        if (direct < 0) return fd;
+        bufferedTwin = fd;
+        return direct;
+    }
 
     private static Errno StatNode(HostInode n, out Statx st)
     {

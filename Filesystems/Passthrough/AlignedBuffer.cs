@@ -1,0 +1,38 @@
+using System.Runtime.InteropServices;
+
+namespace FuseActors.Filesystems.Passthrough;
+
+/// <summary>
+/// The buffer of O_DIRECT reads and writes on host files: O_DIRECT wants the memory aligned to the host's logical
+/// block size (512 or 4096 bytes), which pooled arrays and the request buffers are not. One buffer per filesystem
+/// actor, grown to the largest request seen and reused (each READ and WRITE is done before the next starts), so
+/// O_DIRECT costs a copy, never an allocation per request. The offset and length stay the caller's: the host answers
+/// EINVAL to unaligned ones as it would answer the caller.
+/// </summary>
+internal sealed unsafe class AlignedBuffer : IDisposable
+{
+    /// <summary>The largest logical block size in use: aligned to it, a buffer suits every host filesystem.</summary>
+    public const int Alignment = 4096;
+
+    private byte* _buffer;
+    private int _size;
+
+    /// <summary>At least <paramref name="size"/> bytes, aligned to <see cref="Alignment"/>; valid until the next call.</summary>
+    public byte* Get(int size)
+    {
+        if (size > _size)
+        {
+            if (_buffer != null) NativeMemory.AlignedFree(_buffer);
+            _size = (size + Alignment - 1) & ~(Alignment - 1);
+            _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)_size, Alignment);
+        }
+        return _buffer;
+    }
+
+    public void Dispose()
+    {
+        if (_buffer != null) NativeMemory.AlignedFree(_buffer);
+        _buffer = null;
+        _size = 0;
+    }
+}

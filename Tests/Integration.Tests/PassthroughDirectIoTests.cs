@@ -1,0 +1,88 @@
+using FuseActors.Filesystems.Passthrough;
+using FuseActors.Integration.Tests.Support;
+
+namespace FuseActors.Integration.Tests;
+
+/// <summary>
+/// O_DIRECT through plain passthrough (every read and write through the daemon): the host file is opened O_DIRECT as
+/// the caller asked, so its I/O bypasses the host's page cache too; the data goes through an aligned buffer; and what
+/// the host cannot take with O_DIRECT (unaligned I/O, the kernel's writeback of a last partial page through the handle)
+/// still lands, through a buffered twin of the descriptor.
+/// </summary>
+public sealed class PassthroughDirectIoTests : IDisposable
+{
+    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptdirect-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    [Fact]
+    public async Task An_O_DIRECT_open_opens_the_host_file_O_DIRECT_and_aligned_and_unaligned_IO_lands_intact()
+    {
+        await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(_source, new PassthroughOptions { KernelPassthrough = false }));
+        // The program holds its O_DIRECT descriptor open until the test has looked at the daemon's (this process's) descriptors.
+        var go = Path.Combine(_source, "go");
+        var program = Shell.RunAsync($$"""
+            python3 - <<'PY'
+            import mmap, os, time
+            path = "{{fs["direct.bin"]}}"
+            fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_DIRECT, 0o644)
+            buf = mmap.mmap(-1, 8192)                      # page-aligned, as O_DIRECT wants
+            buf.write(bytes(range(256)) * 32)
+            assert os.pwrite(fd, buf, 0) == 8192
+            rd = mmap.mmap(-1, 8192)
+            assert os.preadv(fd, [rd], 0) == 8192 and rd[:] == buf[:], "aligned O_DIRECT read back differs"
+            print("written", flush=True)
+            deadline = time.time() + 60
+            while not os.path.exists("{{go}}") and time.time() < deadline: time.sleep(0.02)
+            # Unaligned O_DIRECT I/O: FUSE passes it on as it is; the host would refuse it with O_DIRECT.
+            assert os.pwrite(fd, b"unaligned", 8195) == 9
+            assert os.pread(fd, 9, 8195) == b"unaligned"
+            # A shared mapping of the O_DIRECT file: its dirty pages go back by writeback, possibly through this handle.
+            os.ftruncate(fd, 10000)
+            m = mmap.mmap(fd, 10000)
+            m[9990:10000] = b"0123456789"
+            m.flush(); m.close()
+            os.close(fd)
+            print("done", flush=True)
+            PY
+            """, timeout: TimeSpan.FromMinutes(2));
+
+        // While the program holds the file open, the daemon holds an O_DIRECT descriptor of the host file.
+        var host = Path.Combine(_source, "direct.bin");
+        bool seen = false;
+        for (int i = 0; i < 600 && !seen && !program.IsCompleted; i++)
+        {
+            seen = HostDescriptorFlags(host).Any(flags => (flags & 0x4000) != 0);   // O_DIRECT (x86-64)
+            if (!seen) await Task.Delay(50);
+        }
+        File.WriteAllText(go, "");
+        var result = await program;
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("written\ndone\n", result.Stdout);
+        Assert.True(seen, "the daemon never held the host file open with O_DIRECT");
+
+        var bytes = File.ReadAllBytes(host);
+        Assert.Equal(10000, bytes.Length);
+        for (int i = 0; i < 8192; i++) Assert.Equal((byte)(i % 256), bytes[i]);
+        Assert.Equal("unaligned"u8.ToArray(), bytes[8195..8204]);
+        Assert.Equal("0123456789"u8.ToArray(), bytes[9990..10000]);
+    }
+
+    /// <summary>The open flags (fdinfo's octal "flags:") of this process's descriptors that are <paramref name="path"/>.</summary>
+    private static IEnumerable<int> HostDescriptorFlags(string path)
+    {
+        foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            string? target;
+            try { target = new FileInfo(link).LinkTarget; } catch (IOException) { continue; }
+            if (target != path) continue;
+            string info;
+            try { info = File.ReadAllText($"/proc/self/fdinfo/{Path.GetFileName(link)}"); } catch (IOException) { continue; }
+            var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("flags:"));
+            if (line is not null) yield return Convert.ToInt32(line["flags:".Length..].Trim(), 8);
+        }
+    }
+}
