@@ -59,7 +59,7 @@ internal static class StatsCommand
     {
         try
         {
-            var sampler = new MountStatsSampler(await mount.GetMetricsAsync().WaitAsync(ct).ConfigureAwait(false));
+            using var sampler = new MountStatsSampler(await mount.GetMetricsAsync().WaitAsync(ct).ConfigureAwait(false));
             sampler.Sample();
             while (!mount.Completion.IsCompleted)
             {

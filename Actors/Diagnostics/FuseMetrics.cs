@@ -144,7 +144,7 @@ public sealed class ConnectionMetrics : Akka.Actor.INoSerializationVerificationN
     internal readonly KeyValuePair<string, object?> MountTagPair;
     private readonly Func<int> _inFlight, _background, _creditInUse;
     private volatile bool _debug;
-    private volatile bool _trackLatency;
+    private int _latencyReaders;
 
     internal ConnectionMetrics(string mount, int creditLimit, long timestampFrequency, Func<int> inFlight, Func<int> background, Func<int> creditInUse)
     {
@@ -171,12 +171,13 @@ public sealed class ConnectionMetrics : Akka.Actor.INoSerializationVerificationN
     /// <summary>Whether the connection logs each request (set by the connection, read by the control socket).</summary>
     public bool Debug { get => _debug; internal set => _debug = value; }
 
-    /// <summary>True once a live view (<see cref="MountStatsSampler"/>) reads this connection: from then on every request's
-    /// latency goes into the per-opcode histograms. Until then, and while no listener takes the duration histogram, the
-    /// connection does not even read the clock for it.</summary>
-    public bool WantsLatency => _trackLatency || FuseMetrics.RequestDuration.Enabled;
+    /// <summary>True while a live view (<see cref="MountStatsSampler"/>) reads this connection: meanwhile every request's
+    /// latency goes into the per-opcode histograms. Otherwise, while no listener takes the duration histogram either,
+    /// the connection does not even read the clock for it.</summary>
+    public bool WantsLatency => Volatile.Read(ref _latencyReaders) > 0 || FuseMetrics.RequestDuration.Enabled;
 
-    internal void TrackLatency() => _trackLatency = true;
+    internal void TrackLatency() => Interlocked.Increment(ref _latencyReaders);
+    internal void UntrackLatency() => Interlocked.Decrement(ref _latencyReaders);
 
     public long RequestCount(Opcode opcode) => Volatile.Read(ref Requests[FuseMetrics.OpcodeSlot((uint)opcode)]);
     public long ErrorCount(Errno errno) => Volatile.Read(ref Errors[FuseMetrics.ErrnoSlot(errno)]);

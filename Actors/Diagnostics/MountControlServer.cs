@@ -5,9 +5,9 @@ using Akka.Event;
 namespace FuseActors.Actors.Diagnostics;
 
 /// <summary>
-/// A mount's control endpoint: a Unix domain socket <c>/run/fuseactors/ID.sock</c> (ID: the mount's fusectl
-/// connection id, which a client finds from the mountpoint's st_dev), mode 0600 in a 0700 directory, removed at
-/// unmount. A line protocol, one answer line per command:
+/// A mount's control endpoint: a Unix domain socket <c>ID.sock</c> (ID: the mount's fusectl connection id, which a
+/// client finds from the mountpoint's st_dev) in the daemon user's directory (<see cref="DirectoryFor"/>), mode 0600
+/// in a 0700 directory, removed at unmount. A line protocol, one answer line per command:
 /// <list type="bullet">
 /// <item><c>stats</c> → one line of JSON (<see cref="MountStats"/>), covering the time since this client's previous
 /// <c>stats</c> (or since the mount started)</item>
@@ -17,8 +17,17 @@ namespace FuseActors.Actors.Diagnostics;
 /// </summary>
 public sealed class MountControlServer : IAsyncDisposable
 {
-    /// <summary>Where the sockets live.</summary>
+    /// <summary>Where root's daemons put their sockets.</summary>
     public const string Directory = "/run/fuseactors";
+
+    /// <summary>The directory of the sockets of daemons running as <paramref name="uid"/>: <c>/run/fuseactors</c> for
+    /// root; for another user <c>/run/user/UID/fuseactors</c> where the login manager made that user's runtime
+    /// directory, else <c>/tmp/fuseactors-UID</c> (checked to be that user's own, mode 0700). A client finds the uid
+    /// from the mount's <c>user_id=</c>, so it needs no environment to agree with the daemon.</summary>
+    public static string DirectoryFor(uint uid) =>
+        uid == 0 ? Directory
+        : System.IO.Directory.Exists($"/run/user/{uid}") ? $"/run/user/{uid}/fuseactors"
+        : $"/tmp/fuseactors-{uid}";
 
     private readonly Socket _listener;
     private readonly ConnectionMetrics _metrics;
@@ -40,16 +49,26 @@ public sealed class MountControlServer : IAsyncDisposable
     /// <summary>The socket's path.</summary>
     public string Path { get; }
 
-    public static string SocketPath(uint connectionId) => System.IO.Path.Combine(Directory, connectionId + ".sock");
+    /// <summary>The socket of connection <paramref name="connectionId"/> served by a daemon running as <paramref name="uid"/>
+    /// (default: this process's user).</summary>
+    public static string SocketPath(uint connectionId, uint? uid = null) =>
+        System.IO.Path.Combine(DirectoryFor(uid ?? Tmds.Linux.LibC.geteuid()), connectionId + ".sock");
 
     /// <summary>Binds the socket for connection <paramref name="connectionId"/> and starts serving. A socket file left
     /// by a daemon that was killed (its id reused by this mount) is replaced.</summary>
     public static MountControlServer Start(uint connectionId, ConnectionMetrics metrics, Action<bool> setDebug, ILoggingAdapter? log = null)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the control socket is for Linux mounts");
-        System.IO.Directory.CreateDirectory(Directory);
-        File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var path = SocketPath(connectionId);
+        uint uid = Tmds.Linux.LibC.geteuid();
+        var directory = DirectoryFor(uid);
+        const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        System.IO.Directory.CreateDirectory(directory, OwnerOnly);
+        // Under /tmp anyone could have made it first: it must be ours, a real directory, and nobody else's to enter.
+        var info = new DirectoryInfo(directory);
+        if (info.LinkTarget is not null || OwnerOf(directory) != uid)
+            throw new IOException($"{directory} is not this user's own directory");
+        if (info.UnixFileMode != OwnerOnly) File.SetUnixFileMode(directory, OwnerOnly);
+        var path = SocketPath(connectionId, uid);
         File.Delete(path);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -65,6 +84,15 @@ public sealed class MountControlServer : IAsyncDisposable
             throw;
         }
         return new MountControlServer(path, listener, metrics, setDebug, log);
+    }
+
+    private static unsafe uint OwnerOf(string path)
+    {
+        Tmds.Linux.stat st;
+        var bytes = Encoding.UTF8.GetBytes(path + "\0");
+        fixed (byte* p = bytes)
+            if (Tmds.Linux.LibC.lstat(p, &st) != 0) throw new IOException($"cannot stat {path}");
+        return st.st_uid;
     }
 
     private async Task AcceptLoopAsync()
@@ -91,27 +119,33 @@ public sealed class MountControlServer : IAsyncDisposable
 
     private async Task ServeAsync(Socket client)
     {
-        var sampler = new MountStatsSampler(_metrics);
+        // A client that only switches debug never makes the connection measure latency: the sampler comes with the
+        // first `stats`, and goes with the client.
+        MountStatsSampler? sampler = null;
         try
         {
             await using var stream = new NetworkStream(client, ownsSocket: true);
             using var reader = new StreamReader(stream, Encoding.UTF8);
             await using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
             while (await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
-                await writer.WriteLineAsync(Answer(line.Trim(), sampler)).ConfigureAwait(false);
+                await writer.WriteLineAsync(Answer(line.Trim(), ref sampler)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // The client went away, or the mount is ending.
         }
+        finally
+        {
+            sampler?.Dispose();
+        }
     }
 
-    private string Answer(string command, MountStatsSampler sampler)
+    private string Answer(string command, ref MountStatsSampler? sampler)
     {
         switch (command)
         {
             case "stats":
-                return sampler.Sample().ToJson();
+                return (sampler ??= new MountStatsSampler(_metrics)).Sample().ToJson();
             case "debug on":
             case "debug off":
                 bool on = command == "debug on";
@@ -158,7 +192,7 @@ public sealed class MountControlClient : IAsyncDisposable
         if (!System.IO.Directory.Exists(mountpoint)) throw new InvalidOperationException($"{mountpoint} is not a directory");
         var id = Engine.Device.FuseMounter.ConnectionId(mountpoint)
             ?? throw new InvalidOperationException($"cannot stat {mountpoint}");
-        var path = MountControlServer.SocketPath(id);
+        var path = MountControlServer.SocketPath(id, DaemonUser(mountpoint));
         if (!File.Exists(path))
             throw new InvalidOperationException($"{mountpoint} has no control socket ({path}): not a fuseactors mount, or fuseactors.connection.control-socket is off");
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -172,6 +206,21 @@ public sealed class MountControlClient : IAsyncDisposable
             throw new InvalidOperationException($"cannot connect to {path}: {e.Message} (is the mount's daemon still running?)");
         }
         return new MountControlClient(socket);
+    }
+
+    /// <summary>The user the mount's daemon runs as: the <c>user_id=</c> of its line in /proc/self/mounts (the
+    /// mounter, whether by mount(2) or fusermount3); this process's user when the line is not found.</summary>
+    private static uint DaemonUser(string mountpoint)
+    {
+        var full = Path.GetFullPath(mountpoint).TrimEnd('/');
+        foreach (var line in File.ReadLines("/proc/self/mounts"))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length < 4 || !fields[2].StartsWith("fuse", StringComparison.Ordinal) || fields[1] != full) continue;
+            foreach (var option in fields[3].Split(','))
+                if (option.StartsWith("user_id=", StringComparison.Ordinal) && uint.TryParse(option.AsSpan(8), out var uid)) return uid;
+        }
+        return Tmds.Linux.LibC.geteuid();
     }
 
     /// <summary>The mount's stats since this client's previous call (the first call: since the mount started).</summary>

@@ -50,9 +50,11 @@ internal sealed partial class MountStatsJson : JsonSerializerContext;
 /// <summary>
 /// Takes successive snapshots of one connection's <see cref="ConnectionMetrics"/> and turns the difference into a
 /// <see cref="MountStats"/>. Runs off the hot path (on whoever asks); the connection is never stopped or asked.
+/// While a sampler lives the connection measures every request's latency; dispose it to stop that.
 /// </summary>
-public sealed class MountStatsSampler
+public sealed class MountStatsSampler : IDisposable
 {
+    private int _disposed;
     private readonly ConnectionMetrics _m;
     private readonly long[] _requests = new long[FuseMetrics.OpcodeSlots];
     private readonly long[][] _latency = new long[FuseMetrics.OpcodeSlots][];
@@ -68,6 +70,12 @@ public sealed class MountStatsSampler
         metrics.TrackLatency();
         for (int i = 0; i < _latency.Length; i++) _latency[i] = new long[LatencyHistogram.Buckets];
         _at = metrics.StartedAt;
+    }
+
+    /// <summary>The connection stops measuring latency for this sampler (it goes on for others and for listeners).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _m.UntrackLatency();
     }
 
     public MountStats Sample()

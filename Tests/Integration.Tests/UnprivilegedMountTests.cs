@@ -52,6 +52,11 @@ public sealed class UnprivilegedMountTests
             grep -q " {{mnt}} fuse.fuseactors " /proc/self/mounts || { echo "not in this namespace's mount table" >&2; exit 1; }
             grep " {{mnt}} " /proc/self/mounts
             echo hello > {{mnt}}/f && mkdir {{mnt}}/d && mv {{mnt}}/f {{mnt}}/d/g && cat {{mnt}}/d/g && stat -c '%U %a' {{mnt}}/d/g || exit 1
+            # The live view and the debug switch work for a mount of nobody's, through nobody's own socket directory.
+            dotnet {{Cli}} stats {{mnt}} --count 1 --interval 0.2 | grep -q "ops/s" || { echo "fuseactors stats failed" >&2; exit 1; }
+            dotnet {{Cli}} debug {{mnt}} on || { echo "fuseactors debug failed" >&2; exit 1; }
+            ls {{mnt}}/seen-by-debug 2>/dev/null
+            echo "stats and debug ok"
             touch {{home}}/mounted
             for i in $(seq 1 300); do [ -e {{home}}/go ] && break; sleep 0.1; done
             kill -TERM $pid; wait $pid; code=$?
@@ -78,6 +83,9 @@ public sealed class UnprivilegedMountTests
             Assert.Matches($@"memfs {mnt} fuse\.fuseactors rw,nosuid,nodev,\S*user_id={Nobody},group_id={Nobody}", r.Stdout);
             Assert.Matches(@"hello\nnobody 6[46]4\n", r.Stdout);
             Assert.Contains("cli exit 0", r.Stdout);
+            Assert.Contains("stats and debug ok", r.Stdout);
+            Assert.Contains("name=seen-by-debug", r.Stdout);   // the daemon's debug log, switched on from outside
+            Assert.DoesNotContain("no control socket", r.Stdout);
             Assert.Contains("mounted through fusermount3", r.Stdout);
             if (!Fusermount.UserAllowOther()) Assert.Contains("allow_other dropped", r.Stdout);
             Assert.DoesNotContain(mnt, File.ReadAllText("/proc/mounts"));
