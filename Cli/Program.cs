@@ -28,6 +28,9 @@ internal static class Program
     }
 
     /// <summary><c>--stats</c> on every mount: a live line on stderr every second (or every N seconds).</summary>
+    /// <summary>SIGUSR1's number on Linux (x86-64 and arm64): PosixSignal names only the portable signals.</summary>
+    private const int SigUsr1 = 10;
+
     internal static readonly Option<double?> StatsOption = new("--stats")
     {
         HelpName = "SECONDS",
@@ -199,18 +202,40 @@ internal static class Program
             return 1;
         }
 
-        var ready = await mount.Ready;
-        Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
+        // SIGUSR1 switches the request log, as `fuseactors debug MOUNTPOINT on|off` does from another shell.
+        var metrics = await mount.GetMetricsAsync();
+        using var usr1 = PosixSignalRegistration.Create((PosixSignal)SigUsr1, c =>
+        {
+            c.Cancel = true;
+            bool on = !metrics.Debug;
+            mount.SetDebug(on);
+            Log.Information("debug log {State} (SIGUSR1)", on ? "on" : "off");
+        });
 
-        using var statsStop = new CancellationTokenSource();
-        var statsLines = cli.Parsed?.GetValue(StatsOption) is { } every
-            ? StatsCommand.ReportWhileMountedAsync(mount, TimeSpan.FromSeconds(every), statsStop.Token)
-            : Task.CompletedTask;
+        // From here on the mount is ours to take away, whatever happens (a stdout or stderr that went away with the
+        // terminal, say): an exit that skipped it would leave a dead mount.
+        try
+        {
+            var ready = await mount.Ready;
+            Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
 
-        await Task.WhenAny(stop.Task, mount.Completion);
-        statsStop.Cancel();
-        await statsLines;
-        if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
+            using var statsStop = new CancellationTokenSource();
+            var statsLines = cli.Parsed?.GetValue(StatsOption) is { } every
+                ? StatsCommand.ReportWhileMountedAsync(mount, TimeSpan.FromSeconds(every), statsStop.Token)
+                : Task.CompletedTask;
+
+            await Task.WhenAny(stop.Task, mount.Completion);
+            statsStop.Cancel();
+            await statsLines;
+            if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
+        }
+        catch (Exception e)
+        {
+            Log.Error(e, "fuseactors failed while serving {Mountpoint}; unmounting", mountpoint);
+            await mount.UnmountAsync(grace);
+            await system.Terminate();
+            return 1;
+        }
         await mount.UnmountAsync(grace);
         await system.Terminate();
         Log.Information("stopped");

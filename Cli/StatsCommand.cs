@@ -69,6 +69,10 @@ internal static class StatsCommand
             }
         }
         catch (OperationCanceledException) { }
+        catch (IOException)
+        {
+            // stderr went away (the terminal closed): the mount goes on serving without its live line.
+        }
     }
 
     /// <summary>One line, e.g. <c>/mnt/x: 12034 ops/s p50 0.041 ms p90 0.090 ms p99 0.512 ms, in flight 2, credit 3/64,

@@ -73,6 +73,13 @@ public static class FuseHostingExtensions
             {
                 var mount = await FuseMount.MountAsync(system, filesystem, full, options, settings, setup.ActorName).ConfigureAwait(false);
                 entry.SetMounted(mount);
+                if (entry.Unmounting)
+                {
+                    // Shutdown began while the mount was being made and its unmount task gave up waiting: the mount
+                    // that arrived late is taken away here, so none outlives the process.
+                    await mount.UnmountAsync(grace).ConfigureAwait(false);
+                    return;
+                }
                 WarnWhenEndedOutsideShutdown(system, entry, mount);
                 system.Log.Info("FUSE mount {Name} mounted at {Mountpoint}", name, full);
             }
@@ -136,10 +143,22 @@ public static class FuseHostingExtensions
             }
             catch
             {
-                return Done.Instance; // it failed or never came: nothing to unmount
+                // It failed, or has not come within the grace: nothing to unmount now. A mount still on its way sees
+                // the flag when it arrives and unmounts itself (the startup task above).
+                entry.SetUnmounting();
+                // Both sides check after setting their own flag, so one of them always sees the other (UnmountAsync
+                // may run twice: the second call waits for the first).
+                if (entry.Mounted.IsCompletedSuccessfully) await entry.Mounted.Result.UnmountAsync(grace).ConfigureAwait(false);
+                return Done.Instance;
             }
             entry.SetUnmounting();
-            if (mount.Completion.IsCompleted) return Done.Instance;
+            if (mount.Completion.IsCompleted)
+            {
+                // Unmounted from outside: nothing for the kernel, but the devices and a fusermount3 helper are still
+                // ours to let go (UnmountAsync skips what is gone).
+                await mount.UnmountAsync(grace).ConfigureAwait(false);
+                return Done.Instance;
+            }
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             await mount.UnmountAsync(grace).ConfigureAwait(false);
             system.Log.Info("FUSE mount {Name} stopped at {Mountpoint} in {Milliseconds} ms", entry.Name,

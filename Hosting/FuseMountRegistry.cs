@@ -73,7 +73,11 @@ public sealed class FuseMountEntry
         _filesystem.TrySetException(error);
     }
 
-    internal void SetUnmounting() => _unmounting = true;
+    internal void SetUnmounting()
+    {
+        _unmounting = true;
+        Interlocked.MemoryBarrier(); // ordered before this side reads whether the mount has arrived (see AddUnmountTask)
+    }
 }
 
 /// <summary>

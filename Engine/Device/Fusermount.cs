@@ -102,8 +102,16 @@ public static unsafe class Fusermount
         if (fd < 0 && recvError is not null) kill(pid, SIGKILL);
         string stderr = ReadAll(errPipe[0]);
         int status = WaitExit(pid, TimeSpan.FromSeconds(10));
-        if (fd >= 0 && status == 0) return new Result(LinuxFuseDevice.FromFd(fd), 0, -1);
-        if (fd >= 0) close(fd);
+        // fusermount3 sends the descriptor only once the mount is made: an exit we could not see (a wait that timed
+        // out under load, or ECHILD where SIGCHLD is ignored) is no reason to throw a live mount away.
+        if (fd >= 0 && status is 0 or -1) return new Result(LinuxFuseDevice.FromFd(fd), 0, -1);
+        if (fd >= 0)
+        {
+            // It sent the descriptor, then failed: a mount may be there. Closing the descriptor alone would leave it
+            // dead, so take it away too.
+            close(fd);
+            Unmount(program, mountpoint, lazy: true, out _);
+        }
         var said = stderr.Trim();
         var why = said.Length > 0 ? said : recvError ?? $"exit status {status}";
         throw FuseDeviceException.WithMessage(ErrnoOf(said), $"fusermount3 could not mount {mountpoint}: {why.Replace('\n', ' ')}");

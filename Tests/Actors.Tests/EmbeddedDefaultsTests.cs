@@ -47,6 +47,13 @@ public class EmbeddedDefaultsTests
         Assert.True(mount.DefaultPermissions);
         Assert.Equal(BusyUnmount.Detach, mount.BusyUnmount);
         Assert.Equal(TimeSpan.FromSeconds(5), MountOptionsConfig.UnmountGrace(Config.Empty));
+        // And they come from the embedded file, not only from the code's own fallbacks: an empty application config
+        // read through the library holds every key.
+        var read = FuseActorsConfig.WithDefaults(Config.Empty);
+        foreach (var key in new[] { "fuseactors.connection.max-in-flight", "fuseactors.connection.control-socket",
+                     "fuseactors.mount.unmount-grace", "fuseactors.mount.mount-helper", "fuseactors.virtual-device.max-outstanding" })
+            Assert.True(read.HasPath(key), key);
+        Assert.Equal(read.GetInt("fuseactors.connection.max-in-flight"), ConnectionSettings.FromConfig(Config.Empty).MaxInFlight);
     }
 
     [Fact]

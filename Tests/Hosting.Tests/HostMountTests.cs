@@ -67,7 +67,6 @@ public sealed class HostMountTests(ITestOutputHelper output)
             await host.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
             sw.Stop();
             output.WriteLine($"IHost.StopAsync with an idle mount took {sw.Elapsed.TotalMilliseconds:0} ms");
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"stop took {sw.Elapsed}");
             Assert.True(system.WhenTerminated.IsCompleted);
             Assert.False(TempMountpoint.IsMounted(mp.Path), "the mount is still there after stop");
             Assert.True(mount.Completion.IsCompleted);
@@ -100,9 +99,7 @@ public sealed class HostMountTests(ITestOutputHelper output)
         }
         finally
         {
-            var sw = Stopwatch.StartNew();
             await host.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"stop took {sw.Elapsed}");
         }
     }
 
@@ -139,7 +136,8 @@ public sealed class HostMountTests(ITestOutputHelper output)
             await host.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
             sw.Stop();
             output.WriteLine($"IHost.StopAsync with a busy mount (grace {grace.TotalSeconds} s) took {sw.Elapsed.TotalMilliseconds:0} ms");
-            Assert.True(sw.Elapsed < grace + FuseHostingExtensions.ShutdownMargin, $"stop took {sw.Elapsed}");
+            // Its time is printed above, not asserted (tests are no benchmarks); that it stayed within the phase's
+            // timeout shows as the absence of CoordinatedShutdown's timeout warning, checked with the other events.
             Assert.False(TempMountpoint.IsMounted(mp.Path));
             foreach (var e in events.Describe()) output.WriteLine(e);
             var seen = events.DescribeUnexpected();

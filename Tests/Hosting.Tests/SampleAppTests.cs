@@ -6,11 +6,13 @@ namespace FuseActors.Hosting.Tests;
 
 /// <summary>samples/HostedMemFs, the README's IHost application, run as its own process: it mounts through
 /// WithFuseMount, says so once its health check is Healthy, serves ls and cat, logs Akka's lines through Serilog
-/// (Akka.Logger.Serilog), and on SIGTERM unmounts and exits 0 at once.</summary>
+/// (Akka.Logger.Serilog), and on SIGTERM or SIGHUP unmounts and exits 0 at once.</summary>
 public sealed class SampleAppTests
 {
-    [Fact]
-    public async Task The_hosted_sample_mounts_serves_logs_through_Serilog_and_stops_cleanly_on_SIGTERM()
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("HUP")]
+    public async Task The_hosted_sample_mounts_serves_logs_through_Serilog_and_stops_cleanly_on_a_signal(string signal)
     {
         using var mp = new TempMountpoint();
         var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "hosted-memfs.dll"), mp.Path])
@@ -36,7 +38,7 @@ public sealed class SampleAppTests
             Assert.Equal((0, "from the sample\n"), (catCode, cat));
 
             var stopping = Stopwatch.StartNew();
-            Assert.Equal(0, (await Shell.RunAsync("kill", "-TERM", app.Id.ToString())).Code);
+            Assert.Equal(0, (await Shell.RunAsync("kill", $"-{signal}", app.Id.ToString())).Code);
             await app.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             stopping.Stop();
             Assert.Equal(0, app.ExitCode);
@@ -48,7 +50,7 @@ public sealed class SampleAppTests
             Assert.DoesNotContain(" WRN ", log);
             Assert.DoesNotContain("dead letter", log, StringComparison.OrdinalIgnoreCase);
             // Timing is not asserted (tests are not benchmarks); it is printed for whoever reads the test log.
-            Console.WriteLine($"hosted sample stopped {stopping.ElapsedMilliseconds} ms after SIGTERM");
+            Console.WriteLine($"hosted sample stopped {stopping.ElapsedMilliseconds} ms after SIG{signal}");
         }
         finally
         {

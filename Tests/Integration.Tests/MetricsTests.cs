@@ -213,6 +213,12 @@ public sealed class MetricsTests
         await Task.Delay(300);
         Assert.DoesNotContain("name=switched-off", mount.Stderr);
 
+        // SIGUSR1 switches it too (on, as it was off).
+        await Shell.OkAsync($"kill -USR1 {mount.Process.Id}");
+        await WaitUntilAsync(() => mount.Stderr.Contains("debug log on (SIGUSR1)"), mount);
+        await Shell.OkAsync($"ls {mount.Dir}/switched-by-signal 2>/dev/null || true");
+        await WaitUntilAsync(() => mount.Stderr.Contains("name=switched-by-signal"), mount);
+
         var bad = await Shell.RunAsync($"dotnet {Cli} debug {mount.Dir} maybe");
         Assert.Equal(2, bad.ExitCode);
         Assert.Equal("fuseactors: debug wants on or off, not 'maybe' (see `fuseactors debug --help`)", bad.Stderr.Trim());

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Akka.Hosting;
 using Akka.Logger.Serilog;
 using FuseActors.Filesystems.MemoryFs;
@@ -43,6 +44,13 @@ builder.Services.AddAkka("hosted-memfs", akka => akka
 builder.Services.AddHealthChecks().AddFuseMountHealthCheck("data");
 
 using var host = builder.Build();
+// The generic host stops on SIGINT and SIGTERM; a closed terminal (SIGHUP) would otherwise kill the process and leave
+// a dead mount, so SIGHUP stops it the same way.
+using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+{
+    signal.Cancel = true;
+    host.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
+});
 await host.StartAsync();
 
 var health = host.Services.GetRequiredService<HealthCheckService>();
