@@ -110,7 +110,9 @@ public sealed class MountControlServer : IAsyncDisposable
             }
             catch (SocketException e)
             {
+                // A lasting cause (out of descriptors) must not become a loop of warnings: wait before trying again.
                 _log?.Warning("control socket {Path}: accept failed: {Error}", Path, e.Message);
+                try { await Task.Delay(1000, _stop.Token).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
                 continue;
             }
             _ = Task.Run(() => ServeAsync(client));

@@ -221,12 +221,15 @@ public sealed class FuseMount : IAsyncDisposable
     private async Task<Errno> UnmountWhenFreeAsync(TimeSpan grace)
     {
         var deadline = DateTime.UtcNow + grace;
+        // Tried often at first (a holder usually leaves at once), then less: through fusermount3 each try is a process.
+        var pause = TimeSpan.FromMilliseconds(50);
         while (true)
         {
             var err = TryUnmountKernel();
             if (err != Errno.EBUSY) return err;
             if (DateTime.UtcNow >= deadline) return DetachKernel();
-            await Task.Delay(50).ConfigureAwait(false);
+            await Task.Delay(pause).ConfigureAwait(false);
+            pause = TimeSpan.FromMilliseconds(Math.Min(pause.TotalMilliseconds * 2, 500));
         }
     }
 

@@ -21,7 +21,7 @@ public sealed class LogTemplateTests
             await Task.Delay(100);
             system.Log.Info("{0} is busy; detaching it and giving its users {1} s; {2:0} µs", "/mnt/x", 5.0, 12.7);
             system.Log.Info("{Mountpoint} is busy; detaching it and giving its users {Seconds} s; {Micros:0} µs", "/mnt/x", 5.0, 12.7);
-            for (int i = 0; i < 50 && seen.Count < 2; i++) await Task.Delay(50);
+            for (int i = 0; i < 600 && seen.Count < 2; i++) await Task.Delay(50);
             var texts = seen.Select(e => e.Message.ToString()).ToList();
             Assert.Equal(2, texts.Count);
             Assert.Equal("/mnt/x is busy; detaching it and giving its users 5 s; 13 µs", texts[0]);
