@@ -102,14 +102,15 @@ public sealed class MetricsTests
             // File work on the mount for as long as dotnet-counters collects (it reports rates per second).
             using var stopWork = new CancellationTokenSource();
             var work = Shell.RunAsync($$"""
-                i=0; while [ $i -lt 2000 ] && [ ! -e {{mount.Dir}}.stop ]; do
+                # Until told to stop (after dotnet-counters is done), however slowly dotnet-counters starts.
+                i=0; while [ ! -e {{mount.Dir}}.stop ] && [ $i -lt 100000 ]; do
                   echo "line $i" > {{mount.Dir}}/f$((i % 20)); cat {{mount.Dir}}/f$((i % 20)) > /dev/null; ls {{mount.Dir}} > /dev/null
                   i=$((i+1)); sleep 0.01
                 done
-                """, timeout: TimeSpan.FromSeconds(60));
+                """, timeout: TimeSpan.FromSeconds(180));
             var collect = await Shell.RunAsync(
                 $"{counters} collect -p {mount.Process.Id} --counters FuseActors --format csv -o {csv} --duration 00:00:00:05 --refresh-interval 1",
-                timeout: TimeSpan.FromSeconds(60));
+                timeout: TimeSpan.FromSeconds(120));
             File.WriteAllText(mount.Dir + ".stop", "");
             await work;
             Assert.True(File.Exists(csv), $"dotnet-counters wrote no file: {collect.Stdout}{collect.Stderr}");
