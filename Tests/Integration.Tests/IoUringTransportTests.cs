@@ -166,17 +166,20 @@ public sealed class IoUringTransportTests(UringEnabled _)
     {
         var settings = Uring with { InterruptGrace = TimeSpan.FromMilliseconds(300), SweepInterval = TimeSpan.FromMilliseconds(50) };
         await using var fs = await MountedFilesystem.StartAsync(StallingFs.Props(honourCancellation: true, directIo: true), settings);
-        // A handled signal (not a kill): the read returns EINTR to the caller, which then reports it.
+        // A handled signal (not a kill): the kernel sends FUSE_INTERRUPT over /dev/fuse, the filesystem answers EINTR through
+        // the ring entry, and the read ends with EINTR (Python then runs the handler, which raises instead of retrying).
         var output = await Shell.OkAsync($$"""
             python3 - <<'EOF'
             import os, signal, errno
-            signal.signal(signal.SIGALRM, lambda *a: None)
+            class Alarm(Exception): pass
+            def on_alarm(*a): raise Alarm()
+            signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, 0.5)
             fd = os.open("{{fs["slow"]}}", os.O_RDONLY)
             try:
                 os.read(fd, 4096)
                 print("read returned")
-            except InterruptedError:
+            except Alarm:
                 print("EINTR")
             except OSError as e:
                 print(errno.errorcode.get(e.errno, e.errno))
