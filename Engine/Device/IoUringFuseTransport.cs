@@ -541,7 +541,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
     {
         public const byte OpRead = 22;            // IORING_OP_READ
         public const byte OpUringCmd = 46;        // IORING_OP_URING_CMD
-        private const uint SetupSubmitAll = 1u << 7, SetupSqe128 = 1u << 10;
+        private const uint SetupSubmitAll = 1u << 7, SetupCoopTaskrun = 1u << 8, SetupSqe128 = 1u << 10;
         private const uint FeatSingleMmap = 1u << 0;
         private const uint EnterGetEvents = 1u << 0;
         private const long OffSqRing = 0, OffCqRing = 0x8000000, OffSqes = 0x10000000;
@@ -561,7 +561,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
             ring = null;
             var p = stackalloc byte[120]; // struct io_uring_params
             new Span<byte>(p, 120).Clear();
-            *(uint*)(p + 8) = SetupSqe128 | SetupSubmitAll;
+            // COOP_TASKRUN: a request's task work (the copy into our buffers) does not interrupt the queue's thread with an
+            // IPI while it runs; it still wakes it from io_uring_enter (TWA_SIGNAL_NO_IPI wakes an interruptible sleeper),
+            // and a running thread always comes back to io_uring_enter to wait. libfuse sets it too.
+            *(uint*)(p + 8) = SetupSqe128 | SetupSubmitAll | SetupCoopTaskrun;
             uint size = 1;
             while (size < entries) size <<= 1;
             long fd = Native.syscall(Native.SysIoUringSetup, size, (long)p, 0, 0, 0, 0);
