@@ -391,7 +391,13 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
         }
         if (index < 0) return -(int)Errno.ENOENT;
         var entry = _entries[index];
-        if (payload.Length > entry.Payload.Length) return -(int)Errno.EINVAL;
+        if (payload.Length > entry.Payload.Length)
+        {
+            // The kernel never asks for more than the buffer holds; still, an entry must always come back: EIO.
+            WriteInto(entry, unique, Errno.EIO, default);
+            QueueCommit(index);
+            return -(int)Errno.EINVAL;
+        }
         var error = (Errno)(-BitConverter.ToInt32(head[4..]));
         WriteInto(entry, unique, error, payload);
         QueueCommit(index);
