@@ -259,6 +259,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
         public required byte[] Payload;  // pinned, PayloadSize
         public required byte[] IoVecs;   // pinned, two struct iovec
         public ulong CommitId;           // unique of the request it holds, 0 when waiting in the kernel
+        public uint LastCmd;             // the command in flight for it, and its commit id (to submit it again on EAGAIN)
+        public ulong LastCommitId;
     }
 
     // ------------------------------------------------------------------ read (the queue's thread)
@@ -309,7 +311,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
                 }
                 if (res == -(int)Errno.EAGAIN || res == -(int)Errno.EINTR)
                 {
-                    Submit(entry, (int)userData, entry.CommitId == 0 ? CmdRegister : CmdCommitAndFetch);
+                    Submit(entry, (int)userData, entry.LastCmd, entry.LastCommitId);
                     continue;
                 }
                 // ENOTCONN / ECONNABORTED: unmounted or aborted; anything else ends the queue as well.
@@ -500,6 +502,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
 
     private void Submit(Entry entry, int index, uint cmd, ulong commitId = 0)
     {
+        entry.LastCmd = cmd;
+        entry.LastCommitId = commitId;
         var sqe = _ring!.NextSqe();
         sqe[0] = Ring.OpUringCmd;
         *(int*)(sqe + 4) = _transport.Device.Fd;
