@@ -134,12 +134,15 @@ public sealed class IoUringFuseTransport : IDisposable
     /// <summary>Called by the control device once the INIT reply is written.</summary>
     internal void Decide(bool accepted, uint maxWrite, ushort maxPages, string? reason)
     {
-        if (_decided.IsSet) return;
-        Active = accepted;
-        DeclinedReason = accepted ? null : reason;
-        uint pages = maxPages == 0 ? 32u : maxPages;
-        PayloadSize = (int)Math.Max(Math.Max((uint)FuseConstants.MinReadBuffer, maxWrite), pages * (uint)FuseConstants.PageSize);
-        _decided.Set();
+        lock (_decided)
+        {
+            if (_decided.IsSet) return;
+            Active = accepted;
+            DeclinedReason = accepted ? null : reason;
+            uint pages = maxPages == 0 ? 32u : maxPages;
+            PayloadSize = (int)Math.Max(Math.Max((uint)FuseConstants.MinReadBuffer, maxWrite), pages * (uint)FuseConstants.PageSize);
+            _decided.Set();
+        }
     }
 
     /// <summary>Blocks a queue's thread until INIT was answered (or the transport closed). True when io_uring is on.</summary>
@@ -154,7 +157,7 @@ public sealed class IoUringFuseTransport : IDisposable
         if (Disposed) return;
         Disposed = true;
         foreach (var q in Queues) q.Dispose();
-        if (!_decided.IsSet) { DeclinedReason ??= "closed before INIT"; _decided.Set(); }
+        Decide(false, 0, 0, "closed before INIT was answered");
         ControlDevice.Dispose();
     }
 
@@ -202,7 +205,11 @@ public sealed class IoUringFuseTransport : IDisposable
         public IFuseDevice Clone() => inner.Clone();
         public int OpenBacking(int fd) => inner.OpenBacking(fd);
         public int CloseBacking(int backingId) => inner.CloseBacking(backingId);
-        public void Dispose() => inner.Dispose();
+        public void Dispose()
+        {
+            transport.Decide(false, 0, 0, "closed before INIT was answered"); // no queue waits for an INIT that will not come
+            inner.Dispose();
+        }
     }
 }
 
@@ -524,6 +531,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
     public void Dispose()
     {
         int previous = Interlocked.Exchange(ref _state, StateDisposed);
+        _transport.Decide(false, 0, 0, "closed before INIT was answered"); // a reader still waiting for INIT ends (no-op after INIT)
         if (previous == StateIdle) Teardown();
         else if (previous == StateInRead && _eventFd >= 0)
         {

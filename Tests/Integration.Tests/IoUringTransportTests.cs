@@ -67,14 +67,15 @@ public sealed class IoUringTransportTests(UringEnabled _)
 
         var output = await Shell.OkAsync("""
             mkdir d && echo hello > d/f && cat d/f && head -c 3000000 /dev/urandom > big && cp big big2 && cmp big big2 &&
-            for cpu in $(seq 0 $(($(nproc) - 1))); do taskset -c $cpu stat -c %s big > /dev/null; done && ls d
+            for cpu in $(seq 0 $(($(nproc) - 1))); do taskset -c $cpu touch new$cpu; taskset -c $cpu mkdir dir$cpu; done && ls d
             """, fs.Path);
         Assert.Equal("hello\nf\n", output);
         Assert.True(ring.RequestsServed > 20, $"only {ring.RequestsServed} requests came over io_uring");
         var perQueue = await ReadPerQueue(fs);
         Assert.Equal(1 + ring.Queues.Count, perQueue.Length);
-        // /dev/fuse carried INIT (and perhaps a FORGET); every CPU's queue carried the requests of callers on that CPU.
-        Assert.True(perQueue[1..].Sum() > 20 * perQueue[0], $"per queue: {string.Join(", ", perQueue)}");
+        // /dev/fuse carried INIT (and perhaps a FORGET); every CPU's queue carried the requests of callers on that CPU
+        // (a new name on each CPU: a request the kernel cannot answer from its caches).
+        Assert.True(perQueue[1..].Sum() > 5 * perQueue[0], $"per queue: {string.Join(", ", perQueue)}");
         Assert.All(perQueue[1..], n => Assert.True(n > 0, $"a queue served nothing: {string.Join(", ", perQueue)}"));
     }
 
