@@ -18,7 +18,11 @@ public sealed class StopConnection : INoSerializationVerificationNeeded
 }
 
 /// <summary>The negotiated result of FUSE_INIT, published when the connection is ready.</summary>
-public sealed record ConnectionReady(uint KernelMinor, InitFlags Flags, uint MaxWrite) : INoSerializationVerificationNeeded;
+public sealed record ConnectionReady(uint KernelMinor, InitFlags Flags, uint MaxWrite) : INoSerializationVerificationNeeded
+{
+    /// <summary>"io-uring" when INIT took FUSE over io_uring, else "/dev/fuse".</summary>
+    public string Transport => (Flags & InitFlags.OverIoUring) != 0 ? "io-uring" : "/dev/fuse";
+}
 
 /// <summary>A snapshot of the connection's bookkeeping, for tests and diagnostics.</summary>
 /// <param name="Background">Requests the engine answered (timeout, interrupt grace) that the filesystem has not let go of.</param>

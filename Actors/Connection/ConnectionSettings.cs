@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Actors.Connection;
@@ -35,6 +36,14 @@ public sealed record ConnectionSettings
     public bool InlineDispatch { get; init; } = true;
     /// <summary>How long a reader polls the device before sleeping in the kernel (see LinuxFuseDevice.SpinBeforeBlocking).</summary>
     public TimeSpan SpinBeforeBlocking { get; init; } = TimeSpan.Zero;
+    /// <summary>What carries a mounted connection's requests: /dev/fuse, FUSE over io_uring, or io_uring when the kernel offers it.</summary>
+    public FuseTransport Transport { get; init; } = FuseTransport.Device;
+    /// <summary>Ring entries (request buffers) per io_uring queue.</summary>
+    public int IoUringQueueDepth { get; init; } = 8;
+    /// <summary>Pin each io_uring queue's thread to its CPU (the kernel picks the queue by the caller's CPU).</summary>
+    public bool IoUringPinQueues { get; init; } = true;
+    /// <summary>Set by the mount when io_uring queues are in place: INIT then asks for FUSE_OVER_IO_URING.</summary>
+    internal bool OfferIoUring { get; init; }
 
     /// <summary>Read buffer per reader: the largest WRITE plus room for its headers (libfuse's 4 KiB), never below 8 KiB
     /// and enough for a 64 KiB xattr value.</summary>
@@ -47,6 +56,7 @@ public sealed record ConnectionSettings
         ReadDirPlus = ReadDirPlus,
         WritebackCache = WritebackCache,
         Passthrough = Passthrough,
+        OverIoUring = OfferIoUring,
         HandlesOpenTruncate = (capabilities & Filesystem.FilesystemCapabilities.HandlesOpenTruncate) != 0,
         PosixLocks = (capabilities & Filesystem.FilesystemCapabilities.PosixLocks) != 0,
         FlockLocks = (capabilities & Filesystem.FilesystemCapabilities.FlockLocks) != 0,
@@ -54,6 +64,15 @@ public sealed record ConnectionSettings
         MaxReadahead = MaxReadahead,
         MaxBackground = MaxBackground,
         CongestionThreshold = CongestionThreshold,
+    };
+
+    /// <summary>"device", "io-uring" or "auto" (<c>fuseactors.connection.transport</c>).</summary>
+    public static FuseTransport ParseTransport(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "device" or "dev-fuse" => FuseTransport.Device,
+        "io-uring" or "io_uring" or "iouring" or "uring" => FuseTransport.IoUring,
+        "auto" => FuseTransport.Auto,
+        _ => throw new ArgumentException($"fuseactors.connection.transport = {value}: expected device, io-uring or auto"),
     };
 
     /// <summary>Reads <c>fuseactors.connection</c> from a config; missing keys take the embedded defaults (<see cref="FuseActorsConfig.Default"/>).</summary>
@@ -83,6 +102,9 @@ public sealed record ConnectionSettings
             ControlSocket = c.GetBoolean("control-socket", d.ControlSocket),
             SpinBeforeBlocking = TimeSpan.FromMicroseconds(c.GetInt("spin-before-blocking-us", (int)d.SpinBeforeBlocking.TotalMicroseconds)),
             InlineDispatch = c.GetString("dispatch", "inline") != "default",
+            Transport = ParseTransport(c.GetString("transport", "device")),
+            IoUringQueueDepth = Math.Clamp(c.GetInt("io-uring-queue-depth", d.IoUringQueueDepth), 1, 256),
+            IoUringPinQueues = c.GetBoolean("io-uring-pin-queues", d.IoUringPinQueues),
         };
     }
 }

@@ -59,7 +59,14 @@ public sealed class DeviceReader
         {
             while (!_stopping)
             {
-                _credit.Wait();
+                if (_device is IoUringFuseQueue ring)
+                {
+                    // Replies to this queue's requests are submitted by this thread only: while it waits for credit it
+                    // keeps submitting them, or a reply written on another thread would wait for the next credit.
+                    while (!_credit.Wait(ring.HasPendingReplies ? 0 : 1))
+                        ring.Flush();
+                }
+                else _credit.Wait();
                 if (_stopping) { _credit.Release(); break; }
                 _inRead = 1;
                 int n = _device.Read(buffer);

@@ -287,7 +287,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         Retire(init);
         // The kernel takes notifications once INIT is answered.
         _notifier.Start();
-        _log.Info("FUSE connection ready: kernel 7.{KernelMinor}, max_write {MaxWrite}, flags {Flags}", init.Minor, reply.MaxWrite, flags);
+        _log.Info("FUSE connection ready: kernel 7.{KernelMinor}, transport {Transport}, max_write {MaxWrite}, flags {Flags}", init.Minor,
+            (flags & InitFlags.OverIoUring) != 0 ? "io-uring" : "/dev/fuse", reply.MaxWrite, flags);
         _ready?.TrySetResult(new ConnectionReady(init.Minor, flags, reply.MaxWrite));
         Become(Serving);
         Stash.UnstashAll();

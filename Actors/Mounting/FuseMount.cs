@@ -42,6 +42,8 @@ public sealed class FuseMount : IAsyncDisposable
     public Task<ConnectionReady> Ready { get; }
     /// <summary>Completes when the connection has ended (unmounted, aborted, or stopped).</summary>
     public Task Completion => _completion.Task;
+    /// <summary>The io_uring transport when the mount uses one (its queues and counters), else null.</summary>
+    public IoUringFuseTransport? IoUring { get; private set; }
     /// <summary>What <see cref="UnmountAsync(TimeSpan)"/> does with a busy mount (from <see cref="MountOptions.BusyUnmount"/>).</summary>
     public BusyUnmount BusyUnmount { get; private set; } = BusyUnmount.Detach;
 
@@ -58,13 +60,29 @@ public sealed class FuseMount : IAsyncDisposable
             system.Log.Info("{Mountpoint} mounted through fusermount3{AutoUnmount}", mountpoint, kernelMount.AutoUnmount ? " (auto_unmount)" : "");
         var first = kernelMount.Device;
         var devices = new List<IFuseDevice> { first };
+        IoUringFuseTransport? uring = null;
         FuseMount mount;
         try
         {
-            for (int i = 1; i < settings.Queues; i++) devices.Add(first.Clone());
+            var transport = IoUringFuseTransport.Resolve(settings.Transport);
+            if (transport == FuseTransport.IoUring && first is LinuxFuseDevice linuxFirst)
+            {
+                // /dev/fuse stays for INIT, FORGET, INTERRUPT and notifications; the requests come over one ring queue per CPU.
+                uring = new IoUringFuseTransport(linuxFirst, settings.IoUringQueueDepth, settings.IoUringPinQueues);
+                devices.Clear();
+                devices.AddRange(uring.AllDevices);
+                settings = settings with { OfferIoUring = true };
+            }
+            else
+            {
+                if (settings.Transport == FuseTransport.Auto)
+                    system.Log.Info("{Mountpoint}: FUSE over io_uring is not available (fuse enable_uring off); using /dev/fuse", mountpoint);
+                for (int i = 1; i < settings.Queues; i++) devices.Add(first.Clone());
+            }
             foreach (var d in devices)
                 if (d is LinuxFuseDevice linux) linux.SpinBeforeBlocking = settings.SpinBeforeBlocking;
             mount = Start(system, filesystem, null, devices.ToArray(), mountpoint, settings, name);
+            mount.IoUring = uring;
             mount.BusyUnmount = options.BusyUnmount;
             mount._kernelMount = kernelMount;
         }
@@ -77,7 +95,9 @@ public sealed class FuseMount : IAsyncDisposable
         }
         try
         {
-            await mount.Ready.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            var ready = await mount.Ready.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            if (mount.IoUring is { } ring && (ready.Flags & InitFlags.OverIoUring) == 0)
+                system.Log.Warning("{Mountpoint}: FUSE over io_uring was not taken ({Reason}); serving over /dev/fuse", mountpoint, ring.DeclinedReason ?? "the kernel did not offer it");
         }
         catch
         {

@@ -9,6 +9,8 @@ public sealed record InitPolicy
     public bool WritebackCache { get; init; }
     /// <summary>Ask for kernel passthrough (FUSE_PASSTHROUGH).</summary>
     public bool Passthrough { get; init; }
+    /// <summary>Ask for FUSE over io_uring (FUSE_OVER_IO_URING): only when the daemon has io_uring queues ready to register.</summary>
+    public bool OverIoUring { get; init; }
     /// <summary>The filesystem honours O_TRUNC in OPEN: ask for FUSE_ATOMIC_O_TRUNC. Without it the kernel
     /// truncates with a SETATTR(size 0) before the OPEN.</summary>
     public bool HandlesOpenTruncate { get; init; }
@@ -46,6 +48,7 @@ public static class InitNegotiation
         if (policy.WritebackCache) want |= InitFlags.WritebackCache;
         // Kernel passthrough and the writeback cache exclude each other; passthrough wins when both are asked for.
         if (policy.Passthrough) want = (want | InitFlags.Passthrough) & ~InitFlags.WritebackCache;
+        if (policy.OverIoUring) want |= InitFlags.OverIoUring;
         // Only set bits the kernel offered.
         var flags = want & init.Flags;
         uint maxWrite = Math.Clamp(policy.MaxWrite, 4096, 1u << 20);

@@ -57,6 +57,19 @@ public class EmbeddedDefaultsTests
     }
 
     [Fact]
+    public void The_transport_is_device_unless_configured_and_a_wrong_name_is_refused()
+    {
+        Assert.Equal(FuseTransport.Device, ConnectionSettings.FromConfig(Config.Empty).Transport);
+        Assert.Equal(FuseTransport.IoUring, ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.transport = io-uring")).Transport);
+        Assert.Equal(FuseTransport.Auto, ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.transport = auto")).Transport);
+        var e = Assert.Throws<ArgumentException>(() => ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.transport = ring")));
+        Assert.Contains("device, io-uring or auto", e.Message);
+        // INIT asks for io_uring only when the mount set up its queues, whatever the configuration says.
+        Assert.False(ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.transport = io-uring"))
+            .ToInitPolicy(Actors.Filesystem.FilesystemCapabilities.None).OverIoUring);
+    }
+
+    [Fact]
     public void The_application_config_wins_over_the_defaults()
     {
         var app = ConfigurationFactory.ParseString("fuseactors.connection.max-in-flight = 7\nfuseactors.mount.unmount-grace = 2s");

@@ -22,6 +22,18 @@ public sealed class InitNegotiationTests
     }
 
     [Fact]
+    public void Over_io_uring_only_when_asked_for_and_offered()
+    {
+        var offered = Kernel645 with { Flags = Kernel645.Flags | InitFlags.OverIoUring };
+        Assert.False(Flags(InitNegotiation.Negotiate(offered, new InitPolicy())).HasFlag(InitFlags.OverIoUring));
+        var taken = InitNegotiation.Negotiate(offered, new InitPolicy { OverIoUring = true });
+        Assert.True(Flags(taken).HasFlag(InitFlags.OverIoUring));
+        Assert.Equal(1u << 9, taken.Flags2 & (1u << 9)); // bit 41 travels in flags2
+        // enable_uring off: the kernel does not offer it, so it is not set.
+        Assert.False(Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy { OverIoUring = true })).HasFlag(InitFlags.OverIoUring));
+    }
+
+    [Fact]
     public void Lock_flags_only_when_the_filesystem_implements_locks()
     {
         Assert.True(Kernel645.Flags.HasFlag(InitFlags.PosixLocks | InitFlags.FlockLocks));

@@ -1,0 +1,704 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using FuseActors.Engine.Protocol;
+
+namespace FuseActors.Engine.Device;
+
+// FUSE over io_uring (kernel 6.14+, FUSE 7.42; module parameter fuse.enable_uring=Y), as a second transport.
+//
+// The protocol, as the kernel sources have it (fs/fuse/dev_uring.c, include/uapi/linux/fuse.h):
+// - The daemon sets FUSE_OVER_IO_URING (bit 41, in flags2) in its INIT reply; the kernel only offers it when
+//   enable_uring is on. After INIT (fc->initialized; earlier the command fails with EAGAIN) it submits, per ring
+//   entry, an IORING_OP_URING_CMD on the /dev/fuse fd with cmd_op FUSE_IO_URING_CMD_REGISTER. The ring needs
+//   IORING_SETUP_SQE128: struct fuse_uring_cmd_req {u64 flags; u64 commit_id; u16 qid; u8 pad[6]} lives in the
+//   SQE's 80-byte cmd area. sqe->addr points at two iovecs: a header buffer (struct fuse_uring_req_header: 128-byte
+//   in_out, 128-byte op_in, struct fuse_uring_ent_in_out {u64 flags; u64 commit_id; u32 payload_sz; u32 pad;
+//   u64 reserved}; 288 bytes) and a payload buffer of at least max(8192, max_write, max_pages * PAGE_SIZE).
+// - There is one queue per *possible* CPU (num_possible_cpus()); the kernel switches the connection to the ring
+//   only once every queue has an entry available (is_ring_ready), until then every request waits. A request
+//   goes to the queue of the CPU its caller runs on (task_cpu(current)), so each queue gets its own thread, pinned
+//   to that CPU as libfuse does: the caller's wake-up then stays on its CPU.
+// - A request arrives as the completion (res 0) of that entry's command: the fuse_in_header in in_out, the first
+//   argument (the per-opcode header, possibly empty) in op_in, the rest in the payload buffer (payload_sz bytes),
+//   commit_id = the request's unique. in_header.len still is the whole /dev/fuse length, so the op_in size is
+//   len - 40 - payload_sz and the three parts concatenated are exactly what read(2) on /dev/fuse returns.
+// - The reply goes in the same buffers: fuse_out_header in in_out, everything after it in the payload,
+//   ring_ent_in_out.payload_sz its length; then FUSE_IO_URING_CMD_COMMIT_AND_FETCH with commit_id = unique commits it
+//   and makes the entry wait for the next request, in one command. Notifications (unique 0) are refused there.
+// - FORGET, INTERRUPT (and their replies) and notifications stay on /dev/fuse (fuse_io_uring_ops send_forget /
+//   send_interrupt are the /dev/fuse ones), so its reader keeps running beside the queues.
+// - Unmount or abort ends every entry's command with -ENOTCONN (fuse_uring_stop_queues); a process that exits
+//   cancels them (IO_URING_F_CANCEL). Task work for a command (copying a request into our buffers) runs in the task
+//   that submitted it, so only the queue's own thread submits, and it never exits while the connection lives.
+//
+// How it fits the engine ("a transport is a device"): each queue is an IFuseDevice. Its reader (DeviceReader, the
+// queue's own thread) calls Read, which submits every pending commit and waits for the next completion in one
+// io_uring_enter, then copies the request into the reader's buffer as /dev/fuse would. The Connection writes the
+// reply to the device the request came from: Write finds the entry by unique, copies the reply into its buffers and
+// queues the COMMIT_AND_FETCH. On the queue's thread (the inline dispatcher's common case) it is submitted with the
+// next wait; from any other thread the queue is woken through an eventfd the ring keeps a read pending on.
+// The /dev/fuse device is wrapped (ControlDevice) to see INIT go by: the reply's flags say whether the kernel took
+// io_uring, and its max_write / max_pages size the payload buffers; only then do the queues register.
+
+/// <summary>Which transport carries a mounted connection's requests (<c>fuseactors.connection.transport</c>).</summary>
+public enum FuseTransport
+{
+    /// <summary>read(2)/writev(2) on /dev/fuse (and its clones).</summary>
+    Device,
+    /// <summary>FUSE over io_uring; the mount fails with a clear message when the kernel does not offer it.</summary>
+    IoUring,
+    /// <summary>io_uring when the kernel offers it, else /dev/fuse.</summary>
+    Auto,
+}
+
+/// <summary>
+/// FUSE over io_uring for one connection: the /dev/fuse device wrapped as <see cref="ControlDevice"/> (INIT, FORGET,
+/// INTERRUPT, notifications) and one <see cref="IoUringFuseQueue"/> per possible CPU. See the comment at the top of
+/// this file for the protocol.
+/// </summary>
+public sealed class IoUringFuseTransport : IDisposable
+{
+    private const string EnableUringPath = "/sys/module/fuse/parameters/enable_uring";
+    private readonly ManualResetEventSlim _decided = new(false);
+    private long _served;
+
+    public IoUringFuseTransport(LinuxFuseDevice device, int queueDepth = 8, bool pinQueues = true)
+    {
+        Device = device;
+        ControlDevice = new UringControlDevice(device, this);
+        int n = PossibleCpus();
+        var queues = new IoUringFuseQueue[n];
+        for (int q = 0; q < n; q++) queues[q] = new IoUringFuseQueue(this, q, Math.Max(1, queueDepth), pinQueues);
+        Queues = queues;
+    }
+
+    public LinuxFuseDevice Device { get; }
+    /// <summary>The /dev/fuse device as the connection's first queue: INIT, FORGET, INTERRUPT, notifications.</summary>
+    public IFuseDevice ControlDevice { get; }
+    /// <summary>One queue per possible CPU; qid = CPU number.</summary>
+    public IReadOnlyList<IoUringFuseQueue> Queues { get; }
+    /// <summary>The control device first, then the queues: what the connection serves.</summary>
+    public IFuseDevice[] AllDevices => [ControlDevice, .. Queues];
+    /// <summary>Requests that came over io_uring so far.</summary>
+    public long RequestsServed => Interlocked.Read(ref _served);
+    /// <summary>True once INIT was answered with FUSE_OVER_IO_URING (the queues register then).</summary>
+    public bool Active { get; private set; }
+    /// <summary>Why the queues did not start (INIT without io_uring, a failed setup), or null.</summary>
+    public string? DeclinedReason { get; private set; }
+    internal int PayloadSize { get; private set; }
+    internal bool Disposed { get; private set; }
+
+    internal void CountServed() => Interlocked.Increment(ref _served);
+
+    /// <summary>Is FUSE over io_uring switched on (the fuse module's enable_uring parameter)? Null if the kernel has no such parameter.</summary>
+    public static bool? KernelEnabled()
+    {
+        try
+        {
+            var text = File.ReadAllText(EnableUringPath).Trim();
+            return text is "Y" or "1";
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>What <paramref name="requested"/> comes to on this kernel: Device or IoUring. Throws for IoUring
+    /// when the kernel cannot do it, saying how to turn it on.</summary>
+    public static FuseTransport Resolve(FuseTransport requested)
+    {
+        if (requested == FuseTransport.Device) return FuseTransport.Device;
+        var enabled = KernelEnabled();
+        if (enabled == true) return FuseTransport.IoUring;
+        if (requested == FuseTransport.Auto) return FuseTransport.Device;
+        throw FuseDeviceException.WithMessage(Errno.EOPNOTSUPP, enabled is null
+            ? "fuseactors.connection.transport = io-uring, but this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING; " + EnableUringPath + " is missing)"
+            : "fuseactors.connection.transport = io-uring, but FUSE over io_uring is switched off: as root, echo Y > " + EnableUringPath + " (or use transport = auto or device)");
+    }
+
+    /// <summary>CPUs the kernel counts as possible (/sys/devices/system/cpu/possible): the kernel makes one queue for each.</summary>
+    public static int PossibleCpus()
+    {
+        try
+        {
+            int max = -1;
+            foreach (var part in File.ReadAllText("/sys/devices/system/cpu/possible").Trim().Split(','))
+            {
+                var range = part.Split('-');
+                max = Math.Max(max, int.Parse(range[^1]));
+            }
+            return max + 1;
+        }
+        catch (Exception) { return Environment.ProcessorCount; }
+    }
+
+    /// <summary>Called by the control device once the INIT reply is written.</summary>
+    internal void Decide(bool accepted, uint maxWrite, ushort maxPages, string? reason)
+    {
+        lock (_decided)
+        {
+            if (_decided.IsSet) return;
+            Active = accepted;
+            DeclinedReason = accepted ? null : reason;
+            uint pages = maxPages == 0 ? 32u : maxPages;
+            PayloadSize = (int)Math.Max(Math.Max((uint)FuseConstants.MinReadBuffer, maxWrite), pages * (uint)FuseConstants.PageSize);
+            _decided.Set();
+        }
+    }
+
+    /// <summary>Blocks a queue's thread until INIT was answered (or the transport closed). True when io_uring is on.</summary>
+    internal bool WaitForDecision()
+    {
+        _decided.Wait();
+        return Active && !Disposed;
+    }
+
+    public void Dispose()
+    {
+        if (Disposed) return;
+        Disposed = true;
+        foreach (var q in Queues) q.Dispose();
+        Decide(false, 0, 0, "closed before INIT was answered");
+        ControlDevice.Dispose();
+    }
+
+    /// <summary>/dev/fuse as seen by the connection, watching INIT go by to start the queues.</summary>
+    private sealed class UringControlDevice(LinuxFuseDevice inner, IoUringFuseTransport transport) : ICloneableFuseDevice, IPassthroughDevice
+    {
+        private ulong _initUnique;
+        private bool _offered;
+
+        public string Name => inner.Name;
+
+        public int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            if (n >= 64 && _initUnique == 0 && BitConverter.ToUInt32(buffer[4..]) == (uint)Opcode.Init)
+            {
+                _initUnique = BitConverter.ToUInt64(buffer[8..]);
+                ulong flags = BitConverter.ToUInt32(buffer[52..]);
+                if (n >= 60 && (flags & (ulong)InitFlags.InitExt) != 0) flags |= (ulong)BitConverter.ToUInt32(buffer[56..]) << 32;
+                _offered = (flags & (ulong)InitFlags.OverIoUring) != 0;
+            }
+            return n;
+        }
+
+        public int Write(ReadOnlySpan<byte> head, ReadOnlySpan<byte> payload)
+        {
+            int written = inner.Write(head, payload);
+            if (_initUnique != 0 && BitConverter.ToUInt64(head[8..]) == _initUnique)
+            {
+                _initUnique = ulong.MaxValue; // seen once
+                int error = BitConverter.ToInt32(head[4..]);
+                if (written < 0 || error != 0 || payload.Length < 36)
+                    transport.Decide(false, 0, 0, "INIT failed");
+                else
+                {
+                    uint flags2 = BitConverter.ToUInt32(payload[32..]);
+                    bool accepted = (((ulong)flags2 << 32) & (ulong)InitFlags.OverIoUring) != 0;
+                    transport.Decide(accepted, BitConverter.ToUInt32(payload[20..]), BitConverter.ToUInt16(payload[28..]),
+                        accepted ? null : _offered ? "INIT reply did not ask for io_uring" : "the kernel did not offer FUSE_OVER_IO_URING in INIT (enable_uring off?)");
+                }
+            }
+            return written;
+        }
+
+        public IFuseDevice Clone() => inner.Clone();
+        public int OpenBacking(int fd) => inner.OpenBacking(fd);
+        public int CloseBacking(int backingId) => inner.CloseBacking(backingId);
+        public void Dispose()
+        {
+            transport.Decide(false, 0, 0, "closed before INIT was answered"); // no queue waits for an INIT that will not come
+            inner.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// One FUSE io_uring queue (one CPU): its own io_uring with SQE128, <c>depth</c> registered entries (header and
+/// payload buffers each), and an eventfd read that wakes it for replies written on other threads. Read and all
+/// submissions happen on the thread that reads it (its DeviceReader); Write may come from any thread.
+/// </summary>
+public sealed unsafe class IoUringFuseQueue : IFuseDevice
+{
+    private const int HeaderSize = 288;            // sizeof(struct fuse_uring_req_header)
+    private const int HeaderBufferSize = 4096;     // page-sized, as libfuse allocates it
+    private const int RingEntInOutOffset = 256;    // fuse_uring_req_header.ring_ent_in_out
+    private const int OpInOffset = 128;            // fuse_uring_req_header.op_in
+    private const int OpInSize = 128;              // FUSE_URING_OP_IN_OUT_SZ
+    private const uint CmdRegister = 1;            // FUSE_IO_URING_CMD_REGISTER
+    private const uint CmdCommitAndFetch = 2;      // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
+    private const ulong EventFdTag = ulong.MaxValue;
+
+    private const int StateIdle = 0, StateInRead = 1, StateDisposed = 2;
+
+    private readonly IoUringFuseTransport _transport;
+    private readonly int _qid;
+    private readonly int _depth;
+    private readonly bool _pin;
+    private readonly Entry[] _entries;
+    private readonly ConcurrentQueue<int> _remoteCommits = new();
+    private readonly List<int> _localCommits = new();
+    private Ring? _ring;
+    private int _eventFd = -1;
+    private byte[]? _eventBuffer;
+    private int _ownerThread;
+    private int _state;
+    private bool _setupFailed;
+    private long _served;
+
+    internal IoUringFuseQueue(IoUringFuseTransport transport, int qid, int depth, bool pin)
+    {
+        _transport = transport;
+        _qid = qid;
+        _depth = depth;
+        _pin = pin;
+        _entries = new Entry[depth];
+    }
+
+    public string Name => $"io_uring queue {_qid}";
+    public int QueueId => _qid;
+    /// <summary>Requests this queue received from the kernel.</summary>
+    public long RequestsServed => Interlocked.Read(ref _served);
+
+    private sealed class Entry
+    {
+        public required byte[] Header;   // pinned, HeaderBufferSize
+        public required byte[] Payload;  // pinned, PayloadSize
+        public required byte[] IoVecs;   // pinned, two struct iovec
+        public ulong CommitId;           // unique of the request it holds, 0 when waiting in the kernel
+        public uint LastCmd;             // the command in flight for it, and its commit id (to submit it again on EAGAIN)
+        public ulong LastCommitId;
+    }
+
+    // ------------------------------------------------------------------ read (the queue's thread)
+
+    public int Read(Span<byte> buffer)
+    {
+        if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return -(int)Errno.ENODEV;
+        try
+        {
+            return ReadCore(buffer);
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref _state, StateIdle, StateInRead) != StateInRead) Teardown();
+        }
+    }
+
+    private int ReadCore(Span<byte> buffer)
+    {
+        if (_ring is null)
+        {
+            if (_setupFailed || !_transport.WaitForDecision()) return -(int)Errno.ENODEV;
+            int err = Setup();
+            if (err != 0)
+            {
+                _setupFailed = true;
+                return -err;
+            }
+        }
+        var ring = _ring!;
+        while (true)
+        {
+            if (Volatile.Read(ref _state) == StateDisposed) return -(int)Errno.ENODEV;
+            while (ring.TryPeekCompletion(out ulong userData, out int res))
+            {
+                ring.AdvanceCompletion();
+                if (userData == EventFdTag)
+                {
+                    ArmEventFd();
+                    continue;
+                }
+                var entry = _entries[(int)userData];
+                if (res == 0)
+                {
+                    int n = CopyRequest(entry, buffer);
+                    if (n > 0) return n;
+                    continue;
+                }
+                if (res == -(int)Errno.EAGAIN || res == -(int)Errno.EINTR)
+                {
+                    Submit(entry, (int)userData, entry.LastCmd, entry.LastCommitId);
+                    continue;
+                }
+                // ENOTCONN / ECONNABORTED: unmounted or aborted; anything else ends the queue as well.
+                return res is -(int)Errno.ENOTCONN or -(int)Errno.ECONNABORTED or -(int)Errno.ENODEV ? -(int)Errno.ENODEV : res;
+            }
+            DrainRemoteCommits();
+            int submitted = ring.Enter(1);
+            if (submitted < 0 && submitted != -(int)Errno.EINTR && submitted != -(int)Errno.EAGAIN && submitted != -(int)Errno.EBUSY)
+                return submitted;
+        }
+    }
+
+    /// <summary>Submits the replies written so far without waiting (the reader calls it while it waits for credit).</summary>
+    public void Flush()
+    {
+        if (_ring is null || Environment.CurrentManagedThreadId != _ownerThread) return;
+        if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return;
+        try
+        {
+            DrainRemoteCommits();
+            if (_ring.Pending > 0) _ring.Enter(0);
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref _state, StateIdle, StateInRead) != StateInRead) Teardown();
+        }
+    }
+
+    /// <summary>Replies are waiting to be submitted by the queue's thread.</summary>
+    public bool HasPendingReplies => !_remoteCommits.IsEmpty || _localCommits.Count > 0 || (_ring?.Pending ?? 0) > 0;
+
+    private int CopyRequest(Entry entry, Span<byte> buffer)
+    {
+        var h = entry.Header.AsSpan();
+        uint len = BitConverter.ToUInt32(h);
+        ulong commitId = BitConverter.ToUInt64(h[(RingEntInOutOffset + 8)..]);
+        int payloadSize = (int)BitConverter.ToUInt32(h[(RingEntInOutOffset + 16)..]);
+        int opSize = (int)len - FuseConstants.InHeaderSize - payloadSize;
+        if (opSize < 0 || opSize > OpInSize || len > buffer.Length || payloadSize > entry.Payload.Length)
+        {
+            // Cannot happen with a sane kernel; answer EIO so the entry is not lost.
+            WriteInto(entry, commitId, Errno.EIO, default);
+            Submit(entry, Array.IndexOf(_entries, entry), CmdCommitAndFetch, commitId);
+            return 0;
+        }
+        h[..FuseConstants.InHeaderSize].CopyTo(buffer);
+        h.Slice(OpInOffset, opSize).CopyTo(buffer[FuseConstants.InHeaderSize..]);
+        entry.Payload.AsSpan(0, payloadSize).CopyTo(buffer[(FuseConstants.InHeaderSize + opSize)..]);
+        Volatile.Write(ref entry.CommitId, commitId);
+        Interlocked.Increment(ref _served);
+        _transport.CountServed();
+        if (BitConverter.ToUInt32(h[4..]) == (uint)Opcode.NotifyReply)
+        {
+            // The connection never answers a NOTIFY_REPLY, but a ring entry only comes back with a commit.
+            WriteInto(entry, commitId, Errno.Ok, default);
+            Volatile.Write(ref entry.CommitId, 0);
+            Submit(entry, Array.IndexOf(_entries, entry), CmdCommitAndFetch, commitId);
+        }
+        return (int)len;
+    }
+
+    // ------------------------------------------------------------------ write (any thread)
+
+    public int Write(ReadOnlySpan<byte> head, ReadOnlySpan<byte> payload)
+    {
+        if (head.Length < FuseConstants.OutHeaderSize) return -(int)Errno.EINVAL;
+        if (Volatile.Read(ref _state) == StateDisposed) return -(int)Errno.ENODEV;
+        ulong unique = BitConverter.ToUInt64(head[8..]);
+        if (unique == 0) return _transport.ControlDevice.Write(head, payload); // notifications only go over /dev/fuse
+        int index = -1;
+        for (int i = 0; i < _entries.Length; i++)
+        {
+            var e = _entries[i];
+            if (e is not null && Volatile.Read(ref e.CommitId) == unique)
+            {
+                index = i;
+                break;
+            }
+        }
+        if (index < 0) return -(int)Errno.ENOENT;
+        var entry = _entries[index];
+        if (payload.Length > entry.Payload.Length)
+        {
+            // The kernel never asks for more than the buffer holds; still, an entry must always come back: EIO.
+            WriteInto(entry, unique, Errno.EIO, default);
+            QueueCommit(index);
+            return -(int)Errno.EINVAL;
+        }
+        var error = (Errno)(-BitConverter.ToInt32(head[4..]));
+        WriteInto(entry, unique, error, payload);
+        QueueCommit(index);
+        return head.Length + payload.Length;
+    }
+
+    private static void WriteInto(Entry entry, ulong unique, Errno error, ReadOnlySpan<byte> payload)
+    {
+        var h = entry.Header.AsSpan();
+        BitConverter.TryWriteBytes(h, (uint)(FuseConstants.OutHeaderSize + payload.Length));
+        BitConverter.TryWriteBytes(h[4..], -(int)error);
+        BitConverter.TryWriteBytes(h[8..], unique);
+        payload.CopyTo(entry.Payload);
+        BitConverter.TryWriteBytes(h[(RingEntInOutOffset + 16)..], (uint)payload.Length);
+    }
+
+    private void QueueCommit(int index)
+    {
+        if (Environment.CurrentManagedThreadId == _ownerThread && Volatile.Read(ref _state) != StateDisposed)
+        {
+            _localCommits.Add(index); // submitted with the next wait, in the same io_uring_enter
+            return;
+        }
+        _remoteCommits.Enqueue(index);
+        ulong one = 1;
+        if (_eventFd >= 0) Native.write(_eventFd, &one, 8);
+    }
+
+    private void DrainRemoteCommits()
+    {
+        foreach (var index in _localCommits) CommitEntry(index);
+        _localCommits.Clear();
+        while (_remoteCommits.TryDequeue(out int index)) CommitEntry(index);
+    }
+
+    private void CommitEntry(int index)
+    {
+        var entry = _entries[index];
+        ulong commitId = entry.CommitId;
+        if (commitId == 0) return;
+        Volatile.Write(ref entry.CommitId, 0);
+        Submit(entry, index, CmdCommitAndFetch, commitId);
+    }
+
+    // ------------------------------------------------------------------ setup and submission
+
+    private int Setup()
+    {
+        _ownerThread = Environment.CurrentManagedThreadId;
+        if (_pin && _qid < 1024)
+        {
+            var mask = stackalloc ulong[16];
+            mask[_qid / 64] = 1UL << (_qid % 64);
+            Native.sched_setaffinity(0, 16 * 8, mask); // an offline CPU fails: then the thread just stays unpinned
+        }
+        int payloadSize = _transport.PayloadSize;
+        for (int i = 0; i < _depth; i++)
+        {
+            var e = new Entry
+            {
+                Header = GC.AllocateArray<byte>(HeaderBufferSize, pinned: true),
+                Payload = GC.AllocateUninitializedArray<byte>(payloadSize, pinned: true),
+                IoVecs = GC.AllocateArray<byte>(32, pinned: true),
+            };
+            fixed (byte* iov = e.IoVecs)
+            fixed (byte* hp = e.Header)
+            fixed (byte* pp = e.Payload)
+            {
+                ((ulong*)iov)[0] = (ulong)hp;
+                ((ulong*)iov)[1] = HeaderBufferSize;
+                ((ulong*)iov)[2] = (ulong)pp;
+                ((ulong*)iov)[3] = (ulong)payloadSize;
+            }
+            _entries[i] = e;
+        }
+        _eventFd = Native.eventfd(0, Native.EFD_CLOEXEC);
+        if (_eventFd < 0) return Marshal.GetLastPInvokeError();
+        _eventBuffer = GC.AllocateArray<byte>(8, pinned: true);
+        int err = Ring.Create((uint)(_depth + 1), out _ring);
+        if (err != 0) return err;
+        for (int i = 0; i < _depth; i++) Submit(_entries[i], i, CmdRegister);
+        ArmEventFd();
+        int r = _ring!.Enter(0);
+        return r < 0 ? -r : 0;
+    }
+
+    private void ArmEventFd()
+    {
+        fixed (byte* b = _eventBuffer)
+        {
+            var sqe = _ring!.NextSqe();
+            sqe[0] = Ring.OpRead;
+            *(int*)(sqe + 4) = _eventFd;
+            *(ulong*)(sqe + 16) = (ulong)b;
+            *(uint*)(sqe + 24) = 8;
+            *(ulong*)(sqe + 32) = EventFdTag;
+            _ring.Push();
+        }
+    }
+
+    private void Submit(Entry entry, int index, uint cmd, ulong commitId = 0)
+    {
+        entry.LastCmd = cmd;
+        entry.LastCommitId = commitId;
+        var sqe = _ring!.NextSqe();
+        sqe[0] = Ring.OpUringCmd;
+        *(int*)(sqe + 4) = _transport.Device.Fd;
+        *(uint*)(sqe + 8) = cmd;                      // cmd_op
+        if (cmd == CmdRegister)
+        {
+            fixed (byte* iov = entry.IoVecs) *(ulong*)(sqe + 16) = (ulong)iov; // addr: the two iovecs
+            *(uint*)(sqe + 24) = 2;                   // len: FUSE_URING_IOV_SEGS
+        }
+        *(ulong*)(sqe + 32) = (ulong)index;          // user_data
+        *(ulong*)(sqe + 48 + 8) = commitId;           // cmd: fuse_uring_cmd_req.commit_id
+        *(ushort*)(sqe + 48 + 16) = (ushort)_qid;     // cmd: fuse_uring_cmd_req.qid
+        _ring.Push();
+    }
+
+    // ------------------------------------------------------------------ end
+
+    public void Dispose()
+    {
+        int previous = Interlocked.Exchange(ref _state, StateDisposed);
+        _transport.Decide(false, 0, 0, "closed before INIT was answered"); // a reader still waiting for INIT ends (no-op after INIT)
+        if (previous == StateIdle) Teardown();
+        else if (previous == StateInRead && _eventFd >= 0)
+        {
+            ulong one = 1;
+            Native.write(_eventFd, &one, 8);
+        }
+    }
+
+    private int _tornDown;
+
+    /// <summary>Closes the ring (the kernel cancels commands still pending) and the eventfd. The entry buffers stay
+    /// with this object (a late Write may still copy into one), so nothing the kernel may touch is freed under it.</summary>
+    private void Teardown()
+    {
+        if (Interlocked.Exchange(ref _tornDown, 1) != 0) return;
+        _ring?.Dispose();
+        int fd = Interlocked.Exchange(ref _eventFd, -1);
+        if (fd >= 0) Native.close(fd);
+    }
+
+    // ------------------------------------------------------------------ the ring
+
+    /// <summary>A bare io_uring: io_uring_setup, the SQ/CQ rings and the SQE array mmapped, io_uring_enter.</summary>
+    private sealed class Ring : IDisposable
+    {
+        public const byte OpRead = 22;            // IORING_OP_READ
+        public const byte OpUringCmd = 46;        // IORING_OP_URING_CMD
+        private const uint SetupSubmitAll = 1u << 7, SetupCoopTaskrun = 1u << 8, SetupSqe128 = 1u << 10;
+        private const uint FeatSingleMmap = 1u << 0;
+        private const uint EnterGetEvents = 1u << 0;
+        private const long OffSqRing = 0, OffCqRing = 0x8000000, OffSqes = 0x10000000;
+        private const int SqeSize = 128;
+
+        private int _fd;
+        private byte* _sqRing, _cqRing, _sqes;
+        private nuint _sqRingSize, _cqRingSize, _sqesSize;
+        private uint* _sqTail, _sqHead, _cqHead, _cqTail;
+        private uint _sqMask, _cqMask, _sqEntries;
+        private byte* _cqes;
+        private uint _localTail;
+        public int Pending { get; private set; }
+
+        public static int Create(uint entries, out Ring? ring)
+        {
+            ring = null;
+            var p = stackalloc byte[120]; // struct io_uring_params
+            new Span<byte>(p, 120).Clear();
+            // COOP_TASKRUN: a request's task work (the copy into our buffers) does not interrupt the queue's thread with an
+            // IPI while it runs; it still wakes it from io_uring_enter (TWA_SIGNAL_NO_IPI wakes an interruptible sleeper),
+            // and a running thread always comes back to io_uring_enter to wait. libfuse sets it too.
+            *(uint*)(p + 8) = SetupSqe128 | SetupSubmitAll | SetupCoopTaskrun;
+            uint size = 1;
+            while (size < entries) size <<= 1;
+            long fd = Native.syscall(Native.SysIoUringSetup, size, (long)p, 0, 0, 0, 0);
+            if (fd < 0) return Marshal.GetLastPInvokeError();
+            var r = new Ring { _fd = (int)fd };
+            uint sqEntries = *(uint*)p, cqEntries = *(uint*)(p + 4), features = *(uint*)(p + 20);
+            var sq = p + 40; var cq = p + 80; // io_sqring_offsets, io_cqring_offsets
+            r._sqRingSize = *(uint*)(sq + 24) + sqEntries * 4;             // array + entries * u32
+            r._cqRingSize = *(uint*)(cq + 20) + cqEntries * 16;            // cqes + entries * 16
+            if ((features & FeatSingleMmap) != 0) r._sqRingSize = r._cqRingSize = Math.Max(r._sqRingSize, r._cqRingSize);
+            r._sqRing = Map(r._fd, r._sqRingSize, OffSqRing);
+            r._cqRing = (features & FeatSingleMmap) != 0 ? r._sqRing : Map(r._fd, r._cqRingSize, OffCqRing);
+            r._sqesSize = sqEntries * SqeSize;
+            r._sqes = Map(r._fd, r._sqesSize, OffSqes);
+            if (r._sqRing == null || r._cqRing == null || r._sqes == null)
+            {
+                int err = Marshal.GetLastPInvokeError();
+                r.Dispose();
+                return err == 0 ? (int)Errno.ENOMEM : err;
+            }
+            r._sqHead = (uint*)(r._sqRing + *(uint*)(sq + 0));
+            r._sqTail = (uint*)(r._sqRing + *(uint*)(sq + 4));
+            r._sqMask = *(uint*)(r._sqRing + *(uint*)(sq + 8));
+            r._sqEntries = sqEntries;
+            var array = (uint*)(r._sqRing + *(uint*)(sq + 24));
+            for (uint i = 0; i < sqEntries; i++) array[i] = i; // SQE i sits in slot i, always
+            r._cqHead = (uint*)(r._cqRing + *(uint*)(cq + 0));
+            r._cqTail = (uint*)(r._cqRing + *(uint*)(cq + 4));
+            r._cqMask = *(uint*)(r._cqRing + *(uint*)(cq + 8));
+            r._cqes = r._cqRing + *(uint*)(cq + 20);
+            r._localTail = *r._sqTail;
+            ring = r;
+            return 0;
+        }
+
+        private static byte* Map(int fd, nuint size, long offset)
+        {
+            var p = Native.mmap(null, size, Native.PROT_READ | Native.PROT_WRITE, Native.MAP_SHARED | Native.MAP_POPULATE, fd, offset);
+            return p == (void*)-1 ? null : (byte*)p;
+        }
+
+        /// <summary>The next free SQE, zeroed. The SQ has room for every entry's command plus the eventfd read, each at most once in flight.</summary>
+        public byte* NextSqe()
+        {
+            if (_localTail - Volatile.Read(ref *_sqHead) >= _sqEntries) throw new InvalidOperationException("io_uring submission queue full");
+            var sqe = _sqes + (_localTail & _sqMask) * SqeSize;
+            new Span<byte>(sqe, SqeSize).Clear();
+            return sqe;
+        }
+
+        /// <summary>Publishes the SQE filled after <see cref="NextSqe"/> (release: the kernel sees it whole).</summary>
+        public void Push()
+        {
+            _localTail++;
+            Volatile.Write(ref *_sqTail, _localTail);
+            Pending++;
+        }
+
+        /// <summary>io_uring_enter: submits what is pending and waits for <paramref name="wait"/> completions.
+        /// Returns the number submitted or a negated errno.</summary>
+        public int Enter(uint wait)
+        {
+            if (wait > 0 && Volatile.Read(ref *_cqHead) != Volatile.Read(ref *_cqTail)) wait = 0;
+            long r = Native.syscall(Native.SysIoUringEnter, _fd, Pending, wait, wait > 0 ? EnterGetEvents : 0, 0, 0);
+            if (r < 0) return -Marshal.GetLastPInvokeError();
+            Pending -= (int)r;
+            return (int)r;
+        }
+
+        public bool TryPeekCompletion(out ulong userData, out int res)
+        {
+            uint head = *_cqHead; // only we write it
+            if (head == Volatile.Read(ref *_cqTail)) { userData = 0; res = 0; return false; } // acquire: the CQE is complete
+            var cqe = _cqes + (head & _cqMask) * 16;
+            userData = *(ulong*)cqe;
+            res = *(int*)(cqe + 8);
+            return true;
+        }
+
+        public void AdvanceCompletion() => Volatile.Write(ref *_cqHead, *_cqHead + 1);
+
+        public void Dispose()
+        {
+            if (_sqes != null) Native.munmap(_sqes, _sqesSize);
+            if (_cqRing != null && _cqRing != _sqRing) Native.munmap(_cqRing, _cqRingSize);
+            if (_sqRing != null) Native.munmap(_sqRing, _sqRingSize);
+            _sqes = _cqRing = _sqRing = null;
+            int fd = Interlocked.Exchange(ref _fd, -1);
+            if (fd >= 0) Native.close(fd);
+        }
+    }
+
+    private static class Native
+    {
+        public const long SysIoUringSetup = 425, SysIoUringEnter = 426; // x86_64 and aarch64 alike (the unified numbers)
+        public const int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_POPULATE = 0x8000, EFD_CLOEXEC = 0x80000;
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int munmap(void* addr, nuint length);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int eventfd(uint initval, int flags);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern nint write(int fd, void* buf, nuint count);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int close(int fd);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int sched_setaffinity(int pid, nuint size, ulong* mask);
+    }
+}

@@ -1,0 +1,239 @@
+using Akka.Actor;
+using FuseActors.Actors.Connection;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.MemoryFs;
+using FuseActors.Integration.Tests.Support;
+using FuseActors.Integration.Tests.TestFilesystems;
+
+namespace FuseActors.Integration.Tests;
+
+/// <summary>
+/// Switches FUSE over io_uring on (the fuse module's enable_uring) for the io_uring tests and restores the previous
+/// value afterwards. One instance for the whole collection, so the tests that need it never race on the switch.
+/// </summary>
+public sealed class UringEnabled : IDisposable
+{
+    private const string Parameter = "/sys/module/fuse/parameters/enable_uring";
+    private readonly string? _previous;
+
+    public UringEnabled()
+    {
+        if (!File.Exists(Parameter)) return;
+        _previous = File.ReadAllText(Parameter).Trim();
+        Set(true);
+    }
+
+    public static void Set(bool on) => File.WriteAllText(Parameter, on ? "Y" : "N");
+
+    public void Dispose()
+    {
+        if (_previous is not null) File.WriteAllText(Parameter, _previous);
+    }
+}
+
+[CollectionDefinition("io_uring", DisableParallelization = true)]
+public sealed class UringCollection : ICollectionFixture<UringEnabled>;
+
+/// <summary>A fact that is skipped, saying why, on a kernel without FUSE over io_uring.</summary>
+public sealed class UringFactAttribute : FactAttribute
+{
+    public UringFactAttribute()
+    {
+        if (IoUringFuseTransport.KernelEnabled() is null)
+            Skip = "this kernel has no FUSE over io_uring (/sys/module/fuse/parameters/enable_uring is missing; needs Linux 6.14+ with CONFIG_FUSE_IO_URING)";
+    }
+}
+
+/// <summary>FUSE over io_uring as the transport of a real mount: requests really go over the ring, the transport
+/// setting is honoured (and refused clearly when the kernel has it off), interrupts, kills and unmount under load.</summary>
+[Collection("io_uring")]
+public sealed class IoUringTransportTests(UringEnabled _)
+{
+    internal static readonly ConnectionSettings Uring = new() { Transport = FuseTransport.IoUring };
+
+    private static async Task<long[]> ReadPerQueue(MountedFilesystem fs) =>
+        (await fs.Mount.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance, TimeSpan.FromSeconds(5))).ReadPerQueue.ToArray();
+
+    [UringFact]
+    public async Task Requests_go_over_the_ring_queues_and_the_ready_line_says_io_uring()
+    {
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring);
+        var ready = await fs.Mount.Ready;
+        Assert.Equal("io-uring", ready.Transport);
+        Assert.True((ready.Flags & InitFlags.OverIoUring) != 0);
+        var ring = fs.Mount.IoUring!;
+        Assert.Equal(IoUringFuseTransport.PossibleCpus(), ring.Queues.Count);
+
+        var output = await Shell.OkAsync("""
+            mkdir d && echo hello > d/f && cat d/f && head -c 3000000 /dev/urandom > big && cp big big2 && cmp big big2 &&
+            for cpu in $(seq 0 $(($(nproc) - 1))); do taskset -c $cpu touch new$cpu; taskset -c $cpu mkdir dir$cpu; done && ls d
+            """, fs.Path);
+        Assert.Equal("hello\nf\n", output);
+        Assert.True(ring.RequestsServed > 20, $"only {ring.RequestsServed} requests came over io_uring");
+        var perQueue = await ReadPerQueue(fs);
+        Assert.Equal(1 + ring.Queues.Count, perQueue.Length);
+        // /dev/fuse carried INIT (and perhaps a FORGET); every CPU's queue carried the requests of callers on that CPU
+        // (a new name on each CPU: a request the kernel cannot answer from its caches).
+        Assert.True(perQueue[1..].Sum() > 5 * perQueue[0], $"per queue: {string.Join(", ", perQueue)}");
+        Assert.All(perQueue[1..], n => Assert.True(n > 0, $"a queue served nothing: {string.Join(", ", perQueue)}"));
+    }
+
+    [UringFact]
+    public async Task Replies_from_other_threads_reach_the_ring_on_the_default_dispatcher()
+    {
+        // With Akka's default dispatcher the reply is written on a pool thread, never the queue's own: the queue
+        // is woken through its eventfd to submit the commit.
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring with { InlineDispatch = false });
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        var output = await Shell.OkAsync("""
+            for i in $(seq 1 50); do echo $i > f$i; done; cat f1 f50; ls | wc -l
+            """, fs.Path);
+        Assert.Equal("1\n50\n50\n", output);
+        Assert.True(fs.Mount.IoUring!.RequestsServed > 100);
+    }
+
+    [UringFact]
+    public async Task Asking_for_io_uring_while_the_kernel_has_it_off_fails_the_mount_saying_how_to_turn_it_on()
+    {
+        UringEnabled.Set(false);
+        try
+        {
+            var e = await Assert.ThrowsAsync<FuseDeviceException>(() => MountedFilesystem.StartAsync(MemoryFs.Props(), Uring));
+            Assert.Contains("enable_uring", e.Message);
+            Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+
+            // auto falls back to /dev/fuse and says so.
+            await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), new ConnectionSettings { Transport = FuseTransport.Auto });
+            Assert.Equal("/dev/fuse", (await fs.Mount.Ready).Transport);
+            Assert.Null(fs.Mount.IoUring);
+            Assert.Equal("x\n", await Shell.OkAsync("echo x > a && cat a", fs.Path));
+        }
+        finally
+        {
+            UringEnabled.Set(true);
+        }
+    }
+
+    [UringFact]
+    public async Task Auto_takes_io_uring_when_the_kernel_offers_it()
+    {
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), new ConnectionSettings { Transport = FuseTransport.Auto });
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        Assert.Equal("x\n", await Shell.OkAsync("echo x > a && cat a", fs.Path));
+        Assert.True(fs.Mount.IoUring!.RequestsServed > 0);
+    }
+
+    private static string KillBlockedReader(string path) => $$"""
+        dd if={{path}} of=/dev/null bs=4096 count=1 2>/dev/null &
+        pid=$!
+        sleep 0.5
+        state=$(awk '{print $3}' /proc/$pid/stat)
+        kill -9 $pid
+        for i in $(seq 1 200); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+        if kill -0 $pid 2>/dev/null; then echo "still-alive"; else echo "gone blocked-in=$state"; fi
+        """;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Killing_a_reader_blocked_in_a_stalled_read_frees_it_and_the_daemon_keeps_serving(bool fsHonoursCancellation)
+    {
+        if (IoUringFuseTransport.KernelEnabled() is null) return; // see UringFact
+        var settings = Uring with
+        {
+            InterruptGrace = TimeSpan.FromMilliseconds(500),
+            RequestTimeout = TimeSpan.FromSeconds(3),
+            SweepInterval = TimeSpan.FromMilliseconds(50),
+        };
+        await using var fs = await MountedFilesystem.StartAsync(StallingFs.Props(fsHonoursCancellation, directIo: true), settings);
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        Assert.Equal("fast file\n", await Shell.OkAsync($"cat {fs["fast"]}"));
+
+        // The read came over the ring; its FUSE_INTERRUPT comes over /dev/fuse, and the answer (EINTR, from the
+        // filesystem or after the interrupt grace) goes back through the ring entry.
+        var output = await Shell.OkAsync(KillBlockedReader(fs["slow"]), timeout: TimeSpan.FromSeconds(30));
+        Assert.Matches("^gone blocked-in=[SD]", output.Trim());
+
+        // The entry came back: the queue keeps serving (on each CPU).
+        for (int i = 0; i < 3; i++)
+            Assert.Equal("fast file\n", await Shell.OkAsync($"cat {fs["fast"]}"));
+        Assert.Equal("fast\nslow\n", await Shell.OkAsync($"ls {fs.Path}"));
+        Assert.True(fs.Mount.IoUring!.RequestsServed > 3);
+    }
+
+    [UringFact]
+    public async Task Interrupting_a_blocked_read_with_a_signal_answers_it_through_the_ring()
+    {
+        var settings = Uring with { InterruptGrace = TimeSpan.FromMilliseconds(300), SweepInterval = TimeSpan.FromMilliseconds(50) };
+        await using var fs = await MountedFilesystem.StartAsync(StallingFs.Props(honourCancellation: true, directIo: true), settings);
+        // A handled signal (not a kill): the kernel sends FUSE_INTERRUPT over /dev/fuse, the filesystem answers EINTR through
+        // the ring entry, and the read ends with EINTR (Python then runs the handler, which raises instead of retrying).
+        var output = await Shell.OkAsync($$"""
+            python3 - <<'EOF'
+            import os, signal, errno
+            class Alarm(Exception): pass
+            def on_alarm(*a): raise Alarm()
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            fd = os.open("{{fs["slow"]}}", os.O_RDONLY)
+            try:
+                os.read(fd, 4096)
+                print("read returned")
+            except Alarm:
+                print("EINTR")
+            except OSError as e:
+                print(errno.errorcode.get(e.errno, e.errno))
+            EOF
+            """, timeout: TimeSpan.FromSeconds(30));
+        Assert.Equal("EINTR\n", output);
+        Assert.Equal("fast file\n", await Shell.OkAsync($"cat {fs["fast"]}"));
+    }
+
+    [UringFact]
+    public async Task Unmount_during_load_ends_the_connection_and_leaves_no_mount()
+    {
+        var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring);
+        await using (fs)
+        {
+            Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+            var load = Shell.RunAsync("""
+                for p in 1 2 3 4; do
+                  ( for i in $(seq 1 100000); do dd if=/dev/zero of=f$p bs=64k count=4 status=none 2>/dev/null || exit 0;
+                      cat f$p > /dev/null 2>&1 || exit 0; ls > /dev/null 2>&1 || exit 0; done ) &
+                done; wait; echo done
+                """, fs.Path, timeout: TimeSpan.FromMinutes(1));
+            await Task.Delay(1500);
+            Assert.False(load.IsCompleted, "the load should still be running when the unmount starts");
+            Assert.True(fs.Mount.IoUring!.RequestsServed > 100);
+
+            await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
+            await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+
+            var result = await load.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal("done\n", result.Stdout);
+            Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
+        }
+    }
+
+    [UringFact]
+    public async Task A_plain_unmount_of_an_idle_mount_ends_every_queue()
+    {
+        var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring);
+        await using (fs)
+        {
+            Assert.Equal("x\n", await Shell.OkAsync("echo x > a && cat a", fs.Path));
+            await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(5)).WaitAsync(TimeSpan.FromSeconds(20));
+            await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
+        }
+    }
+}
+
+/// <summary>The POSIX program suite on MemoryFs mounted with FUSE over io_uring.</summary>
+[Collection("io_uring")]
+public sealed class IoUringMemoryFsPosixTests(UringEnabled _) : PosixProgramTests
+{
+    protected override Props CreateFilesystem() => MemoryFs.Props();
+    protected override ConnectionSettings? Settings => IoUringTransportTests.Uring;
+}
