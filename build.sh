@@ -51,7 +51,8 @@ case "${1:-}" in
       echo "== $project"
       progress=()
       # The real-mount tests take minutes: one line per finished test shows a person watching that it moves.
-      [ "$project" = Tests/Integration.Tests ] && progress=(--logger "console;verbosity=normal")
+      # Hosting.Tests (xunit v3) says only "[FAIL]" at quiet verbosity; normal shows why.
+      case "$project" in Tests/Integration.Tests|Tests/Hosting.Tests) progress=(--logger "console;verbosity=normal") ;; esac
       TMPDIR="$run_tmp" dotnet test "$project" -c Release --no-build -v q -nologo --blame-hang-timeout 5m "${progress[@]}" 2>&1 | tee "$log" || status=1
       # dotnet test's summary: "Passed!  - Failed:     0, Passed:    12, Skipped: ..." (quiet), or "Total tests: 17",
       # "     Passed: 17", "     Failed: 1" (normal verbosity)

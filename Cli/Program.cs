@@ -217,7 +217,7 @@ internal static class Program
         try
         {
             var ready = await mount.Ready;
-            Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite})");
+            Stdout.WriteLine($"fuseactors: {cli.Kind} mounted at {mountpoint} (FUSE 7.{ready.KernelMinor}, max_write {ready.MaxWrite}, transport {ready.Transport})");
 
             using var statsStop = new CancellationTokenSource();
             var statsLines = cli.Parsed?.GetValue(StatsOption) is { } every

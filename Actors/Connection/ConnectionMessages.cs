@@ -11,8 +11,10 @@ internal sealed class SweepDeadlines : INoSerializationVerificationNeeded, IDead
     public static readonly SweepDeadlines Instance = new();
 }
 
-/// <summary>Ask the connection to stop serving: the filesystem is told (DESTROY) and every request in flight is answered.</summary>
-public sealed class StopConnection : INoSerializationVerificationNeeded
+/// <summary>Ask the connection to stop serving: the filesystem is told (DESTROY) and every request in flight is answered.
+/// A connection that has already stopped (its device ended first, as after an unmount) has nothing left to do: no dead
+/// letter worth a log line.</summary>
+public sealed class StopConnection : INoSerializationVerificationNeeded, IDeadLetterSuppression
 {
     public static readonly StopConnection Instance = new();
 }
