@@ -108,8 +108,10 @@ public sealed class MetricsTests
                   i=$((i+1)); sleep 0.01
                 done
                 """, timeout: TimeSpan.FromSeconds(180));
+            // --maxHistograms: dotnet-counters tracks 10 histogram series by default, and the duration histogram has one
+            // per opcode: which 10 it keeps depends on which came first.
             var collect = await Shell.RunAsync(
-                $"{counters} collect -p {mount.Process.Id} --counters FuseActors --format csv -o {csv} --duration 00:00:00:05 --refresh-interval 1",
+                $"{counters} collect -p {mount.Process.Id} --counters FuseActors --format csv -o {csv} --duration 00:00:00:05 --refresh-interval 1 --maxHistograms 200",
                 timeout: TimeSpan.FromSeconds(120));
             File.WriteAllText(mount.Dir + ".stop", "");
             await work;
