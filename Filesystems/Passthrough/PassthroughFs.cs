@@ -364,7 +364,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return;
         }
         int buffered = -1;
-        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(fd, HostOpenFlags(r.Flags), out buffered);
+        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered);
         if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? node!.BackingId : 0))
         {
@@ -462,7 +462,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return;
         }
         int buffered = -1;
-        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(fd, HostOpenFlags(r.Flags), out buffered);
+        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered);
         if (!r.Reply(fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
@@ -1085,19 +1085,16 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private static bool IsDirect(OpenFlags flags) => ((int)flags & O_DIRECT) != 0;
 
     /// <summary>
-    /// An open the caller made with O_DIRECT, served by the daemon: the host file is opened again through
-    /// <paramref name="fd"/>'s /proc link with the same access mode and O_APPEND plus O_DIRECT, so the host's page cache
-    /// is bypassed as the caller asked. The buffered <paramref name="fd"/> stays as its twin
+    /// An open the caller made with O_DIRECT, served by the daemon: the inode <paramref name="n"/> is opened again
+    /// (<see cref="OpenNode"/>) with the same access mode and O_APPEND plus O_DIRECT, so the host's page cache is
+    /// bypassed as the caller asked. The buffered <paramref name="fd"/> stays as its twin
     /// (<see cref="OpenHandle.BufferedFd"/>) for what the host refuses with O_DIRECT. A host without O_DIRECT (ramfs)
     /// keeps the buffered descriptor alone, as before. Returns the descriptor for the handle.
     /// </summary>
-    private static int ReopenDirect(int fd, int hostFlags, out int bufferedTwin)
+    private static int ReopenDirect(HostInode n, int fd, int hostFlags, out int bufferedTwin)
     {
         bufferedTwin = -1;
-        Span<byte> proc = stackalloc byte[32];
-        ProcPath(fd, proc);
-        int direct;
-        fixed (byte* pp = proc) direct = openat(AT_FDCWD, pp, (hostFlags & (O_ACCMODE | O_APPEND)) | O_DIRECT | O_CLOEXEC, 0);
+        int direct = OpenNode(n, (hostFlags & (O_ACCMODE | O_APPEND)) | O_DIRECT | O_CLOEXEC);
         if (direct < 0) return fd;
         bufferedTwin = fd;
         return direct;

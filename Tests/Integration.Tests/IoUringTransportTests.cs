@@ -197,22 +197,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
         await using (fs)
         {
             Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
-            var load = Shell.RunAsync("""
-                for p in 1 2 3 4; do
-                  ( for i in $(seq 1 100000); do dd if=/dev/zero of=f$p bs=64k count=4 status=none 2>/dev/null || exit 0;
-                      cat f$p > /dev/null 2>&1 || exit 0; ls > /dev/null 2>&1 || exit 0; done ) &
-                done; wait; echo done
-                """, fs.Path, timeout: TimeSpan.FromMinutes(1));
-            await Task.Delay(1500);
-            Assert.False(load.IsCompleted, "the load should still be running when the unmount starts");
-            Assert.True(fs.Mount.IoUring!.RequestsServed > 100);
-
-            await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
-            await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
-
-            var result = await load.WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.Equal("done\n", result.Stdout);
-            Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
+            await UnmountTests.UnmountUnderLoadAsync(fs, () => Assert.True(fs.Mount.IoUring!.RequestsServed > 100));
         }
     }
 

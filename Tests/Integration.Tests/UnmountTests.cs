@@ -12,26 +12,30 @@ public sealed class UnmountTests
     public async Task Unmount_during_load_ends_the_connection_and_leaves_no_mount()
     {
         var fs = await MountedFilesystem.StartAsync(MemoryFs.Props());
-        await using (fs)
-        {
-            // The load runs with its working directory inside the mount, so it keeps the detached mount busy: the
-            // unmount must then abort the connection after its grace, and every process must get an error and end.
-            var load = Shell.RunAsync("""
-                for p in 1 2 3 4; do
-                  ( for i in $(seq 1 100000); do dd if=/dev/zero of=f$p bs=64k count=4 status=none 2>/dev/null || exit 0;
-                      cat f$p > /dev/null 2>&1 || exit 0; ls > /dev/null 2>&1 || exit 0; done ) &
-                done; wait; echo done
-                """, fs.Path, timeout: TimeSpan.FromMinutes(1));
-            await Task.Delay(1500);
-            Assert.False(load.IsCompleted, "the load should still be running when the unmount starts");
+        await using (fs) await UnmountUnderLoadAsync(fs);
+    }
 
-            await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
-            await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+    /// <summary>Four programs hammer <paramref name="fs"/> with their working directory inside it, so they keep the
+    /// detached mount busy; the unmount must then abort the connection after its grace, every program must get an error
+    /// and end, and no mount is left. <paramref name="whileLoaded"/> checks the mount once the load is running.</summary>
+    internal static async Task UnmountUnderLoadAsync(MountedFilesystem fs, Action? whileLoaded = null)
+    {
+        var load = Shell.RunAsync("""
+            for p in 1 2 3 4; do
+              ( for i in $(seq 1 100000); do dd if=/dev/zero of=f$p bs=64k count=4 status=none 2>/dev/null || exit 0;
+                  cat f$p > /dev/null 2>&1 || exit 0; ls > /dev/null 2>&1 || exit 0; done ) &
+            done; wait; echo done
+            """, fs.Path, timeout: TimeSpan.FromMinutes(1));
+        await Task.Delay(1500);
+        Assert.False(load.IsCompleted, "the load should still be running when the unmount starts");
+        whileLoaded?.Invoke();
 
-            var result = await load.WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.Equal("done\n", result.Stdout);
-            Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
-        }
+        await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
+        await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var result = await load.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("done\n", result.Stdout);
+        Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
     }
 
     [Fact]
