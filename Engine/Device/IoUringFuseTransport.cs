@@ -217,8 +217,10 @@ public sealed class IoUringFuseTransport : IDisposable
 /// One FUSE io_uring queue (one CPU): its own io_uring with SQE128, <c>depth</c> registered entries (header and
 /// payload buffers each), and an eventfd read that wakes it for replies written on other threads. Read and all
 /// submissions happen on the thread that reads it (its DeviceReader); Write may come from any thread.
+/// Backing files for kernel passthrough are registered on /dev/fuse (the ioctl is the device's), so an OPEN that
+/// arrived through a ring can still answer with FOPEN_PASSTHROUGH.
 /// </summary>
-public sealed unsafe class IoUringFuseQueue : IFuseDevice
+public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice
 {
     private const int HeaderSize = 288;            // sizeof(struct fuse_uring_req_header)
     private const int HeaderBufferSize = 4096;     // page-sized, as libfuse allocates it
@@ -257,6 +259,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice
 
     public string Name => $"io_uring queue {_qid}";
     public int QueueId => _qid;
+
+    public int OpenBacking(int fd) => _transport.Device.OpenBacking(fd);
+    public int CloseBacking(int backingId) => _transport.Device.CloseBacking(backingId);
     /// <summary>Requests this queue received from the kernel.</summary>
     public long RequestsServed => Interlocked.Read(ref _served);
 

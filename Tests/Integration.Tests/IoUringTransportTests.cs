@@ -3,6 +3,7 @@ using FuseActors.Actors.Connection;
 using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.MemoryFs;
+using FuseActors.Filesystems.Passthrough;
 using FuseActors.Integration.Tests.Support;
 using FuseActors.Integration.Tests.TestFilesystems;
 
@@ -77,6 +78,35 @@ public sealed class IoUringTransportTests(UringEnabled _)
         // (a new name on each CPU: a request the kernel cannot answer from its caches).
         Assert.True(perQueue[1..].Sum() > 5 * perQueue[0], $"per queue: {string.Join(", ", perQueue)}");
         Assert.All(perQueue[1..], n => Assert.True(n > 0, $"a queue served nothing: {string.Join(", ", perQueue)}"));
+    }
+
+    [UringFact]
+    public async Task Kernel_passthrough_works_for_opens_that_came_over_the_ring()
+    {
+        // The OPEN arrives on a ring queue, but backing files are registered with an ioctl on /dev/fuse: the queue
+        // must still offer it, or every open silently falls back to the daemon's read/write path.
+        var source = Directory.CreateTempSubdirectory("fuseactors-uring-kpt-").FullName;
+        try
+        {
+            var counts = new RequestCounts();
+            await using var fs = await MountedFilesystem.StartAsync(
+                CountingFs.Props(PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = true }), counts),
+                Uring with { Passthrough = true });
+            Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+            await Shell.OkAsync($"""
+                set -e
+                head -c 4194304 /dev/urandom > big && cmp big {source}/big
+                dd if=big of=/dev/null bs=1M iflag=direct status=none
+                printf hello | dd of=big bs=1 seek=100 conv=notrunc status=none && cmp big {source}/big
+                """, fs.Path);
+            Assert.True(fs.Mount.IoUring!.RequestsServed > 0);
+            Assert.True(counts[Opcode.Open] + counts[Opcode.Create] >= 3, counts.ToString());
+            Assert.True(counts[Opcode.Read] == 0 && counts[Opcode.Write] == 0, $"the daemon saw file I/O: {counts}");
+        }
+        finally
+        {
+            try { Directory.Delete(source, recursive: true); } catch (IOException) { }
+        }
     }
 
     [UringFact]
