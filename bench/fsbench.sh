@@ -1034,6 +1034,12 @@ checks = []
 for o, p in LIBFUSE_PAIRS:
     floor = 1.2 if o.startswith("memfs") else 1.0
     check("%s ≥ %.1f× %s on every workload" % (o, floor, p), o, p, ratio_workloads, floor)
+# FUSE over io_uring against our own /dev/fuse path, where its per-CPU queues matter most: a request per stat.
+check("memfs-uring cold stat ≥ 1.5× memfs (our own /dev/fuse path)", "memfs-uring", "memfs", ["stat-cold"], 1.5)
+check("passthrough-uring cold stat ≥ 1.5× passthrough (our own /dev/fuse path)", "passthrough-uring", "passthrough", ["stat-cold"], 1.5)
+check("memfs unlink ≥ 1.0× gofuse-memfs (both with default_permissions)", "memfs", "gofuse-memfs", ["unlink"], 1.0)
+check("passthrough (plain path) create and small files ≥ 1.0× gofuse-loopback", "passthrough", "gofuse-loopback",
+      ["create", "smallfile-write", "smallfile-read"], 1.0)
 targets_11 = checks
 checks = targets_4
 for t in ("memfs", "passthrough", "passthrough-kpt", "memfs-uring", "passthrough-uring", "passthrough-kpt-uring"):
@@ -1046,16 +1052,17 @@ for t in ("memfs", "passthrough", "passthrough-kpt", "memfs-uring", "passthrough
         else: checks.append("- %s peak RSS < 300 MiB: **%s** (highest round %.0f MiB)" % (t, "met" if max(ok) < 300 else "MISSED", max(ok)))
 # With kernel passthrough in effect the random reads never reach the daemon: its CPU per read drops to ~1 µs
 # (plain path ~20 µs). Compare the two passthrough targets there (or over all fio phases without cpu.tsv).
-if "passthrough-kpt" in targets and "passthrough" in targets:
-    kp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get(("passthrough-kpt", w), [])] if per else []
-    pp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get(("passthrough", w), [])] if per else []
+for kt, pt in (("passthrough-kpt", "passthrough"), ("passthrough-kpt-uring", "passthrough-uring")):
+    if kt not in targets or pt not in targets: continue
+    kp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get((kt, w), [])] if per else []
+    pp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get((pt, w), [])] if per else []
     if kp and pp:
         k, p, what = statistics.median(kp), statistics.median(pp), "µs of CPU per random read"
     else:
-        k, _ = med("passthrough-kpt", "cpu-data"); p, _ = med("passthrough", "cpu-data"); what = "s of CPU in the fio phases"
+        k, _ = med(kt, "cpu-data"); p, _ = med(pt, "cpu-data"); what = "s of CPU in the fio phases"
     if isinstance(k, float) and isinstance(p, float) and p > 0 and k > 0.25 * p:
-        checks.append("- passthrough-kpt: the daemon used %.2f %s (plain passthrough %.2f): kernel passthrough does not "
-                      "seem to be in effect for the files" % (k, what, p))
+        checks.append("- %s: the daemon used %.2f %s (%s %.2f): kernel passthrough does not "
+                      "seem to be in effect for the files" % (kt, k, what, pt, p))
 for issue, cs in (("4", checks), ("11: libfuse 3.18", targets_11)):
     if not cs: continue
     L.append("")
