@@ -165,8 +165,25 @@ public abstract class FilesystemActor : UntypedActor
     public override void AroundPreRestart(Exception cause, object? message)
     {
         FailDeferred("restarting");
+        // The kernel sends INIT once per connection, so the instance that replaces this one would never be given the
+        // notifier again: hand it over through the actor's reference, which a restart keeps.
+        if (_notifier is { } notifier) NotifiersAcrossRestart.AddOrUpdate(Self, notifier);
         base.AroundPreRestart(cause, message);
     }
+
+    public override void AroundPostRestart(Exception cause, object? message)
+    {
+        if (NotifiersAcrossRestart.TryGetValue(Self, out var notifier))
+        {
+            NotifiersAcrossRestart.Remove(Self);
+            _notifier ??= notifier;
+        }
+        base.AroundPostRestart(cause, message);
+    }
+
+    // Only between PreRestart of the old instance and PostRestart of the new one (same thread, same cell); weak, so an
+    // actor that stops during its restart leaves nothing behind.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IActorRef, KernelNotifier> NotifiersAcrossRestart = new();
 
     public override void AroundPostStop()
     {
@@ -227,8 +244,8 @@ public abstract class FilesystemActor : UntypedActor
 
     // ------------------------------------------------------------------ kernel notifications
 
-    /// <summary>The connection's notifier, once the kernel's INIT reached this actor (null before, or when this actor
-    /// restarted after it: a restarted actor gets no second INIT).</summary>
+    /// <summary>The connection's notifier, once the kernel's INIT reached this actor (null before). A restarted actor
+    /// keeps it (the kernel sends no second INIT).</summary>
     protected KernelNotifier? Notifier => _notifier;
 
     /// <summary>FUSE_NOTIFY_INVAL_INODE: the kernel drops <paramref name="nodeId"/>'s cached attributes and, unless

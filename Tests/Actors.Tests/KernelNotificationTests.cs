@@ -20,6 +20,8 @@ public sealed class KernelNotificationTests : Akka.TestKit.Xunit2.TestKit
     public sealed record InvalidateEntry(ulong Parent, FileName Name);
     public sealed record Delete(ulong Parent, ulong Child, FileName Name);
     public sealed record GetRefused;
+    public sealed record Boom;
+    public sealed record HasNotifier;
 
     public sealed class Counts
     {
@@ -54,10 +56,26 @@ public sealed class KernelNotificationTests : Akka.TestKit.Xunit2.TestKit
                 case InvalidateEntry m: Sender.Tell(NotifyInvalidateEntry(m.Parent, m.Name)); break;
                 case Delete m: Sender.Tell(NotifyDelete(m.Parent, m.Child, m.Name)); break;
                 case GetRefused: Sender.Tell(Notifier?.KernelRefused ?? -1); break;
+                case HasNotifier: Sender.Tell(Notifier is not null); break;
+                case Boom: throw new InvalidOperationException("boom (test)");
                 default: Unhandled(message); break;
             }
         }
     }
+
+    /// <summary>Supervises its one child with Restart, as an application that owns its filesystem actor may.</summary>
+    private sealed class RestartingParent : ReceiveActor
+    {
+        public RestartingParent(Props child)
+        {
+            var fs = Context.ActorOf(child, "fs");
+            Receive<GetChild>(_ => Sender.Tell(fs));
+        }
+
+        protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Restart);
+    }
+
+    private sealed record GetChild;
 
     private static async Task Eventually(Func<bool> condition, string what)
     {
@@ -121,5 +139,23 @@ public sealed class KernelNotificationTests : Akka.TestKit.Xunit2.TestKit
         // The connection ended: nothing accepts notifications any more.
         Assert.False(await actor.Ask<bool>(new InvalidateInode(2)));
         Assert.False(await actor.Ask<bool>(new Delete(1, 2, "a")));
+    }
+
+    [Fact]
+    public async Task A_filesystem_actor_restarted_by_its_supervisor_keeps_the_notifier()
+    {
+        // The kernel sends INIT once per connection: the instance that replaces a failed one must still notify.
+        var counts = new Counts();
+        var parent = Sys.ActorOf(Props.Create(() => new RestartingParent(Props.Create(() => new NotifyingFs(counts)))));
+        var actor = await parent.Ask<IActorRef>(new GetChild(), TimeSpan.FromSeconds(10));
+        await using var fs = await InProcessFilesystem.StartAsync(Sys, actor);
+        await fs.Client.LookupAsync(1, "a");
+        Assert.True((await fs.Client.GetAttrAsync(2)).FromCache);
+        Assert.True(await actor.Ask<bool>(new HasNotifier(), TimeSpan.FromSeconds(10)));
+
+        await EventFilter.Exception<InvalidOperationException>().ExpectOneAsync(async () => actor.Tell(new Boom()));
+        Assert.True(await actor.Ask<bool>(new HasNotifier(), TimeSpan.FromSeconds(10)), "the restarted instance lost the notifier");
+        Assert.True(await actor.Ask<bool>(new InvalidateInode(2, -1), TimeSpan.FromSeconds(10)));
+        await Eventually(() => !fs.Device.Cache.TryGetAttr(2, out _), "attributes of node 2 dropped after the restart");
     }
 }
