@@ -27,6 +27,9 @@ internal sealed class HostIoPool
     private bool _stopping;
     // Threads inside a call (read by Stop without the lock).
     private int _running;
+    // The pool whose call this thread is making: a reply may run the connection, and through it this actor, on the
+    // pool thread itself (InlineDispatcher), so Stop can be called from inside a call and must not wait for itself.
+    [ThreadStatic] private static HostIoPool? t_inCallOf;
     private readonly int _maxThreads;
     private readonly string _name;
     private readonly ILoggingAdapter _log;
@@ -122,6 +125,7 @@ internal sealed class HostIoPool
             }
             try
             {
+                t_inCallOf = this;
                 HostIo.Run(in work, aligned, _log);
             }
             catch (Exception e)
@@ -132,6 +136,7 @@ internal sealed class HostIoPool
             }
             finally
             {
+                t_inCallOf = null;
                 Interlocked.Decrement(ref _running);
             }
         }
@@ -159,10 +164,11 @@ internal sealed class HostIoPool
         }
         foreach (var w in idle) w.Wake.Set();
         foreach (var work in queued) Abandon(in work);
+        int self = t_inCallOf == this ? 1 : 0;
         var clock = Stopwatch.StartNew();
-        while (Volatile.Read(ref _running) > 0 && clock.Elapsed < wait) Thread.Sleep(1);
-        if (Volatile.Read(ref _running) > 0)
-            _log.Warning("{Count} host I/O call(s) still running as the passthrough filesystem stops; their requests are answered EIO", Volatile.Read(ref _running));
+        while (Volatile.Read(ref _running) > self && clock.Elapsed < wait) Thread.Sleep(1);
+        if (Volatile.Read(ref _running) > self)
+            _log.Warning("{Count} host I/O call(s) still running as the passthrough filesystem stops; their requests are answered EIO", Volatile.Read(ref _running) - self);
     }
 
     private static void Abandon(in IoWork work)
