@@ -52,6 +52,11 @@ internal static unsafe partial class Native
     // statfs f_type of the filesystems whose file data lives in memory: their I/O never waits for a device or a server.
     public const long TMPFS_MAGIC = 0x01021994;
     public const long RAMFS_MAGIC = unchecked((long)0x858458f6);
+    // statfs f_type of the local block-device filesystems: their calls wait at most for a local device, never a server.
+    public const long EXT4_SUPER_MAGIC = 0xEF53; // also ext2 and ext3
+    public const long XFS_SUPER_MAGIC = 0x58465342;
+    public const long BTRFS_SUPER_MAGIC = unchecked((long)0x9123683E);
+    public const long F2FS_SUPER_MAGIC = unchecked((long)0xF2F52010);
 
     public const uint S_IFMT = 0xF000;
     public const uint S_ISUID = 0x800;

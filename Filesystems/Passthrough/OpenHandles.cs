@@ -11,7 +11,7 @@ namespace FuseActors.Filesystems.Passthrough;
 /// kernel may well have sent RELEASE. So a descriptor number is never closed, and reused by another open, under a
 /// running pread/pwrite.
 /// </summary>
-internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough, int bufferedTwin, bool inlineIo)
+internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough, int bufferedTwin, bool inlineIo, bool localDevice = false)
 {
     // The table's reference, plus one per host call in flight on an I/O thread.
     private int _references = 1;
@@ -31,6 +31,10 @@ internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? direc
     /// <summary>The host file's data lives in memory (tmpfs, ramfs): its calls never wait for a device or a server,
     /// so they run on the actor's thread even with an I/O pool (a hop to a pool thread would cost more than the call).</summary>
     public bool InlineIo { get; } = inlineIo;
+    /// <summary>The host file is on a local block-device filesystem (ext4, xfs, btrfs, f2fs): a buffered write is a copy
+    /// into its page cache and FLUSH a close(dup) that does nothing more, so both run on the actor's thread (see
+    /// <c>PassthroughFs.Write</c> for what this trades).</summary>
+    public bool LocalDevice { get; } = localDevice;
     /// <summary>The host answered EOPNOTSUPP to a <c>preadv2(RWF_NOWAIT)</c> on <see cref="Fd"/>: do not try again
     /// (every read goes to the I/O pool). Read and written by the actor only.</summary>
     public bool NoWaitUnsupported { get; set; }
@@ -67,10 +71,11 @@ internal sealed class OpenHandles : IDisposable
 
     public int Count => _handles.Count;
 
-    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null, bool passthrough = false, int bufferedTwin = -1, bool inlineIo = false)
+    public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null, bool passthrough = false, int bufferedTwin = -1,
+        bool inlineIo = false, bool localDevice = false)
     {
         ulong fh = _next++;
-        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough, bufferedTwin, inlineIo));
+        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough, bufferedTwin, inlineIo, localDevice));
         return fh;
     }
 

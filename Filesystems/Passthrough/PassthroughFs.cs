@@ -33,8 +33,9 @@ namespace FuseActors.Filesystems.Passthrough;
 /// its descriptor under the call) and defers the request; a pool thread makes the call and answers. Exceptions,
 /// each for speed: a READ first tries the host page cache without waiting (<c>preadv2(RWF_NOWAIT)</c>) on the
 /// actor's thread, and only what would wait goes to the pool, so a cached read costs what it did before (no thread
-/// hop); and files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
-/// for a device or a server. Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME,
+/// hop); files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
+/// for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
+/// FLUSH stay on the actor too (see <see cref="Write"/>). Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME,
 /// READDIR, xattrs...) still run inline on the actor: they read and change the inode and handle tables, which
 /// belong to the actor alone; so a stalled host still stalls those (and, behind them, the mount), but no longer
 /// the reads and writes of healthy files. The per-inode bookkeeping (open counts, backing ids) stays on the actor.
@@ -96,8 +97,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private readonly AlignedBuffer _direct = new();
     /// <summary>The I/O threads of the data path; null with <see cref="PassthroughOptions.IoThreads"/> = 0 (every call on the actor).</summary>
     private readonly HostIoPool? _io;
-    /// <summary>Host filesystems (by st_dev) whose file data is in memory: their I/O stays on the actor.</summary>
-    private readonly Dictionary<ulong, bool> _dataInMemory = new();
+    /// <summary>What the host filesystems (by st_dev) may wait for, from their statfs type.</summary>
+    private readonly Dictionary<ulong, HostWaits> _hostWaits = new();
     private readonly bool _chownToCaller;
     private readonly uint _daemonGid;
     private readonly byte[] _xattrBuffer = GC.AllocateUninitializedArray<byte>(XattrMax, pinned: true);
@@ -399,7 +400,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
-        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!));
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
         if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
@@ -497,7 +498,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
-        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n));
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
         if (!r.Reply(fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
@@ -608,18 +609,38 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         r.Reply();
     }
 
-    /// <summary>Whether a handle on <paramref name="n"/> makes its host calls on the actor: always without an I/O
-    /// pool; with one, only where the file's data is in memory (tmpfs, ramfs: a call there never waits for a device
-    /// or a server, and a hop to a pool thread would cost more than the call). Cached per host filesystem.</summary>
-    private bool InlineIo(HostInode n)
+    /// <summary>What a host filesystem's calls may wait for.</summary>
+    private enum HostWaits : byte
     {
-        if (_io is null) return true;
-        if (_dataInMemory.TryGetValue(n.Dev, out bool inMemory)) return inMemory;
-        StatFsBuf s;
-        inMemory = fstatfs(n.Fd, &s) == 0 && s.Type is TMPFS_MAGIC or RAMFS_MAGIC;
-        _dataInMemory[n.Dev] = inMemory;
-        return inMemory;
+        /// <summary>A server or anything unknown (NFS, CIFS, FUSE, ...): its calls go to the I/O pool.</summary>
+        Server,
+        /// <summary>A local block device (ext4, xfs, btrfs, f2fs).</summary>
+        LocalDevice,
+        /// <summary>Nothing: the data is in memory (tmpfs, ramfs).</summary>
+        Nothing,
     }
+
+    /// <summary>From the host filesystem's statfs type, asked once per st_dev.</summary>
+    private HostWaits Waits(HostInode n)
+    {
+        if (_hostWaits.TryGetValue(n.Dev, out var waits)) return waits;
+        StatFsBuf s;
+        waits = fstatfs(n.Fd, &s) != 0 ? HostWaits.Server : s.Type switch
+        {
+            TMPFS_MAGIC or RAMFS_MAGIC => HostWaits.Nothing,
+            EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or F2FS_SUPER_MAGIC => HostWaits.LocalDevice,
+            _ => HostWaits.Server,
+        };
+        _hostWaits[n.Dev] = waits;
+        return waits;
+    }
+
+    /// <summary>Whether a handle on <paramref name="n"/> makes all its host calls on the actor: always without an I/O
+    /// pool; with one, only where the file's data is in memory (tmpfs, ramfs: a call there never waits for a device
+    /// or a server, and a hop to a pool thread would cost more than the call).</summary>
+    private bool InlineIo(HostInode n) => _io is null || Waits(n) == HostWaits.Nothing;
+
+    private bool LocalDevice(HostInode n) => _io is not null && Waits(n) == HostWaits.LocalDevice;
 
     /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
     /// open (a reference each) until the call ends.</summary>
@@ -724,16 +745,22 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Handle(r, r.Fh) is not { } h) return;
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
         // No RWF_NOWAIT attempt as for READ: ext4 and tmpfs answer EOPNOTSUPP to every buffered RWF_NOWAIT write
-        // (Linux 6.18), so it would only add a call.
-        if (h.InlineIo) HostIo.Write(r, h, _direct, Log);
+        // (Linux 6.18), so it would only add a call. A buffered write to a local block-device filesystem stays on the
+        // actor instead: it is a copy into the host page cache, and handing it to a pool thread cost a thread
+        // wake-up per WRITE (with FLUSH, about a third of the small-file write rate: bench/PASSTHROUGH.md). What it
+        // trades: such a write can still wait, inline, when the host throttles a writer whose dirty pages outrun its
+        // device (balance_dirty_pages), which on a block device that hangs (a network block device) means the mount
+        // waits too. O_DIRECT writes, which wait for the device each time, go to the pool.
+        if (h.InlineIo || (h.LocalDevice && !h.Direct)) HostIo.Write(r, h, _direct, Log);
         else Offload(r, h);
     }
 
     protected override void Flush(FlushRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
-        // The close(dup) may wait on the host (NFS writes back on close): off the actor too.
-        if (h.InlineIo) HostIo.Flush(r, h);
+        // The close(dup) may wait on the host (NFS writes back on close): off the actor, except on filesystems where a
+        // close does nothing more than drop the descriptor (memory, local block devices).
+        if (h.InlineIo || h.LocalDevice) HostIo.Flush(r, h);
         else Offload(r, h);
     }
 
