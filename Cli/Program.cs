@@ -134,12 +134,16 @@ internal static class Program
         Config config;
         ConnectionSettings settings;
         MemoryFsOptions memoryFs;
+        int passthroughIoThreads;
         try
         {
             config = mountOptions.WithFallback(LoadConfig(cli));
             if (cli.Debug) config = ConfigurationFactory.ParseString("akka.loglevel = DEBUG").WithFallback(config);
             settings = ConnectionSettings.FromConfig(config);
             memoryFs = MemoryFsOptions.FromConfig(config);
+            passthroughIoThreads = config.GetInt("fuseactors.passthrough-fs.io-threads", PassthroughOptions.Default.IoThreads);
+            if (passthroughIoThreads is < 0 or > 1024)
+                throw new FormatException($"fuseactors.passthrough-fs.io-threads: {passthroughIoThreads} is not 0 to 1024");
             BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
         }
         catch (ConfigFileException e)
@@ -179,11 +183,12 @@ internal static class Program
         var options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
         var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
 
+        var passthroughOptions = new PassthroughOptions { KernelPassthrough = settings.Passthrough, IoThreads = passthroughIoThreads };
         Props filesystem = cli.Kind switch
         {
             "memfs" => MemoryFs.Props(memoryFs),
-            _ when cli.SourceBytes is { } bytes => PassthroughFs.Props(bytes, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
-            _ => PassthroughFs.Props(cli.Source!, new PassthroughOptions { KernelPassthrough = settings.Passthrough }),
+            _ when cli.SourceBytes is { } bytes => PassthroughFs.Props(bytes, passthroughOptions),
+            _ => PassthroughFs.Props(cli.Source!, passthroughOptions),
         };
 
         // Registered before mounting, so a signal while the mount starts stops it cleanly too.

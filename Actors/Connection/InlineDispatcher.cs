@@ -49,6 +49,14 @@ public sealed class InlineDispatcher : MessageDispatcher
     /// <summary>Lets the calling thread (a device reader) run mailboxes of this dispatcher inline.</summary>
     internal static void MarkReaderThread() => t_readerThread = true;
 
+    /// <summary>
+    /// Lets the calling thread run mailboxes of this dispatcher inline, as a device reader does: for a filesystem's own
+    /// worker threads that answer requests (PassthroughFs's I/O pool). A reply given there is then written to the
+    /// kernel on that thread, instead of waking a thread-pool thread to run the connection (one thread wake-up less
+    /// per request). Such a thread must expect to run actor code (the connection, and what it sends to) inside a Tell.
+    /// </summary>
+    public static void RunMailboxesInline() => t_readerThread = true;
+
     /// <summary>Registers the dispatcher under <see cref="DispatcherId"/> in a system (idempotent).</summary>
     public static void Register(Akka.Actor.ActorSystem system)
     {

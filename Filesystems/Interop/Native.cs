@@ -46,6 +46,18 @@ internal static unsafe partial class Native
 
     public const int SEEK_SET = 0;
 
+    /// <summary>preadv2 flag: fail with EAGAIN rather than wait for I/O (or for a lock); EOPNOTSUPP where the file does not support it.</summary>
+    public const int RWF_NOWAIT = 0x8;
+
+    // statfs f_type of the filesystems whose file data lives in memory: their I/O never waits for a device or a server.
+    public const long TMPFS_MAGIC = 0x01021994;
+    public const long RAMFS_MAGIC = unchecked((long)0x858458f6);
+    // statfs f_type of the local block-device filesystems: their calls wait at most for a local device, never a server.
+    public const long EXT4_SUPER_MAGIC = 0xEF53; // also ext2 and ext3
+    public const long XFS_SUPER_MAGIC = 0x58465342;
+    public const long BTRFS_SUPER_MAGIC = unchecked((long)0x9123683E);
+    public const long F2FS_SUPER_MAGIC = unchecked((long)0xF2F52010);
+
     public const uint S_IFMT = 0xF000;
     public const uint S_ISUID = 0x800;
     public const uint S_ISGID = 0x400;
@@ -82,6 +94,8 @@ internal static unsafe partial class Native
     [LibraryImport(Libc, SetLastError = true)] public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
     [LibraryImport(Libc, SetLastError = true)] public static partial int faccessat(int dirfd, byte* path, int mode, int flags);
     [LibraryImport(Libc, EntryPoint = "pread64", SetLastError = true)] public static partial nint pread(int fd, byte* buf, nuint count, long offset);
+    /// <summary>preadv2(2); with <see cref="RWF_NOWAIT"/> it reads only what the page cache holds, never waiting for I/O.</summary>
+    [LibraryImport(Libc, EntryPoint = "preadv2", SetLastError = true)] public static partial nint preadv2(int fd, Iovec* iov, int iovcnt, long offset, int flags);
     [LibraryImport(Libc, EntryPoint = "pwrite64", SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
     [LibraryImport(Libc, EntryPoint = "lseek64", SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
     [LibraryImport(Libc, SetLastError = true)] public static partial int fsync(int fd);
@@ -173,6 +187,14 @@ internal struct Statx
 
     public readonly ulong Dev => Native.MakeDev(DevMajor, DevMinor);
     public readonly uint Type => Mode & Native.S_IFMT;
+}
+
+/// <summary><c>struct iovec</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct Iovec
+{
+    public void* Base;
+    public nuint Length;
 }
 
 /// <summary><c>struct statfs</c> of 64-bit Linux (every field a long; 120 bytes).</summary>

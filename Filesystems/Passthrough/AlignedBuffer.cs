@@ -4,8 +4,9 @@ namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>
 /// The buffer of O_DIRECT reads and writes on host files: O_DIRECT wants the memory aligned to the host's logical
-/// block size (512 or 4096 bytes), which pooled arrays and the request buffers are not. One buffer per filesystem
-/// actor, grown to the largest request seen and reused (each READ and WRITE is done before the next starts), so
+/// block size (512 or 4096 bytes), which pooled arrays and the request buffers are not. One buffer per thread that
+/// makes such calls — the filesystem actor (for the calls it makes itself) and each of its I/O pool threads — grown
+/// to the largest request seen and reused (each thread's READ or WRITE is done before its next starts), so
 /// O_DIRECT costs a copy, never an allocation per request. The offset and length stay the caller's: the host answers
 /// EINVAL to unaligned ones as it would answer the caller.
 /// </summary>

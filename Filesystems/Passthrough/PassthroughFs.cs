@@ -25,10 +25,21 @@ namespace FuseActors.Filesystems.Passthrough;
 /// regular files are served by the kernel on the host file itself (FOPEN_PASSTHROUGH, see <see cref="StartIo"/>);
 /// everything else, and every open the kernel cannot pass through, takes the plain path through this actor.
 ///
-/// Threading: the syscalls block briefly and run inside the actor, one request at a time. All state (inode and
-/// handle tables) belongs to the actor, so a later pool of I/O worker actors (READ/WRITE/FSYNC/COPY_FILE_RANGE
-/// on a dedicated dispatcher, given the host fd in the message) can be added without changing the node logic;
-/// <see cref="PassthroughOptions.Dispatcher"/> already lets the whole actor run on a blocking-I/O dispatcher.
+/// Threading: with the default inline dispatch the actor runs on the device reader thread, so a host call that
+/// hangs (a stalled network filesystem under SOURCE) would hold up every request of the mount. The data path on an
+/// open handle — READ, WRITE, FLUSH, FSYNC/FSYNCDIR, FALLOCATE, LSEEK, COPY_FILE_RANGE — therefore runs its host
+/// call on the filesystem's own I/O threads (<see cref="HostIoPool"/>, <see cref="PassthroughOptions.IoThreads"/>):
+/// the actor checks the handle, takes a reference on it (<see cref="OpenHandle.Acquire"/>, so RELEASE cannot close
+/// its descriptor under the call) and defers the request; a pool thread makes the call and answers. Exceptions,
+/// each for speed: a READ first tries the host page cache without waiting (<c>preadv2(RWF_NOWAIT)</c>) on the
+/// actor's thread, and only what would wait goes to the pool, so a cached read costs what it did before (no thread
+/// hop); files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
+/// for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
+/// FLUSH stay on the actor too (see <see cref="Write"/>). Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME,
+/// READDIR, xattrs...) still run inline on the actor: they read and change the inode and handle tables, which
+/// belong to the actor alone; so a stalled host still stalls those (and, behind them, the mount), but no longer
+/// the reads and writes of healthy files. The per-inode bookkeeping (open counts, backing ids) stays on the actor.
+/// <see cref="PassthroughOptions.Dispatcher"/> lets the whole actor run on another dispatcher.
 /// </summary>
 public sealed unsafe class PassthroughFs : FilesystemActor
 {
@@ -61,6 +72,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (fd < 0) throw new DirectoryNotFoundException($"passthrough source '{Display(sourceDirectory)}' is not a directory: {LastError()}");
         close(fd);
         options ??= PassthroughOptions.Default;
+        ArgumentOutOfRangeException.ThrowIfNegative(options.IoThreads, nameof(options.IoThreads));
         var props = Akka.Actor.Props.Create<PassthroughFs>(sourceDirectory, options);
         return options.Dispatcher is { } d ? props.WithDispatcher(d) : props;
     }
@@ -81,7 +93,12 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.HandlesOpenTruncate;
     private readonly InodeTable _inodes;
     private readonly OpenHandles _handles = new();
+    /// <summary>The O_DIRECT buffer of the calls the actor makes itself (each pool thread has its own).</summary>
     private readonly AlignedBuffer _direct = new();
+    /// <summary>The I/O threads of the data path; null with <see cref="PassthroughOptions.IoThreads"/> = 0 (every call on the actor).</summary>
+    private readonly HostIoPool? _io;
+    /// <summary>What the host filesystems (by st_dev) may wait for, from their statfs type.</summary>
+    private readonly Dictionary<ulong, HostWaits> _hostWaits = new();
     private readonly bool _chownToCaller;
     private readonly uint _daemonGid;
     private readonly byte[] _xattrBuffer = GC.AllocateUninitializedArray<byte>(XattrMax, pinned: true);
@@ -106,10 +123,28 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         _inodes = new InodeTable(fd, st);
         _chownToCaller = options.OwnerFromCaller && geteuid() == 0;
         _daemonGid = getegid();
+        if (options.IoThreads > 0) _io = new HostIoPool(options.IoThreads, "passthrough", Log);
+    }
+
+    // The pool stops before FilesystemActor answers EIO for the requests still deferred (in AroundPostStop and
+    // AroundPreRestart): calls just finishing then answer themselves, and are done with their WRITE buffers.
+    private void StopIo() => _io?.Stop(TimeSpan.FromSeconds(1));
+
+    public override void AroundPostStop()
+    {
+        StopIo();
+        base.AroundPostStop();
+    }
+
+    public override void AroundPreRestart(Exception cause, object? message)
+    {
+        StopIo();
+        base.AroundPreRestart(cause, message);
     }
 
     protected override void PostStop()
     {
+        StopIo();
         _direct.Dispose();
         _handles.Dispose();
         _inodes.Dispose();
@@ -365,7 +400,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
-        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered);
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
         if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
@@ -463,7 +498,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
-        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered);
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
         if (!r.Reply(fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
@@ -558,7 +593,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Node(r, r.NodeId) is not { } n) return;
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
-        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd));
+        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
         if (!r.Reply(fh)) _handles.Close(fh);
     }
 
@@ -574,92 +609,159 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         r.Reply();
     }
 
+    /// <summary>What a host filesystem's calls may wait for.</summary>
+    private enum HostWaits : byte
+    {
+        /// <summary>A server or anything unknown (NFS, CIFS, FUSE, ...): its calls go to the I/O pool.</summary>
+        Server,
+        /// <summary>A local block device (ext4, xfs, btrfs, f2fs).</summary>
+        LocalDevice,
+        /// <summary>Nothing: the data is in memory (tmpfs, ramfs).</summary>
+        Nothing,
+    }
+
+    /// <summary>From the host filesystem's statfs type, asked once per st_dev.</summary>
+    private HostWaits Waits(HostInode n)
+    {
+        if (_hostWaits.TryGetValue(n.Dev, out var waits)) return waits;
+        StatFsBuf s;
+        waits = fstatfs(n.Fd, &s) != 0 ? HostWaits.Server : s.Type switch
+        {
+            TMPFS_MAGIC or RAMFS_MAGIC => HostWaits.Nothing,
+            EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or F2FS_SUPER_MAGIC => HostWaits.LocalDevice,
+            _ => HostWaits.Server,
+        };
+        _hostWaits[n.Dev] = waits;
+        return waits;
+    }
+
+    /// <summary>Whether a handle on <paramref name="n"/> makes all its host calls on the actor: always without an I/O
+    /// pool; with one, only where the file's data is in memory (tmpfs, ramfs: a call there never waits for a device
+    /// or a server, and a hop to a pool thread would cost more than the call).</summary>
+    private bool InlineIo(HostInode n) => _io is null || Waits(n) == HostWaits.Nothing;
+
+    private bool LocalDevice(HostInode n) => _io is not null && Waits(n) == HostWaits.LocalDevice;
+
+    /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
+    /// open (a reference each) until the call ends.</summary>
+    private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int done = 0)
+    {
+        r.Defer();
+        h.Acquire();
+        second?.Acquire();
+        _io!.Enqueue(new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Done = done });
+    }
+
     protected override void Read(ReadRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
         if (r.Size == 0) { r.Reply(ReadOnlyMemory<byte>.Empty); return; }
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
-        var buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
-        nint n = -1;
-        if (h.Direct)
+        if (h.InlineIo)
         {
-            // O_DIRECT on the host: the read lands in the aligned buffer, then goes out in a pooled one.
-            byte* aligned = _direct.Get((int)r.Size);
-            do n = pread(h.Fd, aligned, r.Size, (long)r.Offset);
-            while (n < 0 && LastError() == Errno.EINTR);
-            if (n > 0) new ReadOnlySpan<byte>(aligned, (int)n).CopyTo(buffer);
-        }
-        if (!h.Direct || (n < 0 && LastError() == Errno.EINVAL))
-        {
-            int fd = h.Direct ? h.BufferedFd : h.Fd;
-            fixed (byte* p = buffer)
-            {
-                do n = pread(fd, p, r.Size, (long)r.Offset);
-                while (n < 0 && LastError() == Errno.EINTR);
-            }
-        }
-        if (n < 0)
-        {
-            var e = LastError();
-            ArrayPool<byte>.Shared.Return(buffer);
-            r.Fail(e);
+            HostIo.Read(r, h, null, 0, _direct);
             return;
         }
-        r.ReplyPooled(buffer, (int)n);
+        byte[]? buffer = null;
+        int done = 0;
+        if (!h.NoWaitUnsupported)
+        {
+            // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
+            buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
+            var result = h.Direct
+                ? ReadDirectNoWait(h.Fd, _direct, buffer, (int)r.Size, (long)r.Offset, ref done)
+                : ReadCached(h.Fd, buffer, (int)r.Size, (long)r.Offset, ref done);
+            switch (result)
+            {
+                case CachedRead.Complete:
+                    r.ReplyPooled(buffer, done);
+                    return;
+                case CachedRead.Unsupported:
+                    h.NoWaitUnsupported = true;
+                    break;
+            }
+        }
+        Offload(r, h, buffer: buffer, done: done);
+    }
+
+    private enum CachedRead { Complete, WouldWait, Unsupported }
+
+    /// <summary>
+    /// Reads from the host page cache only (<c>preadv2(RWF_NOWAIT)</c>), from <paramref name="done"/> on, until the
+    /// buffer is full or the host says end of file (<see cref="CachedRead.Complete"/>). RWF_NOWAIT may stop short
+    /// where the cached part ends, which is not end of file: a reply that short would be end of file to the kernel,
+    /// so the read goes on until a call returns 0 (end of file: the rest of the request is beyond it) or fails with
+    /// EAGAIN (<see cref="CachedRead.WouldWait"/>: the pool reads the rest). EOPNOTSUPP (a host filesystem without
+    /// RWF_NOWAIT: tmpfs, FUSE, NFS) is <see cref="CachedRead.Unsupported"/>. Any other error is left to the pool's
+    /// blocking read, which answers it.
+    /// </summary>
+    private static CachedRead ReadCached(int fd, byte[] buffer, int size, long offset, ref int done)
+    {
+        fixed (byte* p = buffer)
+        {
+            Iovec iov;
+            while (done < size)
+            {
+                iov.Base = p + done;
+                iov.Length = (nuint)(size - done);
+                nint n = preadv2(fd, &iov, 1, offset + done, RWF_NOWAIT);
+                if (n > 0) done += (int)n;
+                else if (n == 0) break;
+                else
+                {
+                    var e = LastError();
+                    if (e == Errno.EINTR) continue;
+                    return e == Errno.EOPNOTSUPP ? CachedRead.Unsupported : CachedRead.WouldWait;
+                }
+            }
+        }
+        return CachedRead.Complete;
+    }
+
+    /// <summary>
+    /// An O_DIRECT read with RWF_NOWAIT: the host filesystems that take it (ext4, xfs, btrfs: local block devices;
+    /// network filesystems, FUSE and tmpfs answer EOPNOTSUPP) then refuse with EAGAIN what would wait for a lock or
+    /// for block mapping, and otherwise read straight from the device, waiting only for the device's own answer —
+    /// which is how every O_DIRECT read went before the pool. This keeps 4 KiB O_DIRECT random reads, which the
+    /// host cannot cache, at their old latency: handing each to a pool thread costs a thread wake-up per read
+    /// (measured: bench/PASSTHROUGH.md). A short O_DIRECT read is end of file, as on the pool. Anything but a result
+    /// (EAGAIN, EINVAL for an unaligned read, which the pool sends through the buffered twin) goes to the pool.
+    /// </summary>
+    private static CachedRead ReadDirectNoWait(int fd, AlignedBuffer aligned, byte[] buffer, int size, long offset, ref int done)
+    {
+        byte* a = aligned.Get(size);
+        Iovec iov;
+        iov.Base = a;
+        iov.Length = (nuint)size;
+        nint n = preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
+        if (n < 0) return LastError() == Errno.EOPNOTSUPP ? CachedRead.Unsupported : CachedRead.WouldWait;
+        new ReadOnlySpan<byte>(a, (int)n).CopyTo(buffer);
+        done = (int)n;
+        return CachedRead.Complete;
     }
 
     protected override void Write(WriteRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
-        var data = r.Data.Span;
-        int done = 0;
-        byte* aligned = null;
-        if (h.Direct)
-        {
-            // O_DIRECT on the host: the data goes out from the aligned buffer (the request's own is not aligned).
-            aligned = _direct.Get(data.Length);
-            data.CopyTo(new Span<byte>(aligned, data.Length));
-        }
-        fixed (byte* pinned = data)
-        {
-            byte* p = aligned != null ? aligned : pinned;
-            int fd = h.Fd;
-            while (done < data.Length)
-            {
-                nint n = pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
-                if (n < 0)
-                {
-                    var e = LastError();
-                    if (e == Errno.EINTR) continue;
-                    if (e == Errno.EINVAL && fd == h.Fd && h.Direct)
-                    {
-                        // Not aligned for O_DIRECT: the rest goes through the file's buffered descriptor.
-                        fd = h.BufferedFd;
-                        continue;
-                    }
-                    // Never a short count: the kernel turns a short reply to an O_DIRECT (async) write into EIO, so a
-                    // host that fills after part of the data (ENOSPC, EDQUOT, EFBIG) answers with its errno.
-                    if (done > 0) Log.Warning("write of {Length} bytes at {Offset} failed on the host after {Written}: {Error}", data.Length, r.Offset, done, e);
-                    r.Fail(e);
-                    return;
-                }
-                if (n == 0) { r.Fail(Errno.EIO); return; } // pwrite never returns 0 for a non-empty write
-                done += (int)n;
-            }
-        }
-        r.Reply((uint)done);
+        // No RWF_NOWAIT attempt as for READ: ext4 and tmpfs answer EOPNOTSUPP to every buffered RWF_NOWAIT write
+        // (Linux 6.18), so it would only add a call. A buffered write to a local block-device filesystem stays on the
+        // actor instead: it is a copy into the host page cache, and handing it to a pool thread cost a thread
+        // wake-up per WRITE (with FLUSH, about a third of the small-file write rate: bench/PASSTHROUGH.md). What it
+        // trades: such a write can still wait, inline, when the host throttles a writer whose dirty pages outrun its
+        // device (balance_dirty_pages), which on a block device that hangs (a network block device) means the mount
+        // waits too. O_DIRECT writes, which wait for the device each time, go to the pool.
+        if (h.InlineIo || (h.LocalDevice && !h.Direct)) HostIo.Write(r, h, _direct, Log);
+        else Offload(r, h);
     }
 
     protected override void Flush(FlushRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
-        // close(dup(fd)), as libfuse does: the host sees a close of this open file (POSIX lock release, NFS
-        // write-back errors) while our handle stays open until RELEASE.
-        int d = dup(h.Fd);
-        if (d < 0) { r.Fail(LastError()); return; }
-        if (close(d) < 0) { r.Fail(LastError()); return; }
-        r.Reply();
+        // The close(dup) may wait on the host (NFS writes back on close): off the actor, except on filesystems where a
+        // close does nothing more than drop the descriptor (memory, local block devices).
+        if (h.InlineIo || h.LocalDevice) HostIo.Flush(r, h);
+        else Offload(r, h);
     }
 
     protected override void Fsync(FsyncRequest r) => DoFsync(r);
@@ -668,26 +770,24 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private void DoFsync(FsyncRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
-        int rc = r.DataSync ? fdatasync(h.Fd) : fsync(h.Fd);
-        if (rc < 0) { r.Fail(LastError()); return; }
-        r.Reply();
+        if (h.InlineIo) HostIo.Fsync(r, h);
+        else Offload(r, h);
     }
 
     protected override void Fallocate(FallocateRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
         if (r.Offset > long.MaxValue || r.Length > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
-        if (fallocate(h.Fd, (int)r.Mode, (long)r.Offset, (long)r.Length) < 0) { r.Fail(LastError()); return; }
-        r.Reply();
+        if (h.InlineIo) HostIo.Fallocate(r, h);
+        else Offload(r, h);
     }
 
     protected override void Lseek(LseekRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
         if (r.Offset > long.MaxValue) { r.Fail(Errno.ENXIO); return; }
-        long pos = lseek(h.Fd, (long)r.Offset, (int)r.Whence);
-        if (pos < 0) { r.Fail(LastError()); return; }
-        r.Reply((ulong)pos);
+        if (h.InlineIo) HostIo.Lseek(r, h);
+        else Offload(r, h);
     }
 
     protected override void CopyFileRange(CopyFileRangeRequest r)
@@ -695,12 +795,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Handle(r, r.FhIn) is not { } input) return;
         if (Handle(r, r.FhOut) is not { } output) return;
         if (r.OffsetIn > long.MaxValue || r.OffsetOut > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
-        // The old reply carries a 32-bit count; the host may copy less than asked, the caller loops.
-        ulong length = Math.Min(r.Length, r.Is64 ? long.MaxValue : 0xFFFFF000UL);
-        long offIn = (long)r.OffsetIn, offOut = (long)r.OffsetOut;
-        nint n = copy_file_range(input.Fd, &offIn, output.Fd, &offOut, (nuint)length, (uint)r.Flags);
-        if (n < 0) { r.Fail(LastError()); return; }
-        r.Reply((ulong)n);
+        if (input.InlineIo && output.InlineIo) HostIo.CopyFileRange(r, input, output);
+        else Offload(r, input, output);
     }
 
     // ---------------------------------------------------------------- directories

@@ -24,6 +24,15 @@ public sealed record PassthroughOptions
     /// mount to the caller (its uid, and its gid unless a set-group-id directory decided the group).</summary>
     public bool OwnerFromCaller { get; init; } = true;
 
+    /// <summary>
+    /// Threads of the filesystem's own I/O pool: reads that miss the host page cache, writes, flush, fsync, fallocate,
+    /// lseek and copy_file_range on open files make their host call there, so one that hangs (a stalled network
+    /// filesystem under SOURCE) does not hold up the rest of the mount; at most this many can hang before such
+    /// requests queue. Started when first needed. 0: every host call on the actor (and with the inline dispatcher,
+    /// on the device reader thread), as before the pool existed.
+    /// </summary>
+    public int IoThreads { get; init; } = 8;
+
     /// <summary>Akka dispatcher to run the actor on (e.g. one for blocking I/O); null = the default dispatcher.</summary>
     public string? Dispatcher { get; init; }
 }

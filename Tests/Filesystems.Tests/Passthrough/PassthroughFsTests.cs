@@ -1,13 +1,19 @@
 using System.Text;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.Passthrough;
 
 namespace FuseActors.Filesystems.Tests.PassthroughTests;
 
-/// <summary>PassthroughFs driven request by request: node bookkeeping, handles, readdir cookies and errno pass-through.</summary>
+/// <summary>PassthroughFs driven request by request: node bookkeeping, handles, readdir cookies and errno pass-through.
+/// Reads and writes go through its I/O pool (the default options).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class PassthroughFsTests : PassthroughTestKit
+public class PassthroughFsTests : PassthroughTestKit
 {
+    public PassthroughFsTests() : this(null) { }
+
+    protected PassthroughFsTests(PassthroughOptions? options) : base(options) { }
+
     [Fact]
     public void Create_write_read_round_trips_through_the_host_file()
     {
@@ -283,3 +289,7 @@ public sealed class PassthroughFsTests : PassthroughTestKit
         return output.Trim();
     }
 }
+
+/// <summary>The same with io-threads = 0: every host call on the actor, as before the I/O pool.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class PassthroughFsInlineIoTests() : PassthroughFsTests(new PassthroughOptions { IoThreads = 0 });

@@ -1,0 +1,204 @@
+using System.Buffers;
+using Akka.Event;
+using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Protocol;
+using static FuseActors.Filesystems.Interop.Native;
+
+namespace FuseActors.Filesystems.Passthrough;
+
+/// <summary>
+/// One data-path request handed to a <see cref="HostIoPool"/> thread: the request itself (it carries its arguments
+/// and takes the reply), the open handle(s) it works on, each with a reference held for the call
+/// (<see cref="OpenHandle.Acquire"/>), and for a READ what the actor already read from the page cache. A struct
+/// queued by value, so handing a request over allocates nothing.
+/// </summary>
+internal struct IoWork
+{
+    public FsRequest Request;
+    public OpenHandle Handle;
+    /// <summary>COPY_FILE_RANGE's output handle; null otherwise.</summary>
+    public OpenHandle? Second;
+    /// <summary>READ: the rented reply buffer holding <see cref="Done"/> bytes already read without waiting; null when
+    /// nothing was read yet.</summary>
+    public byte[]? Buffer;
+    public int Done;
+}
+
+/// <summary>
+/// The host calls of the data path (READ, WRITE, FLUSH, FSYNC/FSYNCDIR, FALLOCATE, LSEEK, COPY_FILE_RANGE) on an open
+/// handle. They touch nothing but the handle's descriptors and the request, so they run on an I/O pool thread as well
+/// as on the actor's (io-threads = 0, or a host whose data is in memory). Each answers its request. The caller
+/// checked the arguments that need no host call (offsets beyond INT64_MAX, an empty read).
+/// </summary>
+internal static unsafe class HostIo
+{
+    /// <summary>Runs a queued call on a pool thread and drops the references the actor took for it.</summary>
+    public static void Run(in IoWork w, AlignedBuffer aligned, ILoggingAdapter log)
+    {
+        var r = w.Request;
+        try
+        {
+            if (r.IsInterrupted)
+            {
+                // Its caller gave up while it waited in the queue (a stalled host holds every thread): do not start it.
+                if (w.Buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+                r.Fail(Errno.EINTR);
+                return;
+            }
+            switch (r)
+            {
+                case ReadRequest q: Read(q, w.Handle, w.Buffer, w.Done, aligned); break;
+                case WriteRequest q: Write(q, w.Handle, aligned, log); break;
+                case FlushRequest q: Flush(q, w.Handle); break;
+                case FsyncRequest q: Fsync(q, w.Handle); break;
+                case FallocateRequest q: Fallocate(q, w.Handle); break;
+                case LseekRequest q: Lseek(q, w.Handle); break;
+                case CopyFileRangeRequest q: CopyFileRange(q, w.Handle, w.Second!); break;
+                default: r.Fail(Errno.ENOSYS); break;
+            }
+        }
+        finally
+        {
+            w.Handle.Release();
+            w.Second?.Release();
+        }
+    }
+
+    /// <summary>
+    /// READ with waiting allowed: continues after the <paramref name="done"/> bytes already in
+    /// <paramref name="buffer"/> until the request is full or the host says end of file. A reply shorter than asked
+    /// means end of file to the kernel (it may even shrink its idea of the file's size), so a short host read is read
+    /// on from where it stopped, and an error after some bytes fails the request rather than answer them short.
+    /// </summary>
+    public static void Read(ReadRequest r, OpenHandle h, byte[]? buffer, int done, AlignedBuffer aligned)
+    {
+        int size = (int)r.Size;
+        long offset = (long)r.Offset;
+        buffer ??= ArrayPool<byte>.Shared.Rent(size);
+        var error = Errno.Ok;
+        bool finished = false;
+        nint n;
+        if (h.Direct && done == 0)
+        {
+            // O_DIRECT on the host: the read lands in the aligned buffer, then goes out in the pooled one. A short
+            // O_DIRECT read is end of file (the host read its storage, no cache in between).
+            byte* a = aligned.Get(size);
+            do n = pread(h.Fd, a, (nuint)size, offset);
+            while (n < 0 && LastError() == Errno.EINTR);
+            if (n >= 0)
+            {
+                new ReadOnlySpan<byte>(a, (int)n).CopyTo(buffer);
+                done = (int)n;
+                finished = true;
+            }
+            else if (LastError() is var e && e != Errno.EINVAL) error = e;
+            // EINVAL: not aligned for O_DIRECT: the buffered twin below reads it.
+        }
+        if (!finished && error == Errno.Ok)
+        {
+            int fd = h.Direct ? h.BufferedFd : h.Fd;
+            fixed (byte* p = buffer)
+            {
+                while (done < size)
+                {
+                    n = pread(fd, p + done, (nuint)(size - done), offset + done);
+                    if (n > 0) done += (int)n;
+                    else if (n == 0) break; // end of file
+                    else if (LastError() is var e && e != Errno.EINTR) { error = e; break; }
+                }
+            }
+        }
+        if (error != Errno.Ok)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            r.Fail(error);
+            return;
+        }
+        // False: the engine answered first (timeout, interrupt grace; this late reply goes to the connection, which
+        // returns the buffer), or the actor stopped and answered EIO (the buffer is then the GC's: ArrayPool.Shared
+        // does not need its arrays back).
+        r.ReplyPooled(buffer, done);
+    }
+
+    public static void Write(WriteRequest r, OpenHandle h, AlignedBuffer aligned, ILoggingAdapter log)
+    {
+        var data = r.Data.Span;
+        int done = 0;
+        byte* a = null;
+        if (h.Direct)
+        {
+            // O_DIRECT on the host: the data goes out from the aligned buffer (the request's own is not aligned).
+            a = aligned.Get(data.Length);
+            data.CopyTo(new Span<byte>(a, data.Length));
+        }
+        fixed (byte* pinned = data)
+        {
+            byte* p = a != null ? a : pinned;
+            int fd = h.Fd;
+            while (done < data.Length)
+            {
+                nint n = pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
+                if (n < 0)
+                {
+                    var e = LastError();
+                    if (e == Errno.EINTR) continue;
+                    if (e == Errno.EINVAL && fd == h.Fd && h.Direct)
+                    {
+                        // Not aligned for O_DIRECT: the rest goes through the file's buffered descriptor.
+                        fd = h.BufferedFd;
+                        continue;
+                    }
+                    // Never a short count: the kernel turns a short reply to an O_DIRECT (async) write into EIO, so a
+                    // host that fills after part of the data (ENOSPC, EDQUOT, EFBIG) answers with its errno.
+                    if (done > 0) log.Warning("write of {Length} bytes at {Offset} failed on the host after {Written}: {Error}", data.Length, r.Offset, done, e);
+                    r.Fail(e);
+                    return;
+                }
+                if (n == 0) { r.Fail(Errno.EIO); return; } // pwrite never returns 0 for a non-empty write
+                done += (int)n;
+            }
+        }
+        r.Reply((uint)done);
+    }
+
+    public static void Flush(FlushRequest r, OpenHandle h)
+    {
+        // close(dup(fd)), as libfuse does: the host sees a close of this open file (POSIX lock release, NFS
+        // write-back errors) while our handle stays open until RELEASE.
+        int d = dup(h.Fd);
+        if (d < 0) { r.Fail(LastError()); return; }
+        if (close(d) < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    public static void Fsync(FsyncRequest r, OpenHandle h)
+    {
+        int rc = r.DataSync ? fdatasync(h.Fd) : fsync(h.Fd);
+        if (rc < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    public static void Fallocate(FallocateRequest r, OpenHandle h)
+    {
+        if (fallocate(h.Fd, (int)r.Mode, (long)r.Offset, (long)r.Length) < 0) { r.Fail(LastError()); return; }
+        r.Reply();
+    }
+
+    public static void Lseek(LseekRequest r, OpenHandle h)
+    {
+        // SEEK_DATA/SEEK_HOLE: the answer is the returned offset; the descriptor's own position is never used for I/O.
+        long pos = lseek(h.Fd, (long)r.Offset, (int)r.Whence);
+        if (pos < 0) { r.Fail(LastError()); return; }
+        r.Reply((ulong)pos);
+    }
+
+    public static void CopyFileRange(CopyFileRangeRequest r, OpenHandle input, OpenHandle output)
+    {
+        // The old reply carries a 32-bit count; the host may copy less than asked, the caller loops.
+        ulong length = Math.Min(r.Length, r.Is64 ? long.MaxValue : 0xFFFFF000UL);
+        long offIn = (long)r.OffsetIn, offOut = (long)r.OffsetOut;
+        nint n = copy_file_range(input.Fd, &offIn, output.Fd, &offOut, (nuint)length, (uint)r.Flags);
+        if (n < 0) { r.Fail(LastError()); return; }
+        r.Reply((ulong)n);
+    }
+}

@@ -1,0 +1,98 @@
+using Akka.Actor;
+using FuseActors.Actors.Filesystem;
+
+namespace FuseActors.Integration.Tests.TestFilesystems;
+
+/// <summary>
+/// The test's hold on a <see cref="GatedReadFs"/>: which node's READs are held back, how many are held, and the call
+/// that lets them through. Thread-safe: the test uses it while the mount runs.
+/// </summary>
+public sealed class ReadGate
+{
+    private long _node;
+    private long _watched;
+    private int _held;
+    private int _releases;
+    private volatile IActorRef? _fs;
+
+    /// <summary>Holds back every READ of <paramref name="nodeId"/> from now on, until <see cref="Open"/>.</summary>
+    public void Hold(ulong nodeId)
+    {
+        Interlocked.Exchange(ref _watched, (long)nodeId);
+        Interlocked.Exchange(ref _node, (long)nodeId);
+    }
+
+    /// <summary>READs held back right now.</summary>
+    public int Held => Volatile.Read(ref _held);
+
+    /// <summary>RELEASEs of the held node (also after <see cref="Open"/>): each is the host's last close of one open of it.</summary>
+    public int Releases => Volatile.Read(ref _releases);
+
+    /// <summary>Lets every held READ (and every later one) through. Safe to call more than once.</summary>
+    public void Open()
+    {
+        Interlocked.Exchange(ref _node, 0);
+        _fs?.Tell(GatedReadFs.LetThrough.Instance);
+    }
+
+    internal bool Holds(ulong nodeId) => nodeId != 0 && (ulong)Interlocked.Read(ref _node) == nodeId;
+    internal void NoteRelease(ulong nodeId)
+    {
+        if (nodeId != 0 && (ulong)Interlocked.Read(ref _watched) == nodeId) Interlocked.Increment(ref _releases);
+    }
+    internal void Attach(IActorRef fs) => _fs = fs;
+    internal void SetHeld(int count) => Volatile.Write(ref _held, count);
+}
+
+/// <summary>
+/// Forwards every request to the real filesystem actor (its child), except the READs of the node the
+/// <see cref="ReadGate"/> holds: those wait, unanswered, until the test opens the gate. A stand-in for a host
+/// filesystem whose server stalls on one file (a hung NFS export) while the rest of it answers.
+/// </summary>
+public sealed class GatedReadFs : UntypedActor
+{
+    internal sealed class LetThrough
+    {
+        public static readonly LetThrough Instance = new();
+    }
+
+    private readonly ReadGate _gate;
+    private readonly IActorRef _inner;
+    private readonly List<(FsRequest Request, IActorRef Sender)> _held = new();
+
+    public GatedReadFs(Props inner, ReadGate gate)
+    {
+        _gate = gate;
+        _inner = Context.ActorOf(inner, "gated");
+        Context.Watch(_inner);
+        gate.Attach(Self);
+    }
+
+    public static Props Props(Props inner, ReadGate gate) => Akka.Actor.Props.Create<GatedReadFs>(inner, gate);
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case ReadRequest r when _gate.Holds(r.NodeId):
+                _held.Add((r, Sender));
+                _gate.SetHeld(_held.Count);
+                break;
+            case ReleaseRequest r:
+                _gate.NoteRelease(r.NodeId);
+                _inner.Forward(r);
+                break;
+            case LetThrough:
+                foreach (var (r, sender) in _held) _inner.Tell(r, sender);
+                _held.Clear();
+                _gate.SetHeld(0);
+                break;
+            case Terminated t when t.ActorRef.Equals(_inner):
+                Context.Stop(Self);
+                break;
+            default:
+                _inner.Forward(message);
+                break;
+        }
+    }
+}
