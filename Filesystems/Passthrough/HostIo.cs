@@ -81,7 +81,9 @@ internal static unsafe class HostIo
         if (h.Direct && done == 0)
         {
             // O_DIRECT on the host: the read lands in the aligned buffer, then goes out in the pooled one. A short
-            // O_DIRECT read is end of file (the host read its storage, no cache in between).
+            // O_DIRECT read is usually end of file, but a host that serves O_DIRECT from its page cache (ext4
+            // data=journal, inline data, btrfs compressed extents) may stop short too: the buffered twin goes on and
+            // says which (0: end of file).
             byte* a = aligned.Get(size);
             do n = pread(h.Fd, a, (nuint)size, offset);
             while (n < 0 && LastError() == Errno.EINTR);
@@ -89,7 +91,7 @@ internal static unsafe class HostIo
             {
                 new ReadOnlySpan<byte>(a, (int)n).CopyTo(buffer);
                 done = (int)n;
-                finished = true;
+                finished = n == 0 || n == size;
             }
             else if (LastError() is var e && e != Errno.EINVAL) error = e;
             // EINVAL: not aligned for O_DIRECT: the buffered twin below reads it.

@@ -145,9 +145,11 @@ internal sealed class HostIoPool
     /// <summary>
     /// Stops the pool (from the actor, when it stops or restarts): calls still queued are answered EIO and their
     /// references dropped; the threads end after their current call. Waits up to <paramref name="wait"/> for calls in
-    /// progress, so that normally every call has answered before the engine answers EIO for the actor's remaining
-    /// requests (after which it may reuse a WRITE's buffer). A call hung in the host is not waited for longer: its
-    /// thread ends when the host returns, and its late reply is dropped by the engine.
+    /// progress, so that normally every call has answered before the actor answers EIO for its remaining deferred
+    /// requests. A call hung in the host is not waited for longer: its thread ends when the host returns, and its late
+    /// reply is dropped by the engine. Its request's buffers (a WRITE's data the call is still writing from) are safe
+    /// meanwhile: a request the actor answers EIO as it ends is orphaned, and the engine then gives its buffers to the
+    /// garbage collector instead of back to the pool the device reader rents from.
     /// </summary>
     public void Stop(TimeSpan wait)
     {

@@ -669,7 +669,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
             buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
             var result = h.Direct
-                ? ReadDirectNoWait(h.Fd, _direct, buffer, (int)r.Size, (long)r.Offset, ref done)
+                ? ReadDirectNoWait(h, _direct, buffer, (int)r.Size, (long)r.Offset, ref done)
                 : ReadCached(h.Fd, buffer, (int)r.Size, (long)r.Offset, ref done);
             switch (result)
             {
@@ -724,20 +724,27 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// for block mapping, and otherwise read straight from the device, waiting only for the device's own answer —
     /// which is how every O_DIRECT read went before the pool. This keeps 4 KiB O_DIRECT random reads, which the
     /// host cannot cache, at their old latency: handing each to a pool thread costs a thread wake-up per read
-    /// (measured: bench/PASSTHROUGH.md). A short O_DIRECT read is end of file, as on the pool. Anything but a result
-    /// (EAGAIN, EINVAL for an unaligned read, which the pool sends through the buffered twin) goes to the pool.
+    /// (measured: bench/PASSTHROUGH.md). Anything but a result (EAGAIN, EINVAL for an unaligned read, which the pool
+    /// sends through the buffered twin) goes to the pool.
+    /// A short result is not end of file here: where the host serves an O_DIRECT read from its page cache instead
+    /// (ext4 data=journal or chattr +j, inline data, fs-verity, btrfs compressed extents), RWF_NOWAIT returns only
+    /// what is cached. The rest is read from the buffered twin, page cache only as well, until it says end of file;
+    /// what would wait goes to the pool, which goes on from there.
     /// </summary>
-    private static CachedRead ReadDirectNoWait(int fd, AlignedBuffer aligned, byte[] buffer, int size, long offset, ref int done)
+    private static CachedRead ReadDirectNoWait(OpenHandle h, AlignedBuffer aligned, byte[] buffer, int size, long offset, ref int done)
     {
         byte* a = aligned.Get(size);
         Iovec iov;
         iov.Base = a;
         iov.Length = (nuint)size;
-        nint n = preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
+        nint n;
+        do n = preadv2(h.Fd, &iov, 1, offset, RWF_NOWAIT);
+        while (n < 0 && LastError() == Errno.EINTR);
         if (n < 0) return LastError() == Errno.EOPNOTSUPP ? CachedRead.Unsupported : CachedRead.WouldWait;
         new ReadOnlySpan<byte>(a, (int)n).CopyTo(buffer);
         done = (int)n;
-        return CachedRead.Complete;
+        if (n == 0 || n == size) return CachedRead.Complete;
+        return ReadCached(h.BufferedFd, buffer, size, offset, ref done) == CachedRead.Complete ? CachedRead.Complete : CachedRead.WouldWait;
     }
 
     protected override void Write(WriteRequest r)

@@ -71,6 +71,48 @@ public sealed class PassthroughDirectIoTests : IDisposable
         Assert.Equal("0123456789"u8.ToArray(), bytes[9990..10000]);
     }
 
+    /// <summary>
+    /// ext4 with data=journal serves O_DIRECT reads from its page cache: with RWF_NOWAIT (the inline fast path) such a
+    /// read returns only the cached part, which is not end of file. A READ answered with that short count would be end
+    /// of file to the kernel (the caller would see the file cut short); the rest must be read.
+    /// </summary>
+    [Fact]
+    public async Task An_O_DIRECT_read_that_the_host_serves_partly_from_its_cache_is_answered_whole()
+    {
+        if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
+        var image = Path.Combine(_source, "journal.img");
+        var host = Directory.CreateDirectory(Path.Combine(_source, "host")).FullName;
+        await Shell.OkAsync($"truncate -s 64M {image} && mkfs.ext4 -q -F {image} && mount -o loop,data=journal {image} {host}");
+        try
+        {
+            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }));
+            var output = await Shell.OkAsync($$"""
+                python3 - <<'PY'
+                import mmap, os
+                host, mnt = "{{host}}/f", "{{fs["f"]}}"
+                data = os.urandom(1 << 20)
+                with open(host, "wb") as f: f.write(data)
+                os.sync()
+                fd = os.open(host, os.O_RDONLY)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)   # nothing of it cached ...
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+                os.pread(fd, 4096, 0)                                # ... but its first page
+                os.close(fd)
+                fd = os.open(mnt, os.O_RDONLY | os.O_DIRECT)
+                buf = mmap.mmap(-1, 1 << 20)
+                n = os.preadv(fd, [buf], 0)
+                os.close(fd)
+                print(n, buf[:] == data)
+                PY
+                """, timeout: TimeSpan.FromMinutes(1));
+            Assert.Equal("1048576 True\n", output);
+        }
+        finally
+        {
+            await Shell.RunAsync($"umount -l {host}; rm -f {image}");
+        }
+    }
+
     /// <summary>The open flags (fdinfo's octal "flags:") of this process's descriptors that are <paramref name="path"/>.</summary>
     private static IEnumerable<int> HostDescriptorFlags(string path)
     {

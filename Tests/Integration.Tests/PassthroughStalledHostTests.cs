@@ -58,6 +58,7 @@ public sealed class PassthroughStalledHostTests
         try
         {
             await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(lower.Path, new PassthroughOptions { KernelPassthrough = false }));
+            using var openGateBeforeUnmount = gate;
             var stalled = Shell.RunAsync($"sha256sum < {fs["gated"]}", timeout: TimeSpan.FromMinutes(1));
             await WaitUntil(() => gate.Held > 0, "the read of 'gated' reached the host and stalled there");
 
@@ -95,6 +96,7 @@ public sealed class PassthroughStalledHostTests
             var quick = new ConnectionSettings { RequestTimeout = TimeSpan.FromSeconds(2), SweepInterval = TimeSpan.FromMilliseconds(50) };
             await using var fs = await MountedFilesystem.StartAsync(
                 CountingFs.Props(PassthroughFs.Props(lower.Path, new PassthroughOptions { KernelPassthrough = false }), upperCounts), quick);
+            using var openGateBeforeUnmount = gate;
             var target = lower["gated"];
 
             var reader = await Shell.RunAsync($"dd if={fs["gated"]} of=/dev/null bs=4096 count=1", timeout: TimeSpan.FromSeconds(30));

@@ -7,7 +7,7 @@ namespace FuseActors.Integration.Tests.TestFilesystems;
 /// The test's hold on a <see cref="GatedReadFs"/>: which node's READs are held back, how many are held, and the call
 /// that lets them through. Thread-safe: the test uses it while the mount runs.
 /// </summary>
-public sealed class ReadGate
+public sealed class ReadGate : IDisposable
 {
     private long _node;
     private long _watched;
@@ -34,6 +34,10 @@ public sealed class ReadGate
         Interlocked.Exchange(ref _node, 0);
         _fs?.Tell(GatedReadFs.LetThrough.Instance);
     }
+
+    /// <summary>Opens the gate: declared after the mount that reads through it (<c>using var _ = gate;</c>), it opens
+    /// before that mount is unmounted, so a failing test does not unmount while a read is still held.</summary>
+    public void Dispose() => Open();
 
     internal bool Holds(ulong nodeId) => nodeId != 0 && (ulong)Interlocked.Read(ref _node) == nodeId;
     internal void NoteRelease(ulong nodeId)
