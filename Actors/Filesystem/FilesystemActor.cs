@@ -157,7 +157,11 @@ public abstract class FilesystemActor : UntypedActor
     {
         int failed = 0;
         foreach (var r in _deferred)
+        {
+            if (r.IsReplied) continue;
+            r.Orphan();
             if (r.Fail(Errno.EIO)) failed++;
+        }
         _deferred.Clear();
         if (failed > 0) Log.Warning("filesystem actor {Reason} with {Count} request(s) unanswered; answered EIO", why, failed);
     }

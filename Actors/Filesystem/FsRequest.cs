@@ -28,6 +28,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     private const int CancellationDeliveredFlag = 2;   // the filesystem actor handled the interrupt: the token is cancelled there
     private const int DeferredFlag = 4;                // the handler said it answers later
     private const int CreditReturnedFlag = 8;          // the connection gave this request's read credit back early (SETLKW)
+    private const int OrphanedFlag = 16;               // answered EIO because the filesystem actor ended while it was deferred
     private CancellationTokenSource? _cts;
 
     public abstract Opcode Opcode { get; }
@@ -97,6 +98,14 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
             ReplyTo?.Tell(this, ActorRefs.NoSender);
         return false;
     }
+
+    /// <summary>The filesystem actor stopped or restarted while it held this request deferred: it is answered EIO, but
+    /// whatever was to answer it (another thread, a pending task) may still be using its buffers (a WRITE's data, the
+    /// READDIR buffer it fills), so they go to the garbage collector rather than back to a pool someone else rents from.</summary>
+    internal void Orphan() => Interlocked.Or(ref _flags, OrphanedFlag);
+
+    /// <summary>See <see cref="Orphan"/>: release no buffer of this request to a pool.</summary>
+    internal bool IsOrphaned => (Volatile.Read(ref _flags) & OrphanedFlag) != 0;
 
     /// <summary>True when this request came back from the filesystem after the engine had already answered the kernel.</summary>
     internal bool IsLateReply => Volatile.Read(ref _replied) == 3;

@@ -100,7 +100,7 @@ public sealed class ReadDirRequest : FsRequest
 
     internal override void ReleaseBuffers()
     {
-        if (_buffer is { } b) { _buffer = null; ArrayPool<byte>.Shared.Return(b); }
+        if (_buffer is { } b) { _buffer = null; if (!IsOrphaned) ArrayPool<byte>.Shared.Return(b); }
         base.ReleaseBuffers();
     }
 }

@@ -394,7 +394,7 @@ public sealed class WriteRequest : FsRequest
     internal override void ReleaseBuffers()
     {
         Data = default;
-        if (Buffer is { } b) { Buffer = null; Pool?.Return(b); }
+        if (Buffer is { } b) { Buffer = null; if (!IsOrphaned) Pool?.Return(b); }
         base.ReleaseBuffers();
     }
 }
