@@ -166,7 +166,7 @@ public sealed class MemoryFs : FilesystemActor
     {
         if (CreateNode(r, r.Name, ModeBits.Regular | (r.Mode & ModeBits.PermMask), 0, null) is not { } n) return;
         ulong fh = OpenHandle(n);
-        if (r.Reply(n.ToEntry(), fh)) n.LookupCount++;
+        if (r.Reply(n.ToEntry(), fh, OpenFlagsFor(n))) n.LookupCount++;
         else CloseHandle(fh); // the engine answered first (timeout/abort): the kernel never saw this node
     }
 
@@ -183,7 +183,7 @@ public sealed class MemoryFs : FilesystemActor
         _metadataBytes += metadata;
         _nodes.Add(n.Ino, n);
         ulong fh = OpenHandle(n);
-        if (r.Reply(n.ToEntry(), fh)) n.LookupCount++;
+        if (r.Reply(n.ToEntry(), fh, OpenFlagsFor(n))) n.LookupCount++;
         else CloseHandle(fh); // never seen by the kernel: freed with the handle
     }
 
@@ -694,8 +694,14 @@ public sealed class MemoryFs : FilesystemActor
     private void ReplyOpen(OpenRequest r, Inode n)
     {
         ulong fh = OpenHandle(n);
-        if (!r.Reply(fh)) CloseHandle(fh);
+        if (!r.Reply(fh, OpenFlagsFor(n))) CloseHandle(fh);
     }
+
+    /// <summary>See <see cref="MemoryFsOptions.KeepKernelCache"/>.</summary>
+    private FopenFlags OpenFlagsFor(Inode n) =>
+        !_options.KeepKernelCache ? FopenFlags.None
+        : n.IsDirectory ? FopenFlags.CacheDir | FopenFlags.KeepCache
+        : FopenFlags.KeepCache;
 
     private ulong OpenHandle(Inode n)
     {

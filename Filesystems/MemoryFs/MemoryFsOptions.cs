@@ -29,6 +29,14 @@ public sealed record MemoryFsOptions
     /// (the kernel's page cache, outside the daemon's resident set); null keeps every file on the heap.</summary>
     public long? SpillToMemfdAboveBytes { get; init; } = 1L << 20;
 
+    /// <summary>Lets the kernel keep what it cached of a file's pages and a directory's listing across opens
+    /// (FOPEN_KEEP_CACHE, FOPEN_CACHE_DIR), as tmpfs serves them from its own cache. Safe because every change to a
+    /// MemoryFs goes through this mount's kernel, which drops what a change makes stale (a write updates the page
+    /// cache it went through, truncate/fallocate/copy_file_range drop the ranges they change, a new or removed name
+    /// drops the directory's cached listing). Off: every open starts with an empty cache (each read and each
+    /// listing reaches the daemon), as libfuse's memfs_ll does.</summary>
+    public bool KeepKernelCache { get; init; } = true;
+
     /// <summary>Reads <c>fuseactors.memory-fs</c>: <c>size</c> as tmpfs spells it (<c>50%</c> of physical memory, or
     /// bytes with an optional k/m/g suffix) and <c>max-inodes</c>; missing keys keep their defaults.</summary>
     public static MemoryFsOptions FromConfig(Config root)
@@ -40,6 +48,7 @@ public sealed record MemoryFsOptions
         {
             CapacityBytes = c.HasPath("size") ? ParseSize(c.GetString("size")) : d.CapacityBytes,
             MaxInodes = c.GetLong("max-inodes", d.MaxInodes),
+            KeepKernelCache = c.GetBoolean("keep-kernel-cache", d.KeepKernelCache),
         };
     }
 
