@@ -135,6 +135,7 @@ internal static class Program
         ConnectionSettings settings;
         MemoryFsOptions memoryFs;
         int passthroughIoThreads;
+        bool passthroughKeepCache;
         try
         {
             config = mountOptions.WithFallback(LoadConfig(cli));
@@ -142,6 +143,7 @@ internal static class Program
             settings = ConnectionSettings.FromConfig(config);
             memoryFs = MemoryFsOptions.FromConfig(config);
             passthroughIoThreads = config.GetInt("fuseactors.passthrough-fs.io-threads", PassthroughOptions.Default.IoThreads);
+            passthroughKeepCache = config.GetBoolean("fuseactors.passthrough-fs.keep-kernel-cache", PassthroughOptions.Default.KeepKernelCache);
             if (passthroughIoThreads is < 0 or > 1024)
                 throw new FormatException($"fuseactors.passthrough-fs.io-threads: {passthroughIoThreads} is not 0 to 1024");
             BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
@@ -183,7 +185,7 @@ internal static class Program
         var options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
         var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
 
-        var passthroughOptions = new PassthroughOptions { KernelPassthrough = settings.Passthrough, IoThreads = passthroughIoThreads };
+        var passthroughOptions = new PassthroughOptions { KernelPassthrough = settings.Passthrough, IoThreads = passthroughIoThreads, KeepKernelCache = passthroughKeepCache };
         Props filesystem = cli.Kind switch
         {
             "memfs" => MemoryFs.Props(memoryFs),

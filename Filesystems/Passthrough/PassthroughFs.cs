@@ -401,7 +401,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
-        if (r.Reply(MakeEntry(node!, in st), fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? node!.BackingId : 0))
+        if (r.Reply(MakeEntry(node!, in st), fh, FileOpenFlags(passthrough), passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
         }
@@ -499,7 +499,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
-        if (!r.Reply(fh, passthrough ? FopenFlags.Passthrough : 0, passthrough ? n.BackingId : 0)) CloseFile(r, fh);
+        if (!r.Reply(fh, FileOpenFlags(passthrough), passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
     /// <summary>
@@ -594,8 +594,13 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
         ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
-        if (!r.Reply(fh)) _handles.Close(fh);
+        if (!r.Reply(fh, _options.KeepKernelCache ? FopenFlags.CacheDir | FopenFlags.KeepCache : 0)) _handles.Close(fh);
     }
+
+    /// <summary>An open's FOPEN flags: passthrough (the kernel reads the host file itself, no page cache of ours to
+    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/>.</summary>
+    private FopenFlags FileOpenFlags(bool passthrough) =>
+        passthrough ? FopenFlags.Passthrough : _options.KeepKernelCache ? FopenFlags.KeepCache : 0;
 
     protected override void Release(ReleaseRequest r)
     {

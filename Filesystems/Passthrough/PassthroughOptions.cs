@@ -33,6 +33,15 @@ public sealed record PassthroughOptions
     /// </summary>
     public int IoThreads { get; init; } = 8;
 
+    /// <summary>
+    /// Let the kernel keep a file's cached pages and a directory's cached listing across opens (FOPEN_KEEP_CACHE,
+    /// FOPEN_CACHE_DIR), as libfuse's passthrough_hp does with its default timeouts. Only for a SOURCE that nothing
+    /// but this mount changes: a change made directly on the host is then seen only once the kernel refreshes the
+    /// node's attributes (the attribute timeout) and notices the new mtime or size. Off (the default): each open
+    /// starts with an empty cache, so a host-side change shows on the next open or listing.
+    /// </summary>
+    public bool KeepKernelCache { get; init; }
+
     /// <summary>Akka dispatcher to run the actor on (e.g. one for blocking I/O); null = the default dispatcher.</summary>
     public string? Dispatcher { get; init; }
 }

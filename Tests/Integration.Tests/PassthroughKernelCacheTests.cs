@@ -1,0 +1,60 @@
+using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.Passthrough;
+using FuseActors.Integration.Tests.Support;
+using FuseActors.Integration.Tests.TestFilesystems;
+
+namespace FuseActors.Integration.Tests;
+
+/// <summary>
+/// PassthroughFs's keep-kernel-cache (off by default): with it, a re-read and a re-listing are answered by the kernel
+/// (no READ, no READDIR), changes through the mount are seen at once, and a change made on the host shows once the
+/// node's attributes are refreshed; without it, every open reads and lists through the daemon, so a host-side change
+/// shows at once.
+/// </summary>
+public sealed class PassthroughKernelCacheTests : IDisposable
+{
+    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptcache-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private async Task<MountedFilesystem> MountAsync(bool keep, RequestCounts counts) =>
+        await MountedFilesystem.StartAsync(CountingFs.Props(PassthroughFs.Props(_source,
+            new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = keep, AttrTimeout = TimeSpan.FromMilliseconds(500) }), counts));
+
+    [Fact]
+    public async Task With_it_rereads_and_relistings_stay_in_the_kernel_and_host_changes_show_after_the_attribute_timeout()
+    {
+        var counts = new RequestCounts();
+        await using var fs = await MountAsync(keep: true, counts);
+        await Shell.OkAsync("echo one > f && mkdir d && : > d/a && cat f > /dev/null && ls d > /dev/null", fs.Path);
+        long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
+        Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
+        Assert.Equal(reads, counts[Opcode.Read]);
+        Assert.Equal(listings, counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus]);
+
+        // Through the mount: seen at once.
+        Assert.Equal("two\na\nb\n", await Shell.OkAsync("echo two > f && : > d/b && cat f && ls d", fs.Path));
+        // On the host: seen once the attributes were refreshed (a new mtime and size drop the kept cache).
+        await File.WriteAllTextAsync(Path.Combine(_source, "f"), "three, longer\n");
+        File.Create(Path.Combine(_source, "d", "c")).Dispose();
+        await Task.Delay(1500);
+        Assert.Equal("three, longer\na\nb\nc\n", await Shell.OkAsync("cat f && ls d", fs.Path));
+    }
+
+    [Fact]
+    public async Task Without_it_every_open_reads_and_lists_through_the_daemon_and_host_changes_show_at_once()
+    {
+        var counts = new RequestCounts();
+        await using var fs = await MountAsync(keep: false, counts);
+        await Shell.OkAsync("echo one > f && mkdir d && : > d/a && cat f > /dev/null && ls d > /dev/null", fs.Path);
+        long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
+        await File.AppendAllTextAsync(Path.Combine(_source, "f"), "more\n");
+        File.Create(Path.Combine(_source, "d", "c")).Dispose();
+        Assert.Equal("a\nc\none\n", await Shell.OkAsync("ls d && head -n 1 f", fs.Path));
+        Assert.True(counts[Opcode.Read] > reads, counts.ToString());
+        Assert.True(counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus] > listings, counts.ToString());
+    }
+}
