@@ -55,7 +55,7 @@ public sealed class PassthroughDirectIoTests : IDisposable
         bool seen = false;
         for (int i = 0; i < 600 && !seen && !program.IsCompleted; i++)
         {
-            seen = HostDescriptorFlags(host).Any(flags => (flags & 0x4000) != 0);   // O_DIRECT (x86-64)
+            seen = OwnDescriptors.FlagsOf(host).Any(flags => (flags & 0x4000) != 0);   // O_DIRECT (x86-64)
             if (!seen) await Task.Delay(50);
         }
         File.WriteAllText(go, "");
@@ -110,21 +110,6 @@ public sealed class PassthroughDirectIoTests : IDisposable
         finally
         {
             await Shell.RunAsync($"umount -l {host}; rm -f {image}");
-        }
-    }
-
-    /// <summary>The open flags (fdinfo's octal "flags:") of this process's descriptors that are <paramref name="path"/>.</summary>
-    private static IEnumerable<int> HostDescriptorFlags(string path)
-    {
-        foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-        {
-            string? target;
-            try { target = new FileInfo(link).LinkTarget; } catch (IOException) { continue; }
-            if (target != path) continue;
-            string info;
-            try { info = File.ReadAllText($"/proc/self/fdinfo/{Path.GetFileName(link)}"); } catch (IOException) { continue; }
-            var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("flags:"));
-            if (line is not null) yield return Convert.ToInt32(line["flags:".Length..].Trim(), 8);
         }
     }
 }

@@ -108,34 +108,17 @@ public sealed class PassthroughStalledHostTests
             Assert.Equal("other file\n", await Shell.OkAsync($"cat {fs["other"]}", timeout: Bounded));
             // But the host read still uses the descriptor: it stays open, so its number cannot go to another open
             // meanwhile, and the host saw no release of the file.
-            Assert.Contains(OpenDescriptorsOf(target), flags => (flags & 0x200000) == 0); // one that is not the node's O_PATH
+            Assert.Contains(OwnDescriptors.FlagsOf(target), flags => (flags & 0x200000) == 0); // one that is not the node's O_PATH
             Assert.Equal(0, gate.Releases);
 
             gate.Open();
             // The read ends (its late reply is dropped by the engine) and drops the last reference: closed.
-            await WaitUntil(() => !OpenDescriptorsOf(target).Any(flags => (flags & 0x200000) == 0), "the descriptor was closed once the host read ended");
+            await WaitUntil(() => !OwnDescriptors.FlagsOf(target).Any(flags => (flags & 0x200000) == 0), "the descriptor was closed once the host read ended");
             await WaitUntil(() => gate.Releases == 1, "the host saw the file released");
         }
         finally
         {
             gate.Open();
         }
-    }
-
-    /// <summary>The open flags (fdinfo's octal "flags:") of this process's descriptors that are <paramref name="path"/>.</summary>
-    private static List<int> OpenDescriptorsOf(string path)
-    {
-        var flags = new List<int>();
-        foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-        {
-            string? target;
-            try { target = new FileInfo(link).LinkTarget; } catch (IOException) { continue; }
-            if (target != path) continue;
-            string info;
-            try { info = File.ReadAllText($"/proc/self/fdinfo/{Path.GetFileName(link)}"); } catch (IOException) { continue; }
-            var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("flags:"));
-            if (line is not null) flags.Add(Convert.ToInt32(line["flags:".Length..].Trim(), 8));
-        }
-        return flags;
     }
 }
