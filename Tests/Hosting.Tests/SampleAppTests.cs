@@ -39,7 +39,14 @@ public sealed class SampleAppTests
 
             var stopping = Stopwatch.StartNew();
             Assert.Equal(0, (await Shell.RunAsync("kill", $"-{signal}", app.Id.ToString())).Code);
-            await app.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            try { await app.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30)); }
+            catch (TimeoutException)
+            {
+                // Say what the sample was doing: its log, and whether its mount is still there.
+                string sofar;
+                lock (stderr) sofar = stderr.ToString();
+                Assert.Fail($"the sample did not exit within 30 s of SIG{signal} (mounted: {TempMountpoint.IsMounted(mp.Path)}); its log:\n{sofar}");
+            }
             stopping.Stop();
             Assert.Equal(0, app.ExitCode);
             Assert.False(TempMountpoint.IsMounted(mp.Path), "the sample left its mount behind");
