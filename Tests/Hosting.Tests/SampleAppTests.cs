@@ -15,7 +15,9 @@ public sealed class SampleAppTests
     public async Task The_hosted_sample_mounts_serves_logs_through_Serilog_and_stops_cleanly_on_a_signal(string signal)
     {
         using var mp = new TempMountpoint();
-        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "hosted-memfs.dll"), mp.Path])
+        // A runner started under nohup (or with SIGHUP otherwise ignored) passes that on through exec, and a program
+        // that starts with SIGHUP ignored rightly keeps ignoring it: start the sample with the signals at their defaults.
+        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM,HUP", "dotnet", Path.Combine(AppContext.BaseDirectory, "hosted-memfs.dll"), mp.Path])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
