@@ -22,11 +22,14 @@ public sealed class LockTable<TOwner> where TOwner : IEquatable<TOwner>
 
     /// <summary>The first lock of another owner that stops <paramref name="owner"/> from taking
     /// <paramref name="wanted"/> (what GETLK reports), or null. An unlock never conflicts.</summary>
-    public FileLock? FindConflict(TOwner owner, FileLock wanted)
+    public FileLock? FindConflict(TOwner owner, FileLock wanted) => FindConflictWithOwner(owner, wanted)?.Lock;
+
+    /// <summary><see cref="FindConflict"/>, with the owner of the conflicting lock.</summary>
+    public (TOwner Owner, FileLock Lock)? FindConflictWithOwner(TOwner owner, FileLock wanted)
     {
         if (wanted.Type == LockType.Unlock) return null;
         foreach (var (o, l) in _locks)
-            if (!o.Equals(owner) && l.ConflictsWith(wanted)) return l;
+            if (!o.Equals(owner) && l.ConflictsWith(wanted)) return (o, l);
         return null;
     }
 

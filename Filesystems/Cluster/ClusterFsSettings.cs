@@ -24,6 +24,10 @@ public sealed record ClusterFsSettings
     /// <summary>How often a node re-subscribes to the namespace (and so finds it again after it moved).</summary>
     public TimeSpan SubscribeInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Attributes and names a node keeps to answer LOOKUP and GETATTR itself (0: none, every one asks the
+    /// namespace). Kept exact by the namespace's invalidations (see <see cref="Node.NodeMetadataCache"/>).</summary>
+    public int NodeCacheEntries { get; init; } = 200_000;
+
     public static ClusterFsSettings FromConfig(Config config)
     {
         var c = config.GetConfig("fuseactors.cluster") ?? Config.Empty;
@@ -38,6 +42,7 @@ public sealed record ClusterFsSettings
             RequestTimeout = c.GetTimeSpan("request-timeout", d.RequestTimeout, allowInfinite: false),
             RetryAfter = c.GetTimeSpan("retry-after", d.RetryAfter, allowInfinite: false),
             SubscribeInterval = c.GetTimeSpan("subscribe-interval", d.SubscribeInterval, allowInfinite: false),
+            NodeCacheEntries = c.GetInt("node-cache-entries", d.NodeCacheEntries),
         };
     }
 }

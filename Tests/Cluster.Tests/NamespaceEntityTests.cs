@@ -202,6 +202,47 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
         Assert.Equal(new[] { g.Ino }, n1.ExpectMsg<Invalidate>(T).Inodes);
     }
 
+    [Fact]
+    public async Task Answers_and_invalidations_are_stamped_for_the_nodes_caches()
+    {
+        var e = Entity();
+        var n1 = CreateTestProbe();
+        var n2 = CreateTestProbe();
+        e.Tell(new NsSubscribe(V, "n1", [], []), n1.Ref);
+        var s1 = n1.ExpectMsg<Subscribed>(T);
+        e.Tell(new NsSubscribe(V, "n2", [], []), n2.Ref);
+        n2.ExpectMsg<Subscribed>(T);
+        Assert.NotEqual(0, s1.Incarnation);
+        Assert.Equal(0, s1.Seq);
+
+        // n1 creates f: its answer carries the version, the parent's new attributes and the new name as it is now.
+        var made = await Q(e, Make(Root, "f", File, origin: "n1"));
+        Assert.Equal(s1.Version + 1, made.Version);
+        Assert.Equal(s1.Incarnation, made.Incarnation);
+        var root = await Q(e, new NsGetAttr(V, Root));
+        Assert.Equal(made.Version, root.Version);
+        Assert.Contains(made.Changed!, a => a == root.Attr);
+        var name = Assert.Single(made.ChangedEntries!);
+        Assert.Equal((Root, "f", made.Attr!.Ino), (name.Parent, Encoding.UTF8.GetString(name.Name), name.Ino));
+
+        // n2 is told, numbered 1, with the same version.
+        var inv = n2.ExpectMsg<Invalidate>(T);
+        Assert.Equal((1L, made.Version, made.Incarnation), (inv.Seq, inv.Version, inv.Incarnation));
+
+        // n1 removes f: the name resolves to no inode; n2's second invalidation is numbered 2.
+        var removed = await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n1"));
+        Assert.Equal(0UL, Assert.Single(removed.ChangedEntries!).Ino);
+        Assert.Equal(2, n2.ExpectMsg<Invalidate>(T).Seq);
+
+        // A query's answer has the version it was read at; a re-subscription repeats the last number sent.
+        var lookup = await Q(e, new NsLookup(V, Root, N("f")));
+        Assert.Equal((int)Errno.ENOENT, lookup.Errno);
+        Assert.Equal(removed.Version, lookup.Version);
+        e.Tell(new NsSubscribe(V, "n2", [], []), n2.Ref);
+        var s2 = n2.ExpectMsg<Subscribed>(T);
+        Assert.Equal((2L, removed.Version), (s2.Seq, s2.Version));
+    }
+
     // ---------------------------------------------------------------- opens and orphans
 
     /// <summary>Waits until the orphan grace after recovery is over: an unlinked file nobody holds is then freed.</summary>
@@ -303,7 +344,11 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
         e.Tell(Lock("n2", f.Ino, LockType.Write, test: true, waitId: 3), n2.Ref);
         var test = n2.ExpectMsg<LockResult>(T);
         Assert.Equal((0, 3UL), (test.Errno, test.WaitId));
-        Assert.Equal((f.Ino, (int)LockType.Write, 0UL, 99UL, 100u), (test.Conflict!.Ino, test.Conflict.Type, test.Conflict.Start, test.Conflict.End, test.Conflict.Pid));
+        // Held on another node: its pid (100 there) is reported as 0, which names no process here.
+        Assert.Equal((f.Ino, (int)LockType.Write, 0UL, 99UL, 0u), (test.Conflict!.Ino, test.Conflict.Type, test.Conflict.Start, test.Conflict.End, test.Conflict.Pid));
+        // Held on the asking node by another owner: the holder's own pid.
+        e.Tell(Lock("n1", f.Ino, LockType.Write, test: true, waitId: 4, owner: 2), n1.Ref);
+        Assert.Equal(100u, n1.ExpectMsg<LockResult>(T).Conflict!.Pid);
 
         e.Tell(Lock("n2", f.Ino, LockType.Write, wait: true, waitId: 7), n2.Ref);
         // Not granted yet: n2's next answer is the one to a later test.

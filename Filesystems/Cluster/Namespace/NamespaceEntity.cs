@@ -37,6 +37,12 @@ public sealed class NamespaceEntity : UntypedPersistentActor
     private long _lastTime;
     // The sequence number of the last event handed to PersistAsync (LastSequenceNr lags behind it until the journal answers).
     private long _persisting;
+    // Stamps for the nodes' metadata caches (see NsResult): changes applied since this run of the entity started,
+    // and when it started (a later run has a larger incarnation; versions restart with it).
+    private long _version;
+    private readonly long _incarnation = DateTime.UtcNow.Ticks;
+    // Per node: the Seq of the last Invalidate sent to it.
+    private readonly Dictionary<string, long> _sentSeq = new();
 
     public NamespaceEntity(string volume, ClusterFsSettings settings, IActorRef chunks)
     {
@@ -100,9 +106,9 @@ public sealed class NamespaceEntity : UntypedPersistentActor
             case INamespaceMutation m:
                 Mutate(m, Sender);
                 break;
-            case NsLookup q: Sender.Tell(_state.Lookup(q.Parent, q.Name)); break;
-            case NsGetAttr q: Sender.Tell(_state.GetAttr(q.Ino)); break;
-            case NsReadDir q: Sender.Tell(_state.ReadDir(q.Ino)); break;
+            case NsLookup q: Sender.Tell(Stamp(_state.Lookup(q.Parent, q.Name))); break;
+            case NsGetAttr q: Sender.Tell(Stamp(_state.GetAttr(q.Ino))); break;
+            case NsReadDir q: Sender.Tell(Stamp(_state.ReadDir(q.Ino))); break;
             case NsReadLink q: Sender.Tell(_state.ReadLink(q.Ino)); break;
             case NsGetXattr q: Sender.Tell(_state.GetXattr(q.Ino, q.Name)); break;
             case NsListXattr q: Sender.Tell(_state.ListXattr(q.Ino)); break;
@@ -126,6 +132,9 @@ public sealed class NamespaceEntity : UntypedPersistentActor
             default: Unhandled(message); break;
         }
     }
+
+    /// <summary>An answer stamped with the state it was read from (nodes cache what they can prove is current).</summary>
+    private NsResult Stamp(NsResult r) => r with { Version = _version, Incarnation = _incarnation };
 
     private long Now()
     {
@@ -152,13 +161,16 @@ public sealed class NamespaceEntity : UntypedPersistentActor
             replyTo.Tell(result);
             return;
         }
-        var invalidate = _changes.IsEmpty ? null : _changes.ToInvalidate();
+        _version++;
+        var invalidate = _changes.IsEmpty ? null : _changes.ToInvalidate() with { Version = _version, Incarnation = _incarnation };
         var unlinked = _changes.Unlinked.Count == 0 ? null : _changes.Unlinked.ToArray();
         string? origin = Origin(m);
         if (m is NsMakeNode { Open: true } make && result.Attr is { } created) AddOpen(created.Ino, make.Origin);
+        // The node that made the change gets no Invalidate: its answer says what changed, as it is now.
+        var answer = Stamp(result) with { Changed = ChangedAttrs(), ChangedEntries = ChangedEntries() };
         PersistApplied(m, () =>
         {
-            replyTo.Tell(result);
+            replyTo.Tell(answer);
             if (invalidate is not null) Broadcast(invalidate, origin);
             if (unlinked is not null)
                 foreach (var ino in unlinked) FreeIfUnheld(ino);
@@ -179,10 +191,35 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         _ => null,
     };
 
+    private NodeAttr[]? ChangedAttrs()
+    {
+        if (_changes.Inodes.Count == 0) return null;
+        var attrs = new List<NodeAttr>(_changes.Inodes.Count);
+        foreach (var ino in _changes.Inodes)
+            if (_state.TryGetAttr(ino, out var a)) attrs.Add(a);
+        return attrs.ToArray();
+    }
+
+    private ResolvedEntry[]? ChangedEntries()
+    {
+        int n = _changes.Entries.Count + _changes.Deletes.Count;
+        if (n == 0) return null;
+        var entries = new ResolvedEntry[n];
+        int i = 0;
+        foreach (var e in _changes.Entries) entries[i++] = new ResolvedEntry(e.Parent, e.Name, _state.EntryIno(e.Parent, e.Name));
+        foreach (var d in _changes.Deletes) entries[i++] = new ResolvedEntry(d.Parent, d.Name, _state.EntryIno(d.Parent, d.Name));
+        return entries;
+    }
+
     private void Broadcast(Invalidate invalidate, string? origin)
     {
         foreach (var (node, subscriber) in _subscribers)
-            if (node != origin) subscriber.Tell(invalidate);
+        {
+            if (node == origin) continue;
+            long seq = _sentSeq.GetValueOrDefault(node) + 1;
+            _sentSeq[node] = seq;
+            subscriber.Tell(invalidate with { Seq = seq });
+        }
     }
 
     /// <summary>Persists <paramref name="m"/>, just applied to the state, and runs <paramref name="persisted"/> once it
@@ -221,7 +258,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
                 _log.Info("namespace {0}: node {1} subscribed ({2} open files, {3} locks)", Volume, s.Node, s.OpenInodes.Length, s.Locks.Length);
             }
         }
-        subscriber.Tell(new Subscribed(Volume));
+        subscriber.Tell(new Subscribed(Volume, _incarnation, _sentSeq.GetValueOrDefault(s.Node), _version));
     }
 
     private void NodeGone(IActorRef subscriber)
@@ -244,7 +281,7 @@ public sealed class NamespaceEntity : UntypedPersistentActor
     {
         var result = _state.GetAttr(o.Ino);
         if (result.IsOk) AddOpen(o.Ino, o.Node);
-        Sender.Tell(result);
+        Sender.Tell(Stamp(result));
     }
 
     private void AddOpen(ulong ino, string node)

@@ -44,8 +44,12 @@ internal sealed class NamespaceLocks
         var wanted = ToFileLock(l.Lock);
         if (l.Test)
         {
-            var conflict = table.FindConflict(owner, wanted);
-            answers.Add((replyTo, new LockResult(0, conflict is { } c ? ToHeld(l.Lock.Ino, owner, c, l.Lock.Flock) : null, l.WaitId)));
+            // A lock held on another node reports pid 0: its pid means nothing here, and the kernel would map it to
+            // whichever local process has that number.
+            var conflict = table.FindConflictWithOwner(owner, wanted);
+            answers.Add((replyTo, new LockResult(0, conflict is var (o, c)
+                ? ToHeld(l.Lock.Ino, o, o.Node == l.Node ? c : c with { Pid = 0 }, l.Lock.Flock)
+                : null, l.WaitId)));
             return answers;
         }
         // A re-sent SETLKW (the node asks again after the entity moved) replaces the waiter it may already have here.

@@ -61,6 +61,10 @@ public sealed class NamespaceState
         return new NsResult(0, _inodes[ino].ToAttr());
     }
 
+    /// <summary>The inode <paramref name="name"/> names in directory <paramref name="parent"/> now; 0 if none.</summary>
+    public ulong EntryIno(ulong parent, byte[] name) =>
+        _inodes.TryGetValue(parent, out var dir) && dir.IsDirectory && dir.Entries!.TryGetValue(FileName.FromBytes(name), out var ino) ? ino : 0;
+
     public NsResult GetAttr(ulong ino) =>
         _inodes.TryGetValue(ino, out var n) ? new NsResult(0, n.ToAttr()) : NsResult.Error(Errno.ENOENT);
 

@@ -53,6 +53,8 @@ public sealed class ClusterFs : FilesystemActor
     private ulong NextRequestId() => ++_nextRequestId;
     private ICancelable? _subscribeTimer;
     private bool _subscribed;
+    // Attributes and names this node can answer without asking the namespace (null: fuseactors.cluster.node-cache off).
+    private readonly NodeMetadataCache? _cache;
 
     public ClusterFs(ClusterFsSettings settings, IActorRef namespaceRegion, IActorRef chunkRegion, string node)
     {
@@ -61,6 +63,7 @@ public sealed class ClusterFs : FilesystemActor
         _chunks = chunkRegion;
         _node = node;
         _volume = settings.Volume;
+        if (settings.NodeCacheEntries > 0) _cache = new NodeMetadataCache(settings.NodeCacheEntries);
     }
 
     public static Props Props(ClusterFsSettings settings, ClusterFsRegions regions, string node) =>
@@ -94,9 +97,10 @@ public sealed class ClusterFs : FilesystemActor
                 SendSubscribe();
                 ResendLockWaits();
                 break;
-            case Subscribed:
+            case Subscribed s:
                 if (!_subscribed) Log.Info("cluster filesystem on {0}: subscribed to volume {1}", _node, _volume);
                 _subscribed = true;
+                _cache?.Subscribed(s);
                 break;
             case Invalidate inv:
                 ApplyInvalidate(inv);
@@ -120,6 +124,7 @@ public sealed class ClusterFs : FilesystemActor
 
     private void ApplyInvalidate(Invalidate inv)
     {
+        _cache?.Invalidated(inv);
         foreach (var ino in inv.Inodes)
         {
             _sizes.Remove(ino);
@@ -159,7 +164,24 @@ public sealed class ClusterFs : FilesystemActor
         }
     }
 
-    private Task<NsResult> Ns(object message, bool repeatable, CancellationToken ct) => Ask<NsResult>(_ns, message, repeatable, ct);
+    /// <summary>Asks the namespace. A change's answer updates this node's metadata cache (no invalidation is sent
+    /// here for it); a change that may have been made without an answer empties the cache.</summary>
+    private async Task<NsResult> Ns(object message, bool repeatable, CancellationToken ct)
+    {
+        if (message is not INamespaceMutation) return await Ask<NsResult>(_ns, message, repeatable, ct);
+        NsResult res;
+        try
+        {
+            res = await Ask<NsResult>(_ns, message, repeatable, ct);
+        }
+        catch
+        {
+            _cache?.Clear();
+            throw;
+        }
+        _cache?.Changed(res);
+        return res;
+    }
 
     private static FuseAttr ToFuse(NodeAttr a)
     {
@@ -206,8 +228,22 @@ public sealed class ClusterFs : FilesystemActor
 
     // ---------------------------------------------------------------- names and attributes
 
-    protected override void Lookup(LookupRequest r) =>
-        HandleAsync(r, async ct => ReplyEntry(r, await Ns(new NsLookup(_volume, r.NodeId, Bytes(r.Name)), true, ct)));
+    protected override void Lookup(LookupRequest r)
+    {
+        if (_cache is not null)
+            switch (_cache.TryLookup(r.NodeId, r.Name.Bytes, out var cached))
+            {
+                case NodeMetadataCache.Lookup.Found: r.Reply(ToEntry(cached!)); return;
+                case NodeMetadataCache.Lookup.Absent: r.Fail(Errno.ENOENT); return;
+            }
+        var name = Bytes(r.Name);
+        HandleAsync(r, async ct =>
+        {
+            var res = await Ns(new NsLookup(_volume, r.NodeId, name), true, ct);
+            _cache?.LookedUp(r.NodeId, name, res);
+            ReplyEntry(r, res);
+        });
+    }
 
     /// <summary>The kernel let go of nodes: forget the sizes seen for those not open here (the namespace owns them).</summary>
     protected override void Forget(ForgetRequest r)
@@ -216,12 +252,17 @@ public sealed class ClusterFs : FilesystemActor
             if (!_open.ContainsKey(f.NodeId)) _sizes.Remove(f.NodeId);
     }
 
-    protected override void GetAttr(GetAttrRequest r) => HandleAsync(r, async ct =>
+    protected override void GetAttr(GetAttrRequest r)
     {
-        var res = await Ns(new NsGetAttr(_volume, r.NodeId), true, ct);
-        if (!res.IsOk) r.Fail((Errno)res.Errno);
-        else r.Reply(Seen(res.Attr!));
-    });
+        if (_cache is not null && _cache.TryGetAttr(r.NodeId, out var cached)) { r.Reply(Seen(cached)); return; }
+        HandleAsync(r, async ct =>
+        {
+            var res = await Ns(new NsGetAttr(_volume, r.NodeId), true, ct);
+            _cache?.Answered(res);
+            if (!res.IsOk) r.Fail((Errno)res.Errno);
+            else r.Reply(Seen(res.Attr!));
+        });
+    }
 
     protected override void SetAttr(SetAttrRequest r) => HandleAsync(r, async ct =>
     {
@@ -290,8 +331,12 @@ public sealed class ClusterFs : FilesystemActor
     protected override void MkNod(MkNodRequest r) =>
         HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, r.Mode, r.Rdev), true, ct)));
 
-    protected override void MkDir(MkDirRequest r) =>
-        HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Directory | (r.Mode & ModeBits.PermMask)), true, ct)));
+    protected override void MkDir(MkDirRequest r) => HandleAsync(r, async ct =>
+    {
+        var res = await Ns(Make(r, r.Name, ModeBits.Directory | (r.Mode & ModeBits.PermMask)), true, ct);
+        _cache?.MadeDirectory(res);
+        ReplyEntry(r, res);
+    });
 
     protected override void Symlink(SymlinkRequest r) =>
         HandleAsync(r, async ct => ReplyEntry(r, await Ns(Make(r, r.Name, ModeBits.Symlink | 0x1FF, target: r.Target), true, ct)));
@@ -378,6 +423,7 @@ public sealed class ClusterFs : FilesystemActor
     {
         // Close-to-open: the namespace's attributes now, and no KEEP_CACHE, so the kernel drops pages cached earlier.
         var res = await Ns(new NsOpen(_volume, r.NodeId, _node), true, ct);
+        _cache?.Answered(res);
         if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
         if (ModeBits.IsDirectory(res.Attr!.Mode)) { r.Fail(Errno.EISDIR); return; }
         Seen(res.Attr);
@@ -389,6 +435,7 @@ public sealed class ClusterFs : FilesystemActor
     protected override void OpenDir(OpenRequest r) => HandleAsync(r, async ct =>
     {
         var res = await Ns(new NsReadDir(_volume, r.NodeId), true, ct);
+        _cache?.Listed(r.NodeId, res);
         if (!res.IsOk) { r.Fail((Errno)res.Errno); return; }
         ulong fh = AddHandle(new Handle(r.NodeId, res.Entries!, res.Count));
         if (!r.Reply(fh)) CloseHandle(fh);

@@ -33,6 +33,7 @@ public sealed class ClusterFsSerializer : SerializerWithStringManifest
         [typeof(NsLock)] = "LK", [typeof(NsCancelLockWait)] = "LC", [typeof(LockResult)] = "LR", [typeof(HeldLock)] = "HL",
         [typeof(NsResult)] = "NR", [typeof(NodeAttr)] = "AT", [typeof(DirEntry)] = "DE",
         [typeof(Invalidate)] = "IV", [typeof(EntryRef)] = "ER", [typeof(DeleteRef)] = "DR", [typeof(Subscribed)] = "SD",
+        [typeof(ResolvedEntry)] = "RE",
         [typeof(ChunkWrite)] = "CW", [typeof(ChunkRead)] = "CR", [typeof(ChunkTruncate)] = "CT", [typeof(ChunkPurge)] = "CP",
         [typeof(ChunkResult)] = "CS", [typeof(ChunkWritten)] = "Cw", [typeof(ChunkTruncated)] = "Ct", [typeof(ChunkSnapshot)] = "Cs",
         [typeof(NamespaceSnapshot)] = "NS", [typeof(InodeRecord)] = "IR", [typeof(AppliedRequest)] = "AR",
