@@ -178,6 +178,8 @@ public class NodeMetadataCacheTests
         c.MadeDirectory(made);
         Assert.Equal(Lookup.Absent, c.TryLookup(20, N("anything"), out _));
         Assert.Equal(Lookup.Unknown, c.TryLookup(Root, N("other"), out _));
+        // Not even there is a name over 255 bytes absent: the namespace refuses it with ENAMETOOLONG.
+        Assert.Equal(Lookup.Unknown, c.TryLookup(20, N(new string('x', 256)), out _));
     }
 
     [Fact]

@@ -49,6 +49,8 @@ public sealed class NodeMetadataCache(int capacity)
     public Lookup TryLookup(ulong parent, ReadOnlySpan<byte> name, out NodeAttr? attr)
     {
         attr = null;
+        // A name too long is refused by the namespace (ENAMETOOLONG), not absent.
+        if (name.Length > Namespace.NamespaceState.MaxNameBytes) return Lookup.Unknown;
         if (_entries.TryGetValue(Key(parent, name), out var ino))
         {
             if (ino == 0) return Lookup.Absent;

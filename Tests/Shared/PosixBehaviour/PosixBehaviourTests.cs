@@ -79,6 +79,8 @@ public abstract class PosixBehaviourTests
         await fs.MkDirAsync("d", 0x1ED);
         Assert.Equal((S_IFDIR, 0x1EDu), ((await fs.LstatAsync("d")).Type, (await fs.LstatAsync("d")).Permissions));
         Assert.Equal(Errno.EEXIST, await ErrnoOf(() => fs.MkDirAsync("d", 0x1ED)));
+        // A name over NAME_MAX is refused as such, also in a directory just made (whose every name is known).
+        Assert.Equal(Errno.ENAMETOOLONG, await ErrnoOf(() => fs.LstatAsync("d/" + new string('n', 256))));
         await WriteFileAsync(fs, "d/f", "x");
         Assert.Equal(Errno.ENOTEMPTY, await ErrnoOf(() => fs.RmDirAsync("d")));
         Assert.Equal(Errno.ENOTDIR, await ErrnoOf(() => fs.RmDirAsync("d/f")));
