@@ -170,7 +170,7 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
     // ---------------------------------------------------------------- invalidations
 
     [Fact]
-    public async Task Subscribers_are_told_of_changes_made_by_other_nodes_only()
+    public async Task Subscribers_are_told_of_changes_and_the_node_that_made_one_only_for_its_cache()
     {
         var e = Entity();
         var n1 = CreateTestProbe();
@@ -182,15 +182,22 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
 
         var f = await Ok(e, Make(Root, "f", File, origin: "n1"));
         var inv = n2.ExpectMsg<Invalidate>(T);
+        Assert.False(inv.CacheOnly);
         Assert.Contains(Root, inv.Inodes);
         var entry = Assert.Single(inv.Entries);
         Assert.Equal((Root, "f"), (entry.Parent, Encoding.UTF8.GetString(entry.Name)));
+        // n1 made it: told too, for its metadata cache only (its kernel learnt from the answer).
+        var own = n1.ExpectMsg<Invalidate>(T);
+        Assert.True(own.CacheOnly);
+        Assert.Equal(inv with { CacheOnly = true, Seq = own.Seq }, own, new InvalidateComparer());
 
-        // n2's own change: n1 hears of it, n2 does not (its next message is about n1's next change).
         var g = await Ok(e, Make(Root, "g", File, origin: "n2"));
         inv = n1.ExpectMsg<Invalidate>(T);
+        Assert.False(inv.CacheOnly);
         Assert.Equal("g", Encoding.UTF8.GetString(Assert.Single(inv.Entries).Name));
+        Assert.True(n2.ExpectMsg<Invalidate>(T).CacheOnly);
         Assert.True((await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n1"))).IsOk);
+        Assert.True(n1.ExpectMsg<Invalidate>(T).CacheOnly);
         inv = n2.ExpectMsg<Invalidate>(T);
         Assert.Empty(inv.Entries);
         var del = Assert.Single(inv.Deletes);
@@ -200,6 +207,16 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
         Assert.Equal((int)Errno.ENOENT, (await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n2"))).Errno);
         await Ok(e, new NsWritten(V, 0, g.Ino, 1, false, "n2", 0));
         Assert.Equal(new[] { g.Ino }, n1.ExpectMsg<Invalidate>(T).Inodes);
+    }
+
+    /// <summary>Compares invalidations by content (records compare arrays by reference).</summary>
+    private sealed class InvalidateComparer : IEqualityComparer<Invalidate>
+    {
+        private static string Show(Invalidate i) =>
+            $"{string.Join(",", i.Inodes)}|{string.Join(",", i.Entries.Select(e => $"{e.Parent}/{Convert.ToHexString(e.Name)}"))}|" +
+            $"{string.Join(",", i.Deletes.Select(d => $"{d.Parent}/{d.Child}/{Convert.ToHexString(d.Name)}"))}|{i.Version}|{i.Incarnation}|{i.Seq}|{i.CacheOnly}";
+        public bool Equals(Invalidate? x, Invalidate? y) => x is not null && y is not null && Show(x) == Show(y);
+        public int GetHashCode(Invalidate obj) => Show(obj).GetHashCode();
     }
 
     [Fact]
@@ -225,9 +242,11 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
         var name = Assert.Single(made.ChangedEntries!);
         Assert.Equal((Root, "f", made.Attr!.Ino), (name.Parent, Encoding.UTF8.GetString(name.Name), name.Ino));
 
-        // n2 is told, numbered 1, with the same version.
+        // n2 is told, numbered 1, with the same version; n1 too, for its cache only.
         var inv = n2.ExpectMsg<Invalidate>(T);
-        Assert.Equal((1L, made.Version, made.Incarnation), (inv.Seq, inv.Version, inv.Incarnation));
+        Assert.Equal((1L, made.Version, made.Incarnation, false), (inv.Seq, inv.Version, inv.Incarnation, inv.CacheOnly));
+        var own = n1.ExpectMsg<Invalidate>(T);
+        Assert.Equal((1L, made.Version, true), (own.Seq, own.Version, own.CacheOnly));
 
         // n1 removes f: the name resolves to no inode; n2's second invalidation is numbered 2.
         var removed = await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n1"));
@@ -241,6 +260,24 @@ public sealed class NamespaceEntityTests : SqliteJournalTestKit
         e.Tell(new NsSubscribe(V, "n2", [], []), n2.Ref);
         var s2 = n2.ExpectMsg<Subscribed>(T);
         Assert.Equal((2L, removed.Version), (s2.Seq, s2.Version));
+    }
+
+    [Fact]
+    public async Task A_freed_inode_is_dropped_from_every_nodes_cache()
+    {
+        var e = Entity();
+        await WaitForGrace(e);
+        var n1 = CreateTestProbe();
+        e.Tell(new NsSubscribe(V, "n1", [], []), n1.Ref);
+        n1.ExpectMsg<Subscribed>(T);
+        var f = await Ok(e, Make(Root, "f", File, origin: "n2", open: true));
+        Assert.True((await Q(e, new NsRemove(V, 0, Root, N("f"), false, "n2"))).IsOk);
+        n1.ExpectMsg<Invalidate>(T);
+        n1.ExpectMsg<Invalidate>(T);
+        Assert.True((await Q(e, new NsClose(V, f.Ino, "n2"))).IsOk);
+        var gone = n1.ExpectMsg<Invalidate>(T);
+        Assert.Equal(new[] { f.Ino }, gone.Inodes);
+        Assert.Equal((true, 3L), (gone.CacheOnly, gone.Seq));
     }
 
     // ---------------------------------------------------------------- opens and orphans

@@ -62,7 +62,7 @@ public sealed class SerializerTests : IDisposable
         new NsResult(0, Bytes: [], Entries: [], Names: []),
         Attr,
         Entry,
-        new Invalidate([1, 2], [new EntryRef(1, NotUtf8)], [new DeleteRef(1, 2, NotUtf8)], 9, 638_000_000_000_000_000, 3),
+        new Invalidate([1, 2], [new EntryRef(1, NotUtf8)], [new DeleteRef(1, 2, NotUtf8)], 9, 638_000_000_000_000_000, 3, true),
         new Invalidate([], [], []),
         new EntryRef(1, NotUtf8),
         new DeleteRef(1, 2, NotUtf8),

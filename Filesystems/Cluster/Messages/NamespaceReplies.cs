@@ -6,8 +6,8 @@ namespace FuseActors.Filesystems.Cluster.Messages;
 /// <para>Answers to queries and mutations are stamped with the namespace's <see cref="Version"/> (how many changes it
 /// has applied) and <see cref="Incarnation"/> (when this run of the entity started), so a node's metadata cache can
 /// tell an answer from before a change it has already been told of. An accepted mutation's answer also carries what
-/// it changed, as it is now (<see cref="Changed"/>, <see cref="ChangedEntries"/>): the node that made the change is
-/// not sent an <see cref="Invalidate"/>. An answer with <see cref="Version"/> 0 is unstamped (a duplicate request's
+/// it changed, as it is now (<see cref="Changed"/>, <see cref="ChangedEntries"/>), so the node that made the change
+/// can answer from it at once (its <see cref="Invalidate"/> is cache-only and may come later). An answer with <see cref="Version"/> 0 is unstamped (a duplicate request's
 /// first answer, kept in the journal).</para></summary>
 [MessagePackObject]
 public sealed record NsResult(
@@ -28,10 +28,12 @@ public sealed record NsResult(
     [IgnoreMember] public bool IsOk => Errno == 0;
 }
 
-/// <summary>What changed, sent by the namespace to every subscribed node but the one that made the change, so each
-/// tells its kernel (FUSE_NOTIFY_INVAL_INODE / INVAL_ENTRY / DELETE) and drops it from its metadata cache.
+/// <summary>What changed, sent by the namespace to every subscribed node, so each tells its kernel
+/// (FUSE_NOTIFY_INVAL_INODE / INVAL_ENTRY / DELETE) and drops it from its metadata cache.
 /// <see cref="Version"/> is the change's, <see cref="Seq"/> numbers the messages sent to one node (1, 2, ... within
-/// an <see cref="Incarnation"/>; <see cref="Subscribed"/> repeats the last), so a node sees one that never came.</summary>
+/// an <see cref="Incarnation"/>; <see cref="Subscribed"/> repeats the last), so a node sees one that never came.
+/// <see cref="CacheOnly"/>: for the node's metadata cache, not its kernel: sent to the node that made the change (its
+/// kernel learnt from the answer; this covers a change whose answer never came), and when a freed inode goes.</summary>
 [MessagePackObject]
 public sealed record Invalidate(
     [property: Key(0)] ulong[] Inodes,
@@ -39,7 +41,8 @@ public sealed record Invalidate(
     [property: Key(2)] DeleteRef[] Deletes,
     [property: Key(3)] long Version = 0,
     [property: Key(4)] long Incarnation = 0,
-    [property: Key(5)] long Seq = 0) : IClusterFsMessage;
+    [property: Key(5)] long Seq = 0,
+    [property: Key(6)] bool CacheOnly = false) : IClusterFsMessage;
 
 /// <summary>A name as it is after a change: <see cref="Ino"/> 0 when the directory no longer has it.</summary>
 [MessagePackObject]

@@ -211,14 +211,15 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         return entries;
     }
 
+    /// <summary>Tells every subscribed node what a change touched; the node that made it only for its metadata cache
+    /// (its kernel learnt from the answer; if the answer was lost, this still reaches its cache).</summary>
     private void Broadcast(Invalidate invalidate, string? origin)
     {
         foreach (var (node, subscriber) in _subscribers)
         {
-            if (node == origin) continue;
             long seq = _sentSeq.GetValueOrDefault(node) + 1;
             _sentSeq[node] = seq;
-            subscriber.Tell(invalidate with { Seq = seq });
+            subscriber.Tell(invalidate with { Seq = seq, CacheOnly = invalidate.CacheOnly || node == origin });
         }
     }
 
@@ -265,6 +266,8 @@ public sealed class NamespaceEntity : UntypedPersistentActor
     {
         if (!_subscriberNodes.Remove(subscriber, out var node)) return;
         _subscribers.Remove(node);
+        // Were it to subscribe again, the numbering starts afresh: it missed what was sent meanwhile.
+        _sentSeq.Remove(node);
         _log.Info("namespace {0}: node {1} is gone; releasing its opens and locks", Volume, node);
         foreach (var (lockReply, granted) in _locks.ReleaseNode(node)) lockReply.Tell(granted);
         var released = new List<ulong>();
@@ -309,8 +312,11 @@ public sealed class NamespaceEntity : UntypedPersistentActor
         var free = new NsFree(Volume, Now(), ino);
         _changes.Clear();
         if (!_state.Apply(free, _changes).IsOk) return;
+        // Nodes may still cache the freed inode's last attributes (nlink 0): they drop them.
+        var gone = new Invalidate([ino], [], [], ++_version, _incarnation, CacheOnly: true);
         PersistApplied(free, () =>
         {
+            Broadcast(gone, null);
             foreach (var i in chunks) _chunks.Tell(new ChunkPurge(Volume, ino, i));
         });
     }

@@ -63,7 +63,8 @@ public sealed class ClusterFs : FilesystemActor
         _chunks = chunkRegion;
         _node = node;
         _volume = settings.Volume;
-        if (settings.NodeCacheEntries > 0) _cache = new NodeMetadataCache(settings.NodeCacheEntries);
+        // The lease: three subscriptions in a row may go unconfirmed before the cache stops answering.
+        if (settings.NodeCacheEntries > 0) _cache = new NodeMetadataCache(settings.NodeCacheEntries, settings.SubscribeInterval * 3);
     }
 
     public static Props Props(ClusterFsSettings settings, ClusterFsRegions regions, string node) =>
@@ -125,6 +126,7 @@ public sealed class ClusterFs : FilesystemActor
     private void ApplyInvalidate(Invalidate inv)
     {
         _cache?.Invalidated(inv);
+        if (inv.CacheOnly) return;   // this node's own change (its kernel learnt from the answer), or a freed inode
         foreach (var ino in inv.Inodes)
         {
             _sizes.Remove(ino);

@@ -14,13 +14,18 @@ namespace FuseActors.Filesystems.Cluster.Node;
 /// namespace before a change can arrive after that change's invalidation. So every answer and invalidation carries
 /// the namespace's version, and an answer older than the newest invalidation seen (<c>_floor</c>) is not cached.
 /// Invalidations to a node are numbered; one that never came (a gap, or <see cref="Subscribed"/> naming a later
-/// one) empties the cache. A new run of the namespace entity (it moved or restarted) empties it too, and nothing
-/// is cached until this node is subscribed to that run: only then are its changes sure to be told here.</para>
+/// one) empties the cache. Another run of the namespace entity (it moved or restarted) empties it too, and nothing
+/// is cached until this node is subscribed to that run: only then are its changes sure to be told here. The node
+/// that made a change is also sent its invalidation (cache-only): a change whose answer never came (an interrupt,
+/// a timeout) still reaches the cache. And the cache is a lease: it answers only while the namespace has confirmed
+/// the subscription within <c>lease</c> (a partitioned node stops answering from it, as its kernel's 1 s caches do).</para>
 ///
 /// <para>Not thread-safe: the node's filesystem actor owns it.</para>
 /// </summary>
-public sealed class NodeMetadataCache(int capacity)
+public sealed class NodeMetadataCache(int capacity, TimeSpan lease, Func<long>? clockMs = null)
 {
+    private readonly Func<long> _clockMs = clockMs ?? (() => Environment.TickCount64);
+    private readonly long _leaseMs = (long)lease.TotalMilliseconds;
     private readonly Dictionary<ulong, NodeAttr> _attrs = new();
     // (directory, name) -> inode; 0 = the directory has no such name.
     private readonly Dictionary<(ulong Parent, string Name), ulong> _entries = new();
@@ -31,6 +36,10 @@ public sealed class NodeMetadataCache(int capacity)
     private bool _live;      // subscribed to _incarnation: its changes are told here
     private long _seq;       // the last Invalidate.Seq seen from it
     private long _floor;     // the newest version whose change this cache has been told of
+    private long _confirmedAt;   // when the namespace last confirmed the subscription (clock ms)
+    // Versions of this node's own changes whose answers were applied here: their cache-only invalidation, when it
+    // comes, has nothing left to do (dropping what the answer just set would only cost round trips).
+    private readonly HashSet<long> _ownApplied = new();
 
     public int Count => _attrs.Count + _entries.Count;
 
@@ -40,7 +49,11 @@ public sealed class NodeMetadataCache(int capacity)
     // Names are bytes; Latin-1 maps each byte to one char, so this key is exact for any name.
     private static (ulong, string) Key(ulong parent, ReadOnlySpan<byte> name) => (parent, Encoding.Latin1.GetString(name));
 
-    public bool TryGetAttr(ulong ino, out NodeAttr attr) => _attrs.TryGetValue(ino, out attr!);
+    public bool TryGetAttr(ulong ino, out NodeAttr attr)
+    {
+        attr = null!;
+        return Leased() && _attrs.TryGetValue(ino, out attr!);
+    }
 
     public enum Lookup { Unknown, Absent, Found }
 
@@ -49,6 +62,7 @@ public sealed class NodeMetadataCache(int capacity)
     public Lookup TryLookup(ulong parent, ReadOnlySpan<byte> name, out NodeAttr? attr)
     {
         attr = null;
+        if (!Leased()) return Lookup.Unknown;
         // A name too long is refused by the namespace (ENAMETOOLONG), not absent.
         if (name.Length > Namespace.NamespaceState.MaxNameBytes) return Lookup.Unknown;
         if (_entries.TryGetValue(Key(parent, name), out var ino))
@@ -64,26 +78,34 @@ public sealed class NodeMetadataCache(int capacity)
     /// <summary>The namespace's answer to this node's subscription.</summary>
     public void Subscribed(Subscribed s)
     {
-        if (s.Incarnation == 0 || s.Incarnation < _incarnation) return;
-        if (s.Incarnation > _incarnation) NewIncarnation(s.Incarnation);
+        if (s.Incarnation == 0) return;
+        if (s.Incarnation != _incarnation) NewIncarnation(s.Incarnation);
         if (_live && s.Seq != _seq) Clear();   // an invalidation sent here never came
         _live = true;
         _seq = s.Seq;
         _floor = Math.Max(_floor, s.Version);
+        _confirmedAt = _clockMs();
     }
 
-    /// <summary>Another node changed something: drop what it touched.</summary>
+    /// <summary>Something changed: drop what it touched (unless it is this node's own change, already applied from
+    /// its answer).</summary>
     public void Invalidated(Invalidate inv)
     {
-        foreach (var ino in inv.Inodes) _attrs.Remove(ino);
-        foreach (var e in inv.Entries) DropEntry(e.Parent, e.Name);
-        foreach (var d in inv.Deletes)
+        bool alreadyApplied = inv.CacheOnly && inv.Incarnation == _incarnation && _ownApplied.Contains(inv.Version);
+        // Invalidations come in version order: an own change older than this one is applied or lost by now.
+        if (_ownApplied.Count > 0) _ownApplied.RemoveWhere(v => v <= inv.Version);
+        if (!alreadyApplied)
         {
-            DropEntry(d.Parent, d.Name);
-            _attrs.Remove(d.Child);
+            foreach (var ino in inv.Inodes) _attrs.Remove(ino);
+            foreach (var e in inv.Entries) DropEntry(e.Parent, e.Name);
+            foreach (var d in inv.Deletes)
+            {
+                DropEntry(d.Parent, d.Name);
+                _attrs.Remove(d.Child);
+            }
         }
-        if (inv.Incarnation == 0 || inv.Incarnation < _incarnation) return;
-        if (inv.Incarnation > _incarnation) { NewIncarnation(inv.Incarnation); return; }
+        if (inv.Incarnation == 0) return;
+        if (inv.Incarnation != _incarnation) { NewIncarnation(inv.Incarnation); return; }
         if (_live && inv.Seq != _seq + 1) Clear();
         _seq = inv.Seq;
         _floor = Math.Max(_floor, inv.Version);
@@ -136,6 +158,7 @@ public sealed class NodeMetadataCache(int capacity)
         {
             if (current) _attrs[attr.Ino] = attr; else _attrs.Remove(attr.Ino);
         }
+        if (current) _ownApplied.Add(r.Version);
     }
 
     /// <summary>The answer to this node's mkdir: the new directory is empty, so every name not cached is absent.</summary>
@@ -159,10 +182,12 @@ public sealed class NodeMetadataCache(int capacity)
     // changes are not told here until the next subscription.
     private bool Current(NsResult r)
     {
-        if (r.Incarnation > _incarnation) NewIncarnation(r.Incarnation);
-        return _live && r.Incarnation == _incarnation && r.Version >= _floor;
+        if (r.Incarnation != 0 && r.Incarnation != _incarnation) NewIncarnation(r.Incarnation);
+        return Leased() && r.Incarnation == _incarnation && r.Version >= _floor;
     }
 
+    // Another run: any other number (not only a larger one: clocks differ between machines). A late message from
+    // the old run switches back and empties the cache again; the next subscription puts it right.
     private void NewIncarnation(long incarnation)
     {
         Clear();
@@ -170,6 +195,17 @@ public sealed class NodeMetadataCache(int capacity)
         _live = false;
         _seq = 0;
         _floor = 0;
+        _ownApplied.Clear();
+    }
+
+    // Subscribed to the current run, and confirmed within the lease; an expired lease empties the cache.
+    private bool Leased()
+    {
+        if (!_live) return false;
+        if (_clockMs() - _confirmedAt <= _leaseMs) return true;
+        Clear();
+        _live = false;
+        return false;
     }
 
     private void DropEntry(ulong parent, byte[] name)
