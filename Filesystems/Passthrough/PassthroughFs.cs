@@ -97,8 +97,6 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private readonly AlignedBuffer _direct = new();
     /// <summary>The I/O threads of the data path; null with <see cref="PassthroughOptions.IoThreads"/> = 0 (every call on the actor).</summary>
     private readonly HostIoPool? _io;
-    /// <summary>What the host filesystems (by st_dev) may wait for, from their statfs type.</summary>
-    private readonly Dictionary<ulong, HostWaits> _hostWaits = new();
     private readonly bool _chownToCaller;
     private readonly uint _daemonGid;
     private readonly byte[] _xattrBuffer = GC.AllocateUninitializedArray<byte>(XattrMax, pinned: true);
@@ -144,7 +142,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void PostStop()
     {
-        StopIo();
+        // The I/O pool is stopped already (AroundPostStop).
         _direct.Dispose();
         _handles.Dispose();
         _inodes.Dispose();
@@ -400,7 +398,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
-        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
+        var waits = Waits(fd);
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(waits), localDevice: LocalDevice(waits));
         if (r.Reply(MakeEntry(node!, in st), fh, FileOpenFlags(passthrough), passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
@@ -498,7 +497,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
-        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
+        var waits = Waits(fd);
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(waits), localDevice: LocalDevice(waits));
         if (!r.Reply(fh, FileOpenFlags(passthrough), passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
@@ -593,7 +593,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Node(r, r.NodeId) is not { } n) return;
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
-        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
+        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(Waits(fd)));
         if (!r.Reply(fh, _options.KeepKernelCache ? FopenFlags.CacheDir | FopenFlags.KeepCache : 0)) _handles.Close(fh);
     }
 
@@ -625,27 +625,26 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         Nothing,
     }
 
-    /// <summary>From the host filesystem's statfs type, asked once per st_dev.</summary>
-    private HostWaits Waits(HostInode n)
+    /// <summary>From the statfs type of the filesystem an open descriptor is on, asked at every open (~1 µs): not
+    /// remembered per st_dev, since anonymous device numbers (tmpfs, FUSE, ...) are reused once a mount goes, and a
+    /// FUSE mount taking a gone tmpfs's number must not be served inline.</summary>
+    private static HostWaits Waits(int fd)
     {
-        if (_hostWaits.TryGetValue(n.Dev, out var waits)) return waits;
         StatFsBuf s;
-        waits = fstatfs(n.Fd, &s) != 0 ? HostWaits.Server : s.Type switch
+        return fstatfs(fd, &s) != 0 ? HostWaits.Server : s.Type switch
         {
             TMPFS_MAGIC or RAMFS_MAGIC => HostWaits.Nothing,
             EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or F2FS_SUPER_MAGIC => HostWaits.LocalDevice,
             _ => HostWaits.Server,
         };
-        _hostWaits[n.Dev] = waits;
-        return waits;
     }
 
     /// <summary>Whether a handle on <paramref name="n"/> makes all its host calls on the actor: always without an I/O
     /// pool; with one, only where the file's data is in memory (tmpfs, ramfs: a call there never waits for a device
     /// or a server, and a hop to a pool thread would cost more than the call).</summary>
-    private bool InlineIo(HostInode n) => _io is null || Waits(n) == HostWaits.Nothing;
+    private bool InlineIo(HostWaits waits) => _io is null || waits == HostWaits.Nothing;
 
-    private bool LocalDevice(HostInode n) => _io is not null && Waits(n) == HostWaits.LocalDevice;
+    private bool LocalDevice(HostWaits waits) => _io is not null && waits == HostWaits.LocalDevice;
 
     /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
     /// open (a reference each) until the call ends.</summary>
