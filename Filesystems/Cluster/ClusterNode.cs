@@ -47,11 +47,14 @@ public sealed class ClusterNode : IAsyncDisposable
             // wait for every node's replicator, and one that only starts after Up stalled the first requests of a
             // freshly joined cluster for 10-25 s. Requests sent meanwhile are buffered by the region.
             var settings = ClusterFsSettings.FromConfig(config);
+            // Meanwhile the store's first use (seconds, once per process) is done here, not in the first requests.
+            var warmUp = StoreWarmUp.RunAsync(system, $"{address.Host}:{address.Port}", TimeSpan.FromSeconds(30));
             var regions = ClusterFsRegions.Start(system, settings);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
             if (await Task.WhenAny(up.Task, Task.Delay(joinTimeout)) != up.Task)
                 throw new TimeoutException($"this node did not become Up in the cluster within {joinTimeout} (seeds: {string.Join(", ", address.SeedAddresses)})");
+            await warmUp;
             var name = $"{address.Host}:{address.Port}#{cluster.SelfUniqueAddress.Uid}";
             var node = new ClusterNode(system, regions, name);
             cluster.RegisterOnMemberRemoved(() => node._removed.TrySetResult());
