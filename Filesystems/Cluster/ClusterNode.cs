@@ -48,7 +48,7 @@ public sealed class ClusterNode : IAsyncDisposable
             // freshly joined cluster for 10-25 s. Requests sent meanwhile are buffered by the region.
             var settings = ClusterFsSettings.FromConfig(config);
             // Meanwhile the store's first use (seconds, once per process) is done here, not in the first requests.
-            var warmUp = StoreWarmUp.RunAsync(system, $"{address.Host}:{address.Port}", TimeSpan.FromSeconds(30));
+            var warmUp = StoreWarmUp.RunAsync(system, $"{settings.Volume}-{address.Host}:{address.Port}", TimeSpan.FromSeconds(30));
             var regions = ClusterFsRegions.Start(system, settings);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());

@@ -34,6 +34,11 @@ internal sealed class HostInode(ulong nodeId, int fd, ulong dev, ulong ino, uint
     /// <summary>Open handles whose reads and writes come to the daemon.</summary>
     public int CachedOpens { get; set; }
 
+    /// <summary>The host filesystem's statfs type (0 until first asked): asked once per inode, whose descriptor keeps
+    /// its filesystem mounted, so the answer cannot go stale the way one kept per st_dev could (anonymous device
+    /// numbers are reused after an unmount).</summary>
+    public long FsType { get; set; }
+
     public bool IsDirectory => Type == 0x4000;
     public bool IsRegular => Type == 0x8000;
     public bool IsSymlink => Type == 0xA000;

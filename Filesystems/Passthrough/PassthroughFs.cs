@@ -398,8 +398,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
-        var waits = Waits(fd);
-        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(waits), localDevice: LocalDevice(waits));
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
         if (r.Reply(MakeEntry(node!, in st), fh, FileOpenFlags(passthrough), passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
@@ -497,8 +496,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
-        var waits = Waits(fd);
-        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(waits), localDevice: LocalDevice(waits));
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
         if (!r.Reply(fh, FileOpenFlags(passthrough), passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
@@ -593,7 +591,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Node(r, r.NodeId) is not { } n) return;
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
-        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(Waits(fd)));
+        ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
         if (!r.Reply(fh, _options.KeepKernelCache ? FopenFlags.CacheDir | FopenFlags.KeepCache : 0)) _handles.Close(fh);
     }
 
@@ -625,13 +623,18 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         Nothing,
     }
 
-    /// <summary>From the statfs type of the filesystem an open descriptor is on, asked at every open (~1 µs): not
-    /// remembered per st_dev, since anonymous device numbers (tmpfs, FUSE, ...) are reused once a mount goes, and a
-    /// FUSE mount taking a gone tmpfs's number must not be served inline.</summary>
-    private static HostWaits Waits(int fd)
+    /// <summary>From the statfs type of the inode's filesystem, asked once per inode (<see cref="HostInode.FsType"/>;
+    /// not per st_dev: anonymous device numbers (tmpfs, FUSE, ...) are reused once a mount goes, and a FUSE mount
+    /// taking a gone tmpfs's number must not be served inline). Only asked with an I/O pool: on NFS or FUSE a
+    /// statfs is a round trip to the server.</summary>
+    private static HostWaits Waits(HostInode n)
     {
-        StatFsBuf s;
-        return fstatfs(fd, &s) != 0 ? HostWaits.Server : s.Type switch
+        if (n.FsType == 0)
+        {
+            StatFsBuf s;
+            n.FsType = fstatfs(n.Fd, &s) != 0 ? -1 : s.Type;
+        }
+        return n.FsType switch
         {
             TMPFS_MAGIC or RAMFS_MAGIC => HostWaits.Nothing,
             EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or F2FS_SUPER_MAGIC => HostWaits.LocalDevice,
@@ -642,9 +645,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>Whether a handle on <paramref name="n"/> makes all its host calls on the actor: always without an I/O
     /// pool; with one, only where the file's data is in memory (tmpfs, ramfs: a call there never waits for a device
     /// or a server, and a hop to a pool thread would cost more than the call).</summary>
-    private bool InlineIo(HostWaits waits) => _io is null || waits == HostWaits.Nothing;
+    private bool InlineIo(HostInode n) => _io is null || Waits(n) == HostWaits.Nothing;
 
-    private bool LocalDevice(HostWaits waits) => _io is not null && waits == HostWaits.LocalDevice;
+    private bool LocalDevice(HostInode n) => _io is not null && Waits(n) == HostWaits.LocalDevice;
 
     /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
     /// open (a reference each) until the call ends.</summary>

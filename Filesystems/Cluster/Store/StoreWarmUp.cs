@@ -21,33 +21,50 @@ internal sealed class StoreWarmUp : UntypedPersistentActor
         public static readonly Go Instance = new();
     }
 
-    private IActorRef? _asker;
+    // True once the event is written and deleted; false if this actor stops first (a recovery or persist failure).
+    private readonly TaskCompletionSource<bool> _done;
 
-    public StoreWarmUp(string persistenceId) => PersistenceId = persistenceId;
+    public StoreWarmUp(string persistenceId, TaskCompletionSource<bool> done)
+    {
+        PersistenceId = persistenceId;
+        _done = done;
+    }
 
     public override string PersistenceId { get; }
 
-    /// <summary>Warms the store and the serializer; completes (never throws) when done or after <paramref name="timeout"/>.</summary>
-    public static async Task RunAsync(ActorSystem system, string nodeId, TimeSpan timeout)
+    /// <summary>Warms the store and the serializer. True when the store answered; false (logged, never thrown) when it
+    /// failed or did not answer within <paramref name="timeout"/>. <paramref name="nodeId"/> names this node among
+    /// every node of every volume on the store (two writers must never share the warm-up's persistence id).</summary>
+    public static async Task<bool> RunAsync(ActorSystem system, string nodeId, TimeSpan timeout)
     {
         var log = Logging.GetLogger(system, typeof(StoreWarmUp));
-        WarmSerializer(system, log);
-        // One id per node address (two nodes must not write one id): the event written below is deleted again, leaving
-        // at most one row marked deleted per address (the journal keeps the highest sequence number).
-        var actor = system.ActorOf(Props.Create(() => new StoreWarmUp("warmup-" + nodeId)));
+        var serializer = Task.Run(() => WarmSerializer(system, log));
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef? actor = null;
+        bool ok;
         try
         {
-            await actor.Ask<Done>(Go.Instance, timeout);
+            // One id per node (the event written is deleted again, leaving at most one row marked deleted per id: the
+            // journal keeps the highest sequence number).
+            actor = system.ActorOf(Props.Create(() => new StoreWarmUp("warmup-" + nodeId, done)));
+            actor.Tell(Go.Instance);
+            ok = await Task.WhenAny(done.Task, Task.Delay(timeout)) == done.Task && done.Task.Result;
+            if (!ok) log.Warning("the store's warm-up failed or took over {0}: the first requests may be slow", timeout);
+            if (actor is not null) system.Stop(actor);
         }
         catch (Exception e)
         {
-            log.Warning("the store's warm-up did not finish ({0}): the first requests may be slow", e.Message);
+            log.Warning("the store's warm-up failed ({0}): the first requests may be slow", e.Message);
+            ok = false;
         }
-        system.Stop(actor);
+        await serializer;
+        return ok;
     }
 
-    private static void WarmSerializer(ActorSystem system, ILoggingAdapter log)
+    /// <summary>A round trip through the cluster filesystem's serializer for every message type; how many failed.</summary>
+    internal static int WarmSerializer(ActorSystem system, ILoggingAdapter log)
     {
+        int failed = 0;
         var serialization = system.Serialization;
         foreach (var type in ClusterFsSerializer.Manifests.Keys)
         {
@@ -60,9 +77,11 @@ internal sealed class StoreWarmUp : UntypedPersistentActor
             }
             catch (Exception e)
             {
-                log.Debug("serializer warm-up of {0}: {1}", type.Name, e.Message);
+                failed++;
+                log.Warning("serializer warm-up of {0}: {1}", type.Name, e.Message);
             }
         }
+        return failed;
     }
 
     // Recovery (snapshot store and journal reads) runs before the first command.
@@ -73,13 +92,21 @@ internal sealed class StoreWarmUp : UntypedPersistentActor
         switch (message)
         {
             case Go:
-                _asker = Sender;
                 Persist(new ChunkWritten(0, [0]), _ => DeleteMessages(LastSequenceNr));
                 break;
-            case DeleteMessagesSuccess or DeleteMessagesFailure:
-                _asker?.Tell(Done.Instance);
+            case DeleteMessagesSuccess:
+                _done.TrySetResult(true);
+                Context.Stop(Self);
+                break;
+            case DeleteMessagesFailure:
                 Context.Stop(Self);
                 break;
         }
+    }
+
+    protected override void PostStop()
+    {
+        _done.TrySetResult(false);
+        base.PostStop();
     }
 }
