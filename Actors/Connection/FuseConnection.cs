@@ -511,6 +511,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     {
         var device = r.Device;
         if (device is null) return;
+        if (r.ReplyWritten)
+        {
+            // The filesystem's thread wrote it (ReadRequest.ReplyFromFile); what is left is the bookkeeping.
+            int length = r is ReadRequest read ? read.ReplyLength : 0;
+            Written(r, error, length, r.ReplyWrittenResult);
+            return;
+        }
         ReadOnlySpan<byte> payload = default;
         if (error == Errno.Ok)
         {
@@ -527,11 +534,17 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         }
         // The payload was encoded after the header's room in _scratch (or lives in the request's own buffer).
         int written = device.Write(ReplyEncoder.OutHeader(_scratch, r.Unique, error, payload.Length), payload);
+        Written(r, error, payload.Length, written);
+    }
+
+    /// <summary>After a reply was written: metrics, a failed write's log line, the debug line.</summary>
+    private void Written(FsRequest r, Errno error, int payloadLength, int written)
+    {
         _answered++;
         _metrics.Answered(r.Header.Opcode, error, _metrics.WantsLatency ? _time.GetTimestamp() - r.StartTimestamp : -1, _metrics.MountTagPair);
         if (error == Errno.Ok)
         {
-            if (r.Header.Opcode == (uint)Opcode.Read) _metrics.BytesRead += payload.Length;
+            if (r.Header.Opcode == (uint)Opcode.Read) _metrics.BytesRead += payloadLength;
             else if (r is WriteRequest w) _metrics.BytesWritten += w.Written;
         }
         if (written < 0)
@@ -544,7 +557,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         if (_debug)
         {
             var us = _time.GetElapsedTime(r.StartTimestamp).TotalMicroseconds;
-            _log.Info("{Opcode} unique={Unique} node={Node} -> {Result} len={Length} in {Microseconds:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payload.Length, us);
+            _log.Info("{Opcode} unique={Unique} node={Node} -> {Result} len={Length} in {Microseconds:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payloadLength, us);
         }
     }
 

@@ -88,16 +88,38 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     /// (then nothing reaches the kernel; a reply after the engine answered only ends the request's background life).</summary>
     protected bool Complete()
     {
-        int previous = Interlocked.CompareExchange(ref _replied, 1, 0);
-        if (previous == 0)
+        if (TryClaimReply())
         {
             ReplyTo?.Tell(this, ActorRefs.NoSender);
             return true;
         }
+        return false;
+    }
+
+    /// <summary>Takes the reply slot for the filesystem: true when the reply is this one to make. False when the engine
+    /// answered first; the request then goes back to the connection at once as a late reply (it ends its background
+    /// life). A true result must be followed by <see cref="SendBack"/>.</summary>
+    private protected bool TryClaimReply()
+    {
+        int previous = Interlocked.CompareExchange(ref _replied, 1, 0);
+        if (previous == 0) return true;
         if (previous == 2 && Interlocked.CompareExchange(ref _replied, 3, 2) == 2)
             ReplyTo?.Tell(this, ActorRefs.NoSender);
         return false;
     }
+
+    /// <summary>Hands a request whose reply was claimed with <see cref="TryClaimReply"/> back to the connection.</summary>
+    private protected void SendBack() => ReplyTo?.Tell(this, ActorRefs.NoSender);
+
+    /// <summary>The reply already went to the device when it was given (<see cref="ReplyWrittenResult"/> is that write's
+    /// result): the connection only ends the request. Set before the request goes back to the connection.</summary>
+    internal bool ReplyWritten { get; private protected set; }
+
+    /// <summary>Bytes the direct write put on the device, or its negated errno (see <see cref="ReplyWritten"/>).</summary>
+    internal int ReplyWrittenResult { get; private protected set; }
+
+    /// <summary>The reply's errno, for a reply written directly (<see cref="ReplyWritten"/>).</summary>
+    private protected void SetError(Errno error) => Error = error;
 
     /// <summary>The filesystem actor stopped or restarted while it held this request deferred: it is answered EIO, but
     /// whatever was to answer it (another thread, a pending task) may still be using its buffers (a WRITE's data, the

@@ -350,6 +350,61 @@ public sealed class ReadRequest : FsRequest
         return Complete();
     }
 
+    /// <summary>
+    /// Answers with up to <paramref name="length"/> bytes of the file <paramref name="fd"/> from <paramref name="offset"/>
+    /// (fewer at its end; never more than <see cref="Size"/>), read during this call: the filesystem must not change
+    /// the file until it returns, and may close it after. Where the transport has its own reply buffers (io_uring) the
+    /// file is read straight into one and the reply is written there and then, one copy fewer than
+    /// <see cref="Reply(ReadOnlyMemory{byte})"/> of a buffer the filesystem filled; elsewhere it is read into a pooled
+    /// buffer and answered as <see cref="ReplyPooled"/>. A failed read of the file is answered with its errno.
+    /// </summary>
+    public bool ReplyFromFile(int fd, long offset, int length)
+    {
+        length = (int)Math.Min((uint)Math.Max(length, 0), Size);
+        if (Device is IFileReplyDevice direct && ReplyTo is not null)
+        {
+            if (!TryClaimReply()) return false;
+            int sent = direct.ReplyFromFile(Unique, fd, offset, length, out int writeResult);
+            if (sent < 0) SetError((Errno)(-sent));
+            _directLength = Math.Max(sent, 0);
+            ReplyWrittenResult = writeResult;
+            ReplyWritten = true;
+            SendBack();
+            return true;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        int got = ReadFile(fd, offset, buffer.AsSpan(0, length));
+        if (got < 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            return Fail((Errno)(-got));
+        }
+        return ReplyPooled(buffer, got);
+    }
+
+    private static unsafe int ReadFile(int fd, long offset, Span<byte> into)
+    {
+        int done = 0;
+        fixed (byte* p = into)
+        {
+            while (done < into.Length)
+            {
+                long got = Tmds.Linux.LibC.pread(fd, p + done, into.Length - done, offset + done);
+                if (got > 0) { done += (int)got; continue; }
+                if (got == 0) break;
+                int err = Tmds.Linux.LibC.errno;
+                if (err == (int)Errno.EINTR) continue;
+                return -err;
+            }
+        }
+        return done;
+    }
+
+    /// <summary>Data bytes of the reply (of one written by <see cref="ReplyFromFile"/> too).</summary>
+    internal int ReplyLength => ReplyWritten ? _directLength : _data.Length;
+
+    private int _directLength;
+
     internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Data(scratch, _data.Span);
     internal override string? ValidateReply() => _data.Length > Size ? $"read reply of {_data.Length} bytes for a {Size}-byte read" : null;
 

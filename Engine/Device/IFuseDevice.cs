@@ -38,3 +38,20 @@ public interface IPassthroughDevice
     /// <summary>Drops a backing id (FUSE_DEV_IOC_BACKING_CLOSE). Files already opened with it keep their backing file.</summary>
     int CloseBacking(int backingId);
 }
+
+/// <summary>
+/// A device that answers a READ with bytes read from a file straight into its own reply buffer: an io_uring queue
+/// reads into the ring entry's buffer, which the kernel copies from, where a buffer the filesystem filled would be
+/// copied into that entry once more.
+/// </summary>
+public interface IFileReplyDevice
+{
+    /// <summary>
+    /// Answers request <paramref name="unique"/> with up to <paramref name="length"/> bytes of <paramref name="fd"/> from
+    /// <paramref name="offset"/> (fewer at the file's end). The file is read during the call, so the caller must hold
+    /// off changes to it until the call returns. Returns the data bytes sent, or a negated errno when reading the file
+    /// failed (that errno was then sent as the reply). <paramref name="writeResult"/> is the device write's result: a
+    /// negated errno when the kernel took no reply (ENOENT: it no longer waits for that request).
+    /// </summary>
+    int ReplyFromFile(ulong unique, int fd, long offset, int length, out int writeResult);
+}

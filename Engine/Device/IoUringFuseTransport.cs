@@ -220,7 +220,7 @@ public sealed class IoUringFuseTransport : IDisposable
 /// Backing files for kernel passthrough are registered on /dev/fuse (the ioctl is the device's), so an OPEN that
 /// arrived through a ring can still answer with FOPEN_PASSTHROUGH.
 /// </summary>
-public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice
+public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice
 {
     private const int HeaderSize = 288;            // sizeof(struct fuse_uring_req_header)
     private const int HeaderBufferSize = 4096;     // page-sized, as libfuse allocates it
@@ -393,16 +393,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice
         if (Volatile.Read(ref _state) == StateDisposed) return -(int)Errno.ENODEV;
         ulong unique = BitConverter.ToUInt64(head[8..]);
         if (unique == 0) return _transport.ControlDevice.Write(head, payload); // notifications only go over /dev/fuse
-        int index = -1;
-        for (int i = 0; i < _entries.Length; i++)
-        {
-            var e = _entries[i];
-            if (e is not null && Volatile.Read(ref e.CommitId) == unique)
-            {
-                index = i;
-                break;
-            }
-        }
+        int index = FindEntry(unique);
         if (index < 0) return -(int)Errno.ENOENT;
         var entry = _entries[index];
         if (payload.Length > entry.Payload.Length)
@@ -418,14 +409,66 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice
         return head.Length + payload.Length;
     }
 
+    /// <summary>Reads the file straight into the ring entry's payload buffer: one copy in the daemon where a buffer the
+    /// filesystem filled is copied in once more.</summary>
+    public int ReplyFromFile(ulong unique, int fd, long offset, int length, out int writeResult)
+    {
+        writeResult = -(int)Errno.ENOENT;
+        if (Volatile.Read(ref _state) == StateDisposed)
+        {
+            writeResult = -(int)Errno.ENODEV;
+            return 0;
+        }
+        int index = FindEntry(unique);
+        if (index < 0) return 0;
+        var entry = _entries[index];
+        length = Math.Clamp(length, 0, entry.Payload.Length);
+        int done = 0;
+        fixed (byte* p = entry.Payload)
+        {
+            while (done < length)
+            {
+                nint got = Native.pread(fd, p + done, (nuint)(length - done), offset + done);
+                if (got > 0) { done += (int)got; continue; }
+                if (got == 0) break;
+                int err = Marshal.GetLastPInvokeError();
+                if (err == (int)Errno.EINTR) continue;
+                WriteHeader(entry, unique, (Errno)err, 0);
+                QueueCommit(index);
+                writeResult = FuseConstants.OutHeaderSize;
+                return -err;
+            }
+        }
+        WriteHeader(entry, unique, Errno.Ok, done);
+        QueueCommit(index);
+        writeResult = FuseConstants.OutHeaderSize + done;
+        return done;
+    }
+
+    private int FindEntry(ulong unique)
+    {
+        for (int i = 0; i < _entries.Length; i++)
+        {
+            var e = _entries[i];
+            if (e is not null && Volatile.Read(ref e.CommitId) == unique) return i;
+        }
+        return -1;
+    }
+
     private static void WriteInto(Entry entry, ulong unique, Errno error, ReadOnlySpan<byte> payload)
     {
+        payload.CopyTo(entry.Payload);
+        WriteHeader(entry, unique, error, payload.Length);
+    }
+
+    /// <summary>The reply's header, for a payload already in the entry's buffer.</summary>
+    private static void WriteHeader(Entry entry, ulong unique, Errno error, int payloadLength)
+    {
         var h = entry.Header.AsSpan();
-        BitConverter.TryWriteBytes(h, (uint)(FuseConstants.OutHeaderSize + payload.Length));
+        BitConverter.TryWriteBytes(h, (uint)(FuseConstants.OutHeaderSize + payloadLength));
         BitConverter.TryWriteBytes(h[4..], -(int)error);
         BitConverter.TryWriteBytes(h[8..], unique);
-        payload.CopyTo(entry.Payload);
-        BitConverter.TryWriteBytes(h[(RingEntInOutOffset + 16)..], (uint)payload.Length);
+        BitConverter.TryWriteBytes(h[(RingEntInOutOffset + 16)..], (uint)payloadLength);
     }
 
     private void QueueCommit(int index)
@@ -693,6 +736,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice
 
         [DllImport("libc", SetLastError = true)]
         public static extern int munmap(void* addr, nuint length);
+
+        [DllImport("libc", EntryPoint = "pread64", SetLastError = true)]
+        public static extern nint pread(int fd, byte* buf, nuint count, long offset);
 
         [DllImport("libc", SetLastError = true)]
         public static extern int eventfd(uint initval, int flags);

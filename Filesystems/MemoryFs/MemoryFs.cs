@@ -365,6 +365,12 @@ public sealed class MemoryFs : FilesystemActor
             return;
         }
         int want = (int)Math.Min(r.Size, (ulong)data.Size - r.Offset);
+        if (data.MemfdDescriptor is int fd and >= 0)
+        {
+            // The engine reads the memfd into its own reply buffer where it has one (io_uring): a copy fewer.
+            r.ReplyFromFile(fd, (long)r.Offset, want);
+            return;
+        }
         var buffer = ArrayPool<byte>.Shared.Rent(want);
         int got = data.Read((long)r.Offset, buffer.AsSpan(0, want));
         if (got < 0)

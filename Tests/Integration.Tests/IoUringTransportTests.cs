@@ -110,6 +110,27 @@ public sealed class IoUringTransportTests(UringEnabled _)
     }
 
     [UringFact]
+    public async Task Reads_of_a_file_memfs_keeps_in_a_memfd_are_read_straight_into_the_ring_entry_and_arrive_whole()
+    {
+        // Above 1 MiB memfs keeps a file in a memfd and answers READ with ReplyFromFile: the queue preads into its
+        // entry's buffer. Direct and buffered reads, unaligned offsets and the short read at the end all come back exact.
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring);
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        await Shell.OkAsync("""
+            set -e
+            trap 'rm -f /tmp/fuseactors-uring-src.$$' EXIT
+            head -c 5242999 /dev/urandom > /tmp/fuseactors-uring-src.$$ && cp /tmp/fuseactors-uring-src.$$ big
+            echo 3 > /proc/sys/vm/drop_caches
+            dd if=big of=copy-direct bs=1M iflag=direct status=none && cmp copy-direct /tmp/fuseactors-uring-src.$$
+            cat big > copy-buffered && cmp copy-buffered /tmp/fuseactors-uring-src.$$
+            dd if=big bs=4097 skip=777 count=3 iflag=skip_bytes,direct status=none > part
+            dd if=/tmp/fuseactors-uring-src.$$ bs=4097 skip=777 count=3 iflag=skip_bytes status=none | cmp - part
+            test "$(dd if=big bs=1M skip=5 iflag=direct status=none | wc -c)" = 119
+            """, fs.Path);
+        Assert.True(fs.Mount.IoUring!.RequestsServed > 10);
+    }
+
+    [UringFact]
     public async Task Replies_from_other_threads_reach_the_ring_on_the_default_dispatcher()
     {
         // With Akka's default dispatcher the reply is written on a pool thread, never the queue's own: the queue
