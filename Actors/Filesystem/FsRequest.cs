@@ -71,6 +71,12 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         }
     }
 
+    /// <summary>True when the kernel has further requests queued on the device this one came from that no reader has
+    /// taken yet. A handler that would block its thread on slow work (a device read that waits) can hand that work off
+    /// when others wait, and do it at once, without a thread hop, when nothing else does. A hint (one poll(2) on
+    /// /dev/fuse); false where the device cannot tell.</summary>
+    public bool OthersWaiting => Device is IRequestQueueProbe probe && probe.RequestsWaiting();
+
     /// <summary>Says that this request is answered later: after the handler returned, from any thread or from a
     /// later message. Without it a handler that returns without answering gets EIO at once (a dropped request
     /// would otherwise hang its caller until the request timeout). A deferred request that the filesystem actor

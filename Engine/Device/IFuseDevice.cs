@@ -55,3 +55,12 @@ public interface IFileReplyDevice
     /// </summary>
     int ReplyFromFile(ulong unique, int fd, long offset, int length, out int writeResult);
 }
+
+/// <summary>A device that can say, without taking anything, whether the kernel has requests queued that no reader has
+/// taken yet: a filesystem about to block its thread on slow work hands that work off instead when others wait.</summary>
+public interface IRequestQueueProbe
+{
+    /// <summary>True when at least one request waits in the kernel for a reader of this queue. A hint: false when it
+    /// cannot tell (another thread's io_uring queue, a closed device).</summary>
+    bool RequestsWaiting();
+}

@@ -220,7 +220,7 @@ public sealed class IoUringFuseTransport : IDisposable
 /// Backing files for kernel passthrough are registered on /dev/fuse (the ioctl is the device's), so an OPEN that
 /// arrived through a ring can still answer with FOPEN_PASSTHROUGH.
 /// </summary>
-public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice
+public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice, IRequestQueueProbe
 {
     private const int HeaderSize = 288;            // sizeof(struct fuse_uring_req_header)
     private const int HeaderBufferSize = 4096;     // page-sized, as libfuse allocates it
@@ -345,6 +345,22 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         {
             DrainRemoteCommits();
             if (_ring.Pending > 0) _ring.Enter(0);
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref _state, StateIdle, StateInRead) != StateInRead) Teardown();
+        }
+    }
+
+    /// <summary>Completions not yet taken: requests the kernel placed in this queue's entries (an eventfd wake-up may
+    /// count as one). Asked only on the queue's own thread, which is where a handler runs inline; elsewhere false.</summary>
+    public bool RequestsWaiting()
+    {
+        if (_ring is null || Environment.CurrentManagedThreadId != _ownerThread) return false;
+        if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return false;
+        try
+        {
+            return _ring.HasCompletions;
         }
         finally
         {
@@ -699,6 +715,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             Pending -= (int)r;
             return (int)r;
         }
+
+        public bool HasCompletions => Volatile.Read(ref *_cqHead) != Volatile.Read(ref *_cqTail);
 
         public bool TryPeekCompletion(out ulong userData, out int res)
         {

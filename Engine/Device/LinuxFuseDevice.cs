@@ -6,7 +6,7 @@ using static Tmds.Linux.LibC;
 namespace FuseActors.Engine.Device;
 
 /// <summary>An open <c>/dev/fuse</c> descriptor: plain read(2) and writev(2), no buffering.</summary>
-public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughDevice
+public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughDevice, IRequestQueueProbe
 {
     private int _fd;
 
@@ -93,6 +93,16 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughD
                 spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + _spinTicks;
             }
         }
+    }
+
+    /// <summary>poll(2) with no wait: the device is readable while the connection's input queue holds requests (the
+    /// queue all clones share).</summary>
+    public bool RequestsWaiting()
+    {
+        int fd = Volatile.Read(ref _fd);
+        if (fd < 0) return false;
+        var pfd = new pollfd { fd = fd, events = POLLIN };
+        return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) != 0;
     }
 
     public int Write(ReadOnlySpan<byte> head, ReadOnlySpan<byte> payload)

@@ -671,7 +671,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         byte[]? buffer = null;
         int done = 0;
-        if (!h.NoWaitUnsupported)
+        // An O_DIRECT read with RWF_NOWAIT still waits for the device (see ReadDirectNoWait), on this thread: while other
+        // requests wait for it, such a read goes to the pool so that reads of several callers reach the device together.
+        if (!h.NoWaitUnsupported && !(h.Direct && r.OthersWaiting))
         {
             // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
             buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);

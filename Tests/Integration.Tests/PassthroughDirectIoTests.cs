@@ -112,4 +112,44 @@ public sealed class PassthroughDirectIoTests : IDisposable
             await Shell.RunAsync($"umount -l {host}; rm -f {image}");
         }
     }
+
+    /// <summary>
+    /// An O_DIRECT read with RWF_NOWAIT on a local block device still waits for the device, on the thread that makes it:
+    /// made on the filesystem actor, the reads of several callers would reach the device one after another. While
+    /// other requests wait in the kernel such reads go to the I/O pool instead, whose threads (named passthrough-io)
+    /// start only when needed: four concurrent O_DIRECT readers make it start more than one.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_O_DIRECT_reads_on_a_local_device_are_made_by_several_pool_threads()
+    {
+        if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
+        var image = Path.Combine(_source, "dev.img");
+        var host = Directory.CreateDirectory(Path.Combine(_source, "host")).FullName;
+        await Shell.OkAsync($"truncate -s 128M {image} && mkfs.ext4 -q -F {image} && mount -o loop {image} {host} && head -c 33554432 /dev/urandom > {host}/f && sync");
+        try
+        {
+            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }));
+            // One reader first: its reads are made on the actor (the pool may take the odd one that would wait for a lock).
+            await Shell.OkAsync($"dd if={fs["f"]} of=/dev/null bs=4k count=2048 iflag=direct status=none");
+            int before = PoolThreads();
+            await Shell.OkAsync($$"""
+                for j in 1 2 3 4; do dd if={{fs["f"]}} of=/dev/null bs=4k skip=$((j * 1500)) count=1500 iflag=direct status=none & done; wait
+                cmp {{fs["f"]}} {{host}}/f
+                """, timeout: TimeSpan.FromMinutes(2));
+            int after = PoolThreads();
+            Assert.True(after >= 2 && after > before, $"I/O pool threads: {before} after one reader, {after} after four concurrent readers");
+        }
+        finally
+        {
+            await Shell.RunAsync($"umount -l {host}; rm -f {image}");
+        }
+    }
+
+    /// <summary>Threads of this process (the in-process daemon) named like PassthroughFs's I/O pool threads.</summary>
+    private static int PoolThreads() =>
+        Directory.GetDirectories("/proc/self/task").Count(t =>
+        {
+            try { return File.ReadAllText(Path.Combine(t, "comm")).StartsWith("passthrough-io", StringComparison.Ordinal); }
+            catch (IOException) { return false; }
+        });
 }
