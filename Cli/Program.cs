@@ -135,7 +135,7 @@ internal static class Program
         ConnectionSettings settings;
         MemoryFsOptions memoryFs;
         int passthroughIoThreads;
-        bool passthroughKeepCache;
+        KernelCacheMode passthroughKeepCache;
         try
         {
             config = mountOptions.WithFallback(LoadConfig(cli));
@@ -143,7 +143,7 @@ internal static class Program
             settings = ConnectionSettings.FromConfig(config);
             memoryFs = MemoryFsOptions.FromConfig(config);
             passthroughIoThreads = config.GetInt("fuseactors.passthrough-fs.io-threads", PassthroughOptions.Default.IoThreads);
-            passthroughKeepCache = config.GetBoolean("fuseactors.passthrough-fs.keep-kernel-cache", PassthroughOptions.Default.KeepKernelCache);
+            passthroughKeepCache = ParseKernelCacheMode(config.GetString("fuseactors.passthrough-fs.keep-kernel-cache", "auto"));
             if (passthroughIoThreads is < 0 or > 1024)
                 throw new FormatException($"fuseactors.passthrough-fs.io-threads: {passthroughIoThreads} is not 0 to 1024");
             BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
@@ -281,6 +281,15 @@ internal static class Program
             if (Tmds.Linux.LibC.stat(p, &st) == 0 && (st.st_mode & Tmds.Linux.LibC.S_IFMT) == Tmds.Linux.LibC.S_IFDIR) return null;
         return $"source {src} is not a directory";
     }
+
+    /// <summary>fuseactors.passthrough-fs.keep-kernel-cache: off, auto or on (HOCON's other spellings of a boolean too).</summary>
+    internal static KernelCacheMode ParseKernelCacheMode(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "off" or "false" or "no" => KernelCacheMode.Off,
+        "auto" => KernelCacheMode.Auto,
+        "on" or "true" or "yes" => KernelCacheMode.On,
+        _ => throw new FormatException($"fuseactors.passthrough-fs.keep-kernel-cache: \"{value}\" is not off, auto or on"),
+    };
 
     internal static Config LoadConfig(CliArguments cli)
     {

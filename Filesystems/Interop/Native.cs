@@ -40,6 +40,8 @@ internal static unsafe partial class Native
     public const int AT_EMPTY_PATH = 0x1000;
 
     public const uint STATX_BASIC_STATS = 0x7FF;
+    public const uint STATX_MTIME = 0x40;
+    public const uint STATX_SIZE = 0x200;
 
     public const long UTIME_NOW = (1L << 30) - 1;
     public const long UTIME_OMIT = (1L << 30) - 2;

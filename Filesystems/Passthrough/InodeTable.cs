@@ -39,6 +39,11 @@ internal sealed class HostInode(ulong nodeId, int fd, ulong dev, ulong ino, uint
     /// numbers are reused after an unmount).</summary>
     public long FsType { get; set; }
 
+    /// <summary>The host's (mtime in ns, size) of the file or directory at its last open through the mount, or after the
+    /// last release of a handle that wrote through it; null before. An open that finds them unchanged lets the kernel
+    /// keep its cache (<see cref="KernelCacheMode.Auto"/>).</summary>
+    public (long MtimeNs, long Size)? CacheStamp { get; set; }
+
     public bool IsDirectory => Type == 0x4000;
     public bool IsRegular => Type == 0x8000;
     public bool IsSymlink => Type == 0xA000;

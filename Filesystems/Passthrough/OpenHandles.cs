@@ -35,6 +35,10 @@ internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? direc
     /// into its page cache and FLUSH a close(dup) that does nothing more, so both run on the actor's thread (see
     /// <c>PassthroughFs.Write</c> for what this trades).</summary>
     public bool LocalDevice { get; } = localDevice;
+
+    /// <summary>A WRITE, FALLOCATE or COPY_FILE_RANGE changed the host file through this handle (the actor sets it):
+    /// its release records the file's new mtime and size as the kernel's own (<see cref="HostInode.CacheStamp"/>).</summary>
+    public bool Changed { get; set; }
     /// <summary>The host answered EOPNOTSUPP to a <c>preadv2(RWF_NOWAIT)</c> on <see cref="Fd"/>: do not try again
     /// (every read goes to the I/O pool). Read and written by the actor only.</summary>
     public bool NoWaitUnsupported { get; set; }

@@ -399,7 +399,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
-        if (r.Reply(MakeEntry(node!, in st), fh, FileOpenFlags(passthrough), passthrough ? node!.BackingId : 0))
+        if (r.Reply(MakeEntry(node!, in st), fh, FileOpenFlags(passthrough, node!, fd), passthrough ? node!.BackingId : 0))
         {
             node!.LookupCount++;
         }
@@ -497,7 +497,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
-        if (!r.Reply(fh, FileOpenFlags(passthrough), passthrough ? n.BackingId : 0)) CloseFile(r, fh);
+        if (!r.Reply(fh, FileOpenFlags(passthrough, n, fd), passthrough ? n.BackingId : 0)) CloseFile(r, fh);
     }
 
     /// <summary>
@@ -575,6 +575,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (h.Directory is null)
         {
             var n = h.Inode;
+            // What this handle wrote is what the kernel cached: the next open may keep it (unless the host changes it).
+            if (h.Changed && _options.KeepKernelCache == KernelCacheMode.Auto) n.CacheStamp = Stamp(h.Fd);
             if (!h.Passthrough) n.CachedOpens--;
             else if (--n.PassthroughOpens == 0)
             {
@@ -592,13 +594,42 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
         ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
-        if (!r.Reply(fh, _options.KeepKernelCache ? FopenFlags.CacheDir | FopenFlags.KeepCache : 0)) _handles.Close(fh);
+        var flags = _options.KeepKernelCache switch
+        {
+            KernelCacheMode.On => FopenFlags.CacheDir | FopenFlags.KeepCache,
+            // The listing read in this open may be kept for the next; the one kept before only if nothing changed since.
+            KernelCacheMode.Auto => FopenFlags.CacheDir | (UnchangedSinceLastOpen(n, fd) ? FopenFlags.KeepCache : 0),
+            _ => FopenFlags.None,
+        };
+        if (!r.Reply(fh, flags)) _handles.Close(fh);
     }
 
     /// <summary>An open's FOPEN flags: passthrough (the kernel reads the host file itself, no page cache of ours to
     /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/>.</summary>
-    private FopenFlags FileOpenFlags(bool passthrough) =>
-        passthrough ? FopenFlags.Passthrough : _options.KeepKernelCache ? FopenFlags.KeepCache : 0;
+    private FopenFlags FileOpenFlags(bool passthrough, HostInode n, int fd) =>
+        passthrough ? FopenFlags.Passthrough : _options.KeepKernelCache switch
+        {
+            KernelCacheMode.On => FopenFlags.KeepCache,
+            KernelCacheMode.Auto => UnchangedSinceLastOpen(n, fd) ? FopenFlags.KeepCache : 0,
+            _ => FopenFlags.None,
+        };
+
+    /// <summary>Records the host's mtime and size of <paramref name="n"/> (through its open descriptor
+    /// <paramref name="fd"/>) and says whether they are what the last open recorded (<see cref="KernelCacheMode.Auto"/>).</summary>
+    private static bool UnchangedSinceLastOpen(HostInode n, int fd)
+    {
+        var previous = n.CacheStamp;
+        var now = Stamp(fd);
+        n.CacheStamp = now;
+        return now is not null && previous == now;
+    }
+
+    private static (long MtimeNs, long Size)? Stamp(int fd)
+    {
+        Statx st;
+        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_MTIME | STATX_SIZE, &st) < 0) return null;
+        return (st.Mtime.Sec * 1_000_000_000 + st.Mtime.Nsec, (long)st.Size);
+    }
 
     protected override void Release(ReleaseRequest r)
     {
@@ -759,6 +790,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     protected override void Write(WriteRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
+        h.Changed = true;
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
         // No RWF_NOWAIT attempt as for READ: ext4 and tmpfs answer EOPNOTSUPP to every buffered RWF_NOWAIT write
         // (Linux 6.18), so it would only add a call. A buffered write to a local block-device filesystem stays on the
@@ -793,6 +825,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     protected override void Fallocate(FallocateRequest r)
     {
         if (Handle(r, r.Fh) is not { } h) return;
+        h.Changed = true;
         if (r.Offset > long.MaxValue || r.Length > long.MaxValue) { r.Fail(Errno.EFBIG); return; }
         if (h.InlineIo) HostIo.Fallocate(r, h);
         else Offload(r, h);
@@ -811,6 +844,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Handle(r, r.FhIn) is not { } input) return;
         if (Handle(r, r.FhOut) is not { } output) return;
         if (r.OffsetIn > long.MaxValue || r.OffsetOut > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
+        output.Changed = true;
         if (input.InlineIo && output.InlineIo) HostIo.CopyFileRange(r, input, output);
         else Offload(r, input, output);
     }

@@ -34,14 +34,30 @@ public sealed record PassthroughOptions
     public int IoThreads { get; init; } = 8;
 
     /// <summary>
-    /// Let the kernel keep a file's cached pages and a directory's cached listing across opens (FOPEN_KEEP_CACHE,
-    /// FOPEN_CACHE_DIR), as libfuse's passthrough_hp does with its default timeouts. Only for a SOURCE that nothing
-    /// but this mount changes: a change made directly on the host is then seen only once the kernel refreshes the
-    /// node's attributes (the attribute timeout) and notices the new mtime or size. Off (the default): each open
-    /// starts with an empty cache, so a host-side change shows on the next open or listing.
+    /// Whether the kernel keeps a file's cached pages and a directory's cached listing across opens (FOPEN_KEEP_CACHE,
+    /// FOPEN_CACHE_DIR). <see cref="KernelCacheMode.Auto"/> (the default) keeps them when the host file or directory
+    /// is unchanged since the last open, as libfuse's <c>auto_cache</c> does. See <see cref="KernelCacheMode"/>.
     /// </summary>
-    public bool KeepKernelCache { get; init; }
+    public KernelCacheMode KeepKernelCache { get; init; } = KernelCacheMode.Auto;
 
     /// <summary>Akka dispatcher to run the actor on (e.g. one for blocking I/O); null = the default dispatcher.</summary>
     public string? Dispatcher { get; init; }
+}
+
+/// <summary>When PassthroughFs lets the kernel keep what it cached of a file or directory across opens.</summary>
+public enum KernelCacheMode
+{
+    /// <summary>Never: each open starts with an empty cache, so a host-side change shows on the next open or listing.</summary>
+    Off,
+    /// <summary>
+    /// When the host's mtime and size of the file or directory are what they were at its last open through the mount
+    /// (close-to-open, as NFS and libfuse's auto_cache): a host-side change shows on the next open. Writes through the
+    /// mount are the kernel's own and count as no change once the handle that made them is released; a change made on
+    /// the host while the mount has the file open for writing may then be taken for one of those. The kernel also
+    /// drops a file's pages whenever refreshed attributes show a new mtime or size (FUSE_AUTO_INVAL_DATA).
+    /// </summary>
+    Auto,
+    /// <summary>Always, as libfuse's passthrough_hp does: only for a SOURCE that nothing but this mount changes (a change
+    /// made on the host is seen only once the kernel refreshes the node's attributes and notices a new mtime or size).</summary>
+    On,
 }

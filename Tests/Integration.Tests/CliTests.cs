@@ -116,6 +116,26 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_keep_kernel_cache_that_is_not_off_auto_or_on_is_refused_with_exit_code_2()
+    {
+        var dir = Directory.CreateTempSubdirectory("fuseactors-badcache-").FullName;
+        var config = dir + ".conf";
+        File.WriteAllText(config, "fuseactors.passthrough-fs.keep-kernel-cache = sometimes\n");
+        try
+        {
+            var r = await RunCli($"mount passthrough /tmp {dir} --config {config}");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal("fuseactors: bad configuration: fuseactors.passthrough-fs.keep-kernel-cache: \"sometimes\" is not off, auto or on", r.Stderr.Trim());
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        }
+        finally
+        {
+            File.Delete(config);
+            try { Directory.Delete(dir); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public async Task A_configuration_file_that_does_not_parse_is_refused_with_its_line_and_exit_code_2()
     {
         var dir = Directory.CreateTempSubdirectory("fuseactors-badconf-").FullName;

@@ -6,10 +6,11 @@ using FuseActors.Integration.Tests.TestFilesystems;
 namespace FuseActors.Integration.Tests;
 
 /// <summary>
-/// PassthroughFs's keep-kernel-cache (off by default): with it, a re-read and a re-listing are answered by the kernel
-/// (no READ, no READDIR), changes through the mount are seen at once, and a change made on the host shows once the
-/// node's attributes are refreshed; without it, every open reads and lists through the daemon, so a host-side change
-/// shows at once.
+/// PassthroughFs's keep-kernel-cache. on: a re-read and a re-listing are answered by the kernel (no READ, no READDIR),
+/// changes through the mount are seen at once, and a change made on the host shows once the node's attributes are
+/// refreshed. off: every open reads and lists through the daemon, so a host-side change shows at once. auto (the
+/// default): the kernel keeps what it cached while the host file or directory is unchanged since its last open, and a
+/// host-side change shows on the next open, however long the attribute timeout.
 /// </summary>
 public sealed class PassthroughKernelCacheTests : IDisposable
 {
@@ -20,15 +21,15 @@ public sealed class PassthroughKernelCacheTests : IDisposable
         try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    private async Task<MountedFilesystem> MountAsync(bool keep, RequestCounts counts) =>
+    private async Task<MountedFilesystem> MountAsync(KernelCacheMode keep, RequestCounts counts, TimeSpan? attrTimeout = null) =>
         await MountedFilesystem.StartAsync(CountingFs.Props(PassthroughFs.Props(_source,
-            new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = keep, AttrTimeout = TimeSpan.FromMilliseconds(500) }), counts));
+            new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = keep, AttrTimeout = attrTimeout ?? TimeSpan.FromMilliseconds(500) }), counts));
 
     [Fact]
     public async Task With_it_rereads_and_relistings_stay_in_the_kernel_and_host_changes_show_after_the_attribute_timeout()
     {
         var counts = new RequestCounts();
-        await using var fs = await MountAsync(keep: true, counts);
+        await using var fs = await MountAsync(KernelCacheMode.On, counts);
         await Shell.OkAsync("echo one > f && mkdir d && : > d/a && cat f > /dev/null && ls d > /dev/null", fs.Path);
         long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
         Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
@@ -48,7 +49,7 @@ public sealed class PassthroughKernelCacheTests : IDisposable
     public async Task Without_it_every_open_reads_and_lists_through_the_daemon_and_host_changes_show_at_once()
     {
         var counts = new RequestCounts();
-        await using var fs = await MountAsync(keep: false, counts);
+        await using var fs = await MountAsync(KernelCacheMode.Off, counts);
         await Shell.OkAsync("echo one > f && mkdir d && : > d/a && cat f > /dev/null && ls d > /dev/null", fs.Path);
         long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
         await File.AppendAllTextAsync(Path.Combine(_source, "f"), "more\n");
@@ -56,5 +57,30 @@ public sealed class PassthroughKernelCacheTests : IDisposable
         Assert.Equal("a\nc\none\n", await Shell.OkAsync("ls d && head -n 1 f", fs.Path));
         Assert.True(counts[Opcode.Read] > reads, counts.ToString());
         Assert.True(counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus] > listings, counts.ToString());
+    }
+
+    [Fact]
+    public async Task With_auto_unchanged_files_and_listings_stay_in_the_kernel_and_a_host_change_shows_on_the_next_open()
+    {
+        var counts = new RequestCounts();
+        // Attributes cached for a minute: what shows a host-side change here is the check at open, not a refresh.
+        await using var fs = await MountAsync(KernelCacheMode.Auto, counts, attrTimeout: TimeSpan.FromMinutes(1));
+        await File.WriteAllTextAsync(Path.Combine(_source, "f"), "one\n");
+        Directory.CreateDirectory(Path.Combine(_source, "d"));
+        File.Create(Path.Combine(_source, "d", "a")).Dispose();
+        Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
+        long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
+        Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
+        Assert.Equal(reads, counts[Opcode.Read]);
+        Assert.Equal(listings, counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus]);
+
+        // On the host, the same size (only the mtime tells), and a new name: both seen on the next open, at once.
+        await File.WriteAllTextAsync(Path.Combine(_source, "f"), "uno\n");
+        File.Create(Path.Combine(_source, "d", "c")).Dispose();
+        Assert.Equal("uno\na\nc\n", await Shell.OkAsync("cat f && ls d", fs.Path));
+        Assert.True(counts[Opcode.Read] > reads, counts.ToString());
+
+        // Written through the mount: read back as written, and again once the writer's handle was released.
+        Assert.Equal("two\ntwo\n", await Shell.OkAsync("echo two > f && cat f && cat f", fs.Path));
     }
 }
