@@ -22,7 +22,13 @@ public sealed record ConnectionSettings
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>The clock of every deadline and timestamp (a fake one lets deadline tests run without sleeping).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
-    public int Queues { get; init; } = 1;
+    /// <summary>Device queues (FUSE_DEV_IOC_CLONE), each with its own reader thread; <see cref="DefaultQueues"/> unless set.</summary>
+    public int Queues { get; init; } = DefaultQueues;
+
+    /// <summary>One queue per CPU the daemon may run on, at most 8 (<c>queues = auto</c>). The kernel wakes whichever
+    /// reader waits longest; with one reader per CPU, one that last ran on the caller's CPU is often among them, and a
+    /// wake-up on the caller's own CPU costs a few µs where one across vCPUs costs ~40 (bench/RESULTS.md).</summary>
+    public static int DefaultQueues => Math.Clamp(Environment.ProcessorCount, 1, 8);
     public bool ReadDirPlus { get; init; } = true;
     public bool WritebackCache { get; init; }
     /// <summary>Ask for FUSE_PASSTHROUGH (kernel passthrough of opened files' I/O to backing files) when the kernel offers it.</summary>
@@ -94,7 +100,7 @@ public sealed record ConnectionSettings
             RequestTimeout = c.GetTimeSpan("request-timeout", d.RequestTimeout, allowInfinite: false),
             InterruptGrace = c.GetTimeSpan("interrupt-grace", d.InterruptGrace, allowInfinite: false),
             SweepInterval = c.GetTimeSpan("sweep-interval", d.SweepInterval, allowInfinite: false),
-            Queues = Math.Max(1, c.GetInt("queues", d.Queues)),
+            Queues = ParseQueues(c.GetString("queues", "auto")),
             ReadDirPlus = c.GetBoolean("readdirplus", d.ReadDirPlus),
             WritebackCache = c.GetBoolean("writeback-cache", d.WritebackCache),
             Passthrough = c.GetBoolean("passthrough", d.Passthrough),
@@ -107,4 +113,13 @@ public sealed record ConnectionSettings
             IoUringPinQueues = c.GetBoolean("io-uring-pin-queues", d.IoUringPinQueues),
         };
     }
+
+    /// <summary>fuseactors.connection.queues: "auto" (<see cref="DefaultQueues"/>) or a count from 1 to 64.</summary>
+    internal static int ParseQueues(string value)
+    {
+        if (value.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase)) return DefaultQueues;
+        if (int.TryParse(value.Trim(), out int n) && n is >= 1 and <= 64) return n;
+        throw new FormatException($"fuseactors.connection.queues: \"{value}\" is not auto or a count from 1 to 64");
+    }
 }
+

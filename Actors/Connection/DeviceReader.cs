@@ -24,8 +24,11 @@ public sealed class DeviceReader
     private long _requestsRead; // written by the reader thread only
     private int _inRead;        // 1 while blocked in read(2) with a credit taken for what it will read (metrics)
 
-    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index)
+    private readonly ConnectionLoad? _load;
+
+    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index, ConnectionLoad? load = null)
     {
+        _load = load;
         _device = device;
         _connection = connection;
         _credit = credit;
@@ -82,6 +85,7 @@ public sealed class DeviceReader
                 Volatile.Write(ref _requestsRead, _requestsRead + 1);
                 var request = RequestFactory.Parse(buffer, n, _protocol, out bool tookBuffer);
                 request.Device = _device;
+                request.Load = _load;
                 request.Protocol = _protocol;
                 request.StartTimestamp = _time.GetTimestamp();
                 if (tookBuffer)

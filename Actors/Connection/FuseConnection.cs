@@ -32,6 +32,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly NegotiatedProtocol _protocol;
     private readonly SemaphoreSlim _credit;
+    private readonly ConnectionLoad _load;
     private readonly RequestBufferPool _pool;
     private readonly List<DeviceReader> _readers = new();
     private readonly Dictionary<ulong, FsRequest> _inFlight = new();
@@ -76,6 +77,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             MaxWrite = settings.MaxWrite,
         };
         _credit = new SemaphoreSlim(settings.MaxInFlight, settings.MaxInFlight);
+        _load = new ConnectionLoad(_credit, settings.MaxInFlight);
         _pool = new RequestBufferPool(settings.ReadBufferSize, settings.MaxInFlight + devices.Length);
         // Notifications may go to any queue of the connection; the first one lives as long as the connection.
         _notifier = new KernelNotifier(devices[0], Logging.GetLogger(Context.System, "fuse-notify"));
@@ -111,7 +113,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         }
         Context.Watch(_filesystem);
         for (int i = 0; i < _devices.Length; i++)
-            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i));
+            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i, _load));
+        _load.SetReaders(_readers.ToArray());
         _devicesAlive = _readers.Count;
         foreach (var r in _readers) r.Start();
         var self = Self;
@@ -563,12 +566,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     /// <summary>Credits taken by requests read and not yet answered (queued for the connection or in flight); read by
     /// metric collections from other threads.</summary>
-    private int CreditInUse()
-    {
-        int used = _settings.MaxInFlight - _credit.CurrentCount;
-        foreach (var r in _readers.ToArray()) used -= r.HoldsCreditForRead;
-        return Math.Max(0, used);
-    }
+    private int CreditInUse() => _load.Unanswered();
 
     /// <summary>The debug line of a request as it arrives: opcode, unique, node, the caller and the arguments.
     /// Only called with debug on (it formats and allocates).</summary>

@@ -71,11 +71,16 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         }
     }
 
-    /// <summary>True when the kernel has further requests queued on the device this one came from that no reader has
-    /// taken yet. A handler that would block its thread on slow work (a device read that waits) can hand that work off
-    /// when others wait, and do it at once, without a thread hop, when nothing else does. A hint (one poll(2) on
-    /// /dev/fuse); false where the device cannot tell.</summary>
-    public bool OthersWaiting => Device is IRequestQueueProbe probe && probe.RequestsWaiting();
+    /// <summary>True when other requests of this connection wait: read by another reader and not answered yet (queued
+    /// behind this handler, or in the filesystem's own hands), or still queued in the kernel on this request's device.
+    /// A handler that would block its thread on slow work (a device read that waits) can hand that work off when others
+    /// wait, and do it at once, without a thread hop, when nothing else does. A hint (a look at the read credits and one
+    /// poll(2) on /dev/fuse); false where it cannot tell (a request that did not come from a device reader).</summary>
+    public bool OthersWaiting =>
+        (Load is { } load && load.Unanswered() > 1) || (Device is IRequestQueueProbe probe && probe.RequestsWaiting());
+
+    /// <summary>The load of the connection this request came from (set by the device reader).</summary>
+    internal Actors.Connection.ConnectionLoad? Load;
 
     /// <summary>Says that this request is answered later: after the handler returned, from any thread or from a
     /// later message. Without it a handler that returns without answering gets EIO at once (a dropped request

@@ -265,6 +265,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     /// <summary>Requests this queue received from the kernel.</summary>
     public long RequestsServed => Interlocked.Read(ref _served);
 
+    /// <summary>READs this queue answered by reading a file straight into an entry (<see cref="ReplyFromFile"/>).</summary>
+    public long FileReplies => Interlocked.Read(ref _fileReplies);
+    private long _fileReplies;
+
     private sealed class Entry
     {
         public required byte[] Header;   // pinned, HeaderBufferSize
@@ -429,16 +433,27 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     /// filesystem filled is copied in once more.</summary>
     public int ReplyFromFile(ulong unique, int fd, long offset, int length, out int writeResult)
     {
-        writeResult = -(int)Errno.ENOENT;
         if (Volatile.Read(ref _state) == StateDisposed)
         {
             writeResult = -(int)Errno.ENODEV;
-            return 0;
+            return -(int)Errno.ENODEV;
         }
         int index = FindEntry(unique);
-        if (index < 0) return 0;
+        if (index < 0)
+        {
+            writeResult = -(int)Errno.ENOENT; // the kernel no longer waits for it
+            return -(int)Errno.ENOENT;
+        }
         var entry = _entries[index];
-        length = Math.Clamp(length, 0, entry.Payload.Length);
+        if (length < 0 || length > entry.Payload.Length)
+        {
+            // The kernel never asks for more than the buffer holds; a shortened reply would read as end of file: EIO.
+            WriteHeader(entry, unique, Errno.EIO, 0);
+            QueueCommit(index);
+            writeResult = FuseConstants.OutHeaderSize;
+            return -(int)Errno.EIO;
+        }
+        Interlocked.Increment(ref _fileReplies);
         int done = 0;
         fixed (byte* p = entry.Payload)
         {

@@ -41,6 +41,7 @@ internal static unsafe partial class Native
 
     public const uint STATX_BASIC_STATS = 0x7FF;
     public const uint STATX_MTIME = 0x40;
+    public const uint STATX_CTIME = 0x80;
     public const uint STATX_SIZE = 0x200;
 
     public const long UTIME_NOW = (1L << 30) - 1;

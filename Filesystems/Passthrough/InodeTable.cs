@@ -39,10 +39,26 @@ internal sealed class HostInode(ulong nodeId, int fd, ulong dev, ulong ino, uint
     /// numbers are reused after an unmount).</summary>
     public long FsType { get; set; }
 
-    /// <summary>The host's (mtime in ns, size) of the file or directory at its last open through the mount, or after the
-    /// last release of a handle that wrote through it; null before. An open that finds them unchanged lets the kernel
-    /// keep its cache (<see cref="KernelCacheMode.Auto"/>).</summary>
-    public (long MtimeNs, long Size)? CacheStamp { get; set; }
+    // keep-kernel-cache = auto (KernelCacheMode.Auto). An open that finds the host file changed replies without
+    // FOPEN_KEEP_CACHE, and the kernel drops its cache in the opener's task, after that reply: until then another open
+    // must not keep the cache either. So the new stamp is only pending until a request on that open's handle shows the
+    // kernel finished the open (it is used), and while one is pending no open keeps the cache.
+    /// <summary>What the host said of the file or directory when the kernel's cache was last made to match it: at an
+    /// open that dropped the cache (once the kernel finished that open), or at the release of a handle that wrote
+    /// through the mount. Null when unknown: the next open then does not keep the cache.</summary>
+    public HostStamp? CacheStamp { get; set; }
+    /// <summary>The stamp of an open that dropped the kernel's cache, and its handle, until that handle is used.</summary>
+    public HostStamp? PendingStamp { get; set; }
+    public ulong PendingFh { get; set; }
+
+    /// <summary>A request used handle <paramref name="fh"/> of this node: an open waiting for that confirms its stamp.</summary>
+    public void HandleUsed(ulong fh)
+    {
+        if (PendingFh != fh || fh == 0) return;
+        CacheStamp = PendingStamp;
+        PendingStamp = null;
+        PendingFh = 0;
+    }
 
     public bool IsDirectory => Type == 0x4000;
     public bool IsRegular => Type == 0x8000;
@@ -137,3 +153,7 @@ internal sealed class InodeTable : IDisposable
         _byId.Clear();
     }
 }
+
+/// <summary>What tells a host file's or directory's contents changed: its mtime, its ctime (which nothing can set
+/// back, unlike mtime: touch -r, rsync -t) and its size.</summary>
+internal readonly record struct HostStamp(long MtimeNs, long CtimeNs, long Size);

@@ -83,7 +83,13 @@ internal sealed class OpenHandles : IDisposable
         return fh;
     }
 
-    public OpenHandle? Get(ulong fh) => _handles.GetValueOrDefault(fh);
+    /// <summary>The handle, or null; a lookup is a use of the handle (<see cref="HostInode.HandleUsed"/>).</summary>
+    public OpenHandle? Get(ulong fh)
+    {
+        if (!_handles.TryGetValue(fh, out var h)) return null;
+        h.Inode.HandleUsed(fh);
+        return h;
+    }
 
     public IEnumerable<ulong> All => _handles.Keys;
 

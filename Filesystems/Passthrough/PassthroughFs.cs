@@ -399,7 +399,10 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
-        if (r.Reply(MakeEntry(node!, in st), fh, FileOpenFlags(passthrough, node!, fd), passthrough ? node!.BackingId : 0))
+        var flags = FileOpenFlags(passthrough, node!, fd, out var now);
+        bool replied = r.Reply(MakeEntry(node!, in st), fh, flags, passthrough ? node!.BackingId : 0);
+        if (!passthrough && _options.KeepKernelCache == KernelCacheMode.Auto) AfterAutoOpen(node!, fh, (flags & FopenFlags.KeepCache) != 0, now, replied);
+        if (replied)
         {
             node!.LookupCount++;
         }
@@ -497,7 +500,10 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
         ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
-        if (!r.Reply(fh, FileOpenFlags(passthrough, n, fd), passthrough ? n.BackingId : 0)) CloseFile(r, fh);
+        var flags = FileOpenFlags(passthrough, n, fd, out var now);
+        bool replied = r.Reply(fh, flags, passthrough ? n.BackingId : 0);
+        if (!passthrough && _options.KeepKernelCache == KernelCacheMode.Auto) AfterAutoOpen(n, fh, (flags & FopenFlags.KeepCache) != 0, now, replied);
+        if (!replied) CloseFile(r, fh);
     }
 
     /// <summary>
@@ -576,7 +582,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         {
             var n = h.Inode;
             // What this handle wrote is what the kernel cached: the next open may keep it (unless the host changes it).
-            if (h.Changed && _options.KeepKernelCache == KernelCacheMode.Auto) n.CacheStamp = Stamp(h.Fd);
+            if (h.Changed && _options.KeepKernelCache == KernelCacheMode.Auto && n.PendingFh == 0) n.CacheStamp = StampOf(n, h.Fd);
             if (!h.Passthrough) n.CachedOpens--;
             else if (--n.PassthroughOpens == 0)
             {
@@ -594,41 +600,63 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
         ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
-        var flags = _options.KeepKernelCache switch
-        {
-            KernelCacheMode.On => FopenFlags.CacheDir | FopenFlags.KeepCache,
-            // The listing read in this open may be kept for the next; the one kept before only if nothing changed since.
-            KernelCacheMode.Auto => FopenFlags.CacheDir | (UnchangedSinceLastOpen(n, fd) ? FopenFlags.KeepCache : 0),
-            _ => FopenFlags.None,
-        };
-        if (!r.Reply(fh, flags)) _handles.Close(fh);
+        HostStamp? now = null;
+        bool keep = _options.KeepKernelCache == KernelCacheMode.On || (_options.KeepKernelCache == KernelCacheMode.Auto && AutoKeep(n, fd, out now));
+        // The listing read in this open may be kept for the next; the one kept before only if nothing changed since.
+        var flags = _options.KeepKernelCache == KernelCacheMode.Off ? FopenFlags.None : FopenFlags.CacheDir | (keep ? FopenFlags.KeepCache : 0);
+        bool replied = r.Reply(fh, flags);
+        if (_options.KeepKernelCache == KernelCacheMode.Auto) AfterAutoOpen(n, fh, keep, now, replied);
+        if (!replied) _handles.Close(fh);
     }
 
     /// <summary>An open's FOPEN flags: passthrough (the kernel reads the host file itself, no page cache of ours to
-    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/>.</summary>
-    private FopenFlags FileOpenFlags(bool passthrough, HostInode n, int fd) =>
-        passthrough ? FopenFlags.Passthrough : _options.KeepKernelCache switch
+    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/> (for auto, <paramref name="now"/>
+    /// is what <see cref="AfterAutoOpen"/> records once the reply is out).</summary>
+    private FopenFlags FileOpenFlags(bool passthrough, HostInode n, int fd, out HostStamp? now)
+    {
+        now = null;
+        if (passthrough) return FopenFlags.Passthrough;
+        return _options.KeepKernelCache switch
         {
             KernelCacheMode.On => FopenFlags.KeepCache,
-            KernelCacheMode.Auto => UnchangedSinceLastOpen(n, fd) ? FopenFlags.KeepCache : 0,
+            KernelCacheMode.Auto => AutoKeep(n, fd, out now) ? FopenFlags.KeepCache : 0,
             _ => FopenFlags.None,
         };
-
-    /// <summary>Records the host's mtime and size of <paramref name="n"/> (through its open descriptor
-    /// <paramref name="fd"/>) and says whether they are what the last open recorded (<see cref="KernelCacheMode.Auto"/>).</summary>
-    private static bool UnchangedSinceLastOpen(HostInode n, int fd)
-    {
-        var previous = n.CacheStamp;
-        var now = Stamp(fd);
-        n.CacheStamp = now;
-        return now is not null && previous == now;
     }
 
-    private static (long MtimeNs, long Size)? Stamp(int fd)
+    /// <summary>keep-kernel-cache = auto: the kernel may keep its cache when the host's stamp of <paramref name="n"/>
+    /// (read through its open descriptor <paramref name="fd"/>) is the one recorded when the cache was last made to
+    /// match, and no open that dropped the cache is still unconfirmed (see <see cref="HostInode.PendingFh"/>).</summary>
+    private static bool AutoKeep(HostInode n, int fd, out HostStamp? now)
+    {
+        now = StampOf(n, fd);
+        return now is not null && n.PendingFh == 0 && n.CacheStamp == now;
+    }
+
+    /// <summary>After an auto open's reply: an open that dropped the kernel's cache leaves its stamp pending until its
+    /// handle is used; one whose reply never reached the kernel (the engine answered it) leaves the stamp unknown.</summary>
+    private static void AfterAutoOpen(HostInode n, ulong fh, bool kept, HostStamp? now, bool replied)
+    {
+        if (kept) return;
+        n.CacheStamp = null;
+        if (!replied || now is null) return;
+        n.PendingStamp = now;
+        n.PendingFh = fh;
+    }
+
+    // Where timestamps are coarse (FineTimestamps false), a stamp whose mtime or ctime is this close to now is not
+    // trusted: a change within the same tick (2 s on vfat) would leave it equal, as git treats a "racily clean" file.
+    private const long RacyWindowNs = 2_000_000_000;
+
+    /// <summary>The host's stamp of <paramref name="n"/> through its open descriptor <paramref name="fd"/>, or null when
+    /// it cannot be trusted (or read).</summary>
+    private static HostStamp? StampOf(HostInode n, int fd)
     {
         Statx st;
-        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_MTIME | STATX_SIZE, &st) < 0) return null;
-        return (st.Mtime.Sec * 1_000_000_000 + st.Mtime.Nsec, (long)st.Size);
+        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_MTIME | STATX_CTIME | STATX_SIZE, &st) < 0) return null;
+        long mtime = st.Mtime.Sec * 1_000_000_000 + st.Mtime.Nsec, ctime = st.Ctime.Sec * 1_000_000_000 + st.Ctime.Nsec;
+        if (!FineTimestamps(n) && (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100 - Math.Max(mtime, ctime) < RacyWindowNs) return null;
+        return new HostStamp(mtime, ctime, (long)st.Size);
     }
 
     protected override void Release(ReleaseRequest r)
@@ -639,6 +667,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void ReleaseDir(ReleaseRequest r)
     {
+        _handles.Get(r.Fh); // a use: confirms an auto open's stamp
         if (!_handles.Close(r.Fh)) Log.Warning("RELEASEDIR of unknown handle {Handle}", r.Fh);
         r.Reply();
     }
@@ -658,20 +687,34 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// not per st_dev: anonymous device numbers (tmpfs, FUSE, ...) are reused once a mount goes, and a FUSE mount
     /// taking a gone tmpfs's number must not be served inline). Only asked with an I/O pool: on NFS or FUSE a
     /// statfs is a round trip to the server.</summary>
-    private static HostWaits Waits(HostInode n)
+    private static HostWaits Waits(HostInode n) =>
+        HostFsType(n) switch
+        {
+            TMPFS_MAGIC or RAMFS_MAGIC => HostWaits.Nothing,
+            EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or F2FS_SUPER_MAGIC => HostWaits.LocalDevice,
+            _ => HostWaits.Server,
+        };
+
+    /// <summary>The statfs type of the inode's filesystem, asked once (-1 when it cannot be asked).</summary>
+    private static long HostFsType(HostInode n)
     {
         if (n.FsType == 0)
         {
             StatFsBuf s;
             n.FsType = fstatfs(n.Fd, &s) != 0 ? -1 : s.Type;
         }
-        return n.FsType switch
-        {
-            TMPFS_MAGIC or RAMFS_MAGIC => HostWaits.Nothing,
-            EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or F2FS_SUPER_MAGIC => HostWaits.LocalDevice,
-            _ => HostWaits.Server,
-        };
+        return n.FsType;
     }
+
+    /// <summary>
+    /// Whether two changes of <paramref name="n"/> can never share a ctime: since Linux 6.13 ext4, xfs, btrfs and tmpfs
+    /// give a change a fine-grained timestamp once the previous one was looked at (multigrain timestamps), and every
+    /// stamp here is looked at. Elsewhere a change within one timestamp tick could leave the stamp equal.
+    /// </summary>
+    private static bool FineTimestamps(HostInode n) =>
+        MultigrainKernel && HostFsType(n) is EXT4_SUPER_MAGIC or XFS_SUPER_MAGIC or BTRFS_SUPER_MAGIC or TMPFS_MAGIC;
+
+    private static readonly bool MultigrainKernel = Environment.OSVersion.Version >= new Version(6, 13);
 
     /// <summary>Whether a handle on <paramref name="n"/> makes all its host calls on the actor: always without an I/O
     /// pool; with one, only where the file's data is in memory (tmpfs, ramfs: a call there never waits for a device

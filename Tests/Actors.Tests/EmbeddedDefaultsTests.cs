@@ -57,6 +57,19 @@ public class EmbeddedDefaultsTests
     }
 
     [Fact]
+    public void The_queue_count_is_one_per_CPU_up_to_8_unless_configured_and_a_bad_one_is_refused()
+    {
+        Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, 8), ConnectionSettings.FromConfig(Config.Empty).Queues);
+        Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, 8), ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.queues = auto")).Queues);
+        Assert.Equal(3, ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.queues = 3")).Queues);
+        foreach (var bad in new[] { "0", "65", "many" })
+        {
+            var e = Assert.Throws<FormatException>(() => ConnectionSettings.FromConfig(ConfigurationFactory.ParseString($"fuseactors.connection.queues = {bad}")));
+            Assert.Contains("is not auto or a count from 1 to 64", e.Message);
+        }
+    }
+
+    [Fact]
     public void The_transport_is_device_unless_configured_and_a_wrong_name_is_refused()
     {
         Assert.Equal(FuseTransport.Device, ConnectionSettings.FromConfig(Config.Empty).Transport);

@@ -68,6 +68,7 @@ public sealed class PassthroughKernelCacheTests : IDisposable
         await File.WriteAllTextAsync(Path.Combine(_source, "f"), "one\n");
         Directory.CreateDirectory(Path.Combine(_source, "d"));
         File.Create(Path.Combine(_source, "d", "a")).Dispose();
+        await Task.Delay(2100); // where host timestamps are coarse, stamps younger than 2 s are not trusted
         Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
         long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
         Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
@@ -80,7 +81,20 @@ public sealed class PassthroughKernelCacheTests : IDisposable
         Assert.Equal("uno\na\nc\n", await Shell.OkAsync("cat f && ls d", fs.Path));
         Assert.True(counts[Opcode.Read] > reads, counts.ToString());
 
-        // Written through the mount: read back as written, and again once the writer's handle was released.
+        // Written through the mount: read back as written; the writer's release records the new stamp, and (once it is
+        // older than 2 s, where host timestamps are coarse) a re-read stays in the kernel again.
         Assert.Equal("two\ntwo\n", await Shell.OkAsync("echo two > f && cat f && cat f", fs.Path));
+        await Task.Delay(2100);
+        Assert.Equal("two\n", await Shell.OkAsync("cat f", fs.Path));
+        reads = counts[Opcode.Read];
+        Assert.Equal("two\n", await Shell.OkAsync("cat f", fs.Path));
+        Assert.Equal(reads, counts[Opcode.Read]);
+
+        // A host change that keeps the size and puts the mtime back (touch -r): the ctime still tells.
+        var path = Path.Combine(_source, "f");
+        var mtime = File.GetLastWriteTimeUtc(path);
+        await File.WriteAllTextAsync(path, "TWO\n");
+        File.SetLastWriteTimeUtc(path, mtime);
+        Assert.Equal("TWO\n", await Shell.OkAsync("cat f", fs.Path));
     }
 }
