@@ -22,8 +22,10 @@ public sealed record ConnectionSettings
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>The clock of every deadline and timestamp (a fake one lets deadline tests run without sleeping).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
-    /// <summary>Device queues (FUSE_DEV_IOC_CLONE), each with its own reader thread; <see cref="DefaultQueues"/> unless set.</summary>
-    public int Queues { get; init; } = DefaultQueues;
+    /// <summary>Device queues (FUSE_DEV_IOC_CLONE), each with its own reader thread; 0 (the default) = auto:
+    /// <see cref="DefaultQueues"/>, where a queue that cannot be opened (a /dev/fuse the daemon's user may not open, a
+    /// policy refusing the clone) is left out with a warning instead of failing the mount.</summary>
+    public int Queues { get; init; }
 
     /// <summary>One queue per CPU the daemon may run on, at most 8 (<c>queues = auto</c>). The kernel wakes whichever
     /// reader waits longest; with one reader per CPU, one that last ran on the caller's CPU is often among them, and a
@@ -114,10 +116,10 @@ public sealed record ConnectionSettings
         };
     }
 
-    /// <summary>fuseactors.connection.queues: "auto" (<see cref="DefaultQueues"/>) or a count from 1 to 64.</summary>
+    /// <summary>fuseactors.connection.queues: "auto" (0, see <see cref="Queues"/>) or a count from 1 to 64.</summary>
     internal static int ParseQueues(string value)
     {
-        if (value.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase)) return DefaultQueues;
+        if (value.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase)) return 0;
         if (int.TryParse(value.Trim(), out int n) && n is >= 1 and <= 64) return n;
         throw new FormatException($"fuseactors.connection.queues: \"{value}\" is not auto or a count from 1 to 64");
     }

@@ -77,7 +77,17 @@ public sealed class FuseMount : IAsyncDisposable
             {
                 if (settings.Transport == FuseTransport.Auto)
                     system.Log.Info("{Mountpoint}: FUSE over io_uring is not available (fuse enable_uring off); using /dev/fuse", mountpoint);
-                for (int i = 1; i < settings.Queues; i++) devices.Add(first.Clone());
+                bool auto = settings.Queues <= 0;
+                int queues = auto ? ConnectionSettings.DefaultQueues : settings.Queues;
+                for (int i = 1; i < queues; i++)
+                {
+                    try { devices.Add(first.Clone()); }
+                    catch (FuseDeviceException e) when (auto)
+                    {
+                        system.Log.Warning("{Mountpoint}: serving with {Queues} device queue(s), not {Wanted}: {Reason}", mountpoint, devices.Count, queues, e.Message);
+                        break;
+                    }
+                }
             }
             foreach (var d in devices)
                 if (d is LinuxFuseDevice linux) linux.SpinBeforeBlocking = settings.SpinBeforeBlocking;

@@ -51,6 +51,13 @@ internal sealed class HostInode(ulong nodeId, int fd, ulong dev, ulong ino, uint
     public HostStamp? PendingStamp { get; set; }
     public ulong PendingFh { get; set; }
 
+    /// <summary>An open whose stamp was pending ended without a use (see PassthroughFs.CloseFile): the stamp stays unknown.</summary>
+    public void DropPending()
+    {
+        PendingStamp = null;
+        PendingFh = 0;
+    }
+
     /// <summary>A request used handle <paramref name="fh"/> of this node: an open waiting for that confirms its stamp.</summary>
     public void HandleUsed(ulong fh)
     {

@@ -83,6 +83,9 @@ internal sealed class OpenHandles : IDisposable
         return fh;
     }
 
+    /// <summary>The handle, or null, without counting as a use (see <see cref="Get"/>).</summary>
+    public OpenHandle? Peek(ulong fh) => _handles.GetValueOrDefault(fh);
+
     /// <summary>The handle, or null; a lookup is a use of the handle (<see cref="HostInode.HandleUsed"/>).</summary>
     public OpenHandle? Get(ulong fh)
     {

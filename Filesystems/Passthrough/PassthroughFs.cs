@@ -517,7 +517,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private Errno StartIo(FsRequest r, HostInode n, OpenFlags flags, int fd, out bool passthrough)
     {
         passthrough = false;
-        if (!n.IsRegular || !_options.KernelPassthrough || _backingUnavailable || n.CachedOpens > 0 || !r.CanPassthrough())
+        // Registering backing files may have stopped working (_backingUnavailable), but an inode already in passthrough
+        // keeps its backing id: a further open must join it (the kernel refuses a cached open of it with EIO).
+        if (!n.IsRegular || !_options.KernelPassthrough || (_backingUnavailable && n.PassthroughOpens == 0) || n.CachedOpens > 0 || !r.CanPassthrough())
         {
             n.CachedOpens++;
             return Errno.Ok;
@@ -577,12 +579,16 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// (files the kernel already opened with it keep their backing file).</summary>
     private bool CloseFile(FsRequest r, ulong fh)
     {
-        if (_handles.Get(fh) is not { } h) return false;
+        // Not a use (Peek): the kernel sends RELEASE also for an open it failed after our reply, without dropping its
+        // cache; a pending auto stamp of this handle is dropped instead of confirmed (a FLUSH confirms a close's).
+        if (_handles.Peek(fh) is not { } h) return false;
+        if (h.Inode.PendingFh == fh) h.Inode.DropPending();
         if (h.Directory is null)
         {
             var n = h.Inode;
-            // What this handle wrote is what the kernel cached: the next open may keep it (unless the host changes it).
-            if (h.Changed && _options.KeepKernelCache == KernelCacheMode.Auto && n.PendingFh == 0) n.CacheStamp = StampOf(n, h.Fd);
+            // The host file changed through this handle, perhaps on the host too meanwhile (which a stamp taken now
+            // would take for ours): the next open starts the kernel's cache afresh.
+            if (h.Changed && _options.KeepKernelCache == KernelCacheMode.Auto) n.CacheStamp = null;
             if (!h.Passthrough) n.CachedOpens--;
             else if (--n.PassthroughOpens == 0)
             {
@@ -644,19 +650,16 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         n.PendingFh = fh;
     }
 
-    // Where timestamps are coarse (FineTimestamps false), a stamp whose mtime or ctime is this close to now is not
-    // trusted: a change within the same tick (2 s on vfat) would leave it equal, as git treats a "racily clean" file.
-    private const long RacyWindowNs = 2_000_000_000;
-
     /// <summary>The host's stamp of <paramref name="n"/> through its open descriptor <paramref name="fd"/>, or null when
-    /// it cannot be trusted (or read).</summary>
+    /// it cannot be trusted: where timestamps are coarse (<see cref="FineTimestamps"/> false: older kernels, network and
+    /// FUSE hosts whose clock is not ours, vfat's 2 s) two changes within one tick could leave it equal, so there auto
+    /// never keeps the kernel's cache.</summary>
     private static HostStamp? StampOf(HostInode n, int fd)
     {
+        if (!FineTimestamps(n)) return null;
         Statx st;
         if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_MTIME | STATX_CTIME | STATX_SIZE, &st) < 0) return null;
-        long mtime = st.Mtime.Sec * 1_000_000_000 + st.Mtime.Nsec, ctime = st.Ctime.Sec * 1_000_000_000 + st.Ctime.Nsec;
-        if (!FineTimestamps(n) && (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100 - Math.Max(mtime, ctime) < RacyWindowNs) return null;
-        return new HostStamp(mtime, ctime, (long)st.Size);
+        return new HostStamp(st.Mtime.Sec * 1_000_000_000 + st.Mtime.Nsec, st.Ctime.Sec * 1_000_000_000 + st.Ctime.Nsec, (long)st.Size);
     }
 
     protected override void Release(ReleaseRequest r)

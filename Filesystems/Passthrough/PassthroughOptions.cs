@@ -50,11 +50,11 @@ public enum KernelCacheMode
     /// <summary>Never: each open starts with an empty cache, so a host-side change shows on the next open or listing.</summary>
     Off,
     /// <summary>
-    /// When the host's mtime and size of the file or directory are what they were at its last open through the mount
-    /// (close-to-open, as NFS and libfuse's auto_cache): a host-side change shows on the next open. Writes through the
-    /// mount are the kernel's own and count as no change once the handle that made them is released; a change made on
-    /// the host while the mount has the file open for writing may then be taken for one of those. The kernel also
-    /// drops a file's pages whenever refreshed attributes show a new mtime or size (FUSE_AUTO_INVAL_DATA).
+    /// When the host's mtime, ctime and size of the file or directory are what they were at its last open through the
+    /// mount (close-to-open, as NFS and libfuse's auto_cache): a host-side change shows on the next open. Only on hosts
+    /// whose timestamps tell every change apart (ext4, xfs, btrfs, tmpfs on Linux 6.13+, multigrain timestamps);
+    /// elsewhere nothing is kept. After a write through the mount the next open starts afresh. The kernel also drops a
+    /// file's pages whenever refreshed attributes show a new mtime or size (FUSE_AUTO_INVAL_DATA).
     /// </summary>
     Auto,
     /// <summary>Always, as libfuse's passthrough_hp does: only for a SOURCE that nothing but this mount changes (a change

@@ -57,10 +57,12 @@ public class EmbeddedDefaultsTests
     }
 
     [Fact]
-    public void The_queue_count_is_one_per_CPU_up_to_8_unless_configured_and_a_bad_one_is_refused()
+    public void The_queue_count_is_auto_unless_configured_and_a_bad_one_is_refused()
     {
-        Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, 8), ConnectionSettings.FromConfig(Config.Empty).Queues);
-        Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, 8), ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.queues = auto")).Queues);
+        // 0 = auto: one per CPU, up to 8, decided at mount time (a queue that cannot be opened is then left out).
+        Assert.Equal(0, ConnectionSettings.FromConfig(Config.Empty).Queues);
+        Assert.Equal(0, ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.queues = auto")).Queues);
+        Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, 8), ConnectionSettings.DefaultQueues);
         Assert.Equal(3, ConnectionSettings.FromConfig(ConfigurationFactory.ParseString("fuseactors.connection.queues = 3")).Queues);
         foreach (var bad in new[] { "0", "65", "many" })
         {

@@ -62,33 +62,39 @@ public sealed class PassthroughKernelCacheTests : IDisposable
     [Fact]
     public async Task With_auto_unchanged_files_and_listings_stay_in_the_kernel_and_a_host_change_shows_on_the_next_open()
     {
+        // auto trusts a host's timestamps only where two changes cannot share one (multigrain timestamps: ext4, xfs,
+        // btrfs, tmpfs on Linux 6.13+); elsewhere it keeps nothing, and only the host-change half applies.
+        var fsType = (await Shell.OkAsync($"stat -f -c %T {_source}")).Trim();
+        bool fine = Environment.OSVersion.Version >= new Version(6, 13) && fsType is "ext2/ext3" or "xfs" or "btrfs" or "tmpfs";
         var counts = new RequestCounts();
         // Attributes cached for a minute: what shows a host-side change here is the check at open, not a refresh.
         await using var fs = await MountAsync(KernelCacheMode.Auto, counts, attrTimeout: TimeSpan.FromMinutes(1));
         await File.WriteAllTextAsync(Path.Combine(_source, "f"), "one\n");
         Directory.CreateDirectory(Path.Combine(_source, "d"));
         File.Create(Path.Combine(_source, "d", "a")).Dispose();
-        await Task.Delay(2100); // where host timestamps are coarse, stamps younger than 2 s are not trusted
         Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
         long reads = counts[Opcode.Read], listings = counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus];
         Assert.Equal("one\na\n", await Shell.OkAsync("cat f && ls d", fs.Path));
-        Assert.Equal(reads, counts[Opcode.Read]);
-        Assert.Equal(listings, counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus]);
+        if (fine)
+        {
+            Assert.Equal(reads, counts[Opcode.Read]);
+            Assert.Equal(listings, counts[Opcode.ReadDir] + counts[Opcode.ReadDirPlus]);
+        }
 
         // On the host, the same size (only the mtime tells), and a new name: both seen on the next open, at once.
+        reads = counts[Opcode.Read];
         await File.WriteAllTextAsync(Path.Combine(_source, "f"), "uno\n");
         File.Create(Path.Combine(_source, "d", "c")).Dispose();
         Assert.Equal("uno\na\nc\n", await Shell.OkAsync("cat f && ls d", fs.Path));
         Assert.True(counts[Opcode.Read] > reads, counts.ToString());
 
-        // Written through the mount: read back as written; the writer's release records the new stamp, and (once it is
-        // older than 2 s, where host timestamps are coarse) a re-read stays in the kernel again.
+        // Written through the mount: read back as written. The writer's release leaves the stamp unknown (the host
+        // could have changed the file meanwhile), so the next open fills the cache afresh and the one after keeps it.
         Assert.Equal("two\ntwo\n", await Shell.OkAsync("echo two > f && cat f && cat f", fs.Path));
-        await Task.Delay(2100);
         Assert.Equal("two\n", await Shell.OkAsync("cat f", fs.Path));
         reads = counts[Opcode.Read];
         Assert.Equal("two\n", await Shell.OkAsync("cat f", fs.Path));
-        Assert.Equal(reads, counts[Opcode.Read]);
+        if (fine) Assert.Equal(reads, counts[Opcode.Read]);
 
         // A host change that keeps the size and puts the mtime back (touch -r): the ctime still tells.
         var path = Path.Combine(_source, "f");
