@@ -84,7 +84,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _debug = settings.Debug;
         int creditLimit = settings.MaxInFlight;
         _metrics = new ConnectionMetrics(settings.MountName ?? Self.Path.Name, creditLimit, _time.TimestampFrequency,
-            () => _inFlight.Count, () => _background.Count, CreditInUse) { Debug = _debug };
+            () => _inFlight.Count, () => _background.Count, _load.Unanswered) { Debug = _debug };
     }
 
     public static Props Props(IFuseDevice[] devices, Props filesystemProps, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready = null) =>
@@ -563,10 +563,6 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             _log.Info("{Opcode} unique={Unique} node={Node} -> {Result} len={Length} in {Microseconds:0} µs", r.Opcode, r.Unique, r.NodeId, error == Errno.Ok ? "ok" : error.ToString(), payloadLength, us);
         }
     }
-
-    /// <summary>Credits taken by requests read and not yet answered (queued for the connection or in flight); read by
-    /// metric collections from other threads.</summary>
-    private int CreditInUse() => _load.Unanswered();
 
     /// <summary>The debug line of a request as it arrives: opcode, unique, node, the caller and the arguments.
     /// Only called with debug on (it formats and allocates).</summary>

@@ -373,31 +373,13 @@ public sealed class ReadRequest : FsRequest
             return true;
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
-        int got = ReadFile(fd, offset, buffer.AsSpan(0, length));
+        int got = FileRead.Fully(fd, buffer.AsSpan(0, length), offset);
         if (got < 0)
         {
             ArrayPool<byte>.Shared.Return(buffer);
             return Fail((Errno)(-got));
         }
         return ReplyPooled(buffer, got);
-    }
-
-    private static unsafe int ReadFile(int fd, long offset, Span<byte> into)
-    {
-        int done = 0;
-        fixed (byte* p = into)
-        {
-            while (done < into.Length)
-            {
-                long got = Tmds.Linux.LibC.pread(fd, p + done, into.Length - done, offset + done);
-                if (got > 0) { done += (int)got; continue; }
-                if (got == 0) break;
-                int err = Tmds.Linux.LibC.errno;
-                if (err == (int)Errno.EINTR) continue;
-                return -err;
-            }
-        }
-        return done;
     }
 
     /// <summary>Data bytes of the reply (of one written by <see cref="ReplyFromFile"/> too).</summary>

@@ -454,21 +454,13 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             return -(int)Errno.EIO;
         }
         Interlocked.Increment(ref _fileReplies);
-        int done = 0;
-        fixed (byte* p = entry.Payload)
+        int done = FileRead.Fully(fd, entry.Payload.AsSpan(0, length), offset);
+        if (done < 0)
         {
-            while (done < length)
-            {
-                nint got = Native.pread(fd, p + done, (nuint)(length - done), offset + done);
-                if (got > 0) { done += (int)got; continue; }
-                if (got == 0) break;
-                int err = Marshal.GetLastPInvokeError();
-                if (err == (int)Errno.EINTR) continue;
-                WriteHeader(entry, unique, (Errno)err, 0);
-                QueueCommit(index);
-                writeResult = FuseConstants.OutHeaderSize;
-                return -err;
-            }
+            WriteHeader(entry, unique, (Errno)(-done), 0);
+            QueueCommit(index);
+            writeResult = FuseConstants.OutHeaderSize;
+            return done;
         }
         WriteHeader(entry, unique, Errno.Ok, done);
         QueueCommit(index);
@@ -769,9 +761,6 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
         [DllImport("libc", SetLastError = true)]
         public static extern int munmap(void* addr, nuint length);
-
-        [DllImport("libc", EntryPoint = "pread64", SetLastError = true)]
-        public static extern nint pread(int fd, byte* buf, nuint count, long offset);
 
         [DllImport("libc", SetLastError = true)]
         public static extern int eventfd(uint initval, int flags);

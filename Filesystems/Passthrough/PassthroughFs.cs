@@ -401,7 +401,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
         var flags = FileOpenFlags(passthrough, node!, fd, out var now);
         bool replied = r.Reply(MakeEntry(node!, in st), fh, flags, passthrough ? node!.BackingId : 0);
-        if (!passthrough && _options.KeepKernelCache == KernelCacheMode.Auto) AfterAutoOpen(node!, fh, (flags & FopenFlags.KeepCache) != 0, now, replied);
+        if (!passthrough) AfterOpen(node!, fh, flags, now, replied);
         if (replied)
         {
             node!.LookupCount++;
@@ -502,7 +502,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
         var flags = FileOpenFlags(passthrough, n, fd, out var now);
         bool replied = r.Reply(fh, flags, passthrough ? n.BackingId : 0);
-        if (!passthrough && _options.KeepKernelCache == KernelCacheMode.Auto) AfterAutoOpen(n, fh, (flags & FopenFlags.KeepCache) != 0, now, replied);
+        if (!passthrough) AfterOpen(n, fh, flags, now, replied);
         if (!replied) CloseFile(r, fh);
     }
 
@@ -606,44 +606,45 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
         ulong fh = _handles.Add(fd, n, new DirectoryStream(fd), inlineIo: InlineIo(n));
-        HostStamp? now = null;
-        bool keep = _options.KeepKernelCache == KernelCacheMode.On || (_options.KeepKernelCache == KernelCacheMode.Auto && AutoKeep(n, fd, out now));
         // The listing read in this open may be kept for the next; the one kept before only if nothing changed since.
+        bool keep = KeepCache(n, fd, out var now);
         var flags = _options.KeepKernelCache == KernelCacheMode.Off ? FopenFlags.None : FopenFlags.CacheDir | (keep ? FopenFlags.KeepCache : 0);
         bool replied = r.Reply(fh, flags);
-        if (_options.KeepKernelCache == KernelCacheMode.Auto) AfterAutoOpen(n, fh, keep, now, replied);
+        AfterOpen(n, fh, flags, now, replied);
         if (!replied) _handles.Close(fh);
     }
 
     /// <summary>An open's FOPEN flags: passthrough (the kernel reads the host file itself, no page cache of ours to
-    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/> (for auto, <paramref name="now"/>
-    /// is what <see cref="AfterAutoOpen"/> records once the reply is out).</summary>
+    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/>.</summary>
     private FopenFlags FileOpenFlags(bool passthrough, HostInode n, int fd, out HostStamp? now)
     {
         now = null;
         if (passthrough) return FopenFlags.Passthrough;
-        return _options.KeepKernelCache switch
+        return KeepCache(n, fd, out now) ? FopenFlags.KeepCache : 0;
+    }
+
+    /// <summary>Whether an open of <paramref name="n"/> (descriptor <paramref name="fd"/>) lets the kernel keep what it
+    /// cached (<see cref="PassthroughOptions.KeepKernelCache"/>). For auto: when the host's stamp is the one recorded
+    /// when the cache was last made to match, and no open that dropped the cache is still unconfirmed (see
+    /// <see cref="HostInode.PendingFh"/>); <paramref name="now"/> is the stamp <see cref="AfterOpen"/> records.</summary>
+    private bool KeepCache(HostInode n, int fd, out HostStamp? now)
+    {
+        now = null;
+        switch (_options.KeepKernelCache)
         {
-            KernelCacheMode.On => FopenFlags.KeepCache,
-            KernelCacheMode.Auto => AutoKeep(n, fd, out now) ? FopenFlags.KeepCache : 0,
-            _ => FopenFlags.None,
-        };
+            case KernelCacheMode.On: return true;
+            case KernelCacheMode.Auto:
+                now = StampOf(n, fd);
+                return now is not null && n.PendingFh == 0 && n.CacheStamp == now;
+            default: return false;
+        }
     }
 
-    /// <summary>keep-kernel-cache = auto: the kernel may keep its cache when the host's stamp of <paramref name="n"/>
-    /// (read through its open descriptor <paramref name="fd"/>) is the one recorded when the cache was last made to
-    /// match, and no open that dropped the cache is still unconfirmed (see <see cref="HostInode.PendingFh"/>).</summary>
-    private static bool AutoKeep(HostInode n, int fd, out HostStamp? now)
+    /// <summary>After an open's reply, for auto: an open that dropped the kernel's cache leaves its stamp pending until
+    /// its handle is used; one whose reply never reached the kernel (the engine answered it) leaves the stamp unknown.</summary>
+    private void AfterOpen(HostInode n, ulong fh, FopenFlags flags, HostStamp? now, bool replied)
     {
-        now = StampOf(n, fd);
-        return now is not null && n.PendingFh == 0 && n.CacheStamp == now;
-    }
-
-    /// <summary>After an auto open's reply: an open that dropped the kernel's cache leaves its stamp pending until its
-    /// handle is used; one whose reply never reached the kernel (the engine answered it) leaves the stamp unknown.</summary>
-    private static void AfterAutoOpen(HostInode n, ulong fh, bool kept, HostStamp? now, bool replied)
-    {
-        if (kept) return;
+        if (_options.KeepKernelCache != KernelCacheMode.Auto || (flags & FopenFlags.KeepCache) != 0) return;
         n.CacheStamp = null;
         if (!replied || now is null) return;
         n.PendingStamp = now;

@@ -116,32 +116,18 @@ public sealed class CliTests
     }
 
     [Fact]
-    public async Task A_keep_kernel_cache_that_is_not_off_auto_or_on_is_refused_with_exit_code_2()
-    {
-        var dir = Directory.CreateTempSubdirectory("fuseactors-badcache-").FullName;
-        var config = dir + ".conf";
-        File.WriteAllText(config, "fuseactors.passthrough-fs.keep-kernel-cache = sometimes\n");
-        try
+    public async Task A_keep_kernel_cache_that_is_not_off_auto_or_on_is_refused_with_exit_code_2() =>
+        await WithConfigFileAsync("fuseactors-badcache-", "fuseactors.passthrough-fs.keep-kernel-cache = sometimes\n", async (dir, config) =>
         {
             var r = await RunCli($"mount passthrough /tmp {dir} --config {config}");
             Assert.Equal(2, r.ExitCode);
             Assert.Equal("fuseactors: bad configuration: fuseactors.passthrough-fs.keep-kernel-cache: \"sometimes\" is not off, auto or on", r.Stderr.Trim());
             Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
-        }
-        finally
-        {
-            File.Delete(config);
-            try { Directory.Delete(dir); } catch (IOException) { }
-        }
-    }
+        });
 
     [Fact]
-    public async Task A_configuration_file_that_does_not_parse_is_refused_with_its_line_and_exit_code_2()
-    {
-        var dir = Directory.CreateTempSubdirectory("fuseactors-badconf-").FullName;
-        var config = dir + ".conf";
-        File.WriteAllText(config, "# tunables\nfuseactors {\n  mount {\n    subtype = broken\n  \n");
-        try
+    public async Task A_configuration_file_that_does_not_parse_is_refused_with_its_line_and_exit_code_2() =>
+        await WithConfigFileAsync("fuseactors-badconf-", "# tunables\nfuseactors {\n  mount {\n    subtype = broken\n  \n", async (dir, config) =>
         {
             var r = await RunCli($"mount memfs {dir} --config {config}");
             Assert.Equal(2, r.ExitCode);
@@ -151,6 +137,18 @@ public sealed class CliTests
             Assert.Equal(2, r.ExitCode);
             Assert.Equal($"fuseactors: configuration file {dir}.missing does not exist", r.Stderr.Trim());
             Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        });
+
+    /// <summary>Runs <paramref name="body"/> with a fresh empty directory (a mountpoint) and a configuration file beside
+    /// it holding <paramref name="contents"/>; both are removed after.</summary>
+    private static async Task WithConfigFileAsync(string prefix, string contents, Func<string, string, Task> body)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
+        var config = dir + ".conf";
+        File.WriteAllText(config, contents);
+        try
+        {
+            await body(dir, config);
         }
         finally
         {

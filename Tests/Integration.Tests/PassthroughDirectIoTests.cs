@@ -80,10 +80,7 @@ public sealed class PassthroughDirectIoTests : IDisposable
     public async Task An_O_DIRECT_read_that_the_host_serves_partly_from_its_cache_is_answered_whole()
     {
         if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
-        var image = Path.Combine(_source, "journal.img");
-        var host = Directory.CreateDirectory(Path.Combine(_source, "host")).FullName;
-        await Shell.OkAsync($"truncate -s 64M {image} && mkfs.ext4 -q -F {image} && mount -o loop,data=journal {image} {host}");
-        try
+        await WithExt4LoopMountAsync("64M", "data=journal", async host =>
         {
             await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }));
             var output = await Shell.OkAsync($$"""
@@ -106,11 +103,7 @@ public sealed class PassthroughDirectIoTests : IDisposable
                 PY
                 """, timeout: TimeSpan.FromMinutes(1));
             Assert.Equal("1048576 True\n", output);
-        }
-        finally
-        {
-            await Shell.RunAsync($"umount -l {host}; rm -f {image}");
-        }
+        });
     }
 
     /// <summary>
@@ -123,11 +116,9 @@ public sealed class PassthroughDirectIoTests : IDisposable
     public async Task Concurrent_O_DIRECT_reads_on_a_local_device_are_made_by_several_pool_threads()
     {
         if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
-        var image = Path.Combine(_source, "dev.img");
-        var host = Directory.CreateDirectory(Path.Combine(_source, "host")).FullName;
-        await Shell.OkAsync($"truncate -s 128M {image} && mkfs.ext4 -q -F {image} && mount -o loop {image} {host} && head -c 33554432 /dev/urandom > {host}/f && sync");
-        try
+        await WithExt4LoopMountAsync("128M", "defaults", async host =>
         {
+            await Shell.OkAsync($"head -c 33554432 /dev/urandom > {host}/f && sync");
             await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }));
             // One reader first: its reads are made on the actor (the pool may take the odd one that would wait for a lock).
             await Shell.OkAsync($"dd if={fs["f"]} of=/dev/null bs=4k count=2048 iflag=direct status=none");
@@ -138,6 +129,19 @@ public sealed class PassthroughDirectIoTests : IDisposable
                 """, timeout: TimeSpan.FromMinutes(2));
             int after = PoolThreads();
             Assert.True(after >= 2 && after > before, $"I/O pool threads: {before} after one reader, {after} after four concurrent readers");
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/> on a fresh ext4 filesystem of <paramref name="size"/> in a loop image under
+    /// the test's source directory, mounted with <paramref name="options"/>; unmounted (lazily) and removed after.</summary>
+    private async Task WithExt4LoopMountAsync(string size, string options, Func<string, Task> body)
+    {
+        var image = Path.Combine(_source, "ext4.img");
+        var host = Directory.CreateDirectory(Path.Combine(_source, "host")).FullName;
+        await Shell.OkAsync($"truncate -s {size} {image} && mkfs.ext4 -q -F {image} && mount -o loop,{options} {image} {host}");
+        try
+        {
+            await body(host);
         }
         finally
         {

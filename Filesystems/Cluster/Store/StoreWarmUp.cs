@@ -40,17 +40,16 @@ internal sealed class StoreWarmUp : UntypedPersistentActor
         var log = Logging.GetLogger(system, typeof(StoreWarmUp));
         var serializer = Task.Run(() => WarmSerializer(system, log));
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        IActorRef? actor = null;
         bool ok;
         try
         {
             // One id per node (the event written is deleted again, leaving at most one row marked deleted per id: the
             // journal keeps the highest sequence number).
-            actor = system.ActorOf(Props.Create(() => new StoreWarmUp("warmup-" + nodeId, done)));
+            var actor = system.ActorOf(Props.Create(() => new StoreWarmUp("warmup-" + nodeId, done)));
             actor.Tell(Go.Instance);
             ok = await Task.WhenAny(done.Task, Task.Delay(timeout)) == done.Task && done.Task.Result;
             if (!ok) log.Warning("the store's warm-up failed or took over {0}: the first requests may be slow", timeout);
-            if (actor is not null) system.Stop(actor);
+            system.Stop(actor);
         }
         catch (Exception e)
         {
