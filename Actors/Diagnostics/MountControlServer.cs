@@ -159,9 +159,18 @@ public sealed class MountControlServer : IAsyncDisposable
     }
 
     /// <summary>Stops serving and removes the socket file.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops accepting and removes the socket. Callers that come together (an unmount, and the connection's
+    /// end) all wait for the one disposal, so none returns before the socket is gone.</summary>
+    public ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested) return;
+        var disposing = new Lazy<Task>(DisposeCoreAsync);
+        return new ValueTask((Interlocked.CompareExchange(ref _disposing, disposing, null) ?? disposing).Value);
+    }
+
+    private Lazy<Task>? _disposing;
+
+    private async Task DisposeCoreAsync()
+    {
         _stop.Cancel();
         _listener.Dispose();
         try { File.Delete(Path); } catch (IOException) { }
