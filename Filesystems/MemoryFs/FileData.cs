@@ -55,18 +55,30 @@ internal sealed class FileData
     }
 
     /// <summary>How many more bytes of chunk arrays a write (or allocation) of this range would need.
-    /// Used to refuse with ENOSPC before changing anything.</summary>
+    /// Used to refuse with ENOSPC before changing anything. Its cost follows the chunks that exist, not the range:
+    /// a fallocate of a petabyte must be refused at once, not after a loop over 2^34 chunk positions.</summary>
     public long GrowthFor(long offset, long length)
     {
         if (length <= 0) return 0;
-        long growth = 0;
         long end = offset + length;
-        for (long idx = offset >> ChunkShift, last = (end - 1) >> ChunkShift; idx <= last; idx++)
+        long first = offset >> ChunkShift, last = (end - 1) >> ChunkShift;
+        // Arrays grow from the chunk's start, so every chunk before the last needs a whole one; the last needs what
+        // reaches the end of the range.
+        int lastNeeded = (int)Math.Min(ChunkSize, end - (last << ChunkShift));
+        int lastHave = _chunks.TryGetValue(last, out var lc) ? lc.Length : 0;
+        long growth = lastNeeded > lastHave ? ArrayLengthFor(lastNeeded) - lastHave : 0;
+        long wholeChunks = last - first;
+        if (wholeChunks == 0) return growth;
+        growth += wholeChunks << ChunkShift;
+        if (wholeChunks <= _chunks.Count)
         {
-            long chunkStart = idx << ChunkShift;
-            int needed = (int)Math.Min(ChunkSize, end - chunkStart);
-            int have = _chunks.TryGetValue(idx, out var c) ? c.Length : 0;
-            if (needed > have) growth += ArrayLengthFor(needed) - have;
+            for (long idx = first; idx < last; idx++)
+                if (_chunks.TryGetValue(idx, out var c)) growth -= c.Length;
+        }
+        else
+        {
+            foreach (var (idx, c) in _chunks)
+                if (idx >= first && idx < last) growth -= c.Length;
         }
         return growth;
     }

@@ -124,6 +124,7 @@ internal sealed unsafe class MemfdData : IDisposable
                 {
                     var e = LastError();
                     if (e == Errno.EINTR) continue;
+                    if (offset + done > Size) ftruncate(_fd, Size); // what the failed write added past the end would show after a later extension
                     Changed();
                     return e;
                 }
@@ -186,6 +187,7 @@ internal sealed unsafe class MemfdData : IDisposable
             {
                 var e = LastError();
                 if (e == Errno.EINTR) continue;
+                if (outOff > Size) ftruncate(_fd, Size); // as in Write: nothing of a failed copy stays past the end
                 Changed();
                 return e;
             }

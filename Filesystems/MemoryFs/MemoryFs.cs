@@ -632,6 +632,14 @@ public sealed class MemoryFs : FilesystemActor
         r.Reply();
     }
 
+    /// <summary>The actor is gone (stopped, or restarting with a fresh tree): the memfds of large files are closed
+    /// here, or their descriptors and the memory behind them would stay with the process until it exits.</summary>
+    protected override void PostStop()
+    {
+        foreach (var n in _nodes.Values) n.Data?.Dispose();
+        base.PostStop();
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /// <summary>The node, or null after answering ENOENT (unknown ids are the kernel's or our bug: log them).</summary>
@@ -792,4 +800,5 @@ public sealed class MemoryFs : FilesystemActor
     internal int NodeCount => _nodes.Count;
     internal ulong LookupCountOf(ulong ino) => _nodes.TryGetValue(ino, out var n) ? n.LookupCount : 0;
     internal int OpenHandleCount => _handles.Count;
+    internal int MemfdDescriptorOf(ulong ino) => _nodes.TryGetValue(ino, out var n) && n.Data is { } d ? d.MemfdDescriptor : -1;
 }

@@ -122,6 +122,31 @@ public class FileContentTests
     }
 
     [Fact]
+    public unsafe void A_write_to_a_memfd_that_fails_halfway_leaves_nothing_past_the_end_for_a_later_extension_to_show()
+    {
+        using var c = new FileContent(0);
+        Assert.Equal(Errno.Ok, c.Write(0, Pattern(Chunk, 8)));
+        Assert.True(c.InMemfd);
+        // Two pages of which only the first is mapped: pwrite takes the first, then fails with EFAULT.
+        byte* p = (byte*)Tmds.Linux.LibC.mmap(null, 8192, Tmds.Linux.LibC.PROT_READ | Tmds.Linux.LibC.PROT_WRITE,
+            Tmds.Linux.LibC.MAP_PRIVATE | Tmds.Linux.LibC.MAP_ANONYMOUS, -1, 0);
+        Assert.True(p != (byte*)-1);
+        try
+        {
+            new Span<byte>(p, 4096).Fill(0x5A);
+            Assert.Equal(0, Tmds.Linux.LibC.munmap(p + 4096, 4096));
+            Assert.Equal(Errno.EFAULT, c.Write(Chunk, new ReadOnlySpan<byte>(p, 8192)));
+        }
+        finally { Tmds.Linux.LibC.munmap(p, 4096); }
+        Assert.Equal(Chunk, c.Size);
+
+        Assert.Equal(Errno.Ok, c.Truncate(Chunk + 8192));
+        var tail = new byte[8192];
+        Assert.Equal(8192, c.Read(Chunk, tail));
+        Assert.All(tail, b => Assert.Equal(0, b)); // a grown file reads zeros, not the failed write's first page
+    }
+
+    [Fact]
     public unsafe void Dispose_closes_the_memfd()
     {
         var c = new FileContent(0);

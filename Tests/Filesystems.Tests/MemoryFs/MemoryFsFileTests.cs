@@ -323,6 +323,27 @@ public class MemoryFsFileTests : MemoryFsTestKit
     }
 
     [Fact]
+    public void Fallocate_and_copy_file_range_of_petabytes_are_refused_with_ENOSPC_without_walking_the_range()
+    {
+        // Before the fix the space check took one step per 64 KiB of the range: 2^34 for the first request below,
+        // with the actor serving nothing else meanwhile (tmpfs answers ENOSPC at once).
+        var (e, fh) = Create(Root, "huge");
+        Write(e.NodeId, fh, 0, Pattern(100, 3));
+        Assert.Equal(Errno.ENOSPC, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = 1UL << 50, Mode = FallocateFlags.None }, e.NodeId));
+        Assert.Equal(Errno.ENOSPC, Err(new FallocateRequest { Fh = fh, Offset = 1UL << 40, Length = 1UL << 59, Mode = FallocateFlags.KeepSize }, e.NodeId));
+        Assert.Equal(Errno.ENOSPC, Err(new FallocateRequest { Fh = fh, Offset = 0, Length = 1UL << 50, Mode = FallocateFlags.ZeroRange }, e.NodeId));
+        Assert.Equal(100UL, GetAttr(e.NodeId).Size);
+
+        var (src, fhIn) = Create(Root, "sparse");
+        Truncate(src.NodeId, 1UL << 59);
+        Assert.Equal(Errno.ENOSPC, Err(new CopyFileRangeRequest
+        {
+            Is64 = true, FhIn = fhIn, OffsetIn = 0, NodeIdOut = e.NodeId, FhOut = fh, OffsetOut = 0, Length = 1UL << 59,
+        }, src.NodeId));
+        Assert.Equal(Pattern(100, 3), Read(e.NodeId, fh, 0, 200));
+    }
+
+    [Fact]
     public void Read_and_write_on_a_directory_are_EISDIR()
     {
         var d = MkDir(Root, "d");

@@ -32,6 +32,29 @@ public class MemoryFsLifetimeTests : MemoryFsTestKit
     }
 
     [Fact]
+    public void Stopping_the_filesystem_closes_the_memfds_of_its_large_files()
+    {
+        var (e, fh) = Create(Root, "big");
+        Write(e.NodeId, fh, 0, Pattern(3 << 20, 9)); // above the 1 MiB at which a file moves to a memfd
+        int fd = Actor.MemfdDescriptorOf(e.NodeId);
+        Assert.True(fd >= 0, "a 3 MiB file lives in a memfd");
+        string? inode = FdInode(fd);
+        Assert.NotNull(inode);
+
+        Watch(Fs);
+        Sys.Stop(Fs);
+        ExpectTerminated(Fs);
+        // Closed: the descriptor is gone, or its number already names another file of this process.
+        Assert.NotEqual(inode, FdInode(fd));
+    }
+
+    private static string? FdInode(int fd)
+    {
+        try { return File.ReadAllLines($"/proc/self/fdinfo/{fd}").FirstOrDefault(l => l.StartsWith("ino:")); }
+        catch (IOException) { return null; }
+    }
+
+    [Fact]
     public void Forget_after_release_frees_only_when_both_reach_zero_in_either_order()
     {
         var (e, fh) = Create(Root, "f");
