@@ -7,9 +7,10 @@ namespace FuseActors.Actors.Connection;
 
 /// <summary>
 /// The blocking read loop of one device queue, on its own named thread (a blocked read(2) must never hold a
-/// dispatcher thread). It takes one credit before each read, so no more than the connection's max-in-flight
-/// requests are ever read and unanswered; decodes the request here, off the connection actor; and tells the
-/// connection. ENODEV / ECONNABORTED (unmount, abort) end the loop with <see cref="DeviceGone"/>.
+/// dispatcher thread). It takes one credit for each request, so no more than the connection's max-in-flight
+/// requests are ever served at once: before the read on /dev/fuse, after it on an io_uring queue (see Run);
+/// decodes the request here, off the connection actor; and tells the connection. ENODEV / ECONNABORTED (unmount,
+/// abort) end the loop with <see cref="DeviceGone"/>.
 /// </summary>
 public sealed class DeviceReader
 {
@@ -26,8 +27,12 @@ public sealed class DeviceReader
 
     private readonly ConnectionLoad? _load;
 
-    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index, ConnectionLoad? load = null)
+    private readonly bool _creditAfterRead;
+
+    /// <param name="creditAfterRead">Take each request's credit after reading it (a connection over io_uring; see Run).</param>
+    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index, ConnectionLoad? load = null, bool creditAfterRead = false)
     {
+        _creditAfterRead = creditAfterRead || device is IoUringFuseQueue;
         _load = load;
         _device = device;
         _connection = connection;
@@ -60,27 +65,44 @@ public sealed class DeviceReader
         byte[] buffer = _pool.Rent();
         try
         {
+            var ring = _device as IoUringFuseQueue;
             while (!_stopping)
             {
-                if (_device is IoUringFuseQueue ring)
+                // A /dev/fuse read takes its credit first: what read(2) takes from the kernel is then always served.
+                // Over io_uring every reader takes it after the read: the kernel has put a request in the ring's entry
+                // by then whatever our credit says, and an idle reader must not hold a credit while it waits. There is
+                // one queue per possible CPU (with 64 or more, idle queues would hold every credit and nothing would be
+                // served), and the /dev/fuse reader beside them waits for a FORGET or an INTERRUPT most of the time
+                // (holding one, it would leave a max-in-flight of 1 with none for the rings).
+                if (!_creditAfterRead)
                 {
-                    // Replies to this queue's requests are submitted by this thread only: while it waits for credit it
-                    // keeps submitting them, or a reply written on another thread would wait for the next credit.
-                    while (!_credit.Wait(ring.HasPendingReplies ? 0 : 1))
-                        ring.Flush();
+                    _credit.Wait();
+                    if (_stopping) { _credit.Release(); break; }
+                    _inRead = 1;
                 }
-                else _credit.Wait();
-                if (_stopping) { _credit.Release(); break; }
-                _inRead = 1;
                 int n = _device.Read(buffer);
                 _inRead = 0;
                 if (n < 0)
                 {
-                    _credit.Release();
+                    if (!_creditAfterRead) _credit.Release();
                     var err = (Errno)(-n);
-                    if (err is Errno.EINTR or Errno.EAGAIN or Errno.ENOENT) continue;
+                    if (ring is null && err is Errno.EINTR or Errno.EAGAIN or Errno.ENOENT) continue;
                     _connection.Tell(new DeviceGone(_device, err), ActorRefs.NoSender);
                     return;
+                }
+                if (_creditAfterRead)
+                {
+                    // Replies to a ring's requests are submitted by its own thread only: while it waits for credit it
+                    // keeps submitting them, or a reply written on another thread would wait for the next credit.
+                    bool credit;
+                    while (!(credit = ring is null ? _credit.Wait(50) : _credit.Wait(ring.HasPendingReplies ? 0 : 1)) && !_stopping)
+                        ring?.Flush();
+                    if (_stopping)
+                    {
+                        // The connection is going: the kernel ends what it put in the ring when the mount goes.
+                        if (credit) _credit.Release();
+                        break;
+                    }
                 }
                 Volatile.Write(ref _requestsRead, _requestsRead + 1);
                 var request = RequestFactory.Parse(buffer, n, _protocol, out bool tookBuffer);

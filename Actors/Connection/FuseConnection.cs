@@ -112,8 +112,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             _filesystem = Context.ActorOf(props, "fs");
         }
         Context.Watch(_filesystem);
+        bool overIoUring = Array.Exists(_devices, d => d is IoUringFuseQueue);
         for (int i = 0; i < _devices.Length; i++)
-            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i, _load));
+            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i, _load, creditAfterRead: overIoUring));
         _load.SetReaders(_readers.ToArray());
         _devicesAlive = _readers.Count;
         foreach (var r in _readers) r.Start();
@@ -130,8 +131,10 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _notifier.Stop();
         _sweepTimer?.Dispose();
         foreach (var r in _readers) r.Stop();
-        // Wake readers parked on credit so their threads end.
-        try { _credit.Release(_readers.Count); } catch (SemaphoreFullException) { }
+        // Wake readers parked on credit so their threads end (io_uring queues hold none while they wait: release only
+        // what the semaphore has room for, or it refuses the whole release).
+        int room = Math.Min(_readers.Count, _settings.MaxInFlight - _credit.CurrentCount);
+        try { if (room > 0) _credit.Release(room); } catch (SemaphoreFullException) { }
         foreach (var r in _inFlight.Values) r.ReleaseBuffers();
         _inFlight.Clear();
         _ready?.TrySetException(new InvalidOperationException("the connection stopped before INIT was answered"));
@@ -575,8 +578,17 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     {
         if (gone.Failure is not null) _log.Error(gone.Failure, "reader of {Device} failed", gone.Device.Name);
         else _log.Info("{Device} closed: {Reason}", gone.Device.Name, gone.Reason);
-        if (--_devicesAlive > 0) return;
-        BeginDraining($"device gone ({gone.Reason})");
+        // The kernel sends each request to the ring of the CPU its caller runs on, so a ring queue that ended while the
+        // connection lives (not ENODEV, the end of the mount) would leave that CPU's callers waiting for ever, where no
+        // request timeout of ours reaches them: the whole connection ends instead, and says why.
+        bool ringLost = gone.Device is IoUringFuseQueue && (gone.Failure is not null || gone.Reason != Errno.ENODEV) && !_draining;
+        if (--_devicesAlive > 0 && !ringLost) return;
+        if (ringLost)
+        {
+            _log.Error("{Device} ended ({Reason}): the requests of its CPU would never be served; ending the connection", gone.Device.Name, gone.Reason);
+            ((IoUringFuseQueue)gone.Device).ReportLost(gone.Reason); // FuseMount aborts the kernel's side when we are gone
+        }
+        BeginDraining(ringLost ? $"{gone.Device.Name} ended ({gone.Reason})" : $"device gone ({gone.Reason})");
         AbortInFlight(Errno.ECONNABORTED);
         Context.Stop(Self);
     }

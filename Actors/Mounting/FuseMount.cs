@@ -64,7 +64,7 @@ public sealed class FuseMount : IAsyncDisposable
         FuseMount mount;
         try
         {
-            var transport = IoUringFuseTransport.Resolve(settings.Transport);
+            var transport = IoUringFuseTransport.Resolve(settings.Transport, out var noUring);
             if (transport == FuseTransport.IoUring && first is LinuxFuseDevice linuxFirst)
             {
                 // /dev/fuse stays for INIT, FORGET, INTERRUPT and notifications; the requests come over one ring queue per CPU.
@@ -76,7 +76,7 @@ public sealed class FuseMount : IAsyncDisposable
             else
             {
                 if (settings.Transport == FuseTransport.Auto)
-                    system.Log.Info("{Mountpoint}: FUSE over io_uring is not available (fuse enable_uring off); using /dev/fuse", mountpoint);
+                    system.Log.Info("{Mountpoint}: FUSE over io_uring is not available ({Reason}); using /dev/fuse", mountpoint, noUring);
                 bool auto = settings.Queues <= 0;
                 int queues = auto ? ConnectionSettings.DefaultQueues : settings.Queues;
                 for (int i = 1; i < queues; i++)
@@ -113,6 +113,20 @@ public sealed class FuseMount : IAsyncDisposable
         {
             await mount.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+        if (uring is not null && mount.FuseControlId is { } connectionId)
+        {
+            // A ring queue that failed ends the connection (FuseConnection.OnDeviceGone) while the kernel still routes
+            // that CPU's requests to it: abort, so callers get ENOTCONN at once rather than wait until the mount is
+            // disposed. Only then: after an unmount the connection id may already belong to another mount.
+            _ = mount.Completion.ContinueWith(_ =>
+            {
+                if (uring.Failure is { } why && Volatile.Read(ref mount._disposed) == 0)
+                {
+                    system.Log.Error("{Mountpoint}: {Failure}; aborting the FUSE connection", mountpoint, why);
+                    FuseMounter.Abort(connectionId);
+                }
+            }, TaskScheduler.Default);
         }
         if (settings.ControlSocket && mount.FuseControlId is { } id)
         {
@@ -182,7 +196,8 @@ public sealed class FuseMount : IAsyncDisposable
             return;
         }
         if (_control is { } control) await control.DisposeAsync().ConfigureAwait(false);
-        if (Mountpoint is not null && !Completion.IsCompleted)
+        // A connection that ended because a ring queue failed left its mount behind (aborted): it goes too.
+        if (Mountpoint is not null && (!Completion.IsCompleted || IoUring?.Failure is not null))
         {
             var err = TryUnmountKernel();
             if (err == Errno.EBUSY && busy == BusyUnmount.Keep && FuseControlId is { } id)

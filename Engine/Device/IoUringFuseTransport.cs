@@ -86,6 +86,11 @@ public sealed class IoUringFuseTransport : IDisposable
     /// <summary>Why the queues did not start (INIT without io_uring, a failed setup), or null.</summary>
     public string? DeclinedReason { get; private set; }
     internal int PayloadSize { get; private set; }
+    /// <summary>Why the connection ended because a queue failed while it lived, or null. The kernel still sends that
+    /// CPU's requests to the queue, so nothing will answer them: the mount has to be aborted.</summary>
+    public string? Failure { get; private set; }
+
+    internal void QueueFailed(int qid, Errno error) => Failure ??= $"io_uring queue {qid} ended ({error})";
     internal bool Disposed { get; private set; }
 
     internal void CountServed() => Interlocked.Increment(ref _served);
@@ -104,15 +109,34 @@ public sealed class IoUringFuseTransport : IDisposable
 
     /// <summary>What <paramref name="requested"/> comes to on this kernel: Device or IoUring. Throws for IoUring
     /// when the kernel cannot do it, saying how to turn it on.</summary>
-    public static FuseTransport Resolve(FuseTransport requested)
+    public static FuseTransport Resolve(FuseTransport requested) => Resolve(requested, out _);
+
+    /// <summary>As <see cref="Resolve(FuseTransport)"/>; <paramref name="unavailable"/> says why io_uring was not
+    /// taken when <c>auto</c> comes to Device.</summary>
+    public static FuseTransport Resolve(FuseTransport requested, out string? unavailable)
     {
+        unavailable = null;
         if (requested == FuseTransport.Device) return FuseTransport.Device;
-        var enabled = KernelEnabled();
-        if (enabled == true) return FuseTransport.IoUring;
+        unavailable = Unavailable();
+        if (unavailable is null) return FuseTransport.IoUring;
         if (requested == FuseTransport.Auto) return FuseTransport.Device;
-        throw FuseDeviceException.WithMessage(Errno.EOPNOTSUPP, enabled is null
-            ? "fuseactors.connection.transport = io-uring, but this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING; " + EnableUringPath + " is missing)"
-            : "fuseactors.connection.transport = io-uring, but FUSE over io_uring is switched off: as root, echo Y > " + EnableUringPath + " (or use transport = auto or device)");
+        throw FuseDeviceException.WithMessage(Errno.EOPNOTSUPP, "fuseactors.connection.transport = io-uring, but " + unavailable);
+    }
+
+    /// <summary>Null when this process can serve FUSE over io_uring, else why not. The ring is tried here, before
+    /// INIT: once INIT's reply asks for io_uring the kernel holds every request until each CPU's queue has registered,
+    /// so a queue that cannot make its ring would leave the mount hanging instead of failing it.</summary>
+    public static string? Unavailable()
+    {
+        var enabled = KernelEnabled();
+        if (enabled is null)
+            return "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING; " + EnableUringPath + " is missing)";
+        if (enabled == false)
+            return "FUSE over io_uring is switched off: as root, echo Y > " + EnableUringPath + " (or use transport = auto or device)";
+        int err = IoUringFuseQueue.ProbeRing();
+        if (err != 0)
+            return $"this process may not make an io_uring ({(Errno)err}; the sysctl kernel.io_uring_disabled, a seccomp policy or the container runtime forbids it)";
+        return null;
     }
 
     /// <summary>CPUs the kernel counts as possible (/sys/devices/system/cpu/possible): the kernel makes one queue for each.</summary>
@@ -140,7 +164,9 @@ public sealed class IoUringFuseTransport : IDisposable
             Active = accepted;
             DeclinedReason = accepted ? null : reason;
             uint pages = maxPages == 0 ? 32u : maxPages;
-            PayloadSize = (int)Math.Max(Math.Max((uint)FuseConstants.MinReadBuffer, maxWrite), pages * (uint)FuseConstants.PageSize);
+            // The kernel refuses to register an entry whose payload buffer is below max_pages * its PAGE_SIZE, which is
+            // 16 or 64 KiB on some arm64 kernels: the machine's page size, not FuseConstants.PageSize.
+            PayloadSize = (int)Math.Max(Math.Max((uint)FuseConstants.MinReadBuffer, maxWrite), pages * (uint)Environment.SystemPageSize);
             _decided.Set();
         }
     }
@@ -242,6 +268,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private readonly List<int> _localCommits = new();
     private Ring? _ring;
     private int _eventFd = -1;
+    // The same descriptor, for writes from other threads: a write holds a reference, so Teardown's close waits for it
+    // and the number cannot be reused for another file while a wake-up is on its way (it would get 8 bytes).
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _eventHandle;
     private byte[]? _eventBuffer;
     private int _ownerThread;
     private int _state;
@@ -258,6 +287,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     }
 
     public string Name => $"io_uring queue {_qid}";
+
+    /// <summary>Records that this queue ended while its connection lived, which ends the connection (see <see cref="IoUringFuseTransport.Failure"/>).</summary>
+    public void ReportLost(Errno reason) => _transport.QueueFailed(_qid, reason);
     public int QueueId => _qid;
 
     public int OpenBacking(int fd) => _transport.Device.OpenBacking(fd);
@@ -502,8 +534,26 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             return;
         }
         _remoteCommits.Enqueue(index);
-        ulong one = 1;
-        if (_eventFd >= 0) Native.write(_eventFd, &one, 8);
+        Wake();
+    }
+
+    /// <summary>Wakes the queue's thread from io_uring_enter through the eventfd (any thread; nothing once torn down).</summary>
+    private void Wake()
+    {
+        var handle = Volatile.Read(ref _eventHandle);
+        if (handle is null) return;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            ulong one = 1;
+            Native.write((int)handle.DangerousGetHandle(), &one, 8);
+        }
+        catch (ObjectDisposedException) { } // torn down meanwhile: there is no thread left to wake
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
     }
 
     private void DrainRemoteCommits()
@@ -523,6 +573,14 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     }
 
     // ------------------------------------------------------------------ setup and submission
+
+    /// <summary>Makes and closes a ring as the queues make theirs: 0, or the errno io_uring_setup or its mmap failed with.</summary>
+    internal static int ProbeRing()
+    {
+        int err = Ring.Create(2, out var ring);
+        ring?.Dispose();
+        return err;
+    }
 
     private int Setup()
     {
@@ -555,6 +613,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         }
         _eventFd = Native.eventfd(0, Native.EFD_CLOEXEC);
         if (_eventFd < 0) return Marshal.GetLastPInvokeError();
+        _eventHandle = new Microsoft.Win32.SafeHandles.SafeFileHandle(_eventFd, ownsHandle: true);
         _eventBuffer = GC.AllocateArray<byte>(8, pinned: true);
         int err = Ring.Create((uint)(_depth + 1), out _ring);
         if (err != 0) return err;
@@ -604,11 +663,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         int previous = Interlocked.Exchange(ref _state, StateDisposed);
         _transport.Decide(false, 0, 0, "closed before INIT was answered"); // a reader still waiting for INIT ends (no-op after INIT)
         if (previous == StateIdle) Teardown();
-        else if (previous == StateInRead && _eventFd >= 0)
-        {
-            ulong one = 1;
-            Native.write(_eventFd, &one, 8);
-        }
+        else if (previous == StateInRead) Wake();
     }
 
     private int _tornDown;
@@ -619,8 +674,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     {
         if (Interlocked.Exchange(ref _tornDown, 1) != 0) return;
         _ring?.Dispose();
-        int fd = Interlocked.Exchange(ref _eventFd, -1);
-        if (fd >= 0) Native.close(fd);
+        _eventFd = -1;
+        // Closed once no Wake holds it any more.
+        Interlocked.Exchange(ref _eventHandle, null)?.Dispose();
     }
 
     // ------------------------------------------------------------------ the ring

@@ -63,7 +63,9 @@ public static class InitNegotiation
             CongestionThreshold = policy.CongestionThreshold,
             MaxWrite = maxWrite,
             TimeGran = 1,
-            MaxPages = (ushort)((flags & InitFlags.MaxPages) != 0 ? (maxWrite + FuseConstants.PageSize - 1) / FuseConstants.PageSize : 0),
+            // In the kernel's pages, which are 16 or 64 KiB on some arm64 kernels: max_pages * PAGE_SIZE is what an
+            // io_uring entry's buffer must hold.
+            MaxPages = (ushort)((flags & InitFlags.MaxPages) != 0 ? (maxWrite + Environment.SystemPageSize - 1) / Environment.SystemPageSize : 0),
             // Our stacking depth with passthrough: backing files must be on a filesystem below it (depth 0; a file
             // on overlayfs is refused with ELOOP and its opens take the plain path), and the mount itself can still
             // be a layer of an overlayfs (the kernel allows a stack of 2).

@@ -181,6 +181,51 @@ public sealed class IoUringTransportTests(UringEnabled _)
     }
 
     [UringFact]
+    public async Task Where_this_process_may_not_make_an_io_uring_asking_for_it_fails_clearly_and_auto_takes_dev_fuse()
+    {
+        // Before, INIT asked for io_uring all the same, every queue's ring failed, and the kernel held every request
+        // for rings that never registered: the mount hung.
+        const string sysctl = "/proc/sys/kernel/io_uring_disabled";
+        if (!File.Exists(sysctl)) return; // Linux before 6.6 has no such switch
+        Assert.Null(IoUringFuseTransport.Unavailable());
+        var previous = File.ReadAllText(sysctl).Trim();
+        File.WriteAllText(sysctl, "2"); // io_uring_setup fails with EPERM for every process, root included
+        MountedFilesystem? auto = null;
+        try
+        {
+            Assert.Contains("may not make an io_uring (EPERM", IoUringFuseTransport.Unavailable());
+            var e = await Assert.ThrowsAsync<FuseDeviceException>(() => MountedFilesystem.StartAsync(MemoryFs.Props(), Uring));
+            Assert.Contains("may not make an io_uring", e.Message);
+            Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+            auto = await MountedFilesystem.StartAsync(MemoryFs.Props(), new ConnectionSettings { Transport = FuseTransport.Auto });
+        }
+        finally
+        {
+            File.WriteAllText(sysctl, previous); // the machine's setting back as soon as the transports are chosen
+        }
+        await using (auto)
+        {
+            Assert.Equal("/dev/fuse", (await auto!.Mount.Ready).Transport);
+            Assert.Equal("x\n", await Shell.OkAsync("echo x > a && cat a", auto.Path));
+        }
+    }
+
+    [UringFact]
+    public async Task Idle_ring_queues_hold_no_read_credit_so_fewer_credits_than_queues_still_serve()
+    {
+        // There is a queue per possible CPU. Each used to hold a read credit while it waited, and so did the /dev/fuse
+        // reader beside them: where they reached max-in-flight, some queue never got one, never registered its ring,
+        // and the mount hung. Here one credit serves them all, one request at a time.
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring with { MaxInFlight = 1 });
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        Assert.Equal(IoUringFuseTransport.PossibleCpus(), fs.Mount.IoUring!.Queues.Count);
+        var output = await Shell.OkAsync("""
+            for i in $(seq 1 50); do echo $i > f$i & done; wait; cat f1 f50; ls | wc -l
+            """, fs.Path);
+        Assert.Equal("1\n50\n50\n", output);
+    }
+
+    [UringFact]
     public async Task Auto_takes_io_uring_when_the_kernel_offers_it()
     {
         await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), new ConnectionSettings { Transport = FuseTransport.Auto });
