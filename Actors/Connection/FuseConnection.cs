@@ -157,6 +157,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
                 CompleteInit(answer.Error == Errno.Ok ? answer.Capabilities : FilesystemCapabilities.None,
                     answer.Error == Errno.Ok ? null : $"the filesystem answered its INIT with {answer.Error}");
                 break;
+            case MalformedRequest bad when bad.RawOpcode == (uint)Opcode.Init:
+                // Stashed, it would wait for an INIT that already came: the kernel and Ready would wait for ever.
+                _log.Error("malformed INIT from the kernel: {Reason}; refusing the connection", bad.Reason);
+                if (bad.Unique != 0) Reject(bad, Errno.EPROTO);
+                _ready?.TrySetException(new FuseDeviceException(Errno.EPROTO, $"malformed INIT from the kernel: {bad.Reason}"));
+                BeginDraining("malformed INIT");
+                break;
             case FsRequest { IsReplied: false }:
                 Stash.Stash();
                 break;

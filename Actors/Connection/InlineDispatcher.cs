@@ -17,8 +17,11 @@ namespace FuseActors.Actors.Connection;
 /// Only reader threads run mailboxes inline: any other sender (a timer, the thread pool finishing an async handler,
 /// the scheduler) hands the mailbox to the thread pool, as the default dispatcher would, so a filesystem never runs
 /// on Akka's scheduler thread or inside a caller that merely told it something.
-/// A filesystem handler that blocks its thread therefore blocks the reader that carried the request; use several
-/// device queues (each has its own reader) or answer asynchronously for slow work.
+/// A filesystem handler that blocks its thread therefore blocks the reader that carried the request, and the
+/// connection too: the filesystem's mailbox runs inside the connection's, so until the handler returns, requests
+/// other readers bring, replies from other threads and the request-timeout sweep wait in the connection's mailbox.
+/// More device queues do not help there. Slow work belongs off the actor: answer asynchronously (Defer, HandleAsync,
+/// a worker pool as PassthroughFs has), or give the filesystem a dispatcher of its own.
 /// </summary>
 public sealed class InlineDispatcher : MessageDispatcher
 {

@@ -74,7 +74,15 @@ public abstract class FilesystemActor : UntypedActor
             request.Fail(Errno.EIO);
             return;
         }
-        if (request.IsReplied || request is ForgetRequest or DestroyRequest) return;
+        if (request is ForgetRequest or DestroyRequest) return;
+        if (request.IsReplied)
+        {
+            // Answered by the handler, or by the engine meanwhile: then a deferred request is still the handler's to
+            // end, and one it returned without answering ends here.
+            if (request.IsDeferred) Track(request);
+            else request.ReleaseIfEngineAnswered();
+            return;
+        }
         if (request.IsDeferred)
         {
             Track(request);
@@ -88,7 +96,7 @@ public abstract class FilesystemActor : UntypedActor
     {
         _deferred.Add(request);
         if (_deferred.Count < _deferredPurgeAt) return;
-        _deferred.RemoveAll(static r => r.IsReplied);
+        _deferred.RemoveAll(static r => r.IsSettled); // one the engine answered stays: FailDeferred may still have to end it
         _deferredPurgeAt = Math.Max(64, _deferred.Count * 2);
     }
 
@@ -129,7 +137,11 @@ public abstract class FilesystemActor : UntypedActor
 
     private static void Finish(Task task, FsRequest request, ILoggingAdapter log)
     {
-        if (request.IsReplied) return;
+        if (request.IsReplied)
+        {
+            request.ReleaseIfEngineAnswered(); // the engine answered it and the task ended without a reply
+            return;
+        }
         if (task.IsCanceled || task.Exception?.InnerException is OperationCanceledException)
         {
             if (request.IsInterrupted) { request.Fail(Errno.EINTR); return; }
@@ -158,7 +170,11 @@ public abstract class FilesystemActor : UntypedActor
         int failed = 0;
         foreach (var r in _deferred)
         {
-            if (r.IsReplied) continue;
+            if (r.IsReplied)
+            {
+                r.ReleaseIfEngineAnswered();
+                continue;
+            }
             r.Orphan();
             if (r.Fail(Errno.EIO)) failed++;
         }

@@ -91,8 +91,12 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     /// <summary>Answers with an errno (positive, e.g. <see cref="Errno.ENOENT"/>).</summary>
     public bool Fail(Errno error)
     {
+        // The slot first: a Fail that loses (an EINTR from the interrupt handler racing a worker's Reply) must not
+        // change the errno of the reply that won.
+        if (!TryClaimReply()) return false;
         Error = error == Errno.Ok ? Errno.EIO : error;
-        return Complete();
+        SendBack();
+        return true;
     }
 
     /// <summary>Sends this request back to the connection with its reply. False if it was already answered
@@ -119,6 +123,14 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         return false;
     }
 
+    /// <summary>The engine answered this request (timeout, interrupt grace, abort) and the filesystem has ended it
+    /// without a reply of its own (its task failed or was cancelled, or it stopped): it goes back as a late reply, which
+    /// ends its background life in the connection (the nodes it pinned, the FORGETs held for them). Else nothing.</summary>
+    internal void ReleaseIfEngineAnswered()
+    {
+        if (Interlocked.CompareExchange(ref _replied, 3, 2) == 2) ReplyTo?.Tell(this, ActorRefs.NoSender);
+    }
+
     /// <summary>Hands a request whose reply was claimed with <see cref="TryClaimReply"/> back to the connection.</summary>
     private protected void SendBack() => ReplyTo?.Tell(this, ActorRefs.NoSender);
 
@@ -139,6 +151,10 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
 
     /// <summary>See <see cref="Orphan"/>: release no buffer of this request to a pool.</summary>
     internal bool IsOrphaned => (Volatile.Read(ref _flags) & OrphanedFlag) != 0;
+
+    /// <summary>The filesystem is done with it: it answered, or it ended a request the engine had answered (a late
+    /// reply). A request the engine answered and the filesystem still works on is not.</summary>
+    internal bool IsSettled => Volatile.Read(ref _replied) is 1 or 3;
 
     /// <summary>True when this request came back from the filesystem after the engine had already answered the kernel.</summary>
     internal bool IsLateReply => Volatile.Read(ref _replied) == 3;

@@ -35,6 +35,7 @@ public sealed class ReadDirRequest : FsRequest
     {
         if (IsPlus)
             return TryAddPlus(name, new Entry { Attr = new FuseAttr { Ino = ino, Mode = mode } }, nextOffset);
+        CheckName(name);
         int rec = Dirents.Size(name.Length);
         if (!Reserve(rec)) return false;
         ReplyEncoder.Dirent(_buffer.AsSpan(_length, rec), ino, nextOffset, ModeBits.DirentType(mode), name);
@@ -59,6 +60,7 @@ public sealed class ReadDirRequest : FsRequest
     /// null take the mount's configured entry/attr timeouts.</summary>
     public bool TryAddPlus(ReadOnlySpan<byte> name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
     {
+        CheckName(name);
         int rec = Dirents.PlusSize(name.Length);
         if (!Reserve(rec)) return false;
         ReplyEncoder.DirentPlus(_buffer.AsSpan(_length, rec), entry.ToWire(settings ?? Protocol ?? DefaultSettings), nextOffset,
@@ -80,8 +82,17 @@ public sealed class ReadDirRequest : FsRequest
             : TryAddPlus(Encoding.UTF8.GetBytes(name), entry, nextOffset, settings);
     }
 
-    // A Linux name is at most 255 bytes; longer text goes through a heap array (the kernel then rejects the entry).
+    // A Linux name is at most 255 bytes; longer text goes through a heap array (and CheckName refuses it).
     private const int MaxStackName = 1024;
+
+    /// <summary>The kernel's checks on a record's name (fs/fuse/readdir.c): one bad record fails the whole listing
+    /// with EIO, and on READDIRPLUS the lookups of the records after it would be counted here and never forgotten
+    /// there. A handler that adds one throws instead: the request is answered EIO, with the reason in the log.</summary>
+    private static void CheckName(ReadOnlySpan<byte> name)
+    {
+        if (name.IsEmpty || name.Length > FuseConstants.NameMax || name.IndexOf((byte)'/') >= 0)
+            throw new ArgumentException($"a directory entry's name must be 1 to {FuseConstants.NameMax} bytes without '/' (got {name.Length} bytes: {Encoding.UTF8.GetString(name[..Math.Min(name.Length, 64)])})", nameof(name));
+    }
 
     /// <summary>Sends what was added (nothing = end of directory).</summary>
     public bool Reply() => Complete();

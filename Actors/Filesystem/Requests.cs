@@ -196,7 +196,12 @@ public sealed class ReadLinkRequest : FsRequest
     public bool Reply(string target) => Reply(Encoding.UTF8.GetBytes(target));
 
     internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Data(scratch, _target);
-    internal override string? ValidateReply() => _target.Length == 0 ? "empty symlink target" : null;
+    internal override string? ValidateReply() => _target.Length switch
+    {
+        0 => "empty symlink target",
+        > ReplyShape.ReadLinkMax => $"symlink target of {_target.Length} bytes (the kernel takes at most {ReplyShape.ReadLinkMax})",
+        _ => null,
+    };
 }
 
 /// <summary>Base for requests answered with no payload (UNLINK, RMDIR, RENAME, RELEASE, FSYNC, ...).</summary>

@@ -64,6 +64,20 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_malformed_INIT_is_refused_with_EPROTO_and_the_mount_never_becomes_ready()
+    {
+        // Before, it was stashed to wait for INIT, which had come: neither the kernel nor Ready ever heard back.
+        var s = Start();
+        s.Kernel.Send(ScriptedKernel.Request(Opcode.Init, 1, 0, new byte[12])); // an INIT body is at least 16 bytes
+        var (header, payload) = s.Kernel.NextReply();
+        Assert.Equal((1UL, -(int)Errno.EPROTO, 0), (header.Unique, header.Error, payload.Length));
+        var e = await Assert.ThrowsAsync<FuseDeviceException>(() => s.Ready.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(Errno.EPROTO, e.Errno);
+        Assert.Contains("malformed INIT", e.Message);
+        s.Fs.ExpectMsg<DestroyRequest>();
+    }
+
+    [Fact]
     public async Task A_second_INIT_is_answered_EIO_and_the_connection_goes_on_serving()
     {
         var s = await ServingAsync();

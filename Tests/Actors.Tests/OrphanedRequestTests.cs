@@ -43,6 +43,46 @@ public sealed class OrphanedRequestTests : Akka.TestKit.Xunit2.TestKit
         Assert.NotSame(held, pool.Rent());
     }
 
+    /// <summary>Answers GETATTR from a task that waits for <paramref name="gate"/>, as a filesystem asking a backend.</summary>
+    private sealed class AwaitingFs(TaskCompletionSource gate) : FilesystemActor
+    {
+        protected override void GetAttr(GetAttrRequest r) => HandleAsync(r, async _ =>
+        {
+            await gate.Task;
+            r.Fail(Errno.ENOENT);
+        });
+    }
+
+    [Fact]
+    public void A_request_the_engine_answered_goes_back_as_a_late_reply_when_its_task_ends_without_one()
+    {
+        // Before, the task's end found the request "replied" and did nothing: the connection kept it in the background
+        // for ever, with its nodes pinned and every FORGET for them held back.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fs = Sys.ActorOf(Props.Create(() => new AwaitingFs(gate)));
+        var connection = CreateTestProbe();
+        var r = new GetAttrRequest { ReplyTo = connection.Ref };
+        fs.Tell(r);
+        AwaitCondition(() => r.IsDeferred, TimeSpan.FromSeconds(10));
+        Assert.True(r.TryClaimForEngine(Errno.EIO)); // the request timeout answered the kernel
+        gate.SetException(new IOException("the backend went away"));
+
+        var back = connection.ExpectMsg<GetAttrRequest>(TimeSpan.FromSeconds(10));
+        Assert.Same(r, back);
+        Assert.True(back.IsLateReply);
+        Assert.Equal(Errno.EIO, back.Error); // what the kernel was told stays
+    }
+
+    [Fact]
+    public void A_Fail_that_loses_to_a_Reply_leaves_the_winning_reply_as_it_was()
+    {
+        // An EINTR from the interrupt handler racing a worker's reply: the loser must not change what is written.
+        var write = new WriteRequest { Data = new byte[16], ReplyTo = TestActor };
+        Assert.True(write.Reply(16));
+        Assert.False(write.Fail(Errno.EINTR));
+        Assert.Equal(Errno.Ok, ExpectMsg<WriteRequest>(TimeSpan.FromSeconds(10)).Error);
+    }
+
     [Fact]
     public void A_write_answered_by_the_filesystem_gives_its_buffer_back_to_the_pool()
     {

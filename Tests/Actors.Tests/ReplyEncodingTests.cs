@@ -672,4 +672,30 @@ public sealed class ReplyEncodingTests
         r.Reply("");
         Assert.NotNull(r.ValidateReply());
     }
+
+    [Fact]
+    public void Validate_a_symlink_target_longer_than_the_kernel_takes()
+    {
+        var r = new ReadLinkRequest();
+        r.Reply(new string('t', ReplyShape.ReadLinkMax));
+        Assert.Null(r.ValidateReply());
+        r = new ReadLinkRequest();
+        r.Reply(new string('t', ReplyShape.ReadLinkMax + 1));
+        Assert.Contains("at most 4095", r.ValidateReply());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_directory_entry_name_the_kernel_would_refuse_throws_instead_of_failing_the_whole_listing(bool plus)
+    {
+        var r = new ReadDirRequest { Size = 1 << 16, IsPlus = plus };
+        Assert.True(r.TryAdd("ok", 2, 0x81A4, 1));
+        Assert.True(r.TryAdd(new string('n', 255), 3, 0x81A4, 2));
+        int before = r.Length;
+        Assert.Throws<ArgumentException>(() => r.TryAdd("a/b", 4, 0x81A4, 3));
+        Assert.Throws<ArgumentException>(() => r.TryAdd("", 4, 0x81A4, 3));
+        Assert.Throws<ArgumentException>(() => r.TryAdd(new string('n', FuseConstants.NameMax + 1), 4, 0x81A4, 3));
+        Assert.Equal(before, r.Length); // nothing of a refused record was added
+    }
 }
