@@ -136,6 +136,8 @@ internal static class Program
         MemoryFsOptions memoryFs;
         int passthroughIoThreads;
         KernelCacheMode passthroughKeepCache;
+        MountOptions options;
+        TimeSpan grace;
         try
         {
             config = mountOptions.WithFallback(LoadConfig(cli));
@@ -147,6 +149,9 @@ internal static class Program
             if (passthroughIoThreads is < 0 or > 1024)
                 throw new FormatException($"fuseactors.passthrough-fs.io-threads: {passthroughIoThreads} is not 0 to 1024");
             BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
+            // Read here, so a bad value is exit 2 with its reason rather than a crash (the cluster reads its own).
+            options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
+            grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
         }
         catch (ConfigFileException e)
         {
@@ -182,8 +187,6 @@ internal static class Program
         if (cli.Kind == "cluster") return await ClusterCommand.RunAsync(cli, config, mountpoint);
 
         using var system = ActorSystem.Create("fuseactors", config);
-        var options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
-        var grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
 
         var passthroughOptions = new PassthroughOptions { KernelPassthrough = settings.Passthrough, IoThreads = passthroughIoThreads, KeepKernelCache = passthroughKeepCache };
         Props filesystem = cli.Kind switch

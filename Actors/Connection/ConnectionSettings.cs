@@ -91,7 +91,7 @@ public sealed record ConnectionSettings
         if (c is null || c.IsEmpty) return d;
         return new ConnectionSettings
         {
-            MaxInFlight = c.GetInt("max-in-flight", d.MaxInFlight),
+            MaxInFlight = ParseMaxInFlight(c.GetInt("max-in-flight", d.MaxInFlight)),
             MaxWrite = (uint)Math.Clamp(c.GetLong("max-write", d.MaxWrite), 4096, 1 << 20),
             MaxReadahead = (uint)c.GetLong("max-readahead", d.MaxReadahead),
             MaxBackground = (ushort)c.GetInt("max-background", d.MaxBackground),
@@ -117,6 +117,11 @@ public sealed record ConnectionSettings
     }
 
     /// <summary>fuseactors.connection.queues: "auto" (0, see <see cref="Queues"/>) or a count from 1 to 64.</summary>
+    // 0 or less leaves no read credit: the connection could never read INIT, and the mount would hang.
+    internal static int ParseMaxInFlight(int value) => value is >= 1 and <= 65536
+        ? value
+        : throw new FormatException($"fuseactors.connection.max-in-flight: {value} is not a count from 1 to 65536");
+
     internal static int ParseQueues(string value)
     {
         if (value.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase)) return 0;

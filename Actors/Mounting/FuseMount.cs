@@ -196,8 +196,7 @@ public sealed class FuseMount : IAsyncDisposable
             return;
         }
         if (_control is { } control) await control.DisposeAsync().ConfigureAwait(false);
-        // A connection that ended because a ring queue failed left its mount behind (aborted): it goes too.
-        if (Mountpoint is not null && (!Completion.IsCompleted || IoUring?.Failure is not null))
+        if (Mountpoint is not null && OwnsMountpoint())
         {
             var err = TryUnmountKernel();
             if (err == Errno.EBUSY && busy == BusyUnmount.Keep && FuseControlId is { } id)
@@ -244,6 +243,20 @@ public sealed class FuseMount : IAsyncDisposable
         }
         foreach (var d in _devices) d.Dispose();
         _kernelMount?.Dispose();
+    }
+
+    /// <summary>Whether the mount at <see cref="Mountpoint"/> is this one's to unmount. Where mountinfo lists a FUSE mount
+    /// there, only if it is this connection's: one that ended on its own (aborted through fusectl, a failed ring queue)
+    /// left its mount behind, which goes too; and after an outside lazy unmount another daemon may have mounted on the
+    /// same path, which must stay. Where it lists none (unmounted from outside, or a path through a symlink), as
+    /// before: while the connection lives.</summary>
+    private bool OwnsMountpoint()
+    {
+        uint? listed = null;
+        try { listed = FuseMounter.MountedConnectionId(Mountpoint!); }
+        catch (IOException) { }
+        if (listed is { } id && FuseControlId is { } ours) return id == ours;
+        return !Completion.IsCompleted;
     }
 
     private Errno TryUnmountKernel() => _kernelMount?.TryUnmount() ?? FuseMounter.TryUnmount(Mountpoint!);

@@ -126,9 +126,11 @@ public static unsafe class FuseMounter
     }
 
     /// <summary>The fusectl connection id of the FUSE mount at <paramref name="mountpoint"/>: the minor number of its st_dev.
-    /// Taken right after mounting, because a detached mount can no longer be found by path.</summary>
+    /// Taken right after mounting, because a detached mount can no longer be found by path. Read from mountinfo where it
+    /// lists the path: a stat would wait for the daemon's INIT reply, for ever if the connection never started.</summary>
     public static uint? ConnectionId(string mountpoint)
     {
+        if (MountedConnectionId(mountpoint) is { } listed) return listed;
         Tmds.Linux.stat st;
         fixed (byte* p = Z(mountpoint))
         {
@@ -200,6 +202,25 @@ public static unsafe class FuseMounter
     // Tmds.LibC 0.5 has no statfs(2).
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "statfs", SetLastError = true)]
     private static extern int StatFs(byte* path, byte* buf);
+
+    /// <summary>The fusectl connection id of the FUSE mount that /proc/self/mountinfo lists on top at <paramref name="path"/>
+    /// (its device is 0:ID), or null when the path shows no FUSE mount there. Asks nothing of any daemon.</summary>
+    public static uint? MountedConnectionId(string path)
+    {
+        string full = Path.GetFullPath(path).TrimEnd('/');
+        if (full.Length == 0) full = "/";
+        uint? id = null;
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            var fields = line.Split(' ');
+            int dash = Array.IndexOf(fields, "-");
+            if (fields.Length <= 4 || dash <= 4 || dash + 1 >= fields.Length || UnescapeMountPath(fields[4]) != full) continue;
+            bool fuse = fields[dash + 1] == "fuse" || fields[dash + 1].StartsWith("fuse.", StringComparison.Ordinal);
+            var dev = fields[2].Split(':');
+            id = fuse && dev.Length == 2 && dev[0] == "0" && uint.TryParse(dev[1], out uint minor) ? minor : null; // the last one is on top
+        }
+        return id;
+    }
 
     /// <summary>True when <paramref name="path"/> is the root of a mount, by /proc/self/mountinfo.</summary>
     public static bool IsMountPoint(string path)

@@ -51,6 +51,8 @@ internal static unsafe partial class Native
 
     /// <summary>preadv2 flag: fail with EAGAIN rather than wait for I/O (or for a lock); EOPNOTSUPP where the file does not support it.</summary>
     public const int RWF_NOWAIT = 0x8;
+    /// <summary>pwritev2 flag (Linux 6.9+): write at the offset given even on an O_APPEND descriptor; EOPNOTSUPP before.</summary>
+    public const int RWF_NOAPPEND = 0x20;
 
     // statfs f_type of the filesystems whose file data lives in memory: their I/O never waits for a device or a server.
     public const long TMPFS_MAGIC = 0x01021994;
@@ -100,6 +102,7 @@ internal static unsafe partial class Native
     /// <summary>preadv2(2); with <see cref="RWF_NOWAIT"/> it reads only what the page cache holds, never waiting for I/O.</summary>
     [LibraryImport(Libc, EntryPoint = "preadv2", SetLastError = true)] public static partial nint preadv2(int fd, Iovec* iov, int iovcnt, long offset, int flags);
     [LibraryImport(Libc, EntryPoint = "pwrite64", SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
+    [LibraryImport(Libc, EntryPoint = "pwritev2", SetLastError = true)] public static partial nint pwritev2(int fd, Iovec* iov, int iovcnt, long offset, int flags);
     [LibraryImport(Libc, EntryPoint = "lseek64", SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
     [LibraryImport(Libc, SetLastError = true)] public static partial int fsync(int fd);
     [LibraryImport(Libc, SetLastError = true)] public static partial int fdatasync(int fd);

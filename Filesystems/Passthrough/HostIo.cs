@@ -2,6 +2,7 @@ using System.Buffers;
 using Akka.Event;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.Interop;
 using static FuseActors.Filesystems.Interop.Native;
 
 namespace FuseActors.Filesystems.Passthrough;
@@ -133,13 +134,18 @@ internal static unsafe class HostIo
             a = aligned.Get(data.Length);
             data.CopyTo(new Span<byte>(a, data.Length));
         }
+        // A write from the kernel's page cache (writeback cache, a shared mapping's dirty pages) has its place in the
+        // file: an O_APPEND host descriptor (the caller's open had O_APPEND) would put it at the end instead.
+        bool fromCache = (r.WriteFlags & WriteFlags.Cache) != 0;
         fixed (byte* pinned = data)
         {
             byte* p = a != null ? a : pinned;
             int fd = h.Fd;
             while (done < data.Length)
             {
-                nint n = pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
+                nint n = fromCache
+                    ? WriteAtOffset(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done)
+                    : pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
                 if (n < 0)
                 {
                     var e = LastError();
@@ -161,6 +167,22 @@ internal static unsafe class HostIo
             }
         }
         r.Reply((uint)done);
+    }
+
+    private static int s_noAppend = RWF_NOAPPEND; // 0 once the kernel said it has no RWF_NOAPPEND (before 6.9)
+
+    /// <summary>pwrite at <paramref name="offset"/> whatever O_APPEND says (pwritev2 with RWF_NOAPPEND); a plain pwrite
+    /// on kernels before 6.9, which then append on an O_APPEND descriptor as libfuse's examples do.</summary>
+    private static nint WriteAtOffset(int fd, byte* p, nuint length, long offset)
+    {
+        if (Volatile.Read(ref s_noAppend) != 0)
+        {
+            var iov = new Iovec { Base = p, Length = length };
+            nint n = pwritev2(fd, &iov, 1, offset, RWF_NOAPPEND);
+            if (n >= 0 || LastError() != Errno.EOPNOTSUPP) return n;
+            Volatile.Write(ref s_noAppend, 0);
+        }
+        return pwrite(fd, p, length, offset);
     }
 
     public static void Flush(FlushRequest r, OpenHandle h)

@@ -125,6 +125,19 @@ public sealed class CliTests
             Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
         });
 
+    [Theory]
+    [InlineData("fuseactors.connection.max-in-flight = 0", "fuseactors.connection.max-in-flight: 0 is not a count from 1 to 65536")]
+    [InlineData("fuseactors.mount.max-read = 8g", "fuseactors.mount.max-read must be between 0 and 4294967295 bytes, not 8589934592")]
+    public async Task Mount_and_connection_settings_out_of_range_are_refused_with_exit_code_2(string setting, string why) =>
+        // Before: max-in-flight 0 hung the start-up with the mount in place, and a bad mount option crashed with a trace.
+        await WithConfigFileAsync("fuseactors-badrange-", setting + "\n", async (dir, config) =>
+        {
+            var r = await RunCli($"mount memfs {dir} --config {config}");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Equal($"fuseactors: bad configuration: {why}", r.Stderr.Trim());
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        });
+
     [Fact]
     public async Task A_configuration_file_that_does_not_parse_is_refused_with_its_line_and_exit_code_2() =>
         await WithConfigFileAsync("fuseactors-badconf-", "# tunables\nfuseactors {\n  mount {\n    subtype = broken\n  \n", async (dir, config) =>

@@ -32,6 +32,28 @@ public class PassthroughPosixTests : PosixProgramTests, IDisposable
     }
 
     [Fact]
+    public async Task A_shared_mapping_of_a_file_opened_with_O_APPEND_writes_its_pages_back_in_place()
+    {
+        // The kernel writes a shared mapping's dirty pages back at their offsets. Through the daemon, the host
+        // descriptor of an O_APPEND open used to append them at the end instead (pwrite ignores the offset there).
+        await using var fs = await MountAsync();
+        var output = await Shell.OkAsync("""
+            python3 - <<'PY'
+            import mmap, os
+            with open("f", "wb") as f: f.write(b"a" * 8192)
+            fd = os.open("f", os.O_RDWR | os.O_APPEND)
+            m = mmap.mmap(fd, 8192)
+            m[0:1] = b"X"; m[4096:4097] = b"Y"
+            m.flush(); m.close(); os.close(fd)
+            PY
+            """, fs.Path);
+        Assert.Equal("", output);
+        var host = File.ReadAllBytes(System.IO.Path.Combine(_source, "f"));
+        Assert.Equal(8192, host.Length);
+        Assert.Equal(((byte)'X', (byte)'Y', (byte)'a'), (host[0], host[4096], host[1]));
+    }
+
+    [Fact]
     public async Task A_chown_that_changes_nothing_updates_ctime_as_on_the_host()
     {
         await using var fs = await MountAsync();

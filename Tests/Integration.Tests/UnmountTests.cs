@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.MemoryFs;
 using FuseActors.Integration.Tests.Support;
 
@@ -13,6 +14,23 @@ public sealed class UnmountTests
     {
         var fs = await MountedFilesystem.StartAsync(MemoryFs.Props());
         await using (fs) await UnmountUnderLoadAsync(fs);
+    }
+
+    [Fact]
+    public async Task A_mount_whose_connection_was_aborted_from_outside_is_unmounted_when_disposed()
+    {
+        // Before, a connection that had ended on its own left its (dead, ENOTCONN) mount behind at unmount.
+        var fs = await MountedFilesystem.StartAsync(MemoryFs.Props());
+        await using (fs)
+        {
+            Assert.Equal(fs.Mount.FuseControlId, FuseMounter.MountedConnectionId(fs.Path));
+            Assert.Equal(Errno.Ok, FuseMounter.Abort(fs.Mount.FuseControlId!.Value));
+            await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Contains(fs.Path, File.ReadAllText("/proc/mounts")); // dead, still listed
+
+            await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
+        }
     }
 
     /// <summary>Four programs hammer <paramref name="fs"/> with their working directory inside it, so they keep the
