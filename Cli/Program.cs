@@ -148,10 +148,9 @@ internal static class Program
             passthroughKeepCache = ParseKernelCacheMode(config.GetString("fuseactors.passthrough-fs.keep-kernel-cache", "auto"));
             if (passthroughIoThreads is < 0 or > 1024)
                 throw new FormatException($"fuseactors.passthrough-fs.io-threads: {passthroughIoThreads} is not 0 to 1024");
-            BusyUnmountParser.Parse(config.GetString("fuseactors.mount.busy-unmount", "detach"));
             // Read here, so a bad value is exit 2 with its reason rather than a crash (the cluster reads its own).
             options = MountOptionsConfig.FromConfig(config, cli.Source ?? cli.Kind);
-            grace = config.GetTimeSpan("fuseactors.mount.unmount-grace", TimeSpan.FromSeconds(5), allowInfinite: false);
+            grace = MountOptionsConfig.UnmountGrace(config);
         }
         catch (ConfigFileException e)
         {

@@ -116,12 +116,13 @@ public sealed record ConnectionSettings
         };
     }
 
-    /// <summary>fuseactors.connection.queues: "auto" (0, see <see cref="Queues"/>) or a count from 1 to 64.</summary>
-    // 0 or less leaves no read credit: the connection could never read INIT, and the mount would hang.
+    /// <summary>fuseactors.connection.max-in-flight: 1 to 65536 (0 would leave no read credit: the connection could never
+    /// read INIT, and the mount would hang).</summary>
     internal static int ParseMaxInFlight(int value) => value is >= 1 and <= 65536
         ? value
         : throw new FormatException($"fuseactors.connection.max-in-flight: {value} is not a count from 1 to 65536");
 
+    /// <summary>fuseactors.connection.queues: "auto" (0, see <see cref="Queues"/>) or a count from 1 to 64.</summary>
     internal static int ParseQueues(string value)
     {
         if (value.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase)) return 0;

@@ -77,10 +77,10 @@ public abstract class FilesystemActor : UntypedActor
         if (request is ForgetRequest or DestroyRequest) return;
         if (request.IsReplied)
         {
-            // Answered by the handler, or by the engine meanwhile: then a deferred request is still the handler's to
-            // end, and one it returned without answering ends here.
-            if (request.IsDeferred) Track(request);
-            else request.ReleaseIfEngineAnswered();
+            // Answered by the engine meanwhile (a timeout while the handler ran): a deferred request is still the
+            // handler's to end, and one it returned without answering ends here. Answered by the handler: done.
+            if (!request.IsDeferred) request.ReleaseIfEngineAnswered();
+            else if (!request.IsSettled) Track(request);
             return;
         }
         if (request.IsDeferred)
@@ -172,6 +172,8 @@ public abstract class FilesystemActor : UntypedActor
         {
             if (r.IsReplied)
             {
+                // One the engine answered goes back as a late reply; whatever works on it may still use its buffers.
+                if (!r.IsSettled) r.Orphan();
                 r.ReleaseIfEngineAnswered();
                 continue;
             }

@@ -118,8 +118,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     {
         int previous = Interlocked.CompareExchange(ref _replied, 1, 0);
         if (previous == 0) return true;
-        if (previous == 2 && Interlocked.CompareExchange(ref _replied, 3, 2) == 2)
-            ReplyTo?.Tell(this, ActorRefs.NoSender);
+        if (previous == 2) ReleaseIfEngineAnswered();
         return false;
     }
 

@@ -31,6 +31,8 @@ public sealed class ReadDirRequest : FsRequest
     /// <summary>Adds a READDIR record with the name's exact bytes. False when it does not fit (nothing was added).
     /// On a READDIRPLUS request it adds a record without entry data (node id 0: no lookup is counted), so a
     /// filesystem that only lists names still works when the kernel asks for READDIRPLUS.</summary>
+    /// <exception cref="ArgumentException">The name is empty, longer than 1024 bytes or holds a '/' (the kernel would
+    /// fail the whole listing).</exception>
     public bool TryAdd(ReadOnlySpan<byte> name, ulong ino, uint mode, ulong nextOffset)
     {
         if (IsPlus)
@@ -58,6 +60,7 @@ public sealed class ReadDirRequest : FsRequest
     /// <summary>Adds a READDIRPLUS record with the entry's attributes and the name's exact bytes. False when it does
     /// not fit. Use <c>default(Entry)</c> with only Attr.Mode/Ino set (NodeId 0) to give no lookup. Timeouts left
     /// null take the mount's configured entry/attr timeouts.</summary>
+    /// <exception cref="ArgumentException">The name is empty, longer than 1024 bytes or holds a '/'.</exception>
     public bool TryAddPlus(ReadOnlySpan<byte> name, in Entry entry, ulong nextOffset, NegotiatedProtocol? settings = null)
     {
         CheckName(name);

@@ -182,17 +182,9 @@ public static unsafe class FuseMounter
     /// but every access fails with ENOTCONN ("Transport endpoint is not connected") until someone unmounts it.</summary>
     public static bool IsDeadFuseMount(string path)
     {
+        if (MountedConnectionId(path) is null) return false;
         string full = Path.GetFullPath(path).TrimEnd('/');
         if (full.Length == 0) full = "/";
-        bool fuse = false;
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            int dash = Array.IndexOf(fields, "-");
-            if (fields.Length > 4 && dash > 4 && dash + 1 < fields.Length && UnescapeMountPath(fields[4]) == full)
-                fuse = fields[dash + 1] == "fuse" || fields[dash + 1].StartsWith("fuse.", StringComparison.Ordinal);
-        }
-        if (!fuse) return false;
         // statfs always reaches the daemon (a stat may be answered from the kernel's attribute cache).
         byte* buf = stackalloc byte[256];
         fixed (byte* p = Z(full))

@@ -107,8 +107,8 @@ public sealed class IoUringFuseTransport : IDisposable
         catch (UnauthorizedAccessException) { return null; }
     }
 
-    /// <summary>What <paramref name="requested"/> comes to on this kernel: Device or IoUring. Throws for IoUring
-    /// when the kernel cannot do it, saying how to turn it on.</summary>
+    /// <summary>What <paramref name="requested"/> comes to here: Device or IoUring. Throws for IoUring when it cannot
+    /// be had, saying why (and how to turn it on, where it is switched off).</summary>
     public static FuseTransport Resolve(FuseTransport requested) => Resolve(requested, out _);
 
     /// <summary>As <see cref="Resolve(FuseTransport)"/>; <paramref name="unavailable"/> says why io_uring was not

@@ -185,28 +185,23 @@ public sealed class IoUringTransportTests(UringEnabled _)
     {
         // Before, INIT asked for io_uring all the same, every queue's ring failed, and the kernel held every request
         // for rings that never registered: the mount hung.
-        const string sysctl = "/proc/sys/kernel/io_uring_disabled";
-        if (!File.Exists(sysctl)) return; // Linux before 6.6 has no such switch
+        const string sysctl = "/proc/sys/kernel/io_uring_disabled"; // Linux 6.6+, so every kernel with FUSE over io_uring
         Assert.Null(IoUringFuseTransport.Unavailable());
         var previous = File.ReadAllText(sysctl).Trim();
         File.WriteAllText(sysctl, "2"); // io_uring_setup fails with EPERM for every process, root included
-        MountedFilesystem? auto = null;
         try
         {
             Assert.Contains("may not make an io_uring (EPERM", IoUringFuseTransport.Unavailable());
+            // What FuseMount asks before INIT: auto comes to /dev/fuse, saying why, and io-uring fails the mount.
+            Assert.Equal(FuseTransport.Device, IoUringFuseTransport.Resolve(FuseTransport.Auto, out var why));
+            Assert.Contains("may not make an io_uring", why);
             var e = await Assert.ThrowsAsync<FuseDeviceException>(() => MountedFilesystem.StartAsync(MemoryFs.Props(), Uring));
             Assert.Contains("may not make an io_uring", e.Message);
             Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
-            auto = await MountedFilesystem.StartAsync(MemoryFs.Props(), new ConnectionSettings { Transport = FuseTransport.Auto });
         }
         finally
         {
-            File.WriteAllText(sysctl, previous); // the machine's setting back as soon as the transports are chosen
-        }
-        await using (auto)
-        {
-            Assert.Equal("/dev/fuse", (await auto!.Mount.Ready).Transport);
-            Assert.Equal("x\n", await Shell.OkAsync("echo x > a && cat a", auto.Path));
+            File.WriteAllText(sysctl, previous); // the machine's setting back at once
         }
     }
 

@@ -153,17 +153,11 @@ public class FileContentTests
         Assert.Equal(Errno.Ok, c.Write(0, [42]));
         int fd = c.MemfdDescriptor;
         Assert.True(fd >= 0);
-        ulong ino = InodeOf(fd);
+        ulong ino = Descriptors.InodeOf(fd);
         Assert.NotEqual(0UL, ino);
         c.Dispose();
         // The descriptor is closed: gone, or (another test opened a file meanwhile) naming a different file.
-        Assert.NotEqual(ino, InodeOf(fd));
+        Assert.NotEqual(ino, Descriptors.InodeOf(fd));
 
-        static ulong InodeOf(int fd)
-        {
-            Interop.Statx st;
-            return Interop.Native.statx(fd, Interop.Native.EmptyPath, Interop.Native.AT_EMPTY_PATH, 0x100 /* STATX_INO */, &st) == 0
-                ? st.Ino : 0;
-        }
     }
 }
