@@ -21,7 +21,8 @@ namespace FuseActors.Actors.Filesystem;
 /// interrupt grace the engine answers EINTR for it.</para>
 ///
 /// <para><b>O_TRUNC.</b> Unless <see cref="Capabilities"/> includes <see cref="FilesystemCapabilities.HandlesOpenTruncate"/>,
-/// the kernel truncates through <see cref="SetAttr"/> (size 0), so an <see cref="Open"/> may ignore O_TRUNC.</para>
+/// the kernel truncates through <see cref="SetAttr"/> (size 0), so an <see cref="Open"/> may ignore O_TRUNC. With it,
+/// the open truncates and removes the set-id bits the VFS would (see the capability).</para>
 ///
 /// A handler that throws answers EIO and the actor keeps its state and goes on serving: one bad request must not
 /// take the filesystem down.

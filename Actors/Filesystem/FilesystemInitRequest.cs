@@ -11,7 +11,9 @@ public enum FilesystemCapabilities
 
     /// <summary>OPEN and CREATE honour O_TRUNC themselves (FUSE_ATOMIC_O_TRUNC). Without
     /// it the kernel truncates through SETATTR (size 0) after the OPEN, so a filesystem that keeps the default
-    /// <c>Open</c> never leaves an old tail behind.</summary>
+    /// <c>Open</c> never leaves an old tail behind. With it the kernel also leaves to the filesystem the removal of
+    /// set-id bits that a truncate by a caller without CAP_FSETID makes (ModeBits.WithoutSetIdOnWrite; MemoryFs and
+    /// PassthroughFs take any caller but root as lacking it).</summary>
     HandlesOpenTruncate = 1,
 
     /// <summary>POSIX record locks (fcntl F_GETLK/F_SETLK/F_SETLKW, lockf) are the filesystem's: it implements

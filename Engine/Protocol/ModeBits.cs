@@ -27,6 +27,15 @@ public static class ModeBits
         _ => false,
     };
 
+    /// <summary>
+    /// <paramref name="mode"/> without the set-id bits that the kernel's FUSE client removes when a caller without
+    /// CAP_FSETID writes or truncates a regular file (fuse_setattr): set-user-id always, set-group-id only with group
+    /// execute. (Local filesystems also drop a set-group-id without group execute when the caller is not in the
+    /// file's group; FUSE's own write path keeps it, and so does this.)
+    /// </summary>
+    public static uint WithoutSetIdOnWrite(uint mode) =>
+        (mode & (SetGid | 0x8)) == (SetGid | 0x8) ? mode & ~(SetUid | SetGid) : mode & ~SetUid;
+
     /// <summary>The DT_* value readdir reports for a mode.</summary>
     public static uint DirentType(uint mode) => (mode & TypeMask) >> 12;
 }

@@ -332,6 +332,10 @@ public sealed class MemoryFs : FilesystemActor
             _usedBytes += data.AllocatedBytes - before;
             if (StoreFailed(r, error)) return;
             n.Modified(FsTime.Now);
+            // The VFS removes set-id bits when a caller without CAP_FSETID truncates, but with ATOMIC_O_TRUNC the
+            // kernel drops that mode change (fuse_setattr ends early for an open's truncate): ours to do. The request
+            // says nothing of capabilities, so root stands for CAP_FSETID.
+            if (r.Uid != 0) n.Mode = ModeBits.WithoutSetIdOnWrite(n.Mode);
         }
         ReplyOpen(r, n);
     }

@@ -490,7 +490,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // No *at form opens an O_PATH inode for I/O: reopen its magic link (the inode itself, never a path).
         int fd = OpenNode(n, HostOpenFlags(r.Flags));
         if (fd < 0) { r.Fail(LastError()); return; }
-        var err = StartIo(r, n, r.Flags, fd, out bool passthrough);
+        bool passthrough = false;
+        var err = (r.Flags & OpenFlags.Truncate) != 0 && r.Uid != 0 ? DropSetIdAfterTruncate(n, fd) : Errno.Ok;
+        if (err == Errno.Ok) err = StartIo(r, n, r.Flags, fd, out passthrough);
         if (err != Errno.Ok)
         {
             close(fd);
@@ -504,6 +506,21 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         bool replied = r.Reply(fh, flags, passthrough ? n.BackingId : 0);
         if (!passthrough) AfterOpen(n, fh, flags, now, replied);
         if (!replied) CloseFile(r, fh);
+    }
+
+    /// <summary>
+    /// The host kills set-id bits on a truncating open only for a caller without CAP_FSETID, and the daemon opens as
+    /// itself (root); the kernel, with ATOMIC_O_TRUNC, leaves the mode change to us (fuse_setattr ends early for an
+    /// open's truncate). So a truncating open by anyone but root removes them here, as the VFS would for that caller
+    /// (the request says nothing of capabilities: root stands for CAP_FSETID).
+    /// </summary>
+    private static Errno DropSetIdAfterTruncate(HostInode n, int fd)
+    {
+        if (!n.IsRegular) return Errno.Ok;
+        var e = StatNode(n, out var st);
+        if (e != Errno.Ok) return e;
+        uint mode = st.Mode & 0xFFFu, want = ModeBits.WithoutSetIdOnWrite(mode);
+        return want == mode || fchmod(fd, want) == 0 ? Errno.Ok : LastError();
     }
 
     /// <summary>

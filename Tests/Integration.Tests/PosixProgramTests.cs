@@ -38,6 +38,23 @@ public abstract class PosixProgramTests
     }
 
     [Fact]
+    public async Task A_truncating_open_by_a_user_removes_set_id_bits_as_a_write_does_and_one_by_root_keeps_them()
+    {
+        // With ATOMIC_O_TRUNC the kernel leaves the set-id removal of open(O_TRUNC) to the filesystem; it was lost, so
+        // `: > f` by another user left a set-user-id file behind. The same user's write shows the kernel's own rule.
+        await using var fs = await MountAsync();
+        await Shell.OkAsync("""
+            chmod 777 .
+            for f in t6777 t6767 t4777 t2777 w6767 root6777; do echo data > $f; done
+            chmod 6777 t6777 root6777; chmod 6767 t6767 w6767; chmod 4777 t4777; chmod 2777 t2777
+            setpriv --reuid 1234 --regid 1234 --clear-groups sh -c ': > t6777; : > t6767; : > t4777; : > t2777; echo more >> w6767'
+            : > root6777
+            """, fs.Path);
+        Assert.Equal("t6777 777 0\nt6767 2767 0\nt4777 777 0\nt2777 777 0\nw6767 2767 10\nroot6777 6777 0\n",
+            await Shell.OkAsync("stat -c '%n %a %s' t6777 t6767 t4777 t2777 w6767 root6777", fs.Path));
+    }
+
+    [Fact]
     public async Task Ls_shows_created_files_directories_and_symlinks_with_their_modes()
     {
         await using var fs = await MountAsync();
