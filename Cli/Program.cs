@@ -194,6 +194,8 @@ internal static class Program
             _ when cli.SourceBytes is { } bytes => PassthroughFs.Props(bytes, passthroughOptions),
             _ => PassthroughFs.Props(cli.Source!, passthroughOptions),
         };
+        // MemoryFs answers READs of its large files from their memfds: sized so that /dev/fuse can splice them.
+        if (cli.Kind == "memfs") options = options with { ReadsFitSplice = true };
 
         // Registered before mounting, so a signal while the mount starts stops it cleanly too.
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

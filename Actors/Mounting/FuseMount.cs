@@ -54,6 +54,14 @@ public sealed class FuseMount : IAsyncDisposable
     public static async Task<FuseMount> MountAsync(ActorSystem system, Props filesystem, string mountpoint, MountOptions options,
         ConnectionSettings settings, string? name = null, CancellationToken cancellationToken = default)
     {
+        // Before mount(2): the transport decides whether max_read is sized for spliced READ replies.
+        var transport = IoUringFuseTransport.Resolve(settings.Transport, out var noUring);
+        if (options is { ReadsFitSplice: true, MaxRead: 0 } && transport == FuseTransport.Device
+            && SplicedFileReply.LargestSplicedRead(settings.MaxWrite) is var spliced and > 0)
+        {
+            system.Log.Debug("{Mountpoint}: max_read {MaxRead}: the largest READ reply a pipe here splices whole", mountpoint, spliced);
+            options = options with { MaxRead = spliced };
+        }
         var kernelMount = FuseMounter.MountAny(mountpoint, options);
         foreach (var note in kernelMount.Notes) system.Log.Warning("{Mountpoint}: {Note}", mountpoint, note);
         if (kernelMount.ThroughHelper)
@@ -64,7 +72,6 @@ public sealed class FuseMount : IAsyncDisposable
         FuseMount mount;
         try
         {
-            var transport = IoUringFuseTransport.Resolve(settings.Transport, out var noUring);
             if (transport == FuseTransport.IoUring && first is LinuxFuseDevice linuxFirst)
             {
                 // /dev/fuse stays for INIT, FORGET, INTERRUPT and notifications; the requests come over one ring queue per CPU.
@@ -165,6 +172,18 @@ public sealed class FuseMount : IAsyncDisposable
         }
         var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
         return new FuseMount(system, devices, mountpoint, connection, ready.Task);
+    }
+
+    /// <summary>READ replies its /dev/fuse queues spliced from a file (<see cref="SplicedFileReply"/>).</summary>
+    public long SplicedReplies
+    {
+        get
+        {
+            long n = 0;
+            foreach (var d in _devices)
+                if (d is LinuxFuseDevice linux) n += linux.SplicedReplies;
+            return n;
+        }
     }
 
     /// <summary>Turns debug logging (each request with its arguments and caller, each reply) on or off while mounted,

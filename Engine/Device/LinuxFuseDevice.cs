@@ -5,8 +5,9 @@ using static Tmds.Linux.LibC;
 
 namespace FuseActors.Engine.Device;
 
-/// <summary>An open <c>/dev/fuse</c> descriptor: plain read(2) and writev(2), no buffering.</summary>
-public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughDevice, IRequestQueueProbe
+/// <summary>An open <c>/dev/fuse</c> descriptor: plain read(2) and writev(2), no buffering; READ replies from a file by
+/// splice(2) (<see cref="SplicedFileReply"/>).</summary>
+public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughDevice, IRequestQueueProbe, IFileReplyDevice
 {
     private int _fd;
 
@@ -31,6 +32,10 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughD
     }
 
     private long _spinTicks;
+    private long _splicedReplies;
+
+    /// <summary>READ replies spliced from a file (<see cref="ReplyFromFile"/>).</summary>
+    public long SplicedReplies => Interlocked.Read(ref _splicedReplies);
     public string Name => $"/dev/fuse fd {_fd}";
 
     /// <summary>Opens <c>/dev/fuse</c>. Throws <see cref="FuseDeviceException"/> with the errno when it cannot.</summary>
@@ -121,6 +126,43 @@ public sealed unsafe class LinuxFuseDevice : ICloneableFuseDevice, IPassthroughD
                 if (err == EINTR) continue;
                 return -err;
             }
+        }
+    }
+
+    /// <summary>Splices the file's pages into the device where the pipe can hold the reply (see
+    /// <see cref="SplicedFileReply"/>); otherwise reads them into a pooled buffer and writes that.</summary>
+    public int ReplyFromFile(ulong unique, int fd, long offset, int length, out int writeResult)
+    {
+        int fdNow = Volatile.Read(ref _fd);
+        if (fdNow < 0)
+        {
+            writeResult = -(int)Errno.ENODEV;
+            return -(int)Errno.ENODEV;
+        }
+        int sent = SplicedFileReply.TrySend(fdNow, unique, fd, offset, length, out writeResult);
+        if (sent != SplicedFileReply.NotSpliced)
+        {
+            Interlocked.Increment(ref _splicedReplies);
+            return sent;
+        }
+
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            int got = FileRead.Fully(fd, buffer.AsSpan(0, length), offset);
+            var header = new FuseOutHeader
+            {
+                Len = (uint)(FuseConstants.OutHeaderSize + Math.Max(got, 0)),
+                Error = got < 0 ? got : 0,
+                Unique = unique,
+            };
+            var head = new ReadOnlySpan<byte>(&header, FuseConstants.OutHeaderSize);
+            writeResult = Write(head, got < 0 ? default : buffer.AsSpan(0, got));
+            return got;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

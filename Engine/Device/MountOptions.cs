@@ -17,8 +17,13 @@ public sealed record MountOptions
     public uint? GroupId { get; init; }
     /// <summary>Mount read-only (MS_RDONLY; <c>ro</c> for fusermount3): every write fails with EROFS in the kernel.</summary>
     public bool ReadOnly { get; init; }
-    /// <summary>Largest READ the kernel sends, in bytes; 0 leaves the kernel default.</summary>
+    /// <summary>Largest READ the kernel sends, in bytes; 0 leaves the kernel default (but see <see cref="ReadsFitSplice"/>).</summary>
     public uint MaxRead { get; init; }
+    /// <summary>The filesystem answers big READs from files (MemoryFs's memfds, <c>ReadRequest.ReplyFromFile</c>): with
+    /// <see cref="MaxRead"/> 0 and the connection on /dev/fuse, max_read is then what this process's pipes can splice
+    /// whole (<see cref="SplicedFileReply.LargestSplicedRead"/>; 1 MiB less a page without CAP_SYS_RESOURCE), so that
+    /// those READs are spliced rather than copied twice.</summary>
+    public bool ReadsFitSplice { get; init; }
     /// <summary>Unmount when the daemon dies, even by SIGKILL: a fusermount3 helper stays behind, holding a socket to
     /// the daemon, and lazily unmounts when that socket closes (libfuse's <c>auto_unmount</c>). Needs fusermount3.</summary>
     public bool AutoUnmount { get; init; }
