@@ -79,9 +79,9 @@ public sealed unsafe class SplicedFileReply
     ~SplicedFileReply() => Close();
 
     /// <summary>
-    /// Sends request <paramref name="unique"/>'s reply of <paramref name="length"/> bytes of <paramref name="fd"/> from
-    /// <paramref name="offset"/> into the device <paramref name="deviceFd"/>. The file must hold them (the caller sized
-    /// the range by the file's size). Returns the data bytes sent, with the device's result in
+    /// Sends request <paramref name="unique"/>'s reply of up to <paramref name="length"/> bytes of <paramref name="fd"/>
+    /// from <paramref name="offset"/> (fewer at the file's end) into the device <paramref name="deviceFd"/>. The file
+    /// must not change during the call. Returns the data bytes sent, with the device's result in
     /// <paramref name="writeResult"/> (a negated errno when the kernel took no reply), or <see cref="NotSpliced"/> when
     /// nothing was sent.
     /// </summary>
@@ -96,6 +96,11 @@ public sealed unsafe class SplicedFileReply
     private int Send(int deviceFd, ulong unique, int fd, long offset, int length, out int writeResult)
     {
         writeResult = 0;
+        // The header promises the length, so it must be what the file holds now ("fewer at the file's end").
+        stat st;
+        if (fstat(fd, &st) < 0) return NotSpliced;
+        length = (int)Math.Clamp((long)st.st_size - offset, 0, length);
+        if (length < MinimumLength) return NotSpliced;
         // The header's slot, and every page the range touches.
         int slots = 1 + (int)(((offset & (PageSize - 1)) + length + PageSize - 1) / PageSize);
         if (!Ready(slots)) return NotSpliced;
@@ -128,11 +133,18 @@ public sealed unsafe class SplicedFileReply
             }
             int err = Marshal.GetLastPInvokeError();
             if (err == EINTR) continue;
-            // The device takes the pipe's buffers before it looks for the request (ENOENT: it no longer waits), so
-            // the pipe is normally empty now; if not, its contents are unknown.
-            writeResult = -err;
             int left;
-            if (IoctlInt(_read, FIONREAD, &left) < 0 || left != 0) Close();
+            bool known = IoctlInt(_read, FIONREAD, &left) == 0;
+            if (known && left == total)
+            {
+                // Refused before it took anything (ENOMEM, ...): the kernel still waits, so copy it instead.
+                Close();
+                return NotSpliced;
+            }
+            // The device took the pipe's buffers and then failed (ENOENT: it no longer waits for the request). Any
+            // other remainder is of unknown shape: a fresh pipe for the next reply.
+            if (!known || left != 0) Close();
+            writeResult = -err;
             return length;
         }
     }
@@ -154,7 +166,8 @@ public sealed unsafe class SplicedFileReply
         int got = fcntl(_write, F_SETPIPE_SZ, slots * PageSize);
         if (got < 0)
         {
-            _refusedSlots = slots;
+            // EPERM: above pipe-max-size without CAP_SYS_RESOURCE (or over the user's pipe pages), for good.
+            if (Marshal.GetLastPInvokeError() == EPERM) _refusedSlots = slots;
             return false;
         }
         _slots = got / PageSize;

@@ -381,6 +381,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // The node comes from the open descriptor itself, not from the name, so a rename cannot swap it.
         var err = ReopenAsPath(fd, out var node, out var st);
         if (err == Errno.Ok && created) err = ApplyOwnerAndMode(r, node!, ref st, r.Mode & 0x1FF, fd);
+        // An existing file opened with O_TRUNC (the name appeared on the host after the kernel's lookup).
+        if (err == Errno.Ok && !created && (r.Flags & OpenFlags.Truncate) != 0 && r.Uid != 0 && DropSetIdAfterTruncate(node!, fd))
+            err = StatFd(fd, out st);
         if (err != Errno.Ok)
         {
             close(fd);
@@ -490,9 +493,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // No *at form opens an O_PATH inode for I/O: reopen its magic link (the inode itself, never a path).
         int fd = OpenNode(n, HostOpenFlags(r.Flags));
         if (fd < 0) { r.Fail(LastError()); return; }
-        bool passthrough = false;
-        var err = (r.Flags & OpenFlags.Truncate) != 0 && r.Uid != 0 ? DropSetIdAfterTruncate(n, fd) : Errno.Ok;
-        if (err == Errno.Ok) err = StartIo(r, n, r.Flags, fd, out passthrough);
+        if ((r.Flags & OpenFlags.Truncate) != 0 && r.Uid != 0) DropSetIdAfterTruncate(n, fd);
+        var err = StartIo(r, n, r.Flags, fd, out bool passthrough);
         if (err != Errno.Ok)
         {
             close(fd);
@@ -511,16 +513,24 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>
     /// The host kills set-id bits on a truncating open only for a caller without CAP_FSETID, and the daemon opens as
     /// itself (root); the kernel, with ATOMIC_O_TRUNC, leaves the mode change to us (fuse_setattr ends early for an
-    /// open's truncate). So a truncating open by anyone but root removes them here, as the VFS would for that caller
-    /// (the request says nothing of capabilities: root stands for CAP_FSETID).
+    /// open's truncate, and a CREATE that found the file is never truncated by the VFS at all). So a truncating open by
+    /// anyone but root removes them here, as the VFS would for that caller (the request says nothing of capabilities:
+    /// root stands for CAP_FSETID). The file is already truncated, so a failure is logged and the open goes on.
+    /// Returns whether the mode changed.
     /// </summary>
-    private static Errno DropSetIdAfterTruncate(HostInode n, int fd)
+    private bool DropSetIdAfterTruncate(HostInode n, int fd)
     {
-        if (!n.IsRegular) return Errno.Ok;
-        var e = StatNode(n, out var st);
-        if (e != Errno.Ok) return e;
-        uint mode = st.Mode & 0xFFFu, want = ModeBits.WithoutSetIdOnWrite(mode);
-        return want == mode || fchmod(fd, want) == 0 ? Errno.Ok : LastError();
+        if (!n.IsRegular) return false;
+        var e = StatFd(fd, out var st);
+        if (e == Errno.Ok)
+        {
+            uint mode = st.Mode & 0xFFFu, want = ModeBits.WithoutSetIdOnWrite(mode);
+            if (want == mode) return false;
+            if (fchmod(fd, want) == 0) return true;
+            e = LastError();
+        }
+        Log.Warning("{Node}: a truncating open left its set-id bits: {Errno}", n, e);
+        return false;
     }
 
     /// <summary>
