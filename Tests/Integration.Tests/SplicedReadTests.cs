@@ -29,10 +29,12 @@ public sealed class SplicedReadTests
         await Shell.OkAsync("""
             set -e
             src=/tmp/fuseactors-splice-src.$$
-            trap 'rm -f $src' EXIT
+            trap 'rm -f $src $src.sparse' EXIT
             head -c 5242999 /dev/urandom > $src && cp $src big
-            # A sparse file: its holes come out of the memfd as zero pages.
-            truncate -s 3M sparse && printf middle | dd of=sparse bs=1 seek=1500000 conv=notrunc status=none
+            # A sparse file, made the same way on the host: its holes come out of the memfd as zero pages.
+            for f in sparse $src.sparse; do
+              truncate -s 3M $f && printf middle | dd of=$f bs=1 seek=1500000 conv=notrunc status=none
+            done
             echo 3 > /proc/sys/vm/drop_caches
             dd if=big of=copy-direct bs=1M iflag=direct status=none && cmp copy-direct $src
             cat big > copy-buffered && cmp copy-buffered $src
@@ -43,8 +45,7 @@ public sealed class SplicedReadTests
             dd if=big bs=1000000 skip=4097 count=2 iflag=skip_bytes,direct status=none > part
             dd if=$src bs=1000000 skip=4097 count=2 iflag=skip_bytes status=none | cmp - part
             test "$(dd if=big bs=1M skip=5 iflag=direct status=none | wc -c)" = 119
-            dd if=sparse bs=1M iflag=direct status=none | cmp - sparse
-            test "$(dd if=sparse bs=1 skip=1500000 count=6 status=none)" = middle
+            dd if=sparse bs=1M iflag=direct status=none | cmp - $src.sparse
             # The memfd still holds every page after all that splicing.
             echo 3 > /proc/sys/vm/drop_caches
             dd if=big bs=1M iflag=direct status=none | cmp - $src
