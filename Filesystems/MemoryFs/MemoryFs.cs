@@ -335,7 +335,7 @@ public sealed class MemoryFs : FilesystemActor
             // The VFS removes set-id bits when a caller without CAP_FSETID truncates, but with ATOMIC_O_TRUNC the
             // kernel drops that mode change (fuse_setattr ends early for an open's truncate): ours to do. The request
             // says nothing of capabilities, so root stands for CAP_FSETID.
-            if (r.Uid != 0) n.Mode = ModeBits.WithoutSetIdOnWrite(n.Mode);
+            if (r.Uid != 0) KillSuidGid(n);
         }
         ReplyOpen(r, n);
     }
@@ -769,12 +769,7 @@ public sealed class MemoryFs : FilesystemActor
     private static bool NameTooLong(FileName name) => name.Length > MaxNameBytes;
 
     /// <summary>A write or truncate by an unprivileged writer drops set-user-id, and set-group-id when group-executable.</summary>
-    private static void KillSuidGid(Inode n)
-    {
-        uint mode = n.Mode & ~ModeBits.SetUid;
-        if ((mode & 0x8) != 0) mode &= ~ModeBits.SetGid; // S_IXGRP: otherwise S_ISGID means mandatory locking
-        n.Mode = mode;
-    }
+    private static void KillSuidGid(Inode n) => n.Mode = ModeBits.WithoutSetIdOnWrite(n.Mode);
 
     /// <summary>Answers a failed store operation (a memfd's pwrite, fallocate, ...) with its errno and a log line.</summary>
     private bool StoreFailed(FsRequest r, Errno error)

@@ -234,8 +234,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             if (r.Has(SetAttrValid.KillSuidGid) && !r.SetsMode && n.IsRegular && StatNode(n, out var ks) == Errno.Ok)
             {
                 // The kernel asks us to drop set-user-id (and set-group-id when group-executable), as a write would.
-                uint mode = ks.Mode & 0xFFFu & ~S_ISUID;
-                if ((mode & S_IXGRP) != 0) mode &= ~S_ISGID;
+                uint mode = ModeBits.WithoutSetIdOnWrite(ks.Mode & 0xFFFu);
                 if (mode != (ks.Mode & 0xFFFu) && fchmodat(AT_FDCWD, pp, mode, 0) < 0) { r.Fail(LastError()); return; }
             }
             if (r.SetsAtime || r.SetsMtime || r.AtimeNow || r.MtimeNow)

@@ -639,12 +639,7 @@ public sealed class NamespaceState
         public void Modified(long time) { MtimeNs = time; CtimeNs = time; }
 
         /// <summary>A write or truncate by an unprivileged writer drops set-user-id, and set-group-id when group-executable.</summary>
-        public void KillSuidGid()
-        {
-            uint m = Mode & ~ModeBits.SetUid;
-            if ((m & 0x8) != 0) m &= ~ModeBits.SetGid;
-            Mode = m;
-        }
+        public void KillSuidGid() => Mode = ModeBits.WithoutSetIdOnWrite(Mode);
 
         public NodeAttr ToAttr() => new(Ino, Mode, Nlink, Uid, Gid, Rdev, Size, AtimeNs, MtimeNs, CtimeNs);
     }
