@@ -20,7 +20,8 @@
 #   FSBENCH_QUICK=1        a quick check that everything runs: 32 MiB fio file, 3 s random reads, 500 files,
 #                          200 small files, one round (not comparable with a full run)
 #   FSBENCH_ROUNDS         rounds (2 for all, 1 otherwise); FSBENCH_SIZE fio file (256M); FSBENCH_RUNTIME random
-#                          read seconds (10); FSBENCH_NFILES metadata files (5000); FSBENCH_NSMALL small files (2000)
+#                          read seconds (10); FSBENCH_NFILES metadata files (5000); FSBENCH_NSMALL small files (2000);
+#                          FSBENCH_COLD_REPS runs of each cold sequential read per round, the median kept (3; quick 1)
 #                          cluster targets default to smaller sizes when only cluster targets run: 64M, 1000 files,
 #                          500 small files, 5000 stats (quick: 16M, 200, 100, 500)
 #   FSBENCH_LAT_N          changes per kind for the cluster-latency targets (200, quick 30)
@@ -60,6 +61,7 @@ fi
 SIZE=${SIZE:-${FSBENCH_SIZE:-${QUICK:+32M}}}; SIZE=${SIZE:-256M}
 RUNTIME=${FSBENCH_RUNTIME:-${QUICK:+3}}; RUNTIME=${RUNTIME:-10}
 NFILES=${NFILES:-${FSBENCH_NFILES:-${QUICK:+500}}}; NFILES=${NFILES:-5000}
+COLD_REPS=${FSBENCH_COLD_REPS:-${QUICK:+1}}; COLD_REPS=${COLD_REPS:-3}
 NSMALL=${NSMALL:-${FSBENCH_NSMALL:-${QUICK:+200}}}; NSMALL=${NSMALL:-2000}
 SMALLSIZE=4096
 # readdir lists the metadata directory until ~250 000 entries were read (50 rounds of 5000): five rounds took ~10 ms,
@@ -552,36 +554,48 @@ phase_failed() {
 }
 
 fio_phase() { # WORKLOAD UNIT FIELD(bw|iops) RW fio-args...
+  # FIO_REPS=N (default 1): N runs, the median recorded and the daemon's CPU summed over them; FIO_BEFORE=CMD runs
+  # before each run, untimed (a cold-cache phase drops caches before every run).
   local w=$1 unit=$2 field=$3 rw=$4; shift 4
   alive || { record "$TARGET" "$w" fail "$unit"; return; }
-  local json=$RUN_DIR/$TARGET.r$ROUND.$w.json err=$RUN_DIR/$TARGET.r$ROUND.$w.err
-  local c0; c0=$(daemon_cpu)
-  guard "${FSBENCH_TIMEOUT:-$FIO_TIMEOUT}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
-    --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
-  local rc=$?
-  local c1; c1=$(daemon_cpu)
-  if [ $rc -ne 0 ]; then
-    # fio's JSON has the jobs' error numbers (a short read is EIO: "full resid")
-    python3 -c 'import json, os, sys
+  local reps=${FIO_REPS:-1} k cpu=0 ios=0 vals=() v c0 c1 rc json
+  local err=$RUN_DIR/$TARGET.r$ROUND.$w.err
+  for ((k = 1; k <= reps; k++)); do
+    json=$RUN_DIR/$TARGET.r$ROUND.$w.json
+    [ "$reps" -gt 1 ] && json=$RUN_DIR/$TARGET.r$ROUND.$w.$k.json
+    [ -n "${FIO_BEFORE:-}" ] && $FIO_BEFORE
+    c0=$(daemon_cpu)
+    guard "${FSBENCH_TIMEOUT:-$FIO_TIMEOUT}" fio --name="$w" --directory="$DIR" --filename=fsbench.dat --size="$SIZE" \
+      --ioengine=psync --output-format=json --output="$json" "$@" 2>"$err"
+    rc=$?
+    c1=$(daemon_cpu)
+    if [ $rc -ne 0 ]; then
+      # fio's JSON has the jobs' error numbers (a short read is EIO: "full resid")
+      python3 -c 'import json, os, sys
 d = json.load(open(sys.argv[1]))
 print("; ".join("job %s: error %d (%s)" % (j["jobname"], j["error"], os.strerror(j["error"])) for j in d["jobs"] if j.get("error")))' \
-      "$json" >>"$err" 2>/dev/null
-    phase_failed "$w" "$unit" $rc "$err" "fio $*"; return
-  fi
-  local v
-  v=$(python3 - "$json" "$rw" "$field" <<'EOF'
+        "$json" >>"$err" 2>/dev/null
+      phase_failed "$w" "$unit" $rc "$err" "fio $*"; return
+    fi
+    v=$(python3 - "$json" "$rw" "$field" <<'EOF2'
 import json, sys
 d = json.load(open(sys.argv[1]))
 j = d["jobs"][0][sys.argv[2]]
-if sys.argv[3] == "bw":
-    bw = j["bw_bytes"] / 1048576.0
-    print(("%.0f %d" if bw >= 100 else "%.1f %d") % (bw, j["total_ios"]))
-else:
-    print("%.0f %d" % (j["iops"], j["total_ios"]))
-EOF
+print("%.3f %d" % (j["bw_bytes"] / 1048576.0 if sys.argv[3] == "bw" else j["iops"], j["total_ios"]))
+EOF2
 ) || { phase_failed "$w" "$unit" 1 "$err" "parsing fio's json"; return; }
-  record "$TARGET" "$w" "${v% *}" "$unit"
-  record_cpu "$w" "$c0" "$c1" "${v#* }"
+    vals+=("${v% *}")
+    ios=$((ios + ${v#* }))
+    [ -n "$c0" ] && [ -n "$c1" ] && cpu=$(awk -v s="$cpu" -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", s + b - a }')
+  done
+  # every run kept for a reader who wants the spread (repeats.tsv: round, target, workload, the runs)
+  [ "$reps" -gt 1 ] && printf '%s\t%s\t%s\t%s\n' "$ROUND" "$TARGET" "$w" "${vals[*]}" >>"$RUN_DIR/repeats.tsv"
+  # bandwidths with no decimals from 100 up, one below; IOPS whole
+  v=$(printf '%s\n' "${vals[@]}" | sort -g | awk -v f="$field" '{ a[NR] = $1 } END {
+    m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    printf((f == "bw" && m < 100) ? "%.1f" : "%.0f", m) }')
+  record "$TARGET" "$w" "$v" "$unit"
+  [ -n "$c0" ] && record_cpu "$w" 0 "$cpu" "$ios"
 }
 
 # record_cpu WORKLOAD CPU_BEFORE CPU_AFTER OPS: the daemon's CPU time in one phase, for the CPU-per-operation
@@ -619,13 +633,14 @@ workloads() {
   fio_phase seqwrite-buffered MiB/s bw write --rw=write --bs=1M --direct=0 --end_fsync=1
   fsop rm -f "$fiofile"
   fio_phase seqwrite-direct MiB/s bw write --rw=write --bs=1M --direct=1 --end_fsync=1
-  drop_caches "$DIR"
-  fio_phase seqread-buffered MiB/s bw read --rw=read --bs=1M --direct=0
-  # fio drops the file's cached pages before it reads (invalidate=1), inside the time it measures: without this the
-  # O_DIRECT phase also timed dropping what the buffered phase left, which depends on each filesystem's cache policy
-  # (memfs keeps its pages across opens, 37 ms for this file here; memfs_ll's are gone before the phase starts).
-  drop_caches "$DIR"
-  fio_phase seqread-direct MiB/s bw read --rw=read --bs=1M --direct=1
+  # The cold sequential reads run three times each, caches dropped before every run, and record the median: one
+  # cold read of the backing store (ext4 on a loop device) alone varies up to 5x from run to run here (283 to
+  # 1 580 MiB/s on the host, six runs in a row), which one run per round handed to every target's ratio.
+  # fio also drops the file's cached pages before it reads (invalidate=1), inside the time it measures: without the
+  # drop before the O_DIRECT phase that phase also timed dropping what the buffered one left, which depends on each
+  # filesystem's cache policy (memfs keeps its pages across opens, 37 ms for this file here; memfs_ll's are gone).
+  FIO_REPS=$COLD_REPS FIO_BEFORE="drop_caches $DIR" fio_phase seqread-buffered MiB/s bw read --rw=read --bs=1M --direct=0
+  FIO_REPS=$COLD_REPS FIO_BEFORE="drop_caches $DIR" fio_phase seqread-direct MiB/s bw read --rw=read --bs=1M --direct=1
   fio_phase randread-1job IOPS iops read --rw=randread --bs=4k --direct=1 --time_based --runtime="$RUNTIME" \
     --numjobs=1 --norandommap
   fio_phase randread-4jobs IOPS iops read --rw=randread --bs=4k --direct=1 --time_based --runtime="$RUNTIME" \
