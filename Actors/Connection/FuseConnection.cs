@@ -294,6 +294,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _protocol.KernelMinor = init.Minor;
         _protocol.SetXAttrExt = (flags & InitFlags.SetXAttrExt) != 0;
         _protocol.Passthrough = (flags & InitFlags.Passthrough) != 0;
+        _protocol.WritebackCache = (flags & InitFlags.WritebackCache) != 0;
         _protocol.MaxWrite = reply.MaxWrite;
         init.Reply(reply);
         AnswerKernel(init, Errno.Ok);

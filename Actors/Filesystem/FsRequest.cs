@@ -41,6 +41,11 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     public uint Gid => Header.Gid;
     public uint Pid => Header.Pid;
 
+    /// <summary>The connection runs with the kernel's writeback cache (FUSE_WRITEBACK_CACHE negotiated): the kernel then
+    /// READs through any open of a file, a write-only one too, to fill the rest of a page that a write covers only in
+    /// part, and it places appends itself (its writes carry <c>WriteFlags.Cache</c> and their offsets).</summary>
+    public bool WritebackCache => Protocol?.WritebackCache == true;
+
     /// <summary>The errno of the reply, or <see cref="Errno.Ok"/>.</summary>
     public Errno Error { get; private set; }
     public bool IsReplied => Volatile.Read(ref _replied) != 0;

@@ -19,6 +19,8 @@ public sealed class NegotiatedProtocol
     public bool SetXAttrExt { get; set; }
     /// <summary>FUSE_PASSTHROUGH was negotiated: opens may hand their I/O to a backing file.</summary>
     public bool Passthrough { get; set; }
+    /// <summary>FUSE_WRITEBACK_CACHE was negotiated: buffered writes are the kernel's until it writes them back.</summary>
+    public bool WritebackCache { get; set; }
     /// <summary>The max_write of the INIT reply.</summary>
     public uint MaxWrite { get; set; } = 1 << 20;
 }

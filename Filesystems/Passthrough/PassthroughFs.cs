@@ -333,7 +333,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
         // O_NOFOLLOW: a symlink put in place of the name meanwhile must never be followed out of SOURCE (ELOOP).
-        int flags = HostOpenFlags(r.Flags) | O_NOFOLLOW;
+        int flags = HostOpenFlags(r.Flags, r.WritebackCache) | O_NOFOLLOW;
         bool exclusive = (r.Flags & OpenFlags.Exclusive) != 0;
         int fd = -1;
         bool created = false;
@@ -348,13 +348,15 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                 var e = LastError();
                 if (e != Errno.EEXIST || exclusive) { r.Fail(e); return; }
                 fd = openat(parent.Fd, pn, flags, 0);
+                if (fd < 0 && ReadableForWriteback(r.Flags, flags, LastError()))
+                    fd = openat(parent.Fd, pn, flags = WriteOnly(flags), 0);
                 if (fd >= 0) break;
                 e = LastError();
                 if (e != Errno.ENOENT) { r.Fail(e); return; }
             }
         }
         if (fd < 0) { r.Fail(Errno.ENOENT); return; }
-        FinishCreate(r, fd, created);
+        FinishCreate(r, fd, created, flags);
     }
 
     /// <summary>open(O_TMPFILE): an unnamed file made by the host in the directory; a LINK may name it later (through
@@ -364,18 +366,19 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Node(r, r.NodeId) is not { } parent) return;
         // The kernel's flags may carry O_TMPFILE's own bits (__O_TMPFILE | O_DIRECTORY): set them exactly once.
         int tmpfile = OTmpFileBit | O_DIRECTORY;
-        int flags = (HostOpenFlags(r.Flags) & ~(tmpfile | O_TRUNC)) | tmpfile;
+        int flags = (HostOpenFlags(r.Flags, r.WritebackCache) & ~(tmpfile | O_TRUNC)) | tmpfile;
         int fd;
         fixed (byte* dot = ".\0"u8) fd = openat(parent.Fd, dot, flags, r.Mode & 0xFFF);
         if (fd < 0) { r.Fail(LastError()); return; }
-        FinishCreate(r, fd, created: true);
+        FinishCreate(r, fd, created: true, flags);
     }
 
     // __O_TMPFILE, the same on x86-64 and arm64 (O_TMPFILE is it plus O_DIRECTORY, which is not).
     private const int OTmpFileBit = 0x400000;
 
-    /// <summary>The rest of CREATE and TMPFILE once the host file is open: its node, owner and mode, the I/O path, the reply.</summary>
-    private void FinishCreate(CreateRequest r, int fd, bool created)
+    /// <summary>The rest of CREATE and TMPFILE once the host file is open (with <paramref name="hostFlags"/>): its node,
+    /// owner and mode, the I/O path, the reply.</summary>
+    private void FinishCreate(CreateRequest r, int fd, bool created, int hostFlags)
     {
         // The node comes from the open descriptor itself, not from the name, so a rename cannot swap it.
         var err = ReopenAsPath(fd, out var node, out var st);
@@ -399,7 +402,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return;
         }
         int buffered = -1;
-        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, HostOpenFlags(r.Flags), out buffered);
+        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, hostFlags, out buffered);
         ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
         var flags = FileOpenFlags(passthrough, node!, fd, out var now);
         bool replied = r.Reply(MakeEntry(node!, in st), fh, flags, passthrough ? node!.BackingId : 0);
@@ -490,7 +493,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (Node(r, r.NodeId) is not { } n) return;
         if (n.IsSymlink) { r.Fail(Errno.ELOOP); return; }
         // No *at form opens an O_PATH inode for I/O: reopen its magic link (the inode itself, never a path).
-        int fd = OpenNode(n, HostOpenFlags(r.Flags));
+        int hostFlags = HostOpenFlags(r.Flags, r.WritebackCache);
+        int fd = OpenNode(n, hostFlags);
+        if (fd < 0 && ReadableForWriteback(r.Flags, hostFlags, LastError())) fd = OpenNode(n, hostFlags = WriteOnly(hostFlags));
         if (fd < 0) { r.Fail(LastError()); return; }
         if ((r.Flags & OpenFlags.Truncate) != 0 && r.Uid != 0) DropSetIdAfterTruncate(n, fd);
         var err = StartIo(r, n, r.Flags, fd, out bool passthrough);
@@ -501,7 +506,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return;
         }
         int buffered = -1;
-        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, HostOpenFlags(r.Flags), out buffered);
+        if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, hostFlags, out buffered);
         ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
         var flags = FileOpenFlags(passthrough, n, fd, out var now);
         bool replied = r.Reply(fh, flags, passthrough ? n.BackingId : 0);
@@ -1297,9 +1302,25 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>open(2) flags for the host: the kernel's, minus what cannot or must not apply to a reopen
     /// (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW, which would refuse the magic link), plus O_CLOEXEC. O_DIRECT is not
     /// opened with (a create would leave a file behind on a host that then refuses it); <see cref="ReopenDirect"/>
-    /// adds it afterwards where the host takes it.</summary>
-    private static int HostOpenFlags(OpenFlags kernelFlags) =>
-        ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
+    /// adds it afterwards where the host takes it.
+    /// Under the kernel's writeback cache a write-only open is opened read-write on the host, as libfuse's
+    /// passthrough examples do: the kernel READs through the handle of whatever open writes to a page it has not
+    /// cached whole (an append to a file's last page, a write into the middle of one), and a write-only host
+    /// descriptor failed those READs with EBADF, and the write with them.</summary>
+    private static int HostOpenFlags(OpenFlags kernelFlags, bool writebackCache)
+    {
+        int flags = ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
+        if (writebackCache && (flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+        return flags;
+    }
+
+    /// <summary>Whether an open that <see cref="HostOpenFlags"/> made read-write failed only for the read (the host file
+    /// is not readable by the daemon): it is then opened write-only, as asked, and the kernel's READs through it fail
+    /// as they would on any write-only descriptor.</summary>
+    private static bool ReadableForWriteback(OpenFlags kernelFlags, int hostFlags, Errno error) =>
+        error == Errno.EACCES && ((int)kernelFlags & O_ACCMODE) == O_WRONLY && (hostFlags & O_ACCMODE) == O_RDWR;
+
+    private static int WriteOnly(int hostFlags) => (hostFlags & ~O_ACCMODE) | O_WRONLY;
 
     private static bool IsDirect(OpenFlags flags) => ((int)flags & O_DIRECT) != 0;
 
