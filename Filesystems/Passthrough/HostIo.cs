@@ -146,6 +146,8 @@ internal static unsafe class HostIo
                 nint n = fromCache
                     ? WriteAtOffset(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done)
                     : pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
+                if (n < 0 && fromCache && LastError() == Errno.EPERM)
+                    n = WriteToAppendOnly(fd, p + done, data.Length - done, (long)r.Offset + done, log);
                 if (n < 0)
                 {
                     var e = LastError();
@@ -171,6 +173,10 @@ internal static unsafe class HostIo
 
     private static int s_noAppend = RWF_NOAPPEND; // 0 once the kernel said it has no RWF_NOAPPEND (before 6.9)
 
+    /// <summary>Whether a write from the kernel's page cache lands at its offset on an O_APPEND host descriptor too
+    /// (pwritev2's RWF_NOAPPEND, Linux 6.9+; an append-only host file refuses it: see <see cref="WriteToAppendOnly"/>).</summary>
+    public static bool WritesAtOffsetOnAppend { get; } = Environment.OSVersion.Version >= new Version(6, 9);
+
     /// <summary>pwrite at <paramref name="offset"/> whatever O_APPEND says (pwritev2 with RWF_NOAPPEND); a plain pwrite
     /// on kernels before 6.9, which then append on an O_APPEND descriptor as libfuse's examples do.</summary>
     private static nint WriteAtOffset(int fd, byte* p, nuint length, long offset)
@@ -183,6 +189,58 @@ internal static unsafe class HostIo
             Volatile.Write(ref s_noAppend, 0);
         }
         return pwrite(fd, p, length, offset);
+    }
+
+    /// <summary>
+    /// A write from the kernel's page cache to an append-only host file (chattr +a), which refuses a write at an
+    /// offset (RWF_NOAPPEND) with EPERM. The kernel writes back whole pages, so a page holding an append starts with
+    /// bytes the file already has: where those bytes are the host's own, only the rest is appended (the O_APPEND
+    /// descriptor puts it at the end, which is then its offset). A write that would change bytes already there, or
+    /// leave a hole, fails with EPERM as the host says. Returns the bytes written, or -1 with errno set.
+    /// </summary>
+    private static nint WriteToAppendOnly(int fd, byte* p, int length, long offset, ILoggingAdapter log)
+    {
+        Statx st;
+        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_SIZE, &st) < 0) return -1;
+        long size = (long)st.Size;
+        int overlap = (int)Math.Min(length, Math.Max(0, size - offset));
+        if (offset > size) return Refuse();
+        if (overlap > 0)
+        {
+            byte[] have = ArrayPool<byte>.Shared.Rent(overlap);
+            try
+            {
+                int got = 0;
+                fixed (byte* ph = have)
+                {
+                    while (got < overlap)
+                    {
+                        nint n = pread(fd, ph + got, (nuint)(overlap - got), offset + got);
+                        if (n < 0 && LastError() == Errno.EINTR) continue;
+                        if (n <= 0) return Refuse();
+                        got += (int)n;
+                    }
+                }
+                if (!have.AsSpan(0, overlap).SequenceEqual(new ReadOnlySpan<byte>(p, overlap))) return Refuse();
+            }
+            finally { ArrayPool<byte>.Shared.Return(have); }
+        }
+        int done = overlap;
+        while (done < length)
+        {
+            nint n = pwrite(fd, p + done, (nuint)(length - done), offset + done); // O_APPEND: at the end, which is there
+            if (n < 0 && LastError() == Errno.EINTR) continue;
+            if (n <= 0) return done > overlap ? done : -1;
+            done += (int)n;
+        }
+        return done;
+
+        nint Refuse()
+        {
+            log.Warning("a write back of {Length} bytes at {Offset} would change an append-only host file where it has data already: EPERM", length, offset);
+            System.Runtime.InteropServices.Marshal.SetLastPInvokeError((int)Errno.EPERM);
+            return -1;
+        }
     }
 
     public static void Flush(FlushRequest r, OpenHandle h)

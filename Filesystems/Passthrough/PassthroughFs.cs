@@ -335,7 +335,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // O_NOFOLLOW: a symlink put in place of the name meanwhile must never be followed out of SOURCE (ELOOP).
         int flags = HostOpenFlags(r.Flags, r.WritebackCache) | O_NOFOLLOW;
         bool exclusive = (r.Flags & OpenFlags.Exclusive) != 0;
-        int fd = -1;
+        int fd = -1, opened = flags;
         bool created = false;
         fixed (byte* pn = name)
         {
@@ -347,16 +347,17 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                 if (fd >= 0) { created = true; break; }
                 var e = LastError();
                 if (e != Errno.EEXIST || exclusive) { r.Fail(e); return; }
-                fd = openat(parent.Fd, pn, flags, 0);
-                if (fd < 0 && ReadableForWriteback(r.Flags, flags, LastError()))
-                    fd = openat(parent.Fd, pn, flags = WriteOnly(flags), 0);
+                opened = flags;
+                fd = openat(parent.Fd, pn, opened, 0);
+                if (fd < 0 && ReadableForWriteback(r.Flags, opened, LastError()))
+                    fd = openat(parent.Fd, pn, opened = WriteOnly(opened), 0);
                 if (fd >= 0) break;
                 e = LastError();
                 if (e != Errno.ENOENT) { r.Fail(e); return; }
             }
         }
         if (fd < 0) { r.Fail(Errno.ENOENT); return; }
-        FinishCreate(r, fd, created, flags);
+        FinishCreate(r, fd, created, opened);
     }
 
     /// <summary>open(O_TMPFILE): an unnamed file made by the host in the directory; a LINK may name it later (through
@@ -1307,18 +1308,21 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// passthrough examples do: the kernel READs through the handle of whatever open writes to a page it has not
     /// cached whole (an append to a file's last page, a write into the middle of one), and a write-only host
     /// descriptor failed those READs with EBADF, and the write with them.</summary>
+    /// Before Linux 6.9 (no RWF_NOAPPEND) the host descriptor also loses O_APPEND there, as in libfuse's examples: the
+    /// kernel writes its pages back at their own offsets, and an O_APPEND descriptor would put each at the end.
     private static int HostOpenFlags(OpenFlags kernelFlags, bool writebackCache)
     {
         int flags = ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
         if (writebackCache && (flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+        if (writebackCache && !HostIo.WritesAtOffsetOnAppend) flags &= ~O_APPEND;
         return flags;
     }
 
     /// <summary>Whether an open that <see cref="HostOpenFlags"/> made read-write failed only for the read (the host file
-    /// is not readable by the daemon): it is then opened write-only, as asked, and the kernel's READs through it fail
-    /// as they would on any write-only descriptor.</summary>
+    /// is not readable by the daemon, or a host that refuses the extra access with EPERM): it is then opened
+    /// write-only, as asked, and the kernel's READs through it fail as they would on any write-only descriptor.</summary>
     private static bool ReadableForWriteback(OpenFlags kernelFlags, int hostFlags, Errno error) =>
-        error == Errno.EACCES && ((int)kernelFlags & O_ACCMODE) == O_WRONLY && (hostFlags & O_ACCMODE) == O_RDWR;
+        error is Errno.EACCES or Errno.EPERM && ((int)kernelFlags & O_ACCMODE) == O_WRONLY && (hostFlags & O_ACCMODE) == O_RDWR;
 
     private static int WriteOnly(int hostFlags) => (hostFlags & ~O_ACCMODE) | O_WRONLY;
 

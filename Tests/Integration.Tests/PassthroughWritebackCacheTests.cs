@@ -64,6 +64,30 @@ public sealed class PassthroughWritebackCacheTests : PosixProgramTests, IDisposa
     }
 
     [Fact]
+    public async Task Appends_to_an_append_only_host_file_are_written_back()
+    {
+        // chattr +a on the host refuses a write at an offset, and the kernel writes back whole pages, which start with
+        // bytes the file has already: the append was lost without an error (`echo >> f` succeeded, the host file kept
+        // its old content). The daemon now appends what is new when the rest matches the host's bytes.
+        await File.WriteAllTextAsync(Host("f"), "first\n");
+        var chattr = await Shell.RunAsync($"chattr +a {Host("f")}");
+        if (chattr.ExitCode != 0) return; // a host filesystem without append-only files: nothing to check
+        try
+        {
+            await using var fs = await MountAsync();
+            await Shell.OkAsync("echo second >> f && echo third >> f && sync f", fs.Path);
+            Assert.Equal("first\nsecond\nthird\n", await File.ReadAllTextAsync(Host("f")));
+            // A change to what the file already holds (through a shared mapping) is still refused, as the host says.
+            var change = await Shell.RunAsync("""
+                python3 -c "import mmap, os; fd = os.open('f', os.O_RDWR | os.O_APPEND); m = mmap.mmap(fd, 0); m[0:1] = b'X'; m.flush()"
+                """, fs.Path);
+            Assert.NotEqual(0, change.ExitCode);
+            Assert.Equal("first\nsecond\nthird\n", await File.ReadAllTextAsync(Host("f")));
+        }
+        finally { await Shell.RunAsync($"chattr -a {Host("f")}"); }
+    }
+
+    [Fact]
     public async Task Appends_from_two_opens_land_at_the_end_in_order()
     {
         await using var fs = await MountAsync();
