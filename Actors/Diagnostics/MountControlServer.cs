@@ -152,6 +152,10 @@ public sealed class MountControlServer : IAsyncDisposable
             case "debug off":
                 bool on = command == "debug on";
                 _setDebug(on);
+                // The switch is a message to the connection: answer once it has taken it (the connection sets the
+                // metrics' flag as it switches), so that a request made after "ok" is logged, or not, as asked.
+                if (!SpinWait.SpinUntil(() => _metrics.Debug == on, TimeSpan.FromSeconds(2)))
+                    return "error the connection did not switch debug logging within 2 s";
                 return on ? "ok debug on" : "ok debug off";
             default:
                 return "error unknown command (stats, debug on, debug off)";
