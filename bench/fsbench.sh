@@ -5,9 +5,10 @@
 #
 #   bench/fsbench.sh all                    every target, two rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
 #   bench/fsbench.sh TARGET...              one round of the named targets: host memfs passthrough passthrough-kpt
-#                                           passthrough-cached gofuse-memfs gofuse-loopback gofuse-loopback-kpt
-#                                           libfuse-memfs libfuse-hp libfuse-hp-nopt, the FUSE-over-io_uring variants
-#                                           memfs-uring passthrough-uring passthrough-kpt-uring passthrough-cached-uring
+#                                           passthrough-cached passthrough-kpt-cached gofuse-memfs gofuse-loopback
+#                                           gofuse-loopback-kpt libfuse-memfs libfuse-hp libfuse-hp-nopt, the
+#                                           FUSE-over-io_uring variants memfs-uring passthrough-uring
+#                                           passthrough-kpt-uring passthrough-cached-uring passthrough-kpt-cached-uring
 #                                           libfuse-memfs-uring
 #                                           libfuse-hp-uring libfuse-hp-nopt-uring, and (not in all: slow) the cluster
 #                                           filesystem: cluster cluster-pg (three local nodes on one SQLite file /
@@ -71,9 +72,9 @@ READDIR_ROUNDS=$(( (250000 + NFILES - 1) / NFILES )); [ "$READDIR_ROUNDS" -ge 5 
 STATLAT_N=${STATLAT_N:-${QUICK:+2000}}; STATLAT_N=${STATLAT_N:-20000}
 LAT_N=${FSBENCH_LAT_N:-${QUICK:+30}}; LAT_N=${LAT_N:-200}
 BACKING_KIND=${FSBENCH_BACKING:-ext4}
-ALL_TARGETS=(host memfs passthrough passthrough-kpt passthrough-cached gofuse-memfs gofuse-loopback gofuse-loopback-kpt
-             libfuse-memfs libfuse-hp-nopt libfuse-hp memfs-uring passthrough-uring passthrough-kpt-uring
-             passthrough-cached-uring libfuse-memfs-uring
+ALL_TARGETS=(host memfs passthrough passthrough-kpt passthrough-cached passthrough-kpt-cached gofuse-memfs gofuse-loopback
+             gofuse-loopback-kpt libfuse-memfs libfuse-hp-nopt libfuse-hp memfs-uring passthrough-uring passthrough-kpt-uring
+             passthrough-cached-uring passthrough-kpt-cached-uring libfuse-memfs-uring
              libfuse-hp-nopt-uring libfuse-hp-uring)
 PEERS=$HERE/.peers   # git-ignored: the private apt state, downloaded packages, libfuse's build, Go and go-fuse
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
@@ -694,7 +695,8 @@ daemon_cmd() {
   local t=$1 src=$2 mnt=$3
   CMD=()
   case "$t" in
-    memfs|passthrough|passthrough-kpt|passthrough-cached|memfs-uring|passthrough-uring|passthrough-kpt-uring|passthrough-cached-uring)
+    memfs|passthrough|passthrough-kpt|passthrough-cached|passthrough-kpt-cached|memfs-uring|passthrough-uring|\
+    passthrough-kpt-uring|passthrough-cached-uring|passthrough-kpt-cached-uring)
       [ -x "$FUSEACTORS" ] || return 1
       local cfg=$RUN_DIR/fuseactors.$t.hocon
       # A subtype of our own: build.sh test treats any "fuseactors" line in /proc/mounts as a leaked test mount.
@@ -709,9 +711,11 @@ daemon_cmd() {
           passthrough-kpt) echo 'fuseactors.passthrough-fs.kernel-passthrough = on' ;;
           # passthrough_hp's own cache policy (its default unless --nocache), for comparing the two engines rather
           # than two policies: entries, attributes and "no such name" trusted for a day, pages kept across opens,
-          # the kernel's writeback cache. Only for a SOURCE that nothing but the mount changes, as there.
-          passthrough-cached)
-            echo 'fuseactors.passthrough-fs.kernel-passthrough = off'
+          # the kernel's writeback cache (which kernel passthrough leaves out, there as here). Only for a SOURCE
+          # that nothing but the mount changes, as there.
+          passthrough-cached|passthrough-kpt-cached)
+            [ "${t%-uring}" = passthrough-cached ] && echo 'fuseactors.passthrough-fs.kernel-passthrough = off'
+            [ "${t%-uring}" = passthrough-kpt-cached ] && echo 'fuseactors.passthrough-fs.kernel-passthrough = on'
             echo 'fuseactors.passthrough-fs.keep-kernel-cache = on'
             echo 'fuseactors.connection.writeback-cache = on'
             echo 'fuseactors.connection.entry-timeout = 86400s'
@@ -919,18 +923,20 @@ env = {}
 for line in open(os.path.join(run_dir, "run.env")):
     k, _, v = line.rstrip("\n").partition("=")
     env[k] = shlex.split(v)[0] if v else ""
-order = ["host", "memfs", "passthrough", "passthrough-kpt", "passthrough-cached", "gofuse-memfs", "gofuse-loopback",
-         "gofuse-loopback-kpt", "memfs-uring", "passthrough-uring", "passthrough-kpt-uring", "passthrough-cached-uring",
-         "libfuse-memfs", "libfuse-hp-nopt", "libfuse-hp",
+order = ["host", "memfs", "passthrough", "passthrough-kpt", "passthrough-cached", "passthrough-kpt-cached", "gofuse-memfs",
+         "gofuse-loopback", "gofuse-loopback-kpt", "memfs-uring", "passthrough-uring", "passthrough-kpt-uring",
+         "passthrough-cached-uring", "passthrough-kpt-cached-uring", "libfuse-memfs", "libfuse-hp-nopt", "libfuse-hp",
          "libfuse-memfs-uring", "libfuse-hp-nopt-uring", "libfuse-hp-uring", "cluster", "cluster-pg"]
 # Ours against libfuse 3.18's examples, each pair on the same transport (read/write on /dev/fuse, or io_uring).
-# passthrough_hp's plain path trusts what it cached for a day and runs the writeback cache: the targets check our
-# plain path under that same policy (passthrough-cached); the default-policy pair is in the table for reference.
+# passthrough_hp trusts what it cached for a day (and its plain path runs the writeback cache): the targets check ours
+# under that same policy (the -cached targets); the default-policy pairs are in the table for reference.
 LIBFUSE_PAIRS = [("memfs", "libfuse-memfs"), ("passthrough", "libfuse-hp-nopt"), ("passthrough-cached", "libfuse-hp-nopt"),
-                 ("passthrough-kpt", "libfuse-hp"), ("memfs-uring", "libfuse-memfs-uring"),
-                 ("passthrough-uring", "libfuse-hp-nopt-uring"), ("passthrough-cached-uring", "libfuse-hp-nopt-uring"),
-                 ("passthrough-kpt-uring", "libfuse-hp-uring")]
-LIBFUSE_CHECKED = [(o, p) for o, p in LIBFUSE_PAIRS if o not in ("passthrough", "passthrough-uring")]
+                 ("passthrough-kpt", "libfuse-hp"), ("passthrough-kpt-cached", "libfuse-hp"),
+                 ("memfs-uring", "libfuse-memfs-uring"), ("passthrough-uring", "libfuse-hp-nopt-uring"),
+                 ("passthrough-cached-uring", "libfuse-hp-nopt-uring"), ("passthrough-kpt-uring", "libfuse-hp-uring"),
+                 ("passthrough-kpt-cached-uring", "libfuse-hp-uring")]
+LIBFUSE_CHECKED = [(o, p) for o, p in LIBFUSE_PAIRS
+                   if o not in ("passthrough", "passthrough-uring", "passthrough-kpt", "passthrough-kpt-uring")]
 vals, units, targets = {}, {}, []
 for line in open(tsv):
     r, t, w, v, u = line.rstrip("\n").split("\t")
@@ -1078,8 +1084,8 @@ check("passthrough (plain path) create and small files ≥ 1.0× gofuse-loopback
       ["create", "smallfile-write", "smallfile-read"], 1.0)
 targets_11 = checks
 checks = targets_4
-for t in ("memfs", "passthrough", "passthrough-kpt", "passthrough-cached", "memfs-uring", "passthrough-uring",
-          "passthrough-kpt-uring", "passthrough-cached-uring"):
+for t in ("memfs", "passthrough", "passthrough-kpt", "passthrough-cached", "passthrough-kpt-cached", "memfs-uring",
+          "passthrough-uring", "passthrough-kpt-uring", "passthrough-cached-uring", "passthrough-kpt-cached-uring"):
     if t in targets:
         xs = [num(x) for x in vals.get((t, "peak-rss"), [])]
         ok = [x for x in xs if x is not None]
@@ -1089,7 +1095,8 @@ for t in ("memfs", "passthrough", "passthrough-kpt", "passthrough-cached", "memf
         else: checks.append("- %s peak RSS < 300 MiB: **%s** (highest round %.0f MiB)" % (t, "met" if max(ok) < 300 else "MISSED", max(ok)))
 # With kernel passthrough in effect the random reads never reach the daemon: its CPU per read drops to ~1 µs
 # (plain path ~20 µs). Compare the two passthrough targets there (or over all fio phases without cpu.tsv).
-for kt, pt in (("passthrough-kpt", "passthrough"), ("passthrough-kpt-uring", "passthrough-uring")):
+for kt, pt in (("passthrough-kpt", "passthrough"), ("passthrough-kpt-uring", "passthrough-uring"),
+               ("passthrough-kpt-cached", "passthrough-cached"), ("passthrough-kpt-cached-uring", "passthrough-cached-uring")):
     if kt not in targets or pt not in targets: continue
     kp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get((kt, w), [])] if per else []
     pp = [x for w in ("randread-1job", "randread-4jobs") for x in per.get((pt, w), [])] if per else []
