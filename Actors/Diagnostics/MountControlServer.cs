@@ -130,7 +130,12 @@ public sealed class MountControlServer : IAsyncDisposable
             using var reader = new StreamReader(stream, Encoding.UTF8);
             await using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
             while (await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
-                await writer.WriteLineAsync(Answer(line.Trim(), ref sampler)).ConfigureAwait(false);
+            {
+                var command = line.Trim();
+                var answer = Answer(command, ref sampler);
+                if (command is "debug on" or "debug off") await SwitchedAsync(command == "debug on").ConfigureAwait(false);
+                await writer.WriteLineAsync(answer).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -140,6 +145,15 @@ public sealed class MountControlServer : IAsyncDisposable
         {
             sampler?.Dispose();
         }
+    }
+
+    /// <summary>The debug switch is a message to the connection actor, which sets the metrics' flag as it switches: the
+    /// answer waits for that (a request made after "ok" is then logged, or not, as asked), at most 2 s while the
+    /// connection is busy; the switch still happens after that, when the connection gets to it.</summary>
+    private async Task SwitchedAsync(bool on)
+    {
+        for (int waited = 0; _metrics.Debug != on && waited < 2000 && !_stop.IsCancellationRequested; waited++)
+            await Task.Delay(1).ConfigureAwait(false);
     }
 
     private string Answer(string command, ref MountStatsSampler? sampler)
@@ -152,10 +166,6 @@ public sealed class MountControlServer : IAsyncDisposable
             case "debug off":
                 bool on = command == "debug on";
                 _setDebug(on);
-                // The switch is a message to the connection: answer once it has taken it (the connection sets the
-                // metrics' flag as it switches), so that a request made after "ok" is logged, or not, as asked.
-                if (!SpinWait.SpinUntil(() => _metrics.Debug == on, TimeSpan.FromSeconds(2)))
-                    return "error the connection did not switch debug logging within 2 s";
                 return on ? "ok debug on" : "ok debug off";
             default:
                 return "error unknown command (stats, debug on, debug off)";

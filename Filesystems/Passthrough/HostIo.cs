@@ -146,8 +146,9 @@ internal static unsafe class HostIo
                 nint n = fromCache
                     ? WriteAtOffset(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done)
                     : pwrite(fd, p + done, (nuint)(data.Length - done), (long)r.Offset + done);
+                // (through the buffered descriptor: an O_DIRECT one would refuse the comparing read's unaligned buffer)
                 if (n < 0 && fromCache && LastError() == Errno.EPERM)
-                    n = WriteToAppendOnly(fd, p + done, data.Length - done, (long)r.Offset + done, log);
+                    n = WriteToAppendOnly(h.Direct ? h.BufferedFd : fd, p + done, data.Length - done, (long)r.Offset + done, log);
                 if (n < 0)
                 {
                     var e = LastError();
@@ -196,15 +197,16 @@ internal static unsafe class HostIo
     /// offset (RWF_NOAPPEND) with EPERM. The kernel writes back whole pages, so a page holding an append starts with
     /// bytes the file already has: where those bytes are the host's own, only the rest is appended (the O_APPEND
     /// descriptor puts it at the end, which is then its offset). A write that would change bytes already there, or
-    /// leave a hole, fails with EPERM as the host says. Returns the bytes written, or -1 with errno set.
+    /// leave a hole (a later page written back before an earlier one), fails with EPERM as the host says. Not atomic
+    /// against a host process appending to the file meanwhile. Returns the bytes written, or -1 with errno set.
     /// </summary>
     private static nint WriteToAppendOnly(int fd, byte* p, int length, long offset, ILoggingAdapter log)
     {
         Statx st;
-        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_SIZE, &st) < 0) return -1;
+        if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_SIZE, &st) < 0) return Refuse("its size could not be read");
         long size = (long)st.Size;
         int overlap = (int)Math.Min(length, Math.Max(0, size - offset));
-        if (offset > size) return Refuse();
+        if (offset > size) return Refuse("it would leave a hole");
         if (overlap > 0)
         {
             byte[] have = ArrayPool<byte>.Shared.Rent(overlap);
@@ -217,11 +219,11 @@ internal static unsafe class HostIo
                     {
                         nint n = pread(fd, ph + got, (nuint)(overlap - got), offset + got);
                         if (n < 0 && LastError() == Errno.EINTR) continue;
-                        if (n <= 0) return Refuse();
+                        if (n <= 0) return Refuse("its bytes there could not be read");
                         got += (int)n;
                     }
                 }
-                if (!have.AsSpan(0, overlap).SequenceEqual(new ReadOnlySpan<byte>(p, overlap))) return Refuse();
+                if (!have.AsSpan(0, overlap).SequenceEqual(new ReadOnlySpan<byte>(p, overlap))) return Refuse("it would change bytes the file has");
             }
             finally { ArrayPool<byte>.Shared.Return(have); }
         }
@@ -235,9 +237,9 @@ internal static unsafe class HostIo
         }
         return done;
 
-        nint Refuse()
+        nint Refuse(string why)
         {
-            log.Warning("a write back of {Length} bytes at {Offset} would change an append-only host file where it has data already: EPERM", length, offset);
+            log.Warning("a write back of {Length} bytes at {Offset} refused by the host (EPERM: an append-only file?): {Why}", length, offset, why);
             System.Runtime.InteropServices.Marshal.SetLastPInvokeError((int)Errno.EPERM);
             return -1;
         }
