@@ -68,6 +68,7 @@ public sealed record ConnectionSettings
         HandlesOpenTruncate = (capabilities & Filesystem.FilesystemCapabilities.HandlesOpenTruncate) != 0,
         PosixLocks = (capabilities & Filesystem.FilesystemCapabilities.PosixLocks) != 0,
         FlockLocks = (capabilities & Filesystem.FilesystemCapabilities.FlockLocks) != 0,
+        DirectIoAllowMmap = (capabilities & Filesystem.FilesystemCapabilities.DirectIoMmap) != 0,
         MaxWrite = MaxWrite,
         MaxReadahead = MaxReadahead,
         MaxBackground = MaxBackground,

@@ -26,6 +26,11 @@ public enum FilesystemCapabilities
     /// whose owner is the open file), and are released on RELEASE with <see cref="ReleaseFlags.FlockUnlock"/>. The
     /// engine negotiates FUSE_FLOCK_LOCKS. Without it the kernel keeps flock locks local.</summary>
     FlockLocks = 4,
+
+    /// <summary>A file the filesystem opens with FOPEN_DIRECT_IO may still be mapped shared: the kernel then caches its
+    /// mapped pages and writes them back as WRITEs at their offsets, which the filesystem must place there. The engine
+    /// negotiates FUSE_DIRECT_IO_ALLOW_MMAP. Without it a shared mmap of such an open fails with ENODEV.</summary>
+    DirectIoMmap = 8,
 }
 
 /// <summary>

@@ -20,6 +20,9 @@ public sealed record InitPolicy
     /// <summary>The filesystem implements flock(2) (SETLK/SETLKW with FUSE_LK_FLOCK): ask for FUSE_FLOCK_LOCKS. Without
     /// it the kernel keeps flock locks local.</summary>
     public bool FlockLocks { get; init; }
+    /// <summary>The filesystem's FOPEN_DIRECT_IO opens may be mapped shared (their page-cache WRITEs land at their
+    /// offsets): ask for FUSE_DIRECT_IO_ALLOW_MMAP. Without it the kernel refuses such a mapping (ENODEV).</summary>
+    public bool DirectIoAllowMmap { get; init; }
     /// <summary>Largest WRITE payload; clamped to 4 KiB .. 1 MiB.</summary>
     public uint MaxWrite { get; init; } = 1 << 20;
     /// <summary>Readahead cap; the reply takes the smaller of this and the kernel's offer.</summary>
@@ -46,6 +49,7 @@ public static class InitNegotiation
         if (policy.FlockLocks) want |= InitFlags.FlockLocks;
         if (policy.ReadDirPlus) want |= InitFlags.DoReadDirPlus | InitFlags.ReadDirPlusAuto;
         if (policy.WritebackCache) want |= InitFlags.WritebackCache;
+        if (policy.DirectIoAllowMmap) want |= InitFlags.DirectIoAllowMmap;
         // Kernel passthrough and the writeback cache exclude each other; passthrough wins when both are asked for.
         if (policy.Passthrough) want = (want | InitFlags.Passthrough) & ~InitFlags.WritebackCache;
         if (policy.OverIoUring) want |= InitFlags.OverIoUring;

@@ -22,6 +22,18 @@ public sealed class InitNegotiationTests
     }
 
     [Fact]
+    public void Direct_io_allow_mmap_only_when_the_filesystem_places_page_cache_writes_of_direct_io_opens()
+    {
+        // A filesystem whose FOPEN_DIRECT_IO opens append wherever a WRITE says (the cluster's append handles) must
+        // keep shared mappings of them refused.
+        Assert.True(Kernel645.Flags.HasFlag(InitFlags.DirectIoAllowMmap));
+        Assert.False(Flags(InitNegotiation.Negotiate(Kernel645, new InitPolicy())).HasFlag(InitFlags.DirectIoAllowMmap));
+        var taken = InitNegotiation.Negotiate(Kernel645, new InitPolicy { DirectIoAllowMmap = true });
+        Assert.True(Flags(taken).HasFlag(InitFlags.DirectIoAllowMmap));
+        Assert.Equal(1u << 4, taken.Flags2 & (1u << 4)); // bit 36 travels in flags2
+    }
+
+    [Fact]
     public void Over_io_uring_only_when_asked_for_and_offered()
     {
         var offered = Kernel645 with { Flags = Kernel645.Flags | InitFlags.OverIoUring };
