@@ -1,6 +1,7 @@
 using System.Buffers;
 using Akka.Event;
 using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 using FuseActors.Filesystems.Interop;
 using static FuseActors.Filesystems.Interop.Native;
@@ -212,17 +213,7 @@ internal static unsafe class HostIo
             byte[] have = ArrayPool<byte>.Shared.Rent(overlap);
             try
             {
-                int got = 0;
-                fixed (byte* ph = have)
-                {
-                    while (got < overlap)
-                    {
-                        nint n = pread(fd, ph + got, (nuint)(overlap - got), offset + got);
-                        if (n < 0 && LastError() == Errno.EINTR) continue;
-                        if (n <= 0) return Refuse("its bytes there could not be read");
-                        got += (int)n;
-                    }
-                }
+                if (FileRead.Fully(fd, have.AsSpan(0, overlap), offset) != overlap) return Refuse("its bytes there could not be read");
                 if (!have.AsSpan(0, overlap).SequenceEqual(new ReadOnlySpan<byte>(p, overlap))) return Refuse("it would change bytes the file has");
             }
             finally { ArrayPool<byte>.Shared.Return(have); }

@@ -649,7 +649,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     /// <summary>An open's FOPEN flags: passthrough (the kernel reads the host file itself, no page cache of ours to
-    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/>.</summary>
+    /// keep), or the kept page cache of <see cref="PassthroughOptions.KeepKernelCache"/>, with FOPEN_DIRECT_IO for an
+    /// O_DIRECT open.</summary>
     private FopenFlags FileOpenFlags(bool passthrough, OpenFlags openFlags, HostInode n, int fd, out HostStamp? now)
     {
         now = null;
@@ -1314,9 +1315,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// Under the kernel's writeback cache a write-only open is opened read-write on the host, as libfuse's
     /// passthrough examples do: the kernel READs through the handle of whatever open writes to a page it has not
     /// cached whole (an append to a file's last page, a write into the middle of one), and a write-only host
-    /// descriptor failed those READs with EBADF, and the write with them.</summary>
+    /// descriptor failed those READs with EBADF, and the write with them.
     /// Before Linux 6.9 (no RWF_NOAPPEND) the host descriptor also loses O_APPEND there, as in libfuse's examples: the
-    /// kernel writes its pages back at their own offsets, and an O_APPEND descriptor would put each at the end.
+    /// kernel writes its pages back at their own offsets, and an O_APPEND descriptor would put each at the end.</summary>
     private static int HostOpenFlags(OpenFlags kernelFlags, bool writebackCache)
     {
         int flags = ((int)kernelFlags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT | O_PATH)) | O_CLOEXEC;
