@@ -30,6 +30,16 @@ public sealed class InlineDispatcher : MessageDispatcher
 
     [ThreadStatic] private static int t_depth;
     [ThreadStatic] private static bool t_readerThread;
+    // Work to run on this thread once its outermost inline mailbox run ends (RunAfterMailboxes).
+    [ThreadStatic] private static AfterWork[]? t_after;
+    [ThreadStatic] private static int t_afterCount;
+    [ThreadStatic] private static bool t_runningAfter;
+
+    private struct AfterWork
+    {
+        public Action<long> Action;
+        public long Argument;
+    }
 
     public InlineDispatcher(MessageDispatcherConfigurator configurator) : base(configurator) { }
 
@@ -39,7 +49,10 @@ public sealed class InlineDispatcher : MessageDispatcher
         {
             t_depth++;
             try { run.Run(); }
-            finally { t_depth--; }
+            finally
+            {
+                if (--t_depth == 0 && t_afterCount > 0) RunAfterWork();
+            }
         }
         else
         {
@@ -48,6 +61,44 @@ public sealed class InlineDispatcher : MessageDispatcher
     }
 
     protected override void Shutdown() { }
+
+    /// <summary>
+    /// Runs <paramref name="action"/>(<paramref name="argument"/>) on this thread as soon as the mailbox runs in
+    /// progress here have ended: after the handler returned and the connection's mailbox (which ran it) was let go,
+    /// before the reader takes its next request. For work a handler must not do while it holds the mailboxes because
+    /// it is slow and nothing waits for it (PassthroughFs closes forgotten nodes' descriptors there: an unlinked
+    /// file's last close deletes it on the host). Requests other readers bring meanwhile are served by them.
+    /// Returns false, doing nothing, when not called from inside such a run (a handler the thread pool runs): the
+    /// caller then does the work itself. No allocation for a static <paramref name="action"/>; it must not throw.
+    /// </summary>
+    public static bool RunAfterMailboxes(Action<long> action, long argument)
+    {
+        if (!t_readerThread || t_depth == 0) return false;
+        var after = t_after ??= new AfterWork[16];
+        if (t_afterCount == after.Length) Array.Resize(ref t_after, after.Length * 2);
+        t_after![t_afterCount++] = new AfterWork { Action = action, Argument = argument };
+        return true;
+    }
+
+    private static void RunAfterWork()
+    {
+        if (t_runningAfter) return; // a Tell from such work ran a mailbox inline: the loop below takes what it added
+        t_runningAfter = true;
+        try
+        {
+            for (int i = 0; i < t_afterCount; i++)
+            {
+                var work = t_after![i];
+                t_after[i] = default;
+                work.Action(work.Argument);
+            }
+        }
+        finally
+        {
+            t_afterCount = 0;
+            t_runningAfter = false;
+        }
+    }
 
     /// <summary>Lets the calling thread (a device reader) run mailboxes of this dispatcher inline.</summary>
     internal static void MarkReaderThread() => t_readerThread = true;

@@ -1,3 +1,4 @@
+using FuseActors.Actors.Connection;
 using FuseActors.Filesystems.Interop;
 using FuseActors.Engine.Protocol;
 
@@ -133,10 +134,16 @@ internal sealed class InodeTable : IDisposable
         _byHost.Remove((n.Dev, n.Ino));
         if (n.Fd >= 0)
         {
-            Native.close(n.Fd);
+            // The last descriptor of an unlinked host file is where the host deletes it (on ext4: frees its blocks and
+            // inode through the journal, tens of µs): not while this actor and the connection hold their mailboxes, or
+            // the next UNLINK waits for it (and, over io_uring, is answered from this thread instead of its queue's).
+            // libfuse's passthrough_hp also closes on the thread that read the FORGET, beside the one serving requests.
+            if (!InlineDispatcher.RunAfterMailboxes(CloseDescriptor, n.Fd)) Native.close(n.Fd);
             n.Fd = -1;
         }
     }
+
+    private static readonly Action<long> CloseDescriptor = static fd => Native.close((int)fd);
 
     /// <summary>The kernel dropped every reference (unmount): close every node but the root.</summary>
     public void ForgetAll()

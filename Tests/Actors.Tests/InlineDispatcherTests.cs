@@ -55,4 +55,50 @@ public sealed class InlineDispatcherTests : Akka.TestKit.Xunit2.TestKit
         }
         Assert.True(ranInline);
     }
+
+    /// <summary>Records, in order, the handler and the work it deferred with RunAfterMailboxes: "handled" once the
+    /// handler ran (with whether the deferral was taken), then "after:N" on the thread that ran the deferred work.</summary>
+    private sealed class Deferrer : ReceiveActor
+    {
+        public static readonly System.Collections.Concurrent.ConcurrentQueue<string> Log = new();
+        private static readonly Action<long> Record = static n => Log.Enqueue($"after:{n}@{Environment.CurrentManagedThreadId}");
+
+        public Deferrer(IActorRef probe) => Receive<long>(n =>
+        {
+            bool deferred = InlineDispatcher.RunAfterMailboxes(Record, n);
+            Log.Enqueue($"handled:{n}:{deferred}@{Environment.CurrentManagedThreadId}");
+            probe.Tell(deferred);
+        });
+    }
+
+    [Fact]
+    public void Work_deferred_from_a_handler_on_a_reader_thread_runs_there_after_the_mailbox_run()
+    {
+        InlineDispatcher.Register(Sys);
+        var deferrer = Sys.ActorOf(Props.Create(() => new Deferrer(TestActor)).WithDispatcher(InlineDispatcher.DispatcherId));
+        deferrer.Tell(0L); // from the test thread: the mailbox runs on the thread pool, where nothing is deferred
+        Assert.False(ExpectMsg<bool>());
+        Assert.StartsWith("handled:0:False@", Assert.Single(Deferrer.Log));
+
+        // Retried as above until the tell finds the mailbox idle and runs it on the reader thread.
+        for (long attempt = 1; attempt <= 5; attempt++)
+        {
+            int reader = -1;
+            var thread = new Thread(() =>
+            {
+                InlineDispatcher.MarkReaderThread();
+                reader = Environment.CurrentManagedThreadId;
+                deferrer.Tell(attempt);
+                // Back from the tell: the mailbox run is over, so the deferred work must have run already.
+                Deferrer.Log.Enqueue($"returned:{attempt}@{reader}");
+            });
+            thread.Start();
+            thread.Join();
+            if (!ExpectMsg<bool>()) continue;
+            var lines = Deferrer.Log.Where(l => l.EndsWith($"@{reader}")).ToArray();
+            Assert.Equal([$"handled:{attempt}:True@{reader}", $"after:{attempt}@{reader}", $"returned:{attempt}@{reader}"], lines);
+            return;
+        }
+        Assert.Fail("the tell never ran the mailbox on the reader thread");
+    }
 }
