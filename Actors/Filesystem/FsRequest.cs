@@ -84,6 +84,12 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     public bool OthersWaiting =>
         (Load is { } load && load.Unanswered() > 1) || (Device is IRequestQueueProbe probe && probe.RequestsWaiting());
 
+    /// <summary>True when this request came over an io_uring queue. Its reply is committed by that queue's thread (a
+    /// reply from a thread that is no device reader costs a wake-up of it), and the other CPUs' queues keep serving
+    /// while one reader waits: slow but bounded work that must not hold the mailboxes can be done on the reader thread
+    /// that runs the handler once they are let go (<see cref="Actors.Connection.InlineDispatcher.RunAfterMailboxes"/>).</summary>
+    public bool OverIoUring => Device is IoUringFuseQueue;
+
     /// <summary>The load of the connection this request came from (set by the device reader).</summary>
     internal Actors.Connection.ConnectionLoad? Load;
 

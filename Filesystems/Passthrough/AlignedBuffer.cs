@@ -32,6 +32,15 @@ internal sealed unsafe class AlignedBuffer : IDisposable
 
     public void Dispose()
     {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    // A thread's own buffer (QueueThreadIo's) is not disposed: it is freed here once its thread is gone.
+    ~AlignedBuffer() => Free();
+
+    private void Free()
+    {
         if (_buffer != null) NativeMemory.AlignedFree(_buffer);
         _buffer = null;
         _size = 0;

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
 
-// The inode/handle tables and the actor's test accessors are internal; their unit tests live in the Filesystems test project.
+// The inode/handle tables and the actor's test accessors are internal; their unit tests live in the Filesystems test
+// project. The real-mount tests read a counter or two (QueueThreadIo.Runs).
 [assembly: InternalsVisibleTo("FuseActors.Filesystems.Tests")]
+[assembly: InternalsVisibleTo("FuseActors.Integration.Tests")]

@@ -768,13 +768,17 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private bool LocalDevice(HostInode n) => _io is not null && Waits(n) == HostWaits.LocalDevice;
 
     /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
-    /// open (a reference each) until the call ends.</summary>
-    private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int done = 0)
+    /// open (a reference each) until the call ends. A READ or WRITE (<paramref name="transfer"/>) of a local device's
+    /// file that came over io_uring runs on the device reader that ran this handler instead, once the mailboxes are
+    /// let go (see <see cref="QueueThreadIo"/>): its wait is bounded, and there it costs no thread wake-up.</summary>
+    private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int done = 0, bool transfer = false)
     {
         r.Defer();
         h.Acquire();
         second?.Acquire();
-        _io!.Enqueue(new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Done = done });
+        var work = new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Done = done };
+        if (transfer && h.LocalDevice && r.OverIoUring && QueueThreadIo.TryRunAfterMailboxes(in work, Log)) return;
+        _io!.Enqueue(work);
     }
 
     protected override void Read(ReadRequest r)
@@ -808,7 +812,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                     break;
             }
         }
-        Offload(r, h, buffer: buffer, done: done);
+        Offload(r, h, buffer: buffer, done: done, transfer: true);
     }
 
     private enum CachedRead { Complete, WouldWait, Unsupported }
@@ -887,7 +891,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // device (balance_dirty_pages), which on a block device that hangs (a network block device) means the mount
         // waits too. O_DIRECT writes, which wait for the device each time, go to the pool.
         if (h.InlineIo || (h.LocalDevice && !h.Direct)) HostIo.Write(r, h, _direct, Log);
-        else Offload(r, h);
+        else Offload(r, h, transfer: true);
     }
 
     protected override void Flush(FlushRequest r)
