@@ -84,13 +84,17 @@ public sealed class InlineDispatcher : MessageDispatcher
     {
         if (t_runningAfter) return; // a Tell from such work ran a mailbox inline: the loop below takes what it added
         t_runningAfter = true;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
         try
         {
             for (int i = 0; i < t_afterCount; i++)
             {
                 var work = t_after![i];
                 t_after[i] = default;
-                work.Action(work.Argument);
+                // A throw is a bug in the work; the rest still runs (each may hold a descriptor or a request), and the
+                // first failure goes on up afterwards as it would have.
+                try { work.Action(work.Argument); }
+                catch (Exception e) { failure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
             }
         }
         finally
@@ -98,6 +102,7 @@ public sealed class InlineDispatcher : MessageDispatcher
             t_afterCount = 0;
             t_runningAfter = false;
         }
+        failure?.Throw();
     }
 
     /// <summary>Lets the calling thread (a device reader) run mailboxes of this dispatcher inline.</summary>

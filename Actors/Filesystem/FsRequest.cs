@@ -84,11 +84,19 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     public bool OthersWaiting =>
         (Load is { } load && load.Unanswered() > 1) || (Device is IRequestQueueProbe probe && probe.RequestsWaiting());
 
-    /// <summary>True when this request came over an io_uring queue. Its reply is committed by that queue's thread (a
-    /// reply from a thread that is no device reader costs a wake-up of it), and the other CPUs' queues keep serving
-    /// while one reader waits: slow but bounded work that must not hold the mailboxes can be done on the reader thread
-    /// that runs the handler once they are let go (<see cref="Actors.Connection.InlineDispatcher.RunAfterMailboxes"/>).</summary>
-    public bool OverIoUring => Device is IoUringFuseQueue;
+    /// <summary>True when this request came over an io_uring queue and the handler runs on that queue's own reader
+    /// thread, which commits the reply (from any other thread it costs a wake-up of it), while the other CPUs' queues
+    /// keep serving: slow but bounded work that must not hold the mailboxes can be done right there once they are let
+    /// go (<see cref="Actors.Connection.InlineDispatcher.RunAfterMailboxes"/>), with no thread hop at all.</summary>
+    public bool OnItsIoUringQueueThread => Device is IoUringFuseQueue q && q.OnOwnerThread;
+
+    /// <summary>On the thread of this request's io_uring queue, submits the replies given so far there (they otherwise
+    /// go with the queue's next wait): before slow work on that thread, so that answers already given do not wait for
+    /// it. Nothing elsewhere.</summary>
+    public void FlushEarlierReplies()
+    {
+        if (Device is IoUringFuseQueue q) q.Flush();
+    }
 
     /// <summary>The load of the connection this request came from (set by the device reader).</summary>
     internal Actors.Connection.ConnectionLoad? Load;

@@ -404,6 +404,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         }
     }
 
+    /// <summary>True on the thread that reads this queue (the only one that submits to its ring).</summary>
+    public bool OnOwnerThread => _ownerThread != 0 && Environment.CurrentManagedThreadId == Volatile.Read(ref _ownerThread);
+
     /// <summary>Replies are waiting to be submitted by the queue's thread.</summary>
     public bool HasPendingReplies => !_remoteCommits.IsEmpty || _localCommits.Count > 0 || (_ring?.Pending ?? 0) > 0;
 

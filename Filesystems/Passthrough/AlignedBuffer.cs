@@ -5,7 +5,8 @@ namespace FuseActors.Filesystems.Passthrough;
 /// <summary>
 /// The buffer of O_DIRECT reads and writes on host files: O_DIRECT wants the memory aligned to the host's logical
 /// block size (512 or 4096 bytes), which pooled arrays and the request buffers are not. One buffer per thread that
-/// makes such calls — the filesystem actor (for the calls it makes itself) and each of its I/O pool threads — grown
+/// makes such calls — the filesystem actor (for the calls it makes itself), each of its I/O pool threads, and each
+/// io_uring reader that runs calls itself (QueueThreadIo) — grown
 /// to the largest request seen and reused (each thread's READ or WRITE is done before its next starts), so
 /// O_DIRECT costs a copy, never an allocation per request. The offset and length stay the caller's: the host answers
 /// EINVAL to unaligned ones as it would answer the caller.
@@ -23,9 +24,10 @@ internal sealed unsafe class AlignedBuffer : IDisposable
     {
         if (size > _size)
         {
-            if (_buffer != null) NativeMemory.AlignedFree(_buffer);
-            _size = (size + Alignment - 1) & ~(Alignment - 1);
-            _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)_size, Alignment);
+            Free(); // first, so that a failed allocation leaves nothing freed behind to free again
+            int rounded = (size + Alignment - 1) & ~(Alignment - 1);
+            _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)rounded, Alignment);
+            _size = rounded;
         }
         return _buffer;
     }

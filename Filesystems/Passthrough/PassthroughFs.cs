@@ -95,7 +95,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.HandlesOpenTruncate | FilesystemCapabilities.DirectIoMmap;
     private readonly InodeTable _inodes;
     private readonly OpenHandles _handles = new();
-    /// <summary>The O_DIRECT buffer of the calls the actor makes itself (each pool thread has its own).</summary>
+    /// <summary>The O_DIRECT buffer of the calls the actor makes itself (each pool thread, and each io_uring reader that
+    /// runs calls itself, has its own).</summary>
     private readonly AlignedBuffer _direct = new();
     /// <summary>The I/O threads of the data path; null with <see cref="PassthroughOptions.IoThreads"/> = 0 (every call on the actor).</summary>
     private readonly HostIoPool? _io;
@@ -769,15 +770,16 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
     /// open (a reference each) until the call ends. A READ or WRITE (<paramref name="transfer"/>) of a local device's
-    /// file that came over io_uring runs on the device reader that ran this handler instead, once the mailboxes are
-    /// let go (see <see cref="QueueThreadIo"/>): its wait is bounded, and there it costs no thread wake-up.</summary>
+    /// file whose handler runs on the thread of the io_uring queue it came from runs on that thread instead, once the
+    /// mailboxes are let go, unless a call waits there already (see <see cref="QueueThreadIo"/>): its wait is bounded,
+    /// and there it costs no thread wake-up.</summary>
     private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int done = 0, bool transfer = false)
     {
         r.Defer();
         h.Acquire();
         second?.Acquire();
         var work = new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Done = done };
-        if (transfer && h.LocalDevice && r.OverIoUring && QueueThreadIo.TryRunAfterMailboxes(in work, Log)) return;
+        if (transfer && h.LocalDevice && r.OnItsIoUringQueueThread && QueueThreadIo.TryRunAfterMailboxes(in work, Log)) return;
         _io!.Enqueue(work);
     }
 

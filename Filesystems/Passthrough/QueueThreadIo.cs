@@ -1,3 +1,4 @@
+using System.Buffers;
 using Akka.Event;
 using FuseActors.Actors.Connection;
 using FuseActors.Engine.Protocol;
@@ -5,34 +6,79 @@ using FuseActors.Engine.Protocol;
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>
-/// Data-path host calls run on the io_uring queue thread that carried the request, once that thread has let go of
-/// the connection's and the filesystem's mailboxes (<see cref="InlineDispatcher.RunAfterMailboxes"/>), instead of on
-/// the I/O pool. Why: the reply to a request from a ring is committed by its queue's own thread, so a call on a pool
-/// thread costs two wake-ups (the pool thread's, then the queue thread's through its eventfd); measured by hand, 4 KiB
-/// O_DIRECT random reads from four jobs over io_uring cost the daemon 64-98 µs of CPU each through the pool, against
-/// passthrough_hp's 23 µs on its ring threads. Requests from callers on other CPUs come through other queues and are
-/// served meanwhile, as passthrough_hp's ring threads serve theirs; only this queue's next request waits for the call.
-/// So it is only for calls whose wait is bounded by a local device (PassthroughFs decides): a call that may wait for
-/// a server stays on the pool, where a stalled one holds a pool thread, not a CPU's queue.
-/// Per thread, in order: each deferred run takes the call queued with it.
+/// A data-path host call run on the thread of the io_uring queue that carried its request, once that thread has let
+/// go of the connection's and the filesystem's mailboxes (<see cref="InlineDispatcher.RunAfterMailboxes"/>), instead
+/// of on the I/O pool. Why: the reply to a request from a ring is committed by its queue's own thread, so a call on a
+/// pool thread costs two wake-ups (the pool thread's, then the queue thread's through its eventfd); measured by hand,
+/// 4 KiB O_DIRECT random reads from four jobs over io_uring cost the daemon 64-98 µs of CPU each through the pool,
+/// against passthrough_hp's 21-24 µs on its ring threads. Requests from callers on other CPUs come through other
+/// queues and are served meanwhile, as passthrough_hp's ring threads serve theirs.
+/// Limits, decided by the caller and here:
+/// - only calls whose wait is bounded by a local device (PassthroughFs decides): a call that may wait for a server
+///   stays on the pool, where a stalled one holds a pool thread, not a CPU's queue;
+/// - one such call per thread at a time: while one waits to run, the next goes to the pool, so the calls of a batch
+///   (an O_DIRECT read the kernel splits into several, a deep queue) still reach the device together;
+/// - replies this thread gave before are submitted first (<see cref="Actors.Filesystem.FsRequest.FlushEarlierReplies"/>),
+///   so they never wait for the call.
 /// </summary>
 internal static class QueueThreadIo
 {
-    [ThreadStatic] private static Queue<(IoWork Work, ILoggingAdapter Log)>? t_calls;
-    // The thread's O_DIRECT buffer, freed by its finalizer once the thread (a reader of a connection) is gone.
+    // The thread's call waiting to run (at most one), and its O_DIRECT buffer, freed by its finalizer once the thread (a
+    // reader of a connection) is gone.
+    [ThreadStatic] private static bool t_pending;
+    [ThreadStatic] private static IoWork t_work;
+    [ThreadStatic] private static ILoggingAdapter? t_log;
     [ThreadStatic] private static AlignedBuffer? t_aligned;
 
-    private static long s_runs;
+    private static long s_reads, s_writes;
 
-    /// <summary>Calls run this way so far, in this process (for tests).</summary>
-    public static long Runs => Interlocked.Read(ref s_runs);
+    /// <summary>READs run this way so far, in this process (for tests).</summary>
+    public static long Reads => Interlocked.Read(ref s_reads);
+    /// <summary>WRITEs run this way so far, in this process (for tests).</summary>
+    public static long Writes => Interlocked.Read(ref s_writes);
 
-    private static readonly Action<long> RunNext = static _ =>
+    private static readonly Action<long> RunPending = static _ =>
     {
-        var (work, log) = t_calls!.Dequeue();
-        Interlocked.Increment(ref s_runs);
+        if (!t_pending) return;
+        var work = t_work;
+        var log = t_log!;
+        t_work = default;
+        t_log = null;
+        t_pending = false;
+        Run(in work, log);
+    };
+
+    /// <summary>Queues <paramref name="work"/> to run on this thread after its mailbox runs; false (nothing queued)
+    /// when this thread runs no mailboxes inline or already has a call waiting.</summary>
+    public static bool TryRunAfterMailboxes(in IoWork work, ILoggingAdapter log)
+    {
+        if (t_pending) return false;
+        // Taken first, so that a deferral the dispatcher accepts always finds its call.
+        t_work = work;
+        t_log = log;
+        t_pending = true;
+        if (InlineDispatcher.RunAfterMailboxes(RunPending, 0)) return true;
+        t_work = default;
+        t_log = null;
+        t_pending = false;
+        return false;
+    }
+
+    private static void Run(in IoWork work, ILoggingAdapter log)
+    {
+        if (work.Request.IsReplied)
+        {
+            // Answered meanwhile (EIO by the filesystem actor as it stopped): a WRITE the caller was told failed must
+            // not reach the file after all. Only the references go back.
+            if (work.Buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+            work.Handle.Release();
+            work.Second?.Release();
+            return;
+        }
+        Interlocked.Increment(ref work.Request is Actors.Filesystem.ReadRequest ? ref s_reads : ref s_writes);
         try
         {
+            work.Request.FlushEarlierReplies();
             HostIo.Run(in work, t_aligned ??= new AlignedBuffer(), log);
         }
         catch (Exception e)
@@ -41,14 +87,5 @@ internal static class QueueThreadIo
             log.Error(e, "host I/O for {Request} threw; answering EIO", work.Request);
             work.Request.Fail(Errno.EIO);
         }
-    };
-
-    /// <summary>Queues <paramref name="work"/> to run on this thread after its mailbox runs; false (nothing queued)
-    /// when this thread is not running mailboxes inline.</summary>
-    public static bool TryRunAfterMailboxes(in IoWork work, ILoggingAdapter log)
-    {
-        if (!InlineDispatcher.RunAfterMailboxes(RunNext, 0)) return false;
-        (t_calls ??= new Queue<(IoWork, ILoggingAdapter)>()).Enqueue((work, log));
-        return true;
     }
 }

@@ -131,7 +131,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
             bool localDisk = (await Shell.OkAsync($"stat -f -c %T {source}")).Trim() is "ext2/ext3" or "xfs" or "btrfs" or "f2fs";
             await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false }), Uring);
             Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
-            long before = QueueThreadIo.Runs;
+            long reads = QueueThreadIo.Reads, writes = QueueThreadIo.Writes;
             await Shell.OkAsync($$"""
                 set -e
                 trap 'rm -f /tmp/fuseactors-uring-direct.$$' EXIT
@@ -140,7 +140,13 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 for p in 0 1 2 3; do dd if=big of=part$p bs=64k skip=$((p * 32)) count=32 iflag=direct status=none & done; wait
                 for p in 0 1 2 3; do dd if=/tmp/fuseactors-uring-direct.$$ bs=64k skip=$((p * 32)) count=32 status=none | cmp - part$p; done
                 """, fs.Path);
-            if (localDisk) Assert.True(QueueThreadIo.Runs - before >= 8, $"only {QueueThreadIo.Runs - before} calls ran on a ring reader");
+            // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
+            if (localDisk)
+            {
+                reads = QueueThreadIo.Reads - reads;
+                writes = QueueThreadIo.Writes - writes;
+                Assert.True(writes >= 4 && reads >= 1, $"ran on a ring reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
+            }
         }
         finally
         {
