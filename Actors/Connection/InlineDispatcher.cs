@@ -69,7 +69,8 @@ public sealed class InlineDispatcher : MessageDispatcher
     /// it is slow and nothing waits for it (PassthroughFs closes forgotten nodes' descriptors there: an unlinked
     /// file's last close deletes it on the host). Requests other readers bring meanwhile are served by them.
     /// Returns false, doing nothing, when not called from inside such a run (a handler the thread pool runs): the
-    /// caller then does the work itself. No allocation for a static <paramref name="action"/>; it must not throw.
+    /// caller then does the work itself. No allocation for a static <paramref name="action"/>. It must not throw: one
+    /// that does still lets the others run, and the first exception then goes on up the reader (which ends its queue).
     /// </summary>
     public static bool RunAfterMailboxes(Action<long> action, long argument)
     {

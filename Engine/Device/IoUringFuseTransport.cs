@@ -372,7 +372,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         }
     }
 
-    /// <summary>Submits the replies written so far without waiting (the reader calls it while it waits for credit).</summary>
+    /// <summary>Submits the replies written so far without waiting, on the queue's own thread (nothing elsewhere): the
+    /// reader calls it while it waits for credit, and before slow work it does itself (FsRequest.FlushEarlierReplies).</summary>
     public void Flush()
     {
         if (_ring is null || Environment.CurrentManagedThreadId != _ownerThread) return;

@@ -128,7 +128,9 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     // The pool stops before FilesystemActor answers EIO for the requests still deferred (in AroundPostStop and
-    // AroundPreRestart): calls just finishing then answer themselves, and are done with their WRITE buffers.
+    // AroundPreRestart): calls just finishing then answer themselves, and are done with their WRITE buffers. A call an
+    // io_uring reader runs itself (QueueThreadIo) is not waited for: one not started yet sees its request answered and
+    // skips the host call; one under way answers late (dropped), and its WRITE buffer, orphaned, goes to the GC.
     private void StopIo() => _io?.Stop(TimeSpan.FromSeconds(1));
 
     public override void AroundPostStop()

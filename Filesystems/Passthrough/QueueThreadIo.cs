@@ -68,9 +68,12 @@ internal static class QueueThreadIo
     {
         if (work.Request.IsReplied)
         {
-            // Answered meanwhile (EIO by the filesystem actor as it stopped): a WRITE the caller was told failed must
-            // not reach the file after all. Only the references go back.
+            // Answered meanwhile (EIO by the filesystem actor as it stopped, or by the engine after a timeout or an
+            // interrupt): a WRITE the caller was told failed must not reach the file after all. The filesystem's own
+            // answer still goes out (EIO; nothing if the filesystem answered already): after the engine's, that late
+            // answer is what ends the request on the connection's side, as a pool call's answer would.
             if (work.Buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+            work.Request.Fail(Errno.EIO);
             work.Handle.Release();
             work.Second?.Release();
             return;
@@ -79,6 +82,14 @@ internal static class QueueThreadIo
         try
         {
             work.Request.FlushEarlierReplies();
+        }
+        catch (Exception e)
+        {
+            // Those replies then go with the ring's next wait; the call itself still runs (and releases its references).
+            log.Error(e, "submitting earlier replies before {Request} threw", work.Request);
+        }
+        try
+        {
             HostIo.Run(in work, t_aligned ??= new AlignedBuffer(), log);
         }
         catch (Exception e)

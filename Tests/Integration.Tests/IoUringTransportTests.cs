@@ -122,9 +122,10 @@ public sealed class IoUringTransportTests(UringEnabled _)
     [UringFact]
     public async Task Direct_reads_and_writes_of_a_local_disk_file_run_on_the_ring_readers_and_arrive_whole()
     {
-        // A passthrough READ or WRITE that must wait for a local device (O_DIRECT, several callers at once) runs on the
-        // reader thread that carried it once the mailboxes are let go, not on the I/O pool: no thread hop before its
-        // commit. Data written and read that way, by several processes at once, is exact.
+        // A passthrough READ or WRITE that must wait for a local device (O_DIRECT writes, reads that miss the host's
+        // page cache, O_DIRECT reads while others wait) runs on the reader thread of its ring once the mailboxes are let
+        // go, not on the I/O pool: no thread hop before its commit. Data written and read so, by several processes at
+        // once, is exact.
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
@@ -139,6 +140,9 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 dd if=/tmp/fuseactors-uring-direct.$$ of=big bs=1M oflag=direct status=none && cmp big {{source}}/big
                 for p in 0 1 2 3; do dd if=big of=part$p bs=64k skip=$((p * 32)) count=32 iflag=direct status=none & done; wait
                 for p in 0 1 2 3; do dd if=/tmp/fuseactors-uring-direct.$$ bs=64k skip=$((p * 32)) count=32 status=none | cmp - part$p; done
+                # Nothing cached on either side: each buffered READ then misses the host's page cache and has to wait.
+                echo 3 > /proc/sys/vm/drop_caches
+                cat big > copy && cmp copy /tmp/fuseactors-uring-direct.$$
                 """, fs.Path);
             // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
             if (localDisk)
