@@ -376,7 +376,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     /// reader calls it while it waits for credit, and before slow work it does itself (FsRequest.FlushEarlierReplies).</summary>
     public void Flush()
     {
-        if (_ring is null || Environment.CurrentManagedThreadId != _ownerThread) return;
+        if (_ring is null || !OnOwnerThread) return;
         if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return;
         try
         {
@@ -393,7 +393,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     /// count as one). Asked only on the queue's own thread, which is where a handler runs inline; elsewhere false.</summary>
     public bool RequestsWaiting()
     {
-        if (_ring is null || Environment.CurrentManagedThreadId != _ownerThread) return false;
+        if (_ring is null || !OnOwnerThread) return false;
         if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return false;
         try
         {

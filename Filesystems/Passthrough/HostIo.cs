@@ -36,6 +36,31 @@ internal struct IoWork
 /// </summary>
 internal static unsafe class HostIo
 {
+    /// <summary>As <see cref="Run"/>, for the threads that run queued calls (the pool's, a ring reader's): a throw is a
+    /// bug, not a host error (those are errnos), so it is logged and the request answered EIO, and the thread goes on.</summary>
+    public static void RunOrAnswerEio(in IoWork w, AlignedBuffer aligned, ILoggingAdapter log)
+    {
+        try
+        {
+            Run(in w, aligned, log);
+        }
+        catch (Exception e)
+        {
+            log.Error(e, "host I/O for {Request} threw; answering EIO", w.Request);
+            w.Request.Fail(Errno.EIO);
+        }
+    }
+
+    /// <summary>A queued call that will not run: its request is answered EIO (nothing if it was answered already), its
+    /// READ buffer goes back to the pool and the references the actor took for it are dropped.</summary>
+    public static void Abandon(in IoWork w)
+    {
+        if (w.Buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+        w.Request.Fail(Errno.EIO);
+        w.Handle.Release();
+        w.Second?.Release();
+    }
+
     /// <summary>Runs a queued call (on a pool thread or a ring reader) and drops the references the actor took for it.</summary>
     public static void Run(in IoWork w, AlignedBuffer aligned, ILoggingAdapter log)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Akka.Event;
-using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Filesystems.Passthrough;
 
@@ -79,7 +78,7 @@ internal sealed class HostIoPool
             }
         }
         // Answers (which may run the connection's mailbox on this thread) only outside the lock.
-        if (stopped) Abandon(in work);
+        if (stopped) HostIo.Abandon(in work);
         else if (wake is not null) wake.Wake.Set();
         else if (start) Start();
     }
@@ -126,13 +125,7 @@ internal sealed class HostIoPool
             try
             {
                 t_inCallOf = this;
-                HostIo.Run(in work, aligned, _log);
-            }
-            catch (Exception e)
-            {
-                // A bug, not a host error (those are errnos): answer EIO and keep the thread.
-                _log.Error(e, "host I/O for {Request} threw; answering EIO", work.Request);
-                work.Request.Fail(Errno.EIO);
+                HostIo.RunOrAnswerEio(in work, aligned, _log);
             }
             finally
             {
@@ -165,19 +158,11 @@ internal sealed class HostIoPool
             _idleCount = 0;
         }
         foreach (var w in idle) w.Wake.Set();
-        foreach (var work in queued) Abandon(in work);
+        foreach (var work in queued) HostIo.Abandon(in work);
         int self = t_inCallOf == this ? 1 : 0;
         var clock = Stopwatch.StartNew();
         while (Volatile.Read(ref _running) > self && clock.Elapsed < wait) Thread.Sleep(1);
         if (Volatile.Read(ref _running) > self)
             _log.Warning("{Count} host I/O call(s) still running as the passthrough filesystem stops; their requests are answered EIO", Volatile.Read(ref _running) - self);
-    }
-
-    private static void Abandon(in IoWork work)
-    {
-        if (work.Buffer is { } b) System.Buffers.ArrayPool<byte>.Shared.Return(b);
-        work.Request.Fail(Errno.EIO);
-        work.Handle.Release();
-        work.Second?.Release();
     }
 }

@@ -1,7 +1,5 @@
-using System.Buffers;
 using Akka.Event;
 using FuseActors.Actors.Connection;
-using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Filesystems.Passthrough;
 
@@ -72,10 +70,7 @@ internal static class QueueThreadIo
             // interrupt): a WRITE the caller was told failed must not reach the file after all. The filesystem's own
             // answer still goes out (EIO; nothing if the filesystem answered already): after the engine's, that late
             // answer is what ends the request on the connection's side, as a pool call's answer would.
-            if (work.Buffer is { } b) ArrayPool<byte>.Shared.Return(b);
-            work.Request.Fail(Errno.EIO);
-            work.Handle.Release();
-            work.Second?.Release();
+            HostIo.Abandon(in work);
             return;
         }
         Interlocked.Increment(ref work.Request is Actors.Filesystem.ReadRequest ? ref s_reads : ref s_writes);
@@ -88,15 +83,6 @@ internal static class QueueThreadIo
             // Those replies then go with the ring's next wait; the call itself still runs (and releases its references).
             log.Error(e, "submitting earlier replies before {Request} threw", work.Request);
         }
-        try
-        {
-            HostIo.Run(in work, t_aligned ??= new AlignedBuffer(), log);
-        }
-        catch (Exception e)
-        {
-            // A bug, not a host error (those are errnos): answer EIO, and the thread goes on reading its queue.
-            log.Error(e, "host I/O for {Request} threw; answering EIO", work.Request);
-            work.Request.Fail(Errno.EIO);
-        }
+        HostIo.RunOrAnswerEio(in work, t_aligned ??= new AlignedBuffer(), log);
     }
 }
