@@ -80,7 +80,7 @@ public sealed class DeviceReader
                     if (_stopping) { _credit.Release(); break; }
                     _inRead = 1;
                 }
-                int n = _device.Read(buffer);
+                int n = _device.Read(_pool.ReadSpan(buffer));
                 _inRead = 0;
                 if (n < 0)
                 {
@@ -105,7 +105,7 @@ public sealed class DeviceReader
                     }
                 }
                 Volatile.Write(ref _requestsRead, _requestsRead + 1);
-                var request = RequestFactory.Parse(buffer, n, _protocol, out bool tookBuffer);
+                var request = RequestFactory.Parse(buffer, RequestBufferPool.ReadStart(buffer), n, _protocol, out bool tookBuffer);
                 request.Device = _device;
                 request.Load = _load;
                 request.Protocol = _protocol;

@@ -12,10 +12,14 @@ internal struct RequestFactory : IRequestFactory<FsRequest>
 {
     /// <summary>Parses one request read into <paramref name="buffer"/>. When the result is a WRITE it keeps
     /// <paramref name="buffer"/> (<paramref name="tookBuffer"/> = true): the caller must read into a new one.</summary>
-    public static FsRequest Parse(byte[] buffer, int length, NegotiatedProtocol protocol, out bool tookBuffer)
+    public static FsRequest Parse(byte[] buffer, int length, NegotiatedProtocol protocol, out bool tookBuffer) =>
+        Parse(buffer, 0, length, protocol, out tookBuffer);
+
+    /// <summary>As above, for a request read at <paramref name="start"/> in <paramref name="buffer"/>.</summary>
+    public static FsRequest Parse(byte[] buffer, int start, int length, NegotiatedProtocol protocol, out bool tookBuffer)
     {
         var f = new RequestFactory();
-        return RequestParser.Parse<RequestFactory, FsRequest>(ref f, buffer, length, protocol, out tookBuffer);
+        return RequestParser.Parse<RequestFactory, FsRequest>(ref f, buffer, start, length, protocol, out tookBuffer);
     }
 
     public FsRequest Lookup(in FuseInHeader h, in LookupArgs a) => new LookupRequest { Header = h, Args = a };

@@ -17,11 +17,16 @@ public static class RequestParser
     /// EINVAL. When the result is a WRITE its data points into <paramref name="buffer"/> (<paramref name="tookBuffer"/>
     /// = true): the caller hands the buffer on with the request and reads the next one into a new buffer.</summary>
     public static T Parse<TFactory, T>(ref TFactory f, byte[] buffer, int length, NegotiatedProtocol protocol, out bool tookBuffer)
+        where TFactory : struct, IRequestFactory<T> where T : class =>
+        Parse<TFactory, T>(ref f, buffer, 0, length, protocol, out tookBuffer);
+
+    /// <summary>As above, for a request read at <paramref name="start"/> in <paramref name="buffer"/>.</summary>
+    public static T Parse<TFactory, T>(ref TFactory f, byte[] buffer, int start, int length, NegotiatedProtocol protocol, out bool tookBuffer)
         where TFactory : struct, IRequestFactory<T> where T : class
     {
         tookBuffer = false;
         int headerSize = Unsafe.SizeOf<FuseInHeader>();
-        var msg = buffer.AsSpan(0, length);
+        var msg = buffer.AsSpan(start, length);
         if (length < headerSize)
             return f.Malformed(default, $"request of {length} bytes is shorter than its header");
         var h = Read<FuseInHeader>(msg);
@@ -56,7 +61,7 @@ public static class RequestParser
             Opcode.Open or Opcode.OpenDir => Open<TFactory, T>(ref f, h, body),
             Opcode.Read => Read<TFactory, T>(ref f, h, body),
             Opcode.ReadDir or Opcode.ReadDirPlus => ReadDir<TFactory, T>(ref f, h, body),
-            Opcode.Write => Write<TFactory, T>(ref f, h, body, buffer, out tookBuffer),
+            Opcode.Write => Write<TFactory, T>(ref f, h, body, buffer, start, out tookBuffer),
             Opcode.StatFs => f.StatFs(h),
             Opcode.Release or Opcode.ReleaseDir => Release<TFactory, T>(ref f, h, body),
             Opcode.Fsync or Opcode.FsyncDir => Fsync<TFactory, T>(ref f, h, body),
@@ -213,7 +218,7 @@ public static class RequestParser
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static T? Write<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body, byte[] buffer, out bool tookBuffer)
+    private static T? Write<TFactory, T>(ref TFactory f, in FuseInHeader h, ReadOnlySpan<byte> body, byte[] buffer, int start, out bool tookBuffer)
         where TFactory : struct, IRequestFactory<T> where T : class
     {
         tookBuffer = false;
@@ -225,7 +230,7 @@ public static class RequestParser
         return f.Write(h, new WriteArgs
         {
             Fh = w.Fh, Offset = w.Offset, WriteFlags = (WriteFlags)w.WriteFlags, LockOwner = w.LockOwner, Flags = (OpenFlags)w.Flags,
-            Data = buffer.AsMemory(Unsafe.SizeOf<FuseInHeader>() + fixedSize, (int)w.Size),
+            Data = buffer.AsMemory(start + Unsafe.SizeOf<FuseInHeader>() + fixedSize, (int)w.Size),
         });
     }
 

@@ -151,23 +151,32 @@ internal static unsafe class HostIo
         r.ReplyPooled(buffer, done);
     }
 
+    /// <summary>The memory alignment an O_DIRECT write's buffer gets from us (a page: any device's logical block fits).</summary>
+    private const nuint DirectIoAlignment = AlignedBuffer.Alignment;
+
+    private static long s_alignedCopies;
+
+    /// <summary>O_DIRECT WRITEs whose data had to be copied into an aligned buffer first (its memory was not page-aligned).</summary>
+    internal static long AlignedCopies => Interlocked.Read(ref s_alignedCopies);
+
     public static void Write(WriteRequest r, OpenHandle h, AlignedBuffer aligned, ILoggingAdapter log)
     {
         var data = r.Data.Span;
         int done = 0;
-        byte* a = null;
-        if (h.Direct)
-        {
-            // O_DIRECT on the host: the data goes out from the aligned buffer (the request's own is not aligned).
-            a = aligned.Get(data.Length);
-            data.CopyTo(new Span<byte>(a, data.Length));
-        }
         // A write from the kernel's page cache (writeback cache, a shared mapping's dirty pages) has its place in the
         // file: an O_APPEND host descriptor (the caller's open had O_APPEND) would put it at the end instead.
         bool fromCache = (r.WriteFlags & WriteFlags.Cache) != 0;
         fixed (byte* pinned = data)
         {
-            byte* p = a != null ? a : pinned;
+            byte* p = pinned;
+            if (h.Direct && ((nuint)pinned & (DirectIoAlignment - 1)) != 0)
+            {
+                // O_DIRECT on the host wants an aligned buffer. The engine reads a WRITE so that its data starts on a
+                // page boundary (RequestBufferPool.ReadStart), so this copy is for other callers (a virtual device's).
+                p = aligned.Get(data.Length);
+                data.CopyTo(new Span<byte>(p, data.Length));
+                Interlocked.Increment(ref s_alignedCopies);
+            }
             int fd = h.Fd;
             while (done < data.Length)
             {
