@@ -348,14 +348,10 @@ public sealed class ReadRequest : FsRequest
 
     /// <summary>Answers with the first <paramref name="length"/> bytes of a buffer rented from <see cref="ArrayPool{T}.Shared"/>;
     /// the engine returns it to the pool after the write.</summary>
-    public bool ReplyPooled(byte[] rented, int length) => ReplyPooled(rented, 0, length);
-
-    /// <summary>As <see cref="ReplyPooled(byte[], int)"/>, with the data at <paramref name="start"/> in the buffer (a
-    /// read into an aligned part of it).</summary>
-    public bool ReplyPooled(byte[] rented, int start, int length)
+    public bool ReplyPooled(byte[] rented, int length)
     {
         _pooled = rented;
-        _data = rented.AsMemory(start, length);
+        _data = rented.AsMemory(0, length);
         return Complete();
     }
 

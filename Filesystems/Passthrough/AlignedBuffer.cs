@@ -3,10 +3,8 @@ using System.Runtime.InteropServices;
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>
-/// The bounce buffer of O_DIRECT writes whose data is not page-aligned: O_DIRECT wants the memory aligned to the host's
-/// logical block size (512 or 4096 bytes). The engine's own reads put a WRITE's data on a page boundary and an O_DIRECT
-/// READ lands in an aligned part of its reply buffer, so this is for WRITEs from elsewhere (a virtual device's
-/// requests). One buffer per thread that
+/// The buffer of O_DIRECT reads and writes on host files: O_DIRECT wants the memory aligned to the host's logical
+/// block size (512 or 4096 bytes), which pooled arrays and the request buffers are not. One buffer per thread that
 /// makes such calls — the filesystem actor (for the calls it makes itself), each of its I/O pool threads, and each
 /// io_uring reader that runs calls itself (QueueThreadIo) — grown
 /// to the largest request seen and reused (each thread's READ or WRITE is done before its next starts), so

@@ -21,10 +21,9 @@ internal struct IoWork
     public OpenHandle Handle;
     /// <summary>COPY_FILE_RANGE's output handle; null otherwise.</summary>
     public OpenHandle? Second;
-    /// <summary>READ: the rented reply buffer holding <see cref="Done"/> bytes already read without waiting, from
-    /// <see cref="Start"/> on; null when nothing was read yet.</summary>
+    /// <summary>READ: the rented reply buffer holding <see cref="Done"/> bytes already read without waiting; null when
+    /// nothing was read yet.</summary>
     public byte[]? Buffer;
-    public int Start;
     public int Done;
 }
 
@@ -77,7 +76,7 @@ internal static unsafe class HostIo
             }
             switch (r)
             {
-                case ReadRequest q: Read(q, w.Handle, w.Buffer, w.Start, w.Done); break;
+                case ReadRequest q: Read(q, w.Handle, w.Buffer, w.Done, aligned); break;
                 case WriteRequest q: Write(q, w.Handle, aligned, log); break;
                 case FlushRequest q: Flush(q, w.Handle); break;
                 case FsyncRequest q: Fsync(q, w.Handle); break;
@@ -96,51 +95,41 @@ internal static unsafe class HostIo
 
     /// <summary>
     /// READ with waiting allowed: continues after the <paramref name="done"/> bytes already in
-    /// <paramref name="buffer"/> (from <paramref name="start"/> on) until the request is full or the host says end of
-    /// file. A reply shorter than asked means end of file to the kernel (it may even shrink its idea of the file's
-    /// size), so a short host read is read on from where it stopped, and an error after some bytes fails the request
-    /// rather than answer them short.
+    /// <paramref name="buffer"/> until the request is full or the host says end of file. A reply shorter than asked
+    /// means end of file to the kernel (it may even shrink its idea of the file's size), so a short host read is read
+    /// on from where it stopped, and an error after some bytes fails the request rather than answer them short.
     /// </summary>
-    public static void Read(ReadRequest r, OpenHandle h, byte[]? buffer, int start, int done)
+    public static void Read(ReadRequest r, OpenHandle h, byte[]? buffer, int done, AlignedBuffer aligned)
     {
         int size = (int)r.Size;
         long offset = (long)r.Offset;
+        buffer ??= ArrayPool<byte>.Shared.Rent(size);
         var error = Errno.Ok;
         bool finished = false;
         nint n;
         if (h.Direct && done == 0)
         {
-            // O_DIRECT on the host: the read lands in an aligned part of the reply buffer itself. A short O_DIRECT read
-            // is usually end of file, but a host that serves O_DIRECT from its page cache (ext4 data=journal, inline
-            // data, btrfs compressed extents) may stop short too: the buffered twin goes on and says which (0: end of
-            // file).
-            if (buffer is not null && buffer.Length < DirectReadBufferSize(size))
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-                buffer = null;
-            }
-            buffer ??= ArrayPool<byte>.Shared.Rent(DirectReadBufferSize(size));
-            fixed (byte* b = buffer)
-            {
-                start = AlignedStart(b);
-                do n = pread(h.Fd, b + start, (nuint)size, offset);
-                while (n < 0 && LastError() == Errno.EINTR);
-            }
+            // O_DIRECT on the host: the read lands in the aligned buffer, then goes out in the pooled one. A short
+            // O_DIRECT read is usually end of file, but a host that serves O_DIRECT from its page cache (ext4
+            // data=journal, inline data, btrfs compressed extents) may stop short too: the buffered twin goes on and
+            // says which (0: end of file).
+            byte* a = aligned.Get(size);
+            do n = pread(h.Fd, a, (nuint)size, offset);
+            while (n < 0 && LastError() == Errno.EINTR);
             if (n >= 0)
             {
+                new ReadOnlySpan<byte>(a, (int)n).CopyTo(buffer);
                 done = (int)n;
                 finished = n == 0 || n == size;
             }
             else if (LastError() is var e && e != Errno.EINVAL) error = e;
-            // EINVAL: not aligned for O_DIRECT (the file's offset or size): the buffered twin below reads it.
+            // EINVAL: not aligned for O_DIRECT: the buffered twin below reads it.
         }
-        buffer ??= ArrayPool<byte>.Shared.Rent(size);
         if (!finished && error == Errno.Ok)
         {
             int fd = h.Direct ? h.BufferedFd : h.Fd;
-            fixed (byte* b = buffer)
+            fixed (byte* p = buffer)
             {
-                byte* p = b + start;
                 while (done < size)
                 {
                     n = pread(fd, p + done, (nuint)(size - done), offset + done);
@@ -159,16 +148,8 @@ internal static unsafe class HostIo
         // False: the engine answered first (timeout, interrupt grace; this late reply goes to the connection, which
         // returns the buffer), or the actor stopped and answered EIO (the buffer is then the GC's: ArrayPool.Shared
         // does not need its arrays back).
-        r.ReplyPooled(buffer, start, done);
+        r.ReplyPooled(buffer, done);
     }
-
-    /// <summary>The size to rent for an O_DIRECT read of <paramref name="size"/> bytes: a page more, so that an aligned
-    /// part of the buffer holds it (<see cref="AlignedStart"/>) and the read needs no aligned buffer of its own and no
-    /// copy out of it.</summary>
-    public static int DirectReadBufferSize(int size) => size + (int)DirectIoAlignment;
-
-    /// <summary>Where the first page-aligned byte of the (pinned, for the call) buffer at <paramref name="b"/> is.</summary>
-    public static int AlignedStart(byte* b) => (int)((DirectIoAlignment - ((nuint)b & (DirectIoAlignment - 1))) & (DirectIoAlignment - 1));
 
     /// <summary>The memory alignment an O_DIRECT write's buffer gets from us (a page: any device's logical block fits).</summary>
     private const nuint DirectIoAlignment = AlignedBuffer.Alignment;

@@ -775,12 +775,12 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// file whose handler runs on the thread of the io_uring queue it came from runs on that thread instead, once the
     /// mailboxes are let go, unless a call waits there already (see <see cref="QueueThreadIo"/>): its wait is bounded,
     /// and there it costs no thread wake-up.</summary>
-    private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int start = 0, int done = 0, bool transfer = false)
+    private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int done = 0, bool transfer = false)
     {
         r.Defer();
         h.Acquire();
         second?.Acquire();
-        var work = new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Start = start, Done = done };
+        var work = new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Done = done };
         if (transfer && h.LocalDevice && r.OnItsIoUringQueueThread && QueueThreadIo.TryRunAfterMailboxes(in work, Log)) return;
         _io!.Enqueue(work);
     }
@@ -792,31 +792,31 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (r.Offset > long.MaxValue) { r.Fail(Errno.EINVAL); return; }
         if (h.InlineIo)
         {
-            HostIo.Read(r, h, null, 0, 0);
+            HostIo.Read(r, h, null, 0, _direct);
             return;
         }
         byte[]? buffer = null;
-        int start = 0, done = 0;
+        int done = 0;
         // An O_DIRECT read with RWF_NOWAIT still waits for the device (see ReadDirectNoWait), on this thread: while other
         // requests wait for it, such a read goes to the pool so that reads of several callers reach the device together.
         if (!h.NoWaitUnsupported && !(h.Direct && r.OthersWaiting))
         {
             // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
-            buffer = ArrayPool<byte>.Shared.Rent(h.Direct ? HostIo.DirectReadBufferSize((int)r.Size) : (int)r.Size);
+            buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
             var result = h.Direct
-                ? ReadDirectNoWait(h, buffer, (int)r.Size, (long)r.Offset, out start, ref done)
+                ? ReadDirectNoWait(h, _direct, buffer, (int)r.Size, (long)r.Offset, ref done)
                 : ReadCached(h.Fd, buffer, (int)r.Size, (long)r.Offset, ref done);
             switch (result)
             {
                 case CachedRead.Complete:
-                    r.ReplyPooled(buffer, start, done);
+                    r.ReplyPooled(buffer, done);
                     return;
                 case CachedRead.Unsupported:
                     h.NoWaitUnsupported = true;
                     break;
             }
         }
-        Offload(r, h, buffer: buffer, start: start, done: done, transfer: true);
+        Offload(r, h, buffer: buffer, done: done, transfer: true);
     }
 
     private enum CachedRead { Complete, WouldWait, Unsupported }
@@ -830,15 +830,10 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// RWF_NOWAIT: tmpfs, FUSE, NFS) is <see cref="CachedRead.Unsupported"/>. Any other error is left to the pool's
     /// blocking read, which answers it.
     /// </summary>
-    private static CachedRead ReadCached(int fd, byte[] buffer, int size, long offset, ref int done) =>
-        ReadCached(fd, buffer, 0, size, offset, ref done);
-
-    /// <summary>As above, with the request's data from <paramref name="start"/> in <paramref name="buffer"/>.</summary>
-    private static CachedRead ReadCached(int fd, byte[] buffer, int start, int size, long offset, ref int done)
+    private static CachedRead ReadCached(int fd, byte[] buffer, int size, long offset, ref int done)
     {
-        fixed (byte* b = buffer)
+        fixed (byte* p = buffer)
         {
-            byte* p = b + start;
             Iovec iov;
             while (done < size)
             {
@@ -871,24 +866,20 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// what is cached. The rest is read from the buffered twin, page cache only as well, until it says end of file;
     /// what would wait goes to the pool, which goes on from there.
     /// </summary>
-    private static CachedRead ReadDirectNoWait(OpenHandle h, byte[] buffer, int size, long offset, out int start, ref int done)
+    private static CachedRead ReadDirectNoWait(OpenHandle h, AlignedBuffer aligned, byte[] buffer, int size, long offset, ref int done)
     {
-        // Into an aligned part of the reply buffer (rented a page larger: HostIo.DirectReadBufferSize), as O_DIRECT
-        // wants, so nothing is copied after the read.
+        byte* a = aligned.Get(size);
+        Iovec iov;
+        iov.Base = a;
+        iov.Length = (nuint)size;
         nint n;
-        fixed (byte* b = buffer)
-        {
-            start = HostIo.AlignedStart(b);
-            Iovec iov;
-            iov.Base = b + start;
-            iov.Length = (nuint)size;
-            do n = preadv2(h.Fd, &iov, 1, offset, RWF_NOWAIT);
-            while (n < 0 && LastError() == Errno.EINTR);
-        }
+        do n = preadv2(h.Fd, &iov, 1, offset, RWF_NOWAIT);
+        while (n < 0 && LastError() == Errno.EINTR);
         if (n < 0) return LastError() == Errno.EOPNOTSUPP ? CachedRead.Unsupported : CachedRead.WouldWait;
+        new ReadOnlySpan<byte>(a, (int)n).CopyTo(buffer);
         done = (int)n;
         if (n == 0 || n == size) return CachedRead.Complete;
-        return ReadCached(h.BufferedFd, buffer, start, size, offset, ref done) == CachedRead.Complete ? CachedRead.Complete : CachedRead.WouldWait;
+        return ReadCached(h.BufferedFd, buffer, size, offset, ref done) == CachedRead.Complete ? CachedRead.Complete : CachedRead.WouldWait;
     }
 
     protected override void Write(WriteRequest r)

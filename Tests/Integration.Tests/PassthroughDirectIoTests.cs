@@ -5,10 +5,10 @@ namespace FuseActors.Integration.Tests;
 
 /// <summary>
 /// O_DIRECT through plain passthrough (every read and write through the daemon): the host file is opened O_DIRECT as
-/// the caller asked, so its I/O bypasses the host's page cache too; a READ lands in an aligned part of its reply
-/// buffer, a WRITE goes out from the request's own (the engine reads it so that its data starts on a page boundary);
-/// and what the host cannot take with O_DIRECT (unaligned I/O, the kernel's writeback of a last partial page through
-/// the handle) still lands, through a buffered twin of the descriptor.
+/// the caller asked, so its I/O bypasses the host's page cache too; a READ goes through an aligned buffer, a WRITE from
+/// the request's own buffer (the engine reads it so that its data starts on a page boundary); and what the host cannot
+/// take with O_DIRECT (unaligned I/O, the kernel's writeback of a last partial page through the handle) still lands,
+/// through a buffered twin of the descriptor.
 /// </summary>
 public sealed class PassthroughDirectIoTests : IDisposable
 {
