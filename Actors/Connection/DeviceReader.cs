@@ -80,7 +80,8 @@ public sealed class DeviceReader
                     if (_stopping) { _credit.Release(); break; }
                     _inRead = 1;
                 }
-                int n = _device.Read(_pool.ReadSpan(buffer));
+                int start = RequestBufferPool.ReadStart(buffer);
+                int n = _device.Read(_pool.ReadSpan(buffer, start));
                 _inRead = 0;
                 if (n < 0)
                 {
@@ -105,7 +106,7 @@ public sealed class DeviceReader
                     }
                 }
                 Volatile.Write(ref _requestsRead, _requestsRead + 1);
-                var request = RequestFactory.Parse(buffer, RequestBufferPool.ReadStart(buffer), n, _protocol, out bool tookBuffer);
+                var request = RequestFactory.Parse(buffer, start, n, _protocol, out bool tookBuffer);
                 request.Device = _device;
                 request.Load = _load;
                 request.Protocol = _protocol;

@@ -39,6 +39,8 @@ public sealed class RequestBufferPool(int bufferSize, int maxRetained)
         return GC.AllocateUninitializedArray<byte>(ArrayLength, pinned: true);
     }
 
+    /// <summary>Takes back a buffer of <see cref="Rent"/>'s (only those: <see cref="ReadStart"/> is right for pinned
+    /// arrays alone); an array of another length is left to the GC.</summary>
     public void Return(byte[] buffer)
     {
         if (buffer.Length != ArrayLength) return;
@@ -52,12 +54,14 @@ public sealed class RequestBufferPool(int bufferSize, int maxRetained)
 
     /// <summary>The offset in <paramref name="buffer"/> (one of <see cref="Rent"/>'s) to read a request at: a WRITE read
     /// there has its data on a page boundary.</summary>
-    public static unsafe int ReadStart(byte[] buffer)
-    {
-        nuint address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
-        return (int)((PageSize - (address + WriteDataOffset) % PageSize) % PageSize);
-    }
+    public static unsafe int ReadStart(byte[] buffer) =>
+        ReadStart((nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)));
 
-    /// <summary>The span of <paramref name="buffer"/> a request is read into.</summary>
-    public Span<byte> ReadSpan(byte[] buffer) => buffer.AsSpan(ReadStart(buffer), BufferSize);
+    /// <summary>The offset from <paramref name="address"/> (an array's first byte) at which a WRITE's data falls on a
+    /// page: 0 to a page less one, so a read of <see cref="BufferSize"/> from there stays inside the array.</summary>
+    public static int ReadStart(nuint address) => (int)((PageSize - (address + WriteDataOffset) % PageSize) % PageSize);
+
+    /// <summary>The span of <paramref name="buffer"/> a request is read into, from <paramref name="start"/>
+    /// (<see cref="ReadStart(byte[])"/>).</summary>
+    public Span<byte> ReadSpan(byte[] buffer, int start) => buffer.AsSpan(start, BufferSize);
 }

@@ -171,8 +171,9 @@ internal static unsafe class HostIo
             byte* p = pinned;
             if (h.Direct && ((nuint)pinned & (DirectIoAlignment - 1)) != 0)
             {
-                // O_DIRECT on the host wants an aligned buffer. The engine reads a WRITE so that its data starts on a
-                // page boundary (RequestBufferPool.ReadStart), so this copy is for other callers (a virtual device's).
+                // O_DIRECT on the host wants an aligned buffer. The engine reads every WRITE (from /dev/fuse, io_uring or
+                // a virtual device) so that its data starts on a page boundary (RequestBufferPool.ReadStart), so this
+                // copy is for requests built elsewhere (by hand, as the unit-test kit does).
                 p = aligned.Get(data.Length);
                 data.CopyTo(new Span<byte>(p, data.Length));
                 Interlocked.Increment(ref s_alignedCopies);

@@ -19,11 +19,13 @@ public sealed class RequestBufferPoolTests
     [Fact]
     public unsafe void A_WRITE_read_at_the_pools_offset_has_its_data_on_a_page_boundary_and_parses_whole()
     {
-        var pool = new RequestBufferPool(1024 * 1024 + Page, 4);
-        for (int attempt = 0; attempt < 8; attempt++)   // several arrays: their addresses differ, the offset with them
+        var pool = new RequestBufferPool(1024 * 1024 + Page, 8);
+        var buffers = new byte[8][];
+        for (int i = 0; i < buffers.Length; i++) buffers[i] = pool.Rent();   // eight arrays at once, at their own addresses
+        foreach (var buffer in buffers)
         {
-            var buffer = pool.Rent();
-            var span = pool.ReadSpan(buffer);
+            int start = RequestBufferPool.ReadStart(buffer);
+            var span = pool.ReadSpan(buffer, start);
             Assert.Equal(pool.BufferSize, span.Length);
 
             int payload = 3 * Page;
@@ -36,7 +38,7 @@ public sealed class RequestBufferPoolTests
             BinaryPrimitives.WriteUInt32LittleEndian(span[(FuseConstants.InHeaderSize + 16)..], (uint)payload);
             for (int i = 0; i < payload; i++) span[RequestBufferPool.WriteDataOffset + i] = (byte)(i * 7);
 
-            var r = Assert.IsType<WriteRequest>(RequestFactory.Parse(buffer, RequestBufferPool.ReadStart(buffer), length, new NegotiatedProtocol(), out bool took));
+            var r = Assert.IsType<WriteRequest>(RequestFactory.Parse(buffer, start, length, new NegotiatedProtocol(), out bool took));
             Assert.True(took);
             Assert.Same(buffer, r.Buffer);
             Assert.Equal(0x77ul, r.Header.Unique);
@@ -46,7 +48,20 @@ public sealed class RequestBufferPoolTests
             for (int i = 0; i < payload; i++) Assert.Equal((byte)(i * 7), data[i]);
             nuint address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(data));
             Assert.Equal(0u, (uint)(address % Page));
-            pool.Return(buffer);
+        }
+        foreach (var buffer in buffers) pool.Return(buffer);
+    }
+
+    [Fact]
+    public void From_any_array_address_the_read_start_puts_a_WRITEs_data_on_a_page_and_the_read_inside_the_array()
+    {
+        // Arrays start 8-byte aligned; every such address within a page, plus a few pages on.
+        const ulong first = 0x7f00_0000_0000;
+        for (nuint address = (nuint)first; address < (nuint)(first + 3 * Page); address += 8)
+        {
+            int start = RequestBufferPool.ReadStart(address);
+            Assert.InRange(start, 0, Page - 1);                                     // BufferSize from there fits the array
+            Assert.Equal(0u, (uint)((address + (nuint)start + RequestBufferPool.WriteDataOffset) % Page));
         }
     }
 
@@ -60,6 +75,7 @@ public sealed class RequestBufferPoolTests
         var foreign = new byte[64];
         pool.Return(foreign);
         Assert.NotSame(foreign, pool.Rent());
-        Assert.Equal(64, pool.ReadSpan(pool.Rent()).Length);
+        var next = pool.Rent();
+        Assert.Equal(64, pool.ReadSpan(next, RequestBufferPool.ReadStart(next)).Length);
     }
 }

@@ -66,7 +66,8 @@ public sealed class PassthroughDirectIoTests : IDisposable
         Assert.Equal("written\ndone\n", result.Stdout);
         Assert.True(seen, "the daemon never held the host file open with O_DIRECT");
         // The engine reads a WRITE with its data on a page boundary: O_DIRECT takes it from there, with no copy into an
-        // aligned buffer (every mount in this process reads through /dev/fuse, so none of them should count one).
+        // aligned buffer (every mount in this process reads its requests through the engine, so none of them should
+        // count one; a test here that builds WRITEs by hand for an O_DIRECT handle would break this check).
         Assert.Equal(copiesBefore, HostIo.AlignedCopies);
 
         var bytes = File.ReadAllBytes(host);
