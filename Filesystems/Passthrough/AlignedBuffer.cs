@@ -3,8 +3,10 @@ using System.Runtime.InteropServices;
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>
-/// The buffer of O_DIRECT reads and writes on host files: O_DIRECT wants the memory aligned to the host's logical
-/// block size (512 or 4096 bytes), which pooled arrays and the request buffers are not. One buffer per thread that
+/// The buffer of O_DIRECT reads on host files, and of O_DIRECT writes whose data is not page-aligned: O_DIRECT wants
+/// the memory aligned to the host's logical block size (512 or 4096 bytes), which pooled arrays are not (the engine
+/// reads a WRITE so that its data starts on a page boundary: only a request built elsewhere, by hand, needs this for a
+/// write). One buffer per thread that
 /// makes such calls — the filesystem actor (for the calls it makes itself), each of its I/O pool threads, and each
 /// io_uring reader that runs calls itself (QueueThreadIo) — grown
 /// to the largest request seen and reused (each thread's READ or WRITE is done before its next starts), so
