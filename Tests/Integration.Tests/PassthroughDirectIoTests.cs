@@ -12,12 +12,10 @@ namespace FuseActors.Integration.Tests;
 /// </summary>
 public sealed class PassthroughDirectIoTests : IDisposable
 {
-    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptdirect-").FullName;
+    private readonly TempDirectory _temp = new("fuseactors-ptdirect-");
+    private string _source => _temp.Path;
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public async Task An_O_DIRECT_open_opens_the_host_file_O_DIRECT_and_aligned_and_unaligned_IO_lands_intact()

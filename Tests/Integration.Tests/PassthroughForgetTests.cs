@@ -10,12 +10,10 @@ namespace FuseActors.Integration.Tests;
 /// </summary>
 public sealed class PassthroughForgetTests : IDisposable
 {
-    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptforget-").FullName;
+    private readonly TempDirectory _temp = new("fuseactors-ptforget-");
+    private string _source => _temp.Path;
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>This process's descriptors of files under the source that were deleted (the daemon runs in it).</summary>
     private List<string> DeletedDescriptors()

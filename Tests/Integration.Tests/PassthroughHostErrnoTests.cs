@@ -10,12 +10,10 @@ namespace FuseActors.Integration.Tests;
 /// </summary>
 public sealed class PassthroughHostErrnoTests : IDisposable
 {
-    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-pterr-").FullName;
+    private readonly TempDirectory _temp = new("fuseactors-pterr-");
+    private string _source => _temp.Path;
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>Runs each Python statement through the mount and returns "statement: ERRNO-NAME" (or "ok") per line.</summary>
     private static Task<string> ErrnosAsync(string cwd, params string[] statements)

@@ -14,12 +14,10 @@ namespace FuseActors.Integration.Tests;
 /// </summary>
 public sealed class PassthroughKernelCacheTests : IDisposable
 {
-    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptcache-").FullName;
+    private readonly TempDirectory _temp = new("fuseactors-ptcache-");
+    private string _source => _temp.Path;
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     private async Task<MountedFilesystem> MountAsync(KernelCacheMode keep, RequestCounts counts, TimeSpan? attrTimeout = null) =>
         await MountedFilesystem.StartAsync(CountingFs.Props(PassthroughFs.Props(_source,

@@ -13,7 +13,8 @@ namespace FuseActors.Integration.Tests;
 /// </summary>
 public class PassthroughPosixTests : PosixProgramTests, IDisposable
 {
-    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptsrc-").FullName;
+    private readonly TempDirectory _temp = new("fuseactors-ptsrc-");
+    private string _source => _temp.Path;
 
     /// <summary>Every request the kernel sent to the daemon, by opcode.</summary>
     protected RequestCounts Counts { get; } = new();
@@ -26,10 +27,7 @@ public class PassthroughPosixTests : PosixProgramTests, IDisposable
     protected override Props CreateFilesystem() =>
         CountingFs.Props(PassthroughFs.Props(_source, new PassthroughOptions { KernelPassthrough = KernelPassthrough }), Counts);
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public async Task A_shared_mapping_of_a_file_opened_with_O_APPEND_writes_its_pages_back_in_place()

@@ -16,7 +16,8 @@ namespace FuseActors.Integration.Tests;
 /// </summary>
 public sealed class PassthroughWritebackCacheTests : PosixProgramTests, IDisposable
 {
-    private readonly string _source = Directory.CreateTempSubdirectory("fuseactors-ptwb-").FullName;
+    private readonly TempDirectory _temp = new("fuseactors-ptwb-");
+    private string _source => _temp.Path;
     private readonly RequestCounts _counts = new();
 
     protected override ConnectionSettings? Settings => new() { Passthrough = false, WritebackCache = true };
@@ -24,10 +25,7 @@ public sealed class PassthroughWritebackCacheTests : PosixProgramTests, IDisposa
     protected override Props CreateFilesystem() =>
         CountingFs.Props(PassthroughFs.Props(_source, new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = KernelCacheMode.On }), _counts);
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_source, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     private string Host(string name) => System.IO.Path.Combine(_source, name);
 
