@@ -10,7 +10,7 @@ namespace FuseActors.Cli;
 /// <c>fuseactors mount cluster MOUNTPOINT --port PORT [--host HOST] [--seed HOST:PORT]... [--store ...]</c>: one node of
 /// a cluster filesystem. Joins the seeds (none: forms a new cluster with itself), mounts, prints one line once this
 /// node is Up and the mount serves; on SIGINT, SIGTERM or SIGHUP unmounts, leaves the cluster and exits 0. A node
-/// the others remove (downed as unreachable) unmounts and exits 1.
+/// the others remove (downed as unreachable), or whose connection was aborted or failed, unmounts and exits 1.
 /// </summary>
 internal static class ClusterCommand
 {
@@ -69,6 +69,11 @@ internal static class ClusterCommand
         if (ended == node.Removed)
         {
             Log.Error("this node was removed from the cluster; unmounting");
+            exit = 1;
+        }
+        else if (ended == node.Mount.Completion && node.Mount.EndedBecause is { IsFailure: true } end)
+        {
+            Log.Error("the connection of {Mountpoint} ended by itself: {Reason}; leaving the cluster", mountpoint, end.Reason);
             exit = 1;
         }
         else if (ended == node.Mount.Completion) Log.Information("{Mountpoint} was unmounted; leaving the cluster", mountpoint);

@@ -16,7 +16,7 @@ namespace FuseActors.Cli;
 /// <summary>
 /// <c>fuseactors mount memfs|passthrough|cluster ...</c>: mounts in the foreground, prints one line when ready, unmounts
 /// on SIGINT / SIGTERM / SIGHUP (or when someone unmounts it) and exits 0. Exit 2 for bad usage, a bad mountpoint or a
-/// bad configuration, 1 for a failure. The command line itself is <see cref="FuseActorsCommandLine"/>.
+/// bad configuration, 1 for a failure, a connection aborted through fusectl among them (as libfuse's daemons). The command line itself is <see cref="FuseActorsCommandLine"/>.
 /// </summary>
 internal static class Program
 {
@@ -223,6 +223,7 @@ internal static class Program
             Log.Information("debug log {State} (SIGUSR1)", on ? "on" : "off");
         });
 
+        int exitCode = 0;
         // From here on the mount is ours to take away, whatever happens (a stdout or stderr that went away with the
         // terminal, say): an exit that skipped it would leave a dead mount.
         try
@@ -239,6 +240,12 @@ internal static class Program
             statsStop.Cancel();
             await statsLines;
             if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
+            else if (!stop.Task.IsCompleted && mount.EndedBecause is { IsFailure: true } end)
+            {
+                // Aborted through fusectl, a lost queue, a dead filesystem: not the clean end an unmount is.
+                Log.Error("the connection of {Mountpoint} ended by itself: {Reason}", mountpoint, end.Reason);
+                exitCode = 1;
+            }
         }
         catch (Exception e)
         {
@@ -250,7 +257,7 @@ internal static class Program
         await mount.UnmountAsync(grace);
         await system.Terminate();
         Log.Information("stopped");
-        return 0;
+        return exitCode;
     }
 
     private static string? CheckMountpoint(string path, bool unmountDead)

@@ -171,8 +171,8 @@ public static class FuseHostingExtensions
         mount.Completion.ContinueWith(_ =>
         {
             if (!entry.Unmounting && !system.WhenTerminated.IsCompleted)
-                system.Log.Warning("FUSE mount {Name} at {Mountpoint} ended while the actor system runs (unmounted or aborted from outside)",
-                    entry.Name, entry.Mountpoint ?? "(in process)");
+                system.Log.Warning("FUSE mount {Name} at {Mountpoint} ended while the actor system runs: {Reason}",
+                    entry.Name, entry.Mountpoint ?? "(in process)", mount.EndedBecause?.Reason ?? "the connection stopped");
         }, TaskScheduler.Default);
 
     /// <summary>The embedded defaults behind the application's config (once per builder), and the unmount phase's

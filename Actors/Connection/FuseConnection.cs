@@ -29,6 +29,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private readonly IFuseDevice[] _devices;
     private readonly Props? _filesystemProps;
     private readonly TaskCompletionSource<ConnectionReady>? _ready;
+    private readonly TaskCompletionSource<ConnectionEnd>? _ended;
+    // What ended it so far (the worst; see ConnectionEnd.Worse), reported through _ended when the actor stops.
+    private ConnectionEnd? _end;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly NegotiatedProtocol _protocol;
     private readonly SemaphoreSlim _credit;
@@ -61,8 +64,11 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     /// <param name="devices">The connection's queues (the mounted /dev/fuse fd and its clones, or a VirtualDevice).</param>
     /// <param name="filesystemProps">Props of the filesystem actor, started as this actor's child; or null with <paramref name="filesystem"/>.</param>
     /// <param name="filesystem">An existing filesystem actor (e.g. a shard region proxy), used when <paramref name="filesystemProps"/> is null.</param>
-    public FuseConnection(IFuseDevice[] devices, Props? filesystemProps, IActorRef? filesystem, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready)
+    /// <param name="ended">Given why the connection ended when it stops (<see cref="ConnectionEnd"/>).</param>
+    public FuseConnection(IFuseDevice[] devices, Props? filesystemProps, IActorRef? filesystem, ConnectionSettings settings,
+        TaskCompletionSource<ConnectionReady>? ready, TaskCompletionSource<ConnectionEnd>? ended = null)
     {
+        _ended = ended;
         _devices = devices;
         _settings = settings;
         _time = settings.Time;
@@ -87,11 +93,13 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             () => _inFlight.Count, () => _background.Count, _load.Unanswered) { Debug = _debug };
     }
 
-    public static Props Props(IFuseDevice[] devices, Props filesystemProps, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready = null) =>
-        Akka.Actor.Props.Create(() => new FuseConnection(devices, filesystemProps, null, settings, ready));
+    public static Props Props(IFuseDevice[] devices, Props filesystemProps, ConnectionSettings settings,
+        TaskCompletionSource<ConnectionReady>? ready = null, TaskCompletionSource<ConnectionEnd>? ended = null) =>
+        Akka.Actor.Props.Create(() => new FuseConnection(devices, filesystemProps, null, settings, ready, ended));
 
-    public static Props Props(IFuseDevice[] devices, IActorRef filesystem, ConnectionSettings settings, TaskCompletionSource<ConnectionReady>? ready = null) =>
-        Akka.Actor.Props.Create(() => new FuseConnection(devices, null, filesystem, settings, ready));
+    public static Props Props(IFuseDevice[] devices, IActorRef filesystem, ConnectionSettings settings,
+        TaskCompletionSource<ConnectionReady>? ready = null, TaskCompletionSource<ConnectionEnd>? ended = null) =>
+        Akka.Actor.Props.Create(() => new FuseConnection(devices, null, filesystem, settings, ready, ended));
 
     /// <summary>The filesystem is this actor's only child. If it throws outside a handler (FilesystemActor answers EIO
     /// for a handler that throws) it keeps its state and goes on (Resume): one bad message must not wipe the tree.</summary>
@@ -138,6 +146,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         foreach (var r in _inFlight.Values) r.ReleaseBuffers();
         _inFlight.Clear();
         _ready?.TrySetException(new InvalidOperationException("the connection stopped before INIT was answered"));
+        _ended?.TrySetResult(_end ?? new ConnectionEnd(ConnectionEndKind.Stopped, "stopped"));
     }
 
     protected override void OnReceive(object message) => AwaitingInit(message);
@@ -230,6 +239,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             case Terminated:
                 break;
             case StopConnection:
+                _end = ConnectionEnd.Worse(_end, new ConnectionEnd(ConnectionEndKind.Stopped, "asked to stop"));
                 BeginDraining("asked to stop");
                 AbortInFlight(Errno.ECONNABORTED);
                 Context.Stop(Self);
@@ -590,6 +600,14 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         // connection lives (not ENODEV, the end of the mount) would leave that CPU's callers waiting for ever, where no
         // request timeout of ours reaches them: the whole connection ends instead, and says why.
         bool ringLost = gone.Device is IoUringFuseQueue && (gone.Failure is not null || gone.Reason != Errno.ENODEV) && !_draining;
+        _end = ConnectionEnd.Worse(_end, gone switch
+        {
+            { Failure: { } e } => new ConnectionEnd(ConnectionEndKind.Failed, $"the reader of {gone.Device.Name} failed: {e.Message}"),
+            _ when ringLost => new ConnectionEnd(ConnectionEndKind.Failed, $"{gone.Device.Name} ended ({gone.Reason})"),
+            { Reason: Errno.ENODEV } => new ConnectionEnd(ConnectionEndKind.Unmounted, "unmounted"),
+            { Reason: Errno.ECONNABORTED } => new ConnectionEnd(ConnectionEndKind.Aborted, $"{gone.Device.Name} was aborted (ECONNABORTED)"),
+            _ => new ConnectionEnd(ConnectionEndKind.Failed, $"{gone.Device.Name} ended ({gone.Reason})"),
+        });
         if (--_devicesAlive > 0 && !ringLost) return;
         if (ringLost)
         {
@@ -620,6 +638,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private void OnFilesystemGone()
     {
         _log.Error("the filesystem actor stopped; every request in flight is answered EIO and every later one ENOTCONN");
+        _end = ConnectionEnd.Worse(_end, new ConnectionEnd(ConnectionEndKind.Failed, "the filesystem actor stopped"));
         if (_pendingInit is not null) CompleteInit(FilesystemCapabilities.None, "the filesystem stopped before answering its INIT");
         foreach (var r in _inFlight.Values)
         {

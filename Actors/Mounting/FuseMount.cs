@@ -19,8 +19,12 @@ public sealed class FuseMount : IAsyncDisposable
     private int _disposed;
     private Diagnostics.MountControlServer? _control;
 
-    private FuseMount(ActorSystem system, IFuseDevice[] devices, string? mountpoint, IActorRef connection, Task<ConnectionReady> ready)
+    private readonly Task<ConnectionEnd> _ended;
+
+    private FuseMount(ActorSystem system, IFuseDevice[] devices, string? mountpoint, IActorRef connection, Task<ConnectionReady> ready,
+        Task<ConnectionEnd> ended)
     {
+        _ended = ended;
         if (mountpoint is not null) FuseControlId = FuseMounter.ConnectionId(mountpoint);
         System = system;
         _devices = devices;
@@ -42,6 +46,10 @@ public sealed class FuseMount : IAsyncDisposable
     public Task<ConnectionReady> Ready { get; }
     /// <summary>Completes when the connection has ended (unmounted, aborted, or stopped).</summary>
     public Task Completion => _completion.Task;
+    /// <summary>Why the connection ended, once <see cref="Completion"/> has completed (else null): unmounted, stopped,
+    /// aborted or failed. After this mount's own <see cref="UnmountAsync(TimeSpan)"/> it is Unmounted or Stopped, or
+    /// Aborted when a busy mount's grace ran out.</summary>
+    public ConnectionEnd? EndedBecause => _ended.IsCompletedSuccessfully ? _ended.Result : null;
     /// <summary>The io_uring transport when the mount uses one (its queues and counters), else null.</summary>
     public IoUringFuseTransport? IoUring { get; private set; }
     /// <summary>What <see cref="UnmountAsync(TimeSpan)"/> does with a busy mount (from <see cref="MountOptions.BusyUnmount"/>).</summary>
@@ -161,17 +169,18 @@ public sealed class FuseMount : IAsyncDisposable
     private static FuseMount Start(ActorSystem system, Props? props, IActorRef? fsRef, IFuseDevice[] devices, string? mountpoint, ConnectionSettings settings, string? name)
     {
         var ready = new TaskCompletionSource<ConnectionReady>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = new TaskCompletionSource<ConnectionEnd>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (settings.MountName is null && (mountpoint ?? name) is { } tag) settings = settings with { MountName = tag };
         var connectionProps = props is not null
-            ? FuseConnection.Props(devices, props, settings, ready)
-            : FuseConnection.Props(devices, fsRef!, settings, ready);
+            ? FuseConnection.Props(devices, props, settings, ready, ended)
+            : FuseConnection.Props(devices, fsRef!, settings, ready, ended);
         if (settings.InlineDispatch)
         {
             InlineDispatcher.Register(system);
             connectionProps = connectionProps.WithDispatcher(InlineDispatcher.DispatcherId);
         }
         var connection = name is null ? system.ActorOf(connectionProps) : system.ActorOf(connectionProps, name);
-        return new FuseMount(system, devices, mountpoint, connection, ready.Task);
+        return new FuseMount(system, devices, mountpoint, connection, ready.Task, ended.Task);
     }
 
     /// <summary>READ replies its /dev/fuse queues spliced from a file (<see cref="SplicedFileReply"/>).</summary>

@@ -26,7 +26,8 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
         public ForwardingFilesystem(IActorRef probe) => ReceiveAny(m => probe.Forward(m));
     }
 
-    private sealed record Served(ScriptedKernel Kernel, IActorRef Connection, IActorRef Filesystem, TestProbe Fs, Task<ConnectionReady> Ready);
+    private sealed record Served(ScriptedKernel Kernel, IActorRef Connection, IActorRef Filesystem, TestProbe Fs, Task<ConnectionReady> Ready,
+        Task<ConnectionEnd> Ended);
 
     private Served Start(ConnectionSettings? settings = null)
     {
@@ -34,8 +35,9 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
         var probe = CreateTestProbe();
         var filesystem = Sys.ActorOf(Props.Create(() => new ForwardingFilesystem(probe.Ref)));
         var ready = new TaskCompletionSource<ConnectionReady>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var connection = Sys.ActorOf(FuseConnection.Props([kernel], filesystem, settings ?? new ConnectionSettings(), ready));
-        return new Served(kernel, connection, filesystem, probe, ready.Task);
+        var ended = new TaskCompletionSource<ConnectionEnd>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connection = Sys.ActorOf(FuseConnection.Props([kernel], filesystem, settings ?? new ConnectionSettings(), ready, ended));
+        return new Served(kernel, connection, filesystem, probe, ready.Task, ended.Task);
     }
 
     /// <summary>INIT answered: the filesystem is asked what it handles, then the kernel gets its reply.</summary>
@@ -255,6 +257,40 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
 
         s.Kernel.GetAttr(12, 1);
         Assert.Equal((12UL, -(int)Errno.ENOTCONN), Head(s.Kernel.NextReply()));
+    }
+
+    [Theory]
+    [InlineData(Errno.ENODEV, ConnectionEndKind.Unmounted, false)]
+    [InlineData(Errno.ECONNABORTED, ConnectionEndKind.Aborted, true)]
+    [InlineData(Errno.EIO, ConnectionEndKind.Failed, true)]
+    public async Task How_the_kernel_side_ended_is_reported_when_the_connection_stops(Errno read, ConnectionEndKind kind, bool failure)
+    {
+        // What a daemon's exit code comes from: an unmount is a clean end, an abort (fusectl) or a failed queue is not.
+        var s = await ServingAsync();
+        s.Kernel.End(read);
+        var end = await s.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((kind, failure), (end.Kind, end.IsFailure));
+        if (read != Errno.ENODEV) Assert.Contains(read.ToString(), end.Reason);
+    }
+
+    [Fact]
+    public async Task A_connection_asked_to_stop_ended_cleanly_and_one_whose_filesystem_died_failed()
+    {
+        var asked = await ServingAsync();
+        asked.Connection.Tell(StopConnection.Instance);
+        var end = await asked.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((ConnectionEndKind.Stopped, false), (end.Kind, end.IsFailure));
+
+        // The filesystem dying leaves the mount answering ENOTCONN; when it is then unmounted, the end still says why.
+        var dead = await ServingAsync();
+        Watch(dead.Filesystem);
+        Sys.Stop(dead.Filesystem);
+        ExpectTerminated(dead.Filesystem);
+        dead.Kernel.GetAttr(12, 1);
+        Assert.Equal((12UL, -(int)Errno.ENOTCONN), Head(dead.Kernel.NextReply()));
+        dead.Kernel.Dispose();
+        end = await dead.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((ConnectionEndKind.Failed, "the filesystem actor stopped"), (end.Kind, end.Reason));
     }
 
     [Fact]

@@ -363,4 +363,46 @@ public sealed class CliTests
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
     }
+
+    [Theory]
+    [InlineData("unmount", 0)]
+    [InlineData("abort", 1)]
+    public async Task A_mount_that_ends_by_itself_exits_0_when_unmounted_and_1_when_aborted_leaving_no_mount(string how, int exitCode)
+    {
+        // As libfuse's daemons: an unmount from outside is a clean end; an abort through fusectl is an error.
+        MountedFilesystem.RequireFuse();
+        var dir = Directory.CreateTempSubdirectory("fuseactors-cli-end-").FullName;
+        var psi = new ProcessStartInfo("dotnet", [Cli, "mount", "memfs", dir])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        try
+        {
+            var ready = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.StartsWith($"fuseactors: memfs mounted at {dir}", ready);
+            await Shell.OkAsync($"echo hello > {dir}/f");
+            if (how == "unmount") await Shell.OkAsync($"umount {dir}");
+            else
+            {
+                var id = FuseActors.Engine.Device.FuseMounter.ConnectionId(dir);
+                Assert.NotNull(id);
+                await Shell.OkAsync($"echo 1 > /sys/fs/fuse/connections/{id}/abort");
+            }
+            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            var log = await stderr;
+            Assert.True(p.ExitCode == exitCode, $"exit {p.ExitCode}: {log}");
+            if (exitCode != 0) Assert.Contains("ended by itself", log);
+            Assert.DoesNotContain(dir, File.ReadAllText("/proc/mounts"));
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill();
+            FuseActors.Engine.Device.FuseMounter.Unmount(dir);
+            try { Directory.Delete(dir); } catch (IOException) { }
+        }
+    }
 }

@@ -10,13 +10,15 @@ namespace FuseActors.Actors.Tests.Support;
 /// <summary>
 /// A device whose "kernel" is the test: it sends whatever bytes it likes (a kernel too old, a second INIT, a
 /// duplicate unique: things the VirtualDevice, which keeps the kernel's rules, never sends) and reads every reply
-/// the engine writes. Closing it ends the engine's reads with ENODEV, as an unmount does.
+/// the engine writes. Closing it ends the engine's reads with ENODEV, as an unmount does (<see cref="End"/>: with
+/// another errno, as an abort does).
 /// </summary>
 internal sealed class ScriptedKernel : IFuseDevice
 {
     private readonly BlockingCollection<byte[]> _requests = new();
     private readonly BlockingCollection<(FuseOutHeader Header, byte[] Payload)> _replies = new();
     private readonly CancellationTokenSource _closed = new();
+    private volatile int _endErrno = (int)Errno.ENODEV;
 
     public string Name => "scripted kernel";
 
@@ -24,7 +26,7 @@ internal sealed class ScriptedKernel : IFuseDevice
     {
         byte[] next;
         try { next = _requests.Take(_closed.Token); }
-        catch (OperationCanceledException) { return -(int)Errno.ENODEV; }
+        catch (OperationCanceledException) { return -_endErrno; }
         next.CopyTo(buffer);
         return next.Length;
     }
@@ -40,6 +42,13 @@ internal sealed class ScriptedKernel : IFuseDevice
     }
 
     public void Dispose() => _closed.Cancel();
+
+    /// <summary>Ends the engine's reads with <paramref name="reason"/> (ECONNABORTED: the kernel's side was aborted).</summary>
+    public void End(Errno reason)
+    {
+        _endErrno = (int)reason;
+        _closed.Cancel();
+    }
 
     /// <summary>The next reply the engine wrote, or a failure after <paramref name="timeout"/> (a liveness bound).</summary>
     public (FuseOutHeader Header, byte[] Payload) NextReply(TimeSpan? timeout = null)
