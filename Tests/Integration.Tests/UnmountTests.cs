@@ -28,6 +28,7 @@ public sealed class UnmountTests
             Assert.Equal(Errno.Ok, FuseMounter.Abort(id));
             await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
             Assert.Contains(fs.Path, File.ReadAllText("/proc/mounts")); // dead, still listed
+            Assert.Equal(FuseActors.Actors.Connection.ConnectionEndKind.Aborted, fs.Mount.EndedBecause?.Kind);
 
             await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
             Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
