@@ -236,16 +236,17 @@ internal static class Program
                 ? StatsCommand.ReportWhileMountedAsync(mount, TimeSpan.FromSeconds(every), statsStop.Token)
                 : Task.CompletedTask;
 
-            await Task.WhenAny(stop.Task, mount.Completion);
+            var first = await Task.WhenAny(stop.Task, mount.Completion);
             statsStop.Cancel();
             await statsLines;
-            if (!mount.Completion.IsCompleted) Log.Information("unmounting {Mountpoint}", mountpoint);
-            else if (!stop.Task.IsCompleted && mount.EndedBecause is { IsFailure: true } end)
+            if (first == stop.Task) Log.Information("unmounting {Mountpoint}", mountpoint);
+            else if (mount.EndedBecause is { IsFailure: true } end)
             {
                 // Aborted through fusectl, a lost queue, a dead filesystem: not the clean end an unmount is.
                 Log.Error("the connection of {Mountpoint} ended by itself: {Reason}", mountpoint, end.Reason);
                 exitCode = 1;
             }
+            else Log.Information("{Mountpoint} was unmounted", mountpoint);
         }
         catch (Exception e)
         {

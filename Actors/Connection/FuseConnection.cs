@@ -133,8 +133,19 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         Become(AwaitingInit);
     }
 
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The next instance serves on (the same devices, the same ended source): this is not the connection's end.
+        _restarting = true;
+        base.PreRestart(reason, message);
+    }
+
+    private bool _restarting;
+
     protected override void PostStop()
     {
+        // First, so that nothing below that throws can leave the mount's end unexplained.
+        if (!_restarting) _ended?.TrySetResult(_end ?? new ConnectionEnd(ConnectionEndKind.Stopped, "stopped"));
         FuseMetrics.Unregister(_metrics);
         _notifier.Stop();
         _sweepTimer?.Dispose();
@@ -146,7 +157,6 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         foreach (var r in _inFlight.Values) r.ReleaseBuffers();
         _inFlight.Clear();
         _ready?.TrySetException(new InvalidOperationException("the connection stopped before INIT was answered"));
-        _ended?.TrySetResult(_end ?? new ConnectionEnd(ConnectionEndKind.Stopped, "stopped"));
     }
 
     protected override void OnReceive(object message) => AwaitingInit(message);
@@ -600,15 +610,19 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         // connection lives (not ENODEV, the end of the mount) would leave that CPU's callers waiting for ever, where no
         // request timeout of ours reaches them: the whole connection ends instead, and says why.
         bool ringLost = gone.Device is IoUringFuseQueue && (gone.Failure is not null || gone.Reason != Errno.ENODEV) && !_draining;
-        _end = ConnectionEnd.Worse(_end, gone switch
-        {
-            { Failure: { } e } => new ConnectionEnd(ConnectionEndKind.Failed, $"the reader of {gone.Device.Name} failed: {e.Message}"),
-            _ when ringLost => new ConnectionEnd(ConnectionEndKind.Failed, $"{gone.Device.Name} ended ({gone.Reason})"),
-            { Reason: Errno.ENODEV } => new ConnectionEnd(ConnectionEndKind.Unmounted, "unmounted"),
-            { Reason: Errno.ECONNABORTED } => new ConnectionEnd(ConnectionEndKind.Aborted, $"{gone.Device.Name} was aborted (ECONNABORTED)"),
-            _ => new ConnectionEnd(ConnectionEndKind.Failed, $"{gone.Device.Name} ended ({gone.Reason})"),
-        });
-        if (--_devicesAlive > 0 && !ringLost) return;
+        bool last = --_devicesAlive <= 0;
+        // ENODEV counts from the last queue only: an io_uring queue the kernel never started (INIT chose /dev/fuse)
+        // reads it early, while the connection serves on.
+        if (gone.Failure is not null || gone.Reason != Errno.ENODEV || last)
+            _end = ConnectionEnd.Worse(_end, gone switch
+            {
+                { Failure: { } e } => new ConnectionEnd(ConnectionEndKind.Failed, $"the reader of {gone.Device.Name} failed: {e.Message}"),
+                _ when ringLost => new ConnectionEnd(ConnectionEndKind.Failed, $"{gone.Device.Name} ended ({gone.Reason})"),
+                { Reason: Errno.ENODEV } => new ConnectionEnd(ConnectionEndKind.Unmounted, "unmounted"),
+                { Reason: Errno.ECONNABORTED } => new ConnectionEnd(ConnectionEndKind.Aborted, $"{gone.Device.Name} was aborted (ECONNABORTED)"),
+                _ => new ConnectionEnd(ConnectionEndKind.Failed, $"{gone.Device.Name} ended ({gone.Reason})"),
+            });
+        if (!last && !ringLost) return;
         if (ringLost)
         {
             _log.Error("{Device} ended ({Reason}): the requests of its CPU would never be served; ending the connection", gone.Device.Name, gone.Reason);

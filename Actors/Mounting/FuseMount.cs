@@ -32,7 +32,7 @@ public sealed class FuseMount : IAsyncDisposable
         Connection = connection;
         Ready = ready;
         // Completion follows the connection actor's life, watched from outside the actor.
-        system.ActorOf(Props.Create(() => new ConnectionWatcher(connection, _completion)));
+        system.ActorOf(Props.Create(() => new ConnectionWatcher(connection, this)));
     }
 
     public ActorSystem System { get; }
@@ -48,8 +48,26 @@ public sealed class FuseMount : IAsyncDisposable
     public Task Completion => _completion.Task;
     /// <summary>Why the connection ended, once <see cref="Completion"/> has completed (else null): unmounted, stopped,
     /// aborted or failed. After this mount's own <see cref="UnmountAsync(TimeSpan)"/> it is Unmounted or Stopped, or
-    /// Aborted when a busy mount's grace ran out.</summary>
-    public ConnectionEnd? EndedBecause => _ended.IsCompletedSuccessfully ? _ended.Result : null;
+    /// Aborted for a busy mount it had to abort.</summary>
+    public ConnectionEnd? EndedBecause { get; private set; }
+
+    /// <summary>The connection actor has stopped: says why (<see cref="EndedBecause"/>), then completes <see cref="Completion"/>.</summary>
+    private void OnConnectionStopped()
+    {
+        var end = _ended.IsCompletedSuccessfully ? _ended.Result : null;
+        // The kernel's own end of a connection (its request timeout, an abort before INIT) reads ENODEV, as an unmount
+        // does; but an unmount has taken the mount away by then, and that end leaves it in place, dead (ENOTCONN).
+        if (end is { Kind: ConnectionEndKind.Unmounted } && Mountpoint is not null && FuseControlId is { } id && StillMounted(id))
+            end = new ConnectionEnd(ConnectionEndKind.Failed, "the kernel ended the connection and left its mount in place");
+        EndedBecause = end ?? new ConnectionEnd(ConnectionEndKind.Failed, "the connection actor stopped without saying why");
+        _completion.TrySetResult();
+    }
+
+    private bool StillMounted(uint id)
+    {
+        try { return FuseMounter.MountedConnectionId(Mountpoint!) == id; }
+        catch (IOException) { return false; }
+    }
     /// <summary>The io_uring transport when the mount uses one (its queues and counters), else null.</summary>
     public IoUringFuseTransport? IoUring { get; private set; }
     /// <summary>What <see cref="UnmountAsync(TimeSpan)"/> does with a busy mount (from <see cref="MountOptions.BusyUnmount"/>).</summary>
@@ -323,12 +341,12 @@ public sealed class FuseMount : IAsyncDisposable
 
     private sealed class ConnectionWatcher : ReceiveActor
     {
-        public ConnectionWatcher(IActorRef connection, TaskCompletionSource done)
+        public ConnectionWatcher(IActorRef connection, FuseMount mount)
         {
             Context.Watch(connection);
             Receive<Terminated>(_ =>
             {
-                done.TrySetResult();
+                mount.OnConnectionStopped();
                 Context.Stop(Self);
             });
         }

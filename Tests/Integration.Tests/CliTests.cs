@@ -390,7 +390,7 @@ public sealed class CliTests
             {
                 var id = FuseActors.Engine.Device.FuseMounter.ConnectionId(dir);
                 Assert.NotNull(id);
-                await Shell.OkAsync($"echo 1 > /sys/fs/fuse/connections/{id}/abort");
+                Assert.Equal(FuseActors.Engine.Protocol.Errno.Ok, FuseActors.Engine.Device.FuseMounter.Abort(id.Value));
             }
             await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             var log = await stderr;
