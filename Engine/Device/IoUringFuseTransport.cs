@@ -621,6 +621,11 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         _eventBuffer = GC.AllocateArray<byte>(8, pinned: true);
         int err = Ring.Create((uint)(_depth + 1), out _ring);
         if (err != 0) return err;
+        // The ring takes its own reference to /dev/fuse (slot 0 of its file table) and every command names that slot,
+        // never the descriptor's number: a command submitted while the device is being closed cannot reach another file
+        // that was given the number (another mount's /dev/fuse, say), and no command takes and drops a file reference.
+        err = _ring!.RegisterFile(_transport.Device.Fd);
+        if (err != 0) return err;
         for (int i = 0; i < _depth; i++) Submit(_entries[i], i, CmdRegister);
         ArmEventFd();
         int r = _ring!.Enter(0);
@@ -647,7 +652,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         entry.LastCommitId = commitId;
         var sqe = _ring!.NextSqe();
         sqe[0] = Ring.OpUringCmd;
-        *(int*)(sqe + 4) = _transport.Device.Fd;
+        sqe[1] = Ring.SqeFixedFile;
+        *(int*)(sqe + 4) = 0;                         // the registered /dev/fuse (RegisterFile)
         *(uint*)(sqe + 8) = cmd;                      // cmd_op
         if (cmd == CmdRegister)
         {
@@ -690,6 +696,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     {
         public const byte OpRead = 22;            // IORING_OP_READ
         public const byte OpUringCmd = 46;        // IORING_OP_URING_CMD
+        public const byte SqeFixedFile = 1;       // IOSQE_FIXED_FILE: the fd field is a slot of the registered files
+        private const uint RegisterFiles = 2;     // IORING_REGISTER_FILES
         private const uint SetupSubmitAll = 1u << 7, SetupCoopTaskrun = 1u << 8, SetupSqe128 = 1u << 10;
         private const uint FeatSingleMmap = 1u << 0;
         private const uint EnterGetEvents = 1u << 0;
@@ -787,6 +795,14 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
         public bool HasCompletions => Volatile.Read(ref *_cqHead) != Volatile.Read(ref *_cqTail);
 
+        /// <summary>Registers <paramref name="fd"/> as the ring's only fixed file (slot 0): 0, or the errno.</summary>
+        public int RegisterFile(int fd)
+        {
+            int one = fd;
+            long r = Native.syscall(Native.SysIoUringRegister, _fd, RegisterFiles, (long)&one, 1, 0, 0);
+            return r < 0 ? Marshal.GetLastPInvokeError() : 0;
+        }
+
         public bool TryPeekCompletion(out ulong userData, out int res)
         {
             uint head = *_cqHead; // only we write it
@@ -812,7 +828,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     private static class Native
     {
-        public const long SysIoUringSetup = 425, SysIoUringEnter = 426; // x86_64 and aarch64 alike (the unified numbers)
+        public const long SysIoUringSetup = 425, SysIoUringEnter = 426, SysIoUringRegister = 427; // x86_64 and aarch64 alike (the unified numbers)
         public const int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_POPULATE = 0x8000, EFD_CLOEXEC = 0x80000;
 
         [DllImport("libc", SetLastError = true)]
