@@ -83,6 +83,8 @@ public sealed class DeviceReader
                 int start = RequestBufferPool.ReadStart(buffer);
                 int n = _device.Read(_pool.ReadSpan(buffer, start));
                 _inRead = 0;
+                long ticket = 0;
+                var lent = n > 0 ? ring?.TakeLent(out ticket) : null;
                 if (n < 0)
                 {
                     if (!_creditAfterRead) _credit.Release();
@@ -107,6 +109,12 @@ public sealed class DeviceReader
                 }
                 Volatile.Write(ref _requestsRead, _requestsRead + 1);
                 var request = RequestFactory.Parse(buffer, start, n, _protocol, out bool tookBuffer);
+                if (lent is not null)
+                {
+                    // The WRITE's data stayed in the ring entry: the request copies it into its buffer on first use.
+                    if (request is WriteRequest w && w.Size == lent.Length) w.Lend(lent, ticket);
+                    else lent.Release(ticket); // malformed: answered without its data
+                }
                 request.Device = _device;
                 request.Load = _load;
                 request.Protocol = _protocol;

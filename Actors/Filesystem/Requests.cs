@@ -412,14 +412,51 @@ public sealed class WriteRequest : FsRequest
     public override Opcode Opcode => Opcode.Write;
     public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
     public ulong Offset { get => Args.Offset; internal set => Args = Args with { Offset = value }; }
-    public uint Size => (uint)Data.Length;
+    public uint Size => (uint)Args.Data.Length;
     public WriteFlags WriteFlags { get => Args.WriteFlags; internal set => Args = Args with { WriteFlags = value }; }
     /// <summary>The open(2) flags of the file handle.</summary>
     public OpenFlags Flags { get => Args.Flags; internal set => Args = Args with { Flags = value }; }
     /// <summary>Valid when <see cref="WriteFlags"/> has <see cref="Engine.Protocol.WriteFlags.LockOwner"/>.</summary>
     public ulong LockOwner => Args.LockOwner;
-    /// <summary>The payload, straight from the device buffer. Valid only until the request is answered.</summary>
-    public ReadOnlyMemory<byte> Data { get => Args.Data; internal set => Args = Args with { Data = value }; }
+    /// <summary>The payload, in the request's buffer. Valid only until the request is answered. A handler that writes
+    /// it on synchronously takes <see cref="LeaseData"/> instead, which may spare the daemon a copy.</summary>
+    public ReadOnlyMemory<byte> Data
+    {
+        get
+        {
+            _lent?.EnsureCopied(_ticket);
+            return Args.Data;
+        }
+        internal set
+        {
+            _lent = null;
+            Args = Args with { Data = value };
+        }
+    }
+
+    // A large WRITE over io_uring leaves its data in the ring entry until first used (Engine.Device.LentPayload).
+    private Engine.Device.LentPayload? _lent;
+    private long _ticket;
+
+    /// <summary>The device reader: the data is still in <paramref name="lent"/>, to be copied into this request's buffer
+    /// (where <see cref="Data"/> points) on first use.</summary>
+    internal void Lend(Engine.Device.LentPayload lent, long ticket)
+    {
+        lent.SetDestination(ticket, System.Runtime.InteropServices.MemoryMarshal.AsMemory(Args.Data));
+        _lent = lent;
+        _ticket = ticket;
+    }
+
+    /// <summary>
+    /// The data for a synchronous use in the calling method only (a <c>ref struct</c>: it cannot be kept or awaited
+    /// across), ended by Dispose: <c>using var data = r.LeaseData();</c>. Answer after the lease ends. On the thread of
+    /// the io_uring queue the request came from, a large WRITE's data is used where the kernel put it, without the copy
+    /// into the request's buffer; anywhere else this is <see cref="Data"/>.
+    /// </summary>
+    public WriteDataLease LeaseData() =>
+        _lent is { } lent && lent.TryLease(_ticket, out var inPlace)
+            ? new WriteDataLease(inPlace, lent, _ticket)
+            : new WriteDataLease(Data.Span, null, 0);
 
     /// <summary>What the filesystem answered it wrote (metrics).</summary>
     internal uint Written => _written;
@@ -435,10 +472,36 @@ public sealed class WriteRequest : FsRequest
 
     internal override void ReleaseBuffers()
     {
+        if (_lent is { } lent)
+        {
+            // Done with it: the entry may go back without a copy. Not done (the engine answered first, or the actor
+            // stopped with it deferred): copied into the buffer, which whoever still works on it keeps using.
+            if (IsSettled && !IsOrphaned) lent.Release(_ticket);
+            else lent.EnsureCopied(_ticket);
+        }
         Data = default;
         if (Buffer is { } b) { Buffer = null; if (!IsOrphaned) Pool?.Return(b); }
         base.ReleaseBuffers();
     }
+}
+
+/// <summary>A WRITE's data for one synchronous use (<see cref="WriteRequest.LeaseData"/>); Dispose ends it.</summary>
+public readonly ref struct WriteDataLease
+{
+    private readonly Engine.Device.LentPayload? _lent;
+    private readonly long _ticket;
+
+    internal WriteDataLease(ReadOnlySpan<byte> span, Engine.Device.LentPayload? lent, long ticket)
+    {
+        Span = span;
+        _lent = lent;
+        _ticket = ticket;
+    }
+
+    /// <summary>The data. Not to be used after Dispose.</summary>
+    public ReadOnlySpan<byte> Span { get; }
+
+    public void Dispose() => _lent?.EndLease(_ticket);
 }
 
 public sealed class StatFsRequest : FsRequest

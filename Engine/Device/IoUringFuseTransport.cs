@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FuseActors.Engine.Protocol;
 
@@ -256,6 +257,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private const uint CmdRegister = 1;            // FUSE_IO_URING_CMD_REGISTER
     private const uint CmdCommitAndFetch = 2;      // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
     private const ulong EventFdTag = ulong.MaxValue;
+    private const int PageSize = 4096;
+    /// <summary>WRITEs with at least this much data leave it in the entry (<see cref="LentPayload"/>): below, the copy
+    /// costs less than keeping the entry.</summary>
+    internal const int LendThreshold = 32 * 1024;
 
     private const int StateIdle = 0, StateInRead = 1, StateDisposed = 2;
 
@@ -266,6 +271,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private readonly Entry[] _entries;
     private readonly ConcurrentQueue<int> _remoteCommits = new();
     private readonly List<int> _localCommits = new();
+    // Commits held back because a lease was using the entry's data (LentPayload.ReadyToCommit): tried again first.
+    private readonly List<int> _heldCommits = new();
+    private LentPayload? _lastLent;
+    private long _lastTicket;
     private Ring? _ring;
     private int _eventFd = -1;
     // The same descriptor, for writes from other threads: a write holds a reference, so Teardown's close waits for it
@@ -301,10 +310,33 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     public long FileReplies => Interlocked.Read(ref _fileReplies);
     private long _fileReplies;
 
+    /// <summary>WRITEs whose data the daemon never copied (leased in place; see <see cref="LentPayload"/>).</summary>
+    public long InPlaceWrites
+    {
+        get
+        {
+            long n = 0;
+            foreach (var e in _entries) if (e is not null) n += e.Lent.Leases;
+            return n;
+        }
+    }
+
+    /// <summary>The queue's thread, right after <see cref="Read"/> returned a WRITE: its data when it was left in the
+    /// entry (then the request's buffer holds all but the data), with the ticket to name it by; else null.</summary>
+    public LentPayload? TakeLent(out long ticket)
+    {
+        var lent = _lastLent;
+        ticket = _lastTicket;
+        _lastLent = null;
+        return lent;
+    }
+
     private sealed class Entry
     {
         public required byte[] Header;   // pinned, HeaderBufferSize
-        public required byte[] Payload;  // pinned, PayloadSize
+        public required byte[] Payload;  // pinned, PayloadSize + a page: the buffer starts at PayloadOffset
+        public required int PayloadOffset; // where a page starts in Payload: an O_DIRECT host write can take lent data
+        public required LentPayload Lent;
         public required byte[] IoVecs;   // pinned, two struct iovec
         public ulong CommitId;           // unique of the request it holds, 0 when waiting in the kernel
         public uint LastCmd;             // the command in flight for it, and its commit id (to submit it again on EAGAIN)
@@ -413,12 +445,13 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     private int CopyRequest(Entry entry, Span<byte> buffer)
     {
+        _lastLent = null;
         var h = entry.Header.AsSpan();
         uint len = BitConverter.ToUInt32(h);
         ulong commitId = BitConverter.ToUInt64(h[(RingEntInOutOffset + 8)..]);
         int payloadSize = (int)BitConverter.ToUInt32(h[(RingEntInOutOffset + 16)..]);
         int opSize = (int)len - FuseConstants.InHeaderSize - payloadSize;
-        if (opSize < 0 || opSize > OpInSize || len > buffer.Length || payloadSize > entry.Payload.Length)
+        if (opSize < 0 || opSize > OpInSize || len > buffer.Length || payloadSize > _transport.PayloadSize)
         {
             // Cannot happen with a sane kernel; answer EIO so the entry is not lost.
             WriteInto(entry, commitId, Errno.EIO, default);
@@ -427,7 +460,13 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         }
         h[..FuseConstants.InHeaderSize].CopyTo(buffer);
         h.Slice(OpInOffset, opSize).CopyTo(buffer[FuseConstants.InHeaderSize..]);
-        entry.Payload.AsSpan(0, payloadSize).CopyTo(buffer[(FuseConstants.InHeaderSize + opSize)..]);
+        if (payloadSize >= LendThreshold && BitConverter.ToUInt32(h[4..]) == (uint)Opcode.Write)
+        {
+            // Left in the entry: copied on first use, or never (LentPayload).
+            _lastLent = entry.Lent;
+            _lastTicket = entry.Lent.Lend(payloadSize);
+        }
+        else PayloadSpan(entry, payloadSize).CopyTo(buffer[(FuseConstants.InHeaderSize + opSize)..]);
         Volatile.Write(ref entry.CommitId, commitId);
         Interlocked.Increment(ref _served);
         _transport.CountServed();
@@ -452,7 +491,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         int index = FindEntry(unique);
         if (index < 0) return -(int)Errno.ENOENT;
         var entry = _entries[index];
-        if (payload.Length > entry.Payload.Length)
+        if (payload.Length > _transport.PayloadSize)
         {
             // The kernel never asks for more than the buffer holds; still, an entry must always come back: EIO.
             WriteInto(entry, unique, Errno.EIO, default);
@@ -481,7 +520,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             return -(int)Errno.ENOENT;
         }
         var entry = _entries[index];
-        if (length < 0 || length > entry.Payload.Length)
+        if (length < 0 || length > _transport.PayloadSize)
         {
             // The kernel never asks for more than the buffer holds; a shortened reply would read as end of file: EIO.
             WriteHeader(entry, unique, Errno.EIO, 0);
@@ -490,7 +529,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             return -(int)Errno.EIO;
         }
         Interlocked.Increment(ref _fileReplies);
-        int done = FileRead.Fully(fd, entry.Payload.AsSpan(0, length), offset);
+        int done = FileRead.Fully(fd, PayloadSpan(entry, length), offset);
         if (done < 0)
         {
             WriteHeader(entry, unique, (Errno)(-done), 0);
@@ -514,9 +553,11 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         return -1;
     }
 
+    private static Span<byte> PayloadSpan(Entry entry, int length) => entry.Payload.AsSpan(entry.PayloadOffset, length);
+
     private static void WriteInto(Entry entry, ulong unique, Errno error, ReadOnlySpan<byte> payload)
     {
-        payload.CopyTo(entry.Payload);
+        payload.CopyTo(entry.Payload.AsSpan(entry.PayloadOffset));
         WriteHeader(entry, unique, error, payload.Length);
     }
 
@@ -562,6 +603,12 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     private void DrainRemoteCommits()
     {
+        if (_heldCommits.Count > 0)
+        {
+            var held = _heldCommits.ToArray(); // rare: a flush during a lease
+            _heldCommits.Clear();
+            foreach (var index in held) CommitEntry(index);
+        }
         foreach (var index in _localCommits) CommitEntry(index);
         _localCommits.Clear();
         while (_remoteCommits.TryDequeue(out int index)) CommitEntry(index);
@@ -572,6 +619,12 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         var entry = _entries[index];
         ulong commitId = entry.CommitId;
         if (commitId == 0) return;
+        if (!entry.Lent.ReadyToCommit())
+        {
+            // Its data is in use in place on this thread (a flush from inside the lease): the kernel must not refill it yet.
+            _heldCommits.Add(index);
+            return;
+        }
         Volatile.Write(ref entry.CommitId, 0);
         Submit(entry, index, CmdCommitAndFetch, commitId);
     }
@@ -598,19 +651,23 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         int payloadSize = _transport.PayloadSize;
         for (int i = 0; i < _depth; i++)
         {
+            var payload = GC.AllocateUninitializedArray<byte>(payloadSize + PageSize, pinned: true);
+            byte* start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(payload));
+            int offset = (int)((PageSize - (nuint)start % PageSize) % PageSize);
             var e = new Entry
             {
                 Header = GC.AllocateArray<byte>(HeaderBufferSize, pinned: true),
-                Payload = GC.AllocateUninitializedArray<byte>(payloadSize, pinned: true),
+                Payload = payload,
+                PayloadOffset = offset,
+                Lent = new LentPayload(start + offset, () => OnOwnerThread),
                 IoVecs = GC.AllocateArray<byte>(32, pinned: true),
             };
             fixed (byte* iov = e.IoVecs)
             fixed (byte* hp = e.Header)
-            fixed (byte* pp = e.Payload)
             {
                 ((ulong*)iov)[0] = (ulong)hp;
                 ((ulong*)iov)[1] = HeaderBufferSize;
-                ((ulong*)iov)[2] = (ulong)pp;
+                ((ulong*)iov)[2] = (ulong)(start + offset);
                 ((ulong*)iov)[3] = (ulong)payloadSize;
             }
             _entries[i] = e;

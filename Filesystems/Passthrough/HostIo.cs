@@ -161,8 +161,18 @@ internal static unsafe class HostIo
 
     public static void Write(WriteRequest r, OpenHandle h, AlignedBuffer aligned, ILoggingAdapter log)
     {
-        var data = r.Data.Span;
-        int done = 0;
+        // The data is leased for the host call alone (over io_uring, on the queue's thread, straight from the ring entry);
+        // the answer goes after the lease ends.
+        int done;
+        Errno error;
+        using (var lease = r.LeaseData()) error = WriteLeased(r, lease.Span, h, aligned, log, out done);
+        if (error != Errno.Ok) r.Fail(error);
+        else r.Reply((uint)done);
+    }
+
+    private static Errno WriteLeased(WriteRequest r, ReadOnlySpan<byte> data, OpenHandle h, AlignedBuffer aligned, ILoggingAdapter log, out int done)
+    {
+        done = 0;
         // A write from the kernel's page cache (writeback cache, a shared mapping's dirty pages) has its place in the
         // file: an O_APPEND host descriptor (the caller's open had O_APPEND) would put it at the end instead.
         bool fromCache = (r.WriteFlags & WriteFlags.Cache) != 0;
@@ -200,14 +210,13 @@ internal static unsafe class HostIo
                     // Never a short count: the kernel turns a short reply to an O_DIRECT (async) write into EIO, so a
                     // host that fills after part of the data (ENOSPC, EDQUOT, EFBIG) answers with its errno.
                     if (done > 0) log.Warning("write of {Length} bytes at {Offset} failed on the host after {Written}: {Error}", data.Length, r.Offset, done, e);
-                    r.Fail(e);
-                    return;
+                    return e;
                 }
-                if (n == 0) { r.Fail(Errno.EIO); return; } // pwrite never returns 0 for a non-empty write
+                if (n == 0) return Errno.EIO; // pwrite never returns 0 for a non-empty write
                 done += (int)n;
             }
         }
-        r.Reply((uint)done);
+        return Errno.Ok;
     }
 
     private static int s_noAppend = RWF_NOAPPEND; // 0 once the kernel said it has no RWF_NOAPPEND (before 6.9)

@@ -150,12 +150,63 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 reads = QueueThreadIo.Reads - reads;
                 writes = QueueThreadIo.Writes - writes;
                 Assert.True(writes >= 4 && reads >= 1, $"ran on a ring reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
+                // There the data went from the ring entry to the host file with no copy in the daemon.
+                long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
+                Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were written from the ring entry in place");
             }
         }
         finally
         {
             try { Directory.Delete(source, recursive: true); } catch (IOException) { }
         }
+    }
+
+    [UringTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Large_writes_to_memfs_are_taken_from_the_ring_entry_on_its_thread_or_copied_elsewhere_and_arrive_whole(bool inlineDispatch)
+    {
+        // A WRITE of 32 KiB or more leaves its data in the ring entry. memfs's handler on the queue's thread (inline
+        // dispatch) copies it into the file from there; on a dispatcher thread it is copied into the request's buffer
+        // first. Either way the file holds exactly what was written, across sizes, offsets and writers at once.
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring with { InlineDispatch = inlineDispatch });
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        await Shell.OkAsync("""
+            set -e
+            trap 'rm -f /tmp/fuseactors-uring-w.$$' EXIT
+            head -c 6291559 /dev/urandom > /tmp/fuseactors-uring-w.$$
+            dd if=/tmp/fuseactors-uring-w.$$ of=direct bs=1M oflag=direct status=none && cmp direct /tmp/fuseactors-uring-w.$$
+            dd if=/tmp/fuseactors-uring-w.$$ of=small bs=40k status=none && cmp small /tmp/fuseactors-uring-w.$$
+            for p in 0 1 2 3; do dd if=/tmp/fuseactors-uring-w.$$ of=shared bs=64k seek=$((p * 24)) skip=$((p * 24)) count=24 conv=notrunc oflag=direct status=none & done; wait
+            cmp -n 6291456 shared /tmp/fuseactors-uring-w.$$
+            """, fs.Path);
+        long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
+        if (inlineDispatch) Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were taken from the ring entry in place");
+        else Assert.Equal(0, inPlace); // handled on a dispatcher thread: copied, never leased
+    }
+
+    [UringFact]
+    public async Task A_large_WRITE_the_engine_answers_before_the_filesystem_read_it_keeps_its_data_when_the_ring_entry_is_refilled()
+    {
+        // The engine's timeout answers each held WRITE; committing its ring entry lets the kernel put a later WRITE into
+        // the same buffer, so the data must be copied out first: the filesystem, reading it only after that and after
+        // later WRITEs came, must see exactly the block it was sent.
+        var seen = new HeldWrites();
+        await using var fs = await MountedFilesystem.StartAsync(HeldWriteFs.Props(MemoryFs.Props(), seen),
+            Uring with { RequestTimeout = TimeSpan.FromMilliseconds(300), SweepInterval = TimeSpan.FromMilliseconds(50) });
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        const int blocks = 12;
+        await Shell.OkAsync($$"""
+            : > f
+            for k in $(seq 0 {{blocks - 1}}); do
+              head -c 1048576 /dev/zero | tr '\0' "\\$(printf %03o $((k + 1)))" | dd of=f bs=1M seek=$k iflag=fullblock oflag=direct conv=notrunc status=none 2>/dev/null || true
+            done
+            """, fs.Path, TimeSpan.FromSeconds(60));
+        // The last block has no later WRITE: it stays held. The others are checked once answered.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (seen.Checked < blocks - 1 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(seen.Checked >= blocks - 1, $"only {seen.Checked} held WRITEs were checked");
+        Assert.Equal(0, seen.Wrong);
     }
 
     [UringTheory]
