@@ -113,7 +113,14 @@ public sealed class DeviceReader
                 {
                     // The WRITE's data stayed in the ring entry: the request copies it into its buffer on first use.
                     if (request is WriteRequest w && w.Size == lent.Length) w.Lend(lent, ticket);
-                    else lent.Release(ticket); // malformed: answered without its data
+                    else
+                    {
+                        // Not the WRITE it was lent for (a size that disagrees, a malformed body): the data is copied to
+                        // where the request was read, as every request's is, and the entry let go.
+                        lent.SetDestination(ticket, buffer.AsMemory(start + lent.ReadAt, lent.Length));
+                        lent.EnsureCopied(ticket);
+                        lent.Release(ticket);
+                    }
                 }
                 request.Device = _device;
                 request.Load = _load;

@@ -449,9 +449,10 @@ public sealed class WriteRequest : FsRequest
 
     /// <summary>
     /// The data for a synchronous use in the calling method only (a <c>ref struct</c>: it cannot be kept or awaited
-    /// across), ended by Dispose: <c>using var data = r.LeaseData();</c>. Answer after the lease ends. On the thread of
-    /// the io_uring queue the request came from, a large WRITE's data is used where the kernel put it, without the copy
-    /// into the request's buffer; anywhere else this is <see cref="Data"/>.
+    /// across), ended by Dispose: <c>using (var data = r.LeaseData()) { ... data.Span ... }</c>, then answer. On the
+    /// thread of the io_uring queue the request came from, a large WRITE's data is used where the kernel put it, without
+    /// the copy into the request's buffer; anywhere else this is <see cref="Data"/>. The ring entry stays out of the
+    /// kernel's hands until the lease ends, so a lease must always be disposed.
     /// </summary>
     public WriteDataLease LeaseData() =>
         _lent is { } lent && lent.TryLease(_ticket, out var inPlace)

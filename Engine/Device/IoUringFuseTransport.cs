@@ -321,6 +321,17 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         }
     }
 
+    /// <summary>Lent WRITE data copied out at its entry's commit (<see cref="LentPayload.CommitCopies"/>).</summary>
+    public long CommitCopies
+    {
+        get
+        {
+            long n = 0;
+            foreach (var e in _entries) if (e is not null) n += e.Lent.CommitCopies;
+            return n;
+        }
+    }
+
     /// <summary>The queue's thread, right after <see cref="Read"/> returned a WRITE: its data when it was left in the
     /// entry (then the request's buffer holds all but the data), with the ticket to name it by; else null.</summary>
     public LentPayload? TakeLent(out long ticket)
@@ -441,7 +452,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     public bool OnOwnerThread => _ownerThread != 0 && Environment.CurrentManagedThreadId == Volatile.Read(ref _ownerThread);
 
     /// <summary>Replies are waiting to be submitted by the queue's thread.</summary>
-    public bool HasPendingReplies => !_remoteCommits.IsEmpty || _localCommits.Count > 0 || (_ring?.Pending ?? 0) > 0;
+    public bool HasPendingReplies => !_remoteCommits.IsEmpty || _localCommits.Count > 0 || _heldCommits.Count > 0 || (_ring?.Pending ?? 0) > 0;
 
     private int CopyRequest(Entry entry, Span<byte> buffer)
     {
@@ -464,7 +475,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         {
             // Left in the entry: copied on first use, or never (LentPayload).
             _lastLent = entry.Lent;
-            _lastTicket = entry.Lent.Lend(payloadSize);
+            _lastTicket = entry.Lent.Lend(payloadSize, FuseConstants.InHeaderSize + opSize);
         }
         else PayloadSpan(entry, payloadSize).CopyTo(buffer[(FuseConstants.InHeaderSize + opSize)..]);
         Volatile.Write(ref entry.CommitId, commitId);

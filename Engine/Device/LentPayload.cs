@@ -29,6 +29,7 @@ public sealed unsafe class LentPayload
     private int _length;
     private Memory<byte> _destination;
     private long _leases;
+    private long _commitCopies;
 
     /// <param name="source">The entry's payload buffer (pinned for as long as this object lives).</param>
     /// <param name="onOwnerThread">True on the queue's own thread: the only one that commits the entry.</param>
@@ -41,15 +42,23 @@ public sealed unsafe class LentPayload
     /// <summary>Bytes lent by the current ticket.</summary>
     public int Length => _length;
 
+    /// <summary>Where in the request as read the data belongs (after fuse_in_header and the operation's own part).</summary>
+    public int ReadAt { get; private set; }
+
     /// <summary>Leases granted so far: WRITEs whose data the daemon never copied.</summary>
     public long Leases => Interlocked.Read(ref _leases);
 
+    /// <summary>Copies made because the entry was to be committed while its request still held the data (an early
+    /// answer, or a reply committed before the request let go).</summary>
+    public long CommitCopies => Interlocked.Read(ref _commitCopies);
+
     /// <summary>The queue's thread, as the kernel has just filled the entry with a WRITE of <paramref name="length"/> data
     /// bytes: lends them; returns the ticket that every later call names.</summary>
-    internal long Lend(int length)
+    internal long Lend(int length, int readAt = 0)
     {
         long generation = (Volatile.Read(ref _word) >> StateBits) + 1;
         _length = length;
+        ReadAt = readAt;
         _destination = default;
         Volatile.Write(ref _word, generation << StateBits | Pending);
         return generation;
@@ -81,11 +90,16 @@ public sealed unsafe class LentPayload
                 case Copying:
                     spin.SpinOnce();
                     continue;
-                case Leased:
-                    // The owner thread uses it in place; the entry cannot be committed until that ends, so a copy now
-                    // reads it whole. Not recorded: the commit copies once more, the same bytes.
+                case Leased when _onOwnerThread():
+                    // A copy asked for inside the lease, on the thread that holds it: nothing can commit the entry until
+                    // this thread returns, so it reads whole. Not recorded: the commit copies once more, the same bytes.
                     CopyOut();
                     return;
+                case Leased:
+                    // Another thread: a copy made now could still be running when the lease ends and the entry is
+                    // committed and refilled. It waits for the lease (bounded: one synchronous call) and copies then.
+                    spin.SpinOnce();
+                    continue;
                 default:
                     return; // Copied, or let go
             }
@@ -156,7 +170,11 @@ public sealed unsafe class LentPayload
         long word = Volatile.Read(ref _word);
         long state = word & StateMask;
         if (state is Leased or LeasedReleased) return false;
-        if (state is Pending or Copying) EnsureCopied(word >> StateBits);
+        if (state is Pending or Copying)
+        {
+            if (state == Pending) Interlocked.Increment(ref _commitCopies);
+            EnsureCopied(word >> StateBits);
+        }
         return true;
     }
 }

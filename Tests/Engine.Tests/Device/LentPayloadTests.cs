@@ -116,4 +116,43 @@ public sealed unsafe class LentPayloadTests
         Assert.Equal(2, data[0]);
         _lent.EndLease(second);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_copy_asked_for_on_another_thread_during_a_lease_waits_for_it_and_never_reads_the_next_WRITE(bool letGo)
+    {
+        // The queue's thread leases, ends the lease (the request having let go of its data, or not), commits and sees
+        // the entry refilled while another thread asks for the copy: that copy is whole or not made (let go), never
+        // part of the next WRITE's bytes.
+        const int size = 1 << 20;
+        var entry = GC.AllocateArray<byte>(size, pinned: true);
+        int owner = Environment.CurrentManagedThreadId;
+        LentPayload lent;
+        fixed (byte* p = entry) lent = new LentPayload(p, () => Environment.CurrentManagedThreadId == owner);
+        for (int i = 0; i < 100; i++)
+        {
+            byte value = (byte)(i % 200 + 1);
+            entry.AsSpan().Fill(value);
+            long ticket = lent.Lend(size);
+            var destination = new byte[size];
+            lent.SetDestination(ticket, destination);
+            Assert.True(lent.TryLease(ticket, out _));
+            using var started = new ManualResetEventSlim();
+            var copier = Task.Run(() =>
+            {
+                started.Set();
+                lent.EnsureCopied(ticket);
+            });
+            started.Wait();
+            Thread.SpinWait(2000);
+            if (letGo) lent.Release(ticket);
+            lent.EndLease(ticket);
+            Assert.True(lent.ReadyToCommit());
+            entry.AsSpan().Fill(0xEE); // committed: the kernel's next request
+            Assert.True(copier.Wait(TimeSpan.FromSeconds(10)));
+            bool whole = !destination.AsSpan().ContainsAnyExcept(value), untouched = !destination.AsSpan().ContainsAnyExcept((byte)0);
+            Assert.True(whole || (letGo && untouched), $"round {i}: the copy holds bytes of the next WRITE");
+        }
+    }
 }
