@@ -670,7 +670,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
                 Header = GC.AllocateArray<byte>(HeaderBufferSize, pinned: true),
                 Payload = payload,
                 PayloadOffset = offset,
-                Lent = new LentPayload(start + offset, () => OnOwnerThread),
+                Lent = new LentPayload(payload, offset, () => OnOwnerThread),
                 IoVecs = GC.AllocateArray<byte>(32, pinned: true),
             };
             fixed (byte* iov = e.IoVecs)

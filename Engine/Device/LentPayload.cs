@@ -23,6 +23,7 @@ public sealed unsafe class LentPayload
     private const int StateBits = 8;
     private const long StateMask = (1L << StateBits) - 1;
 
+    private readonly byte[] _buffer; // held, so the memory _source points into lives as long as any request names it
     private readonly byte* _source;
     private readonly Func<bool> _onOwnerThread;
     private long _word = Released; // generation << StateBits | state
@@ -31,11 +32,13 @@ public sealed unsafe class LentPayload
     private long _leases;
     private long _commitCopies;
 
-    /// <param name="source">The entry's payload buffer (pinned for as long as this object lives).</param>
+    /// <param name="pinnedBuffer">The entry's payload array, allocated pinned; its buffer starts at <paramref name="offset"/>.</param>
     /// <param name="onOwnerThread">True on the queue's own thread: the only one that commits the entry.</param>
-    public LentPayload(byte* source, Func<bool> onOwnerThread)
+    public LentPayload(byte[] pinnedBuffer, int offset, Func<bool> onOwnerThread)
     {
-        _source = source;
+        _buffer = pinnedBuffer;
+        _source = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinnedBuffer)) + offset;
         _onOwnerThread = onOwnerThread;
     }
 
@@ -56,6 +59,7 @@ public sealed unsafe class LentPayload
     /// bytes: lends them; returns the ticket that every later call names.</summary>
     internal long Lend(int length, int readAt = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, _buffer.Length); // the queue checked it against its buffers
         long generation = (Volatile.Read(ref _word) >> StateBits) + 1;
         _length = length;
         ReadAt = readAt;

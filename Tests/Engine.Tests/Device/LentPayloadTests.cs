@@ -17,7 +17,7 @@ public sealed unsafe class LentPayloadTests
 
     public LentPayloadTests()
     {
-        fixed (byte* p = _entry) _lent = new LentPayload(p, () => _onOwner);
+        _lent = new LentPayload(_entry, 0, () => _onOwner);
     }
 
     private long LendFilled(byte value, int length = 1000)
@@ -129,7 +129,7 @@ public sealed unsafe class LentPayloadTests
         var entry = GC.AllocateArray<byte>(size, pinned: true);
         int owner = Environment.CurrentManagedThreadId;
         LentPayload lent;
-        fixed (byte* p = entry) lent = new LentPayload(p, () => Environment.CurrentManagedThreadId == owner);
+        lent = new LentPayload(entry, 0, () => Environment.CurrentManagedThreadId == owner);
         for (int i = 0; i < 100; i++)
         {
             byte value = (byte)(i % 200 + 1);
@@ -139,18 +139,19 @@ public sealed unsafe class LentPayloadTests
             lent.SetDestination(ticket, destination);
             Assert.True(lent.TryLease(ticket, out _));
             using var started = new ManualResetEventSlim();
-            var copier = Task.Run(() =>
+            var copier = new Thread(() =>
             {
                 started.Set();
                 lent.EnsureCopied(ticket);
             });
+            copier.Start();
             started.Wait();
             Thread.SpinWait(2000);
             if (letGo) lent.Release(ticket);
             lent.EndLease(ticket);
             Assert.True(lent.ReadyToCommit());
             entry.AsSpan().Fill(0xEE); // committed: the kernel's next request
-            Assert.True(copier.Wait(TimeSpan.FromSeconds(10)));
+            Assert.True(copier.Join(TimeSpan.FromSeconds(10)));
             bool whole = !destination.AsSpan().ContainsAnyExcept(value), untouched = !destination.AsSpan().ContainsAnyExcept((byte)0);
             Assert.True(whole || (letGo && untouched), $"round {i}: the copy holds bytes of the next WRITE");
         }
