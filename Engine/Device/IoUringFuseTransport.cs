@@ -311,25 +311,16 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private long _fileReplies;
 
     /// <summary>WRITEs whose data the daemon never copied (leased in place; see <see cref="LentPayload"/>).</summary>
-    public long InPlaceWrites
-    {
-        get
-        {
-            long n = 0;
-            foreach (var e in _entries) if (e is not null) n += e.Lent.Leases;
-            return n;
-        }
-    }
+    public long InPlaceWrites => SumOverEntries(static lent => lent.Leases);
 
     /// <summary>Lent WRITE data copied out at its entry's commit (<see cref="LentPayload.CommitCopies"/>).</summary>
-    public long CommitCopies
+    public long CommitCopies => SumOverEntries(static lent => lent.CommitCopies);
+
+    private long SumOverEntries(Func<LentPayload, long> count)
     {
-        get
-        {
-            long n = 0;
-            foreach (var e in _entries) if (e is not null) n += e.Lent.CommitCopies;
-            return n;
-        }
+        long n = 0;
+        foreach (var e in _entries) if (e is not null) n += count(e.Lent);
+        return n;
     }
 
     /// <summary>The queue's thread, right after <see cref="Read"/> returned a WRITE: its data when it was left in the

@@ -9,6 +9,17 @@ public sealed class CliTests
 {
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "fuseactors.dll");
 
+    /// <summary>Starts <c>fuseactors ARGS</c> in the background with its stdout and stderr redirected. `env
+    /// --default-signal` undoes an inherited SIG_IGN (a test run started in the background of a non-interactive shell
+    /// ignores SIGINT, and the CLI, like libfuse, leaves an ignored signal ignored).</summary>
+    private static Process StartCli(params string[] args) =>
+        Process.Start(new ProcessStartInfo("env", ["--default-signal=INT,TERM,HUP", "dotnet", Cli, .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+
     private static Task<Shell.Result> RunCli(string args) => Shell.RunAsync($"dotnet {Cli} {args}", timeout: TimeSpan.FromSeconds(60));
 
     [Fact]
@@ -178,15 +189,7 @@ public sealed class CliTests
     {
         MountedFilesystem.RequireFuse();
         var dir = Directory.CreateTempSubdirectory("fuseactors-cli-").FullName;
-        // `env --default-signal` undoes an inherited SIG_IGN (a test run started in the background of a
-        // non-interactive shell ignores SIGINT, and the CLI, like libfuse, leaves an ignored signal ignored).
-        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM,HUP", "dotnet", Cli, "mount", "memfs", dir, debug, "-f"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var p = Process.Start(psi)!;
+        using var p = StartCli("mount", "memfs", dir, debug, "-f");
         var stderr = p.StandardError.ReadToEndAsync();
         try
         {
@@ -322,13 +325,7 @@ public sealed class CliTests
         var dir = Directory.CreateTempSubdirectory("fuseactors-cli-keep-").FullName;
         var config = dir + ".conf";
         File.WriteAllText(config, "fuseactors.mount.busy-unmount = keep\nfuseactors.mount.unmount-grace = 2s\n");
-        var psi = new ProcessStartInfo("env", ["--default-signal=INT,TERM", "dotnet", Cli, "mount", "memfs", dir, "--config", config])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var p = Process.Start(psi)!;
+        using var p = StartCli("mount", "memfs", dir, "--config", config);
         var stderr = p.StandardError.ReadToEndAsync();
         Process? holder = null;
         try
@@ -372,13 +369,7 @@ public sealed class CliTests
         // As libfuse's daemons: an unmount from outside is a clean end; an abort through fusectl is an error.
         MountedFilesystem.RequireFuse();
         var dir = Directory.CreateTempSubdirectory("fuseactors-cli-end-").FullName;
-        var psi = new ProcessStartInfo("dotnet", [Cli, "mount", "memfs", dir])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var p = Process.Start(psi)!;
+        using var p = StartCli("mount", "memfs", dir);
         var stderr = p.StandardError.ReadToEndAsync();
         try
         {
