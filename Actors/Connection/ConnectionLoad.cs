@@ -20,6 +20,42 @@ public sealed class ConnectionLoad
 
     internal void SetReaders(DeviceReader[] readers) => _readers = readers;
 
+    // The connection whose /dev/fuse reader this thread is (io_uring readers are not counted here: each commits its own
+    // queue's replies, FsRequest decides for them), the live ones, and those taken for slow work (TryTakeThisReader).
+    [ThreadStatic] private static ConnectionLoad? t_readerOf;
+    private int _liveReaders;
+    private int _readersTaken;
+
+    /// <summary>On a <c>/dev/fuse</c> reader's thread as it starts, and as it ends.</summary>
+    internal void ReaderStarted()
+    {
+        t_readerOf = this;
+        Interlocked.Increment(ref _liveReaders);
+    }
+
+    internal void ReaderEnded()
+    {
+        t_readerOf = null;
+        Interlocked.Decrement(ref _liveReaders);
+    }
+
+    /// <summary>Takes the calling thread, if it is one of this connection's live <c>/dev/fuse</c> readers, for slow
+    /// work while at least one other reader stays free to read the device: a reader held so reads no requests
+    /// (INTERRUPTs, FORGETs, other callers' quick requests) until the work ends. So at most all but one reader are
+    /// taken at a time, and with a single queue none. True must be followed by <see cref="GiveBackReader"/>.</summary>
+    internal bool TryTakeThisReader()
+    {
+        if (!ReferenceEquals(t_readerOf, this)) return false;
+        while (true)
+        {
+            int taken = Volatile.Read(ref _readersTaken);
+            if (taken >= Volatile.Read(ref _liveReaders) - 1) return false;
+            if (Interlocked.CompareExchange(ref _readersTaken, taken + 1, taken) == taken) return true;
+        }
+    }
+
+    internal void GiveBackReader() => Interlocked.Decrement(ref _readersTaken);
+
     /// <summary>Requests read and not answered yet (the one a handler runs for included).</summary>
     public int Unanswered()
     {

@@ -63,9 +63,10 @@ public sealed class DeviceReader
     {
         InlineDispatcher.MarkReaderThread();
         byte[] buffer = _pool.Rent();
+        var ring = _device as IoUringFuseQueue;
+        if (ring is null) _load?.ReaderStarted();
         try
         {
-            var ring = _device as IoUringFuseQueue;
             while (!_stopping)
             {
                 // A /dev/fuse read takes its credit first: what read(2) takes from the kernel is then always served.
@@ -140,6 +141,7 @@ public sealed class DeviceReader
         }
         finally
         {
+            if (ring is null) _load?.ReaderEnded();
             _pool.Return(buffer);
         }
     }

@@ -90,6 +90,33 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     /// go (<see cref="Actors.Connection.InlineDispatcher.RunAfterMailboxes"/>), with no thread hop at all.</summary>
     public bool OnItsIoUringQueueThread => Device is IoUringFuseQueue q && q.OnOwnerThread;
 
+    /// <summary>
+    /// Takes the thread this handler runs on, a device reader, for slow but bounded work of this request, to be done
+    /// there once the mailboxes are let go (<see cref="Actors.Connection.InlineDispatcher.RunAfterMailboxes"/>) and
+    /// answered from there with no thread hop, while other readers keep serving. True:
+    /// - over io_uring, on the thread of this request's own queue (<see cref="OnItsIoUringQueueThread"/>), which
+    ///   commits its replies (from any other thread a reply costs a wake-up of it); the other CPUs' queues serve
+    ///   meanwhile;
+    /// - on <c>/dev/fuse</c>, on any reader of this request's connection while at least one other stays free to read
+    ///   the device: a reply there is written by the thread that gives it, so a pool thread would cost a wake-up of its
+    ///   own. At most all but one reader of a connection are taken at a time, and with a single queue none: work there
+    ///   would stop every request of the mount until it ends.
+    /// False elsewhere (the default dispatcher, a filesystem's own threads). A true must be followed by
+    /// <see cref="GiveBackReader"/> when the work ends.
+    /// </summary>
+    public bool TryTakeReaderForWork() => Device switch
+    {
+        IoUringFuseQueue q => q.OnOwnerThread,
+        null => false,
+        _ => Load is { } load && load.TryTakeThisReader(),
+    };
+
+    /// <summary>Ends the work a <see cref="TryTakeReaderForWork"/> that answered true took this reader for.</summary>
+    public void GiveBackReader()
+    {
+        if (Device is not IoUringFuseQueue) Load?.GiveBackReader();
+    }
+
     /// <summary>On the thread of this request's io_uring queue, submits the replies given so far there (they otherwise
     /// go with the queue's next wait): before slow work on that thread, so that answers already given do not wait for
     /// it. Nothing elsewhere.</summary>

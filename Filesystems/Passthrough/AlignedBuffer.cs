@@ -8,7 +8,7 @@ namespace FuseActors.Filesystems.Passthrough;
 /// reads a WRITE so that its data starts on a page boundary: only a request built elsewhere, by hand, needs this for a
 /// write). One buffer per thread that
 /// makes such calls — the filesystem actor (for the calls it makes itself), each of its I/O pool threads, and each
-/// io_uring reader that runs calls itself (QueueThreadIo) — grown
+/// device reader that runs calls itself (ReaderThreadIo) — grown
 /// to the largest request seen and reused (each thread's READ or WRITE is done before its next starts), so
 /// O_DIRECT costs a copy, never an allocation per request. The offset and length stay the caller's: the host answers
 /// EINVAL to unaligned ones as it would answer the caller.
@@ -40,7 +40,7 @@ internal sealed unsafe class AlignedBuffer : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    // A thread's own buffer (QueueThreadIo's) is not disposed: it is freed here once its thread is gone.
+    // A thread's own buffer (ReaderThreadIo's) is not disposed: it is freed here once its thread is gone.
     ~AlignedBuffer() => Free();
 
     private void Free()

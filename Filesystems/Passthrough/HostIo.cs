@@ -9,8 +9,8 @@ using static FuseActors.Filesystems.Interop.Native;
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>
-/// One data-path request handed to a <see cref="HostIoPool"/> thread (or, over io_uring, to the queue's own reader:
-/// <see cref="QueueThreadIo"/>): the request itself (it carries its arguments
+/// One data-path request handed to a <see cref="HostIoPool"/> thread (or to the device reader that read it:
+/// <see cref="ReaderThreadIo"/>): the request itself (it carries its arguments
 /// and takes the reply), the open handle(s) it works on, each with a reference held for the call
 /// (<see cref="OpenHandle.Acquire"/>), and for a READ what the actor already read from the page cache. A struct
 /// queued by value, so handing a request over allocates nothing.
@@ -29,14 +29,14 @@ internal struct IoWork
 
 /// <summary>
 /// The host calls of the data path (READ, WRITE, FLUSH, FSYNC/FSYNCDIR, FALLOCATE, LSEEK, COPY_FILE_RANGE) on an open
-/// handle. They touch nothing but the handle's descriptors and the request, so they run on an I/O pool thread, on an
-/// io_uring reader after its mailbox runs (QueueThreadIo), as well as on the actor's (io-threads = 0, or a host whose
+/// handle. They touch nothing but the handle's descriptors and the request, so they run on an I/O pool thread, on a
+/// device reader after its mailbox runs (ReaderThreadIo), as well as on the actor's (io-threads = 0, or a host whose
 /// data is in memory). Each answers its request. The caller
 /// checked the arguments that need no host call (offsets beyond INT64_MAX, an empty read).
 /// </summary>
 internal static unsafe class HostIo
 {
-    /// <summary>As <see cref="Run"/>, for the threads that run queued calls (the pool's, a ring reader's): a throw is a
+    /// <summary>As <see cref="Run"/>, for the threads that run queued calls (the pool's, a device reader's): a throw is a
     /// bug, not a host error (those are errnos), so it is logged and the request answered EIO, and the thread goes on.</summary>
     public static void RunOrAnswerEio(in IoWork w, AlignedBuffer aligned, ILoggingAdapter log)
     {
@@ -61,7 +61,7 @@ internal static unsafe class HostIo
         w.Second?.Release();
     }
 
-    /// <summary>Runs a queued call (on a pool thread or a ring reader) and drops the references the actor took for it.</summary>
+    /// <summary>Runs a queued call (on a pool thread or a device reader) and drops the references the actor took for it.</summary>
     public static void Run(in IoWork w, AlignedBuffer aligned, ILoggingAdapter log)
     {
         var r = w.Request;

@@ -35,7 +35,8 @@ namespace FuseActors.Filesystems.Passthrough;
 /// actor's thread, and only what would wait goes to the pool, so a cached read costs what it did before (no thread
 /// hop); files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
 /// for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
-/// FLUSH stay on the actor too (see <see cref="Write"/>). Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME,
+/// FLUSH stay on the actor too (see <see cref="Write"/>), and a call that waits for such a device runs on the device
+/// reader that carried it once the mailboxes are let go, where a reader may take it (<see cref="ReaderThreadIo"/>). Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME,
 /// READDIR, xattrs...) still run inline on the actor: they read and change the inode and handle tables, which
 /// belong to the actor alone; so a stalled host still stalls those (and, behind them, the mount), but no longer
 /// the reads and writes of healthy files. The per-inode bookkeeping (open counts, backing ids) stays on the actor.
@@ -95,7 +96,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.HandlesOpenTruncate | FilesystemCapabilities.DirectIoMmap;
     private readonly InodeTable _inodes;
     private readonly OpenHandles _handles = new();
-    /// <summary>The O_DIRECT buffer of the calls the actor makes itself (each pool thread, and each io_uring reader that
+    /// <summary>The O_DIRECT buffer of the calls the actor makes itself (each pool thread, and each device reader that
     /// runs calls itself, has its own).</summary>
     private readonly AlignedBuffer _direct = new();
     /// <summary>The I/O threads of the data path; null with <see cref="PassthroughOptions.IoThreads"/> = 0 (every call on the actor).</summary>
@@ -128,8 +129,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     // The pool stops before FilesystemActor answers EIO for the requests still deferred (in AroundPostStop and
-    // AroundPreRestart): calls just finishing then answer themselves, and are done with their WRITE buffers. A call an
-    // io_uring reader runs itself (QueueThreadIo) is not waited for: one not started yet sees its request answered and
+    // AroundPreRestart): calls just finishing then answer themselves, and are done with their WRITE buffers. A call a
+    // device reader runs itself (ReaderThreadIo) is not waited for: one not started yet sees its request answered and
     // skips the host call; one under way answers late (dropped), and its WRITE buffer, orphaned, goes to the GC.
     private void StopIo() => _io?.Stop(TimeSpan.FromSeconds(1));
 
@@ -772,16 +773,16 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     /// <summary>Hands a data-path call to the I/O pool: the request is answered from there, and the handles stay
     /// open (a reference each) until the call ends. A READ or WRITE (<paramref name="transfer"/>) of a local device's
-    /// file whose handler runs on the thread of the io_uring queue it came from runs on that thread instead, once the
-    /// mailboxes are let go, unless a call waits there already (see <see cref="QueueThreadIo"/>): its wait is bounded,
-    /// and there it costs no thread wake-up.</summary>
+    /// file whose handler runs on a device reader that may take it (<see cref="FsRequest.TryTakeReaderForWork"/>)
+    /// runs on that reader instead, once the mailboxes are let go, unless a call waits there already (see
+    /// <see cref="ReaderThreadIo"/>): its wait is bounded, and there it costs no thread wake-up.</summary>
     private void Offload(FsRequest r, OpenHandle h, OpenHandle? second = null, byte[]? buffer = null, int done = 0, bool transfer = false)
     {
         r.Defer();
         h.Acquire();
         second?.Acquire();
         var work = new IoWork { Request = r, Handle = h, Second = second, Buffer = buffer, Done = done };
-        if (transfer && h.LocalDevice && r.OnItsIoUringQueueThread && QueueThreadIo.TryRunAfterMailboxes(in work, Log)) return;
+        if (transfer && h.LocalDevice && ReaderThreadIo.TryRunAfterMailboxes(in work, Log)) return;
         _io!.Enqueue(work);
     }
 

@@ -28,9 +28,10 @@ public sealed record PassthroughOptions
     /// Threads of the filesystem's own I/O pool: reads that miss the host page cache, writes, flush, fsync, fallocate,
     /// lseek and copy_file_range on open files make their host call there, so one that hangs (a stalled network
     /// filesystem under SOURCE) does not hold up the rest of the mount; at most this many can hang before such
-    /// requests queue. Started when first needed. Over io_uring, such a read or an O_DIRECT write of a local disk's
-    /// file whose handler runs on its own queue's reader runs on that reader instead, after its mailbox runs (one at a
-    /// time per reader; the rest still come here).
+    /// requests queue. Started when first needed. Such a read or an O_DIRECT write of a local disk's file whose
+    /// handler runs on a device reader that may take it (its own io_uring queue's; on /dev/fuse with several queues, all
+    /// but one reader at a time) runs on that reader instead, after its mailbox runs (one at a time per reader; the
+    /// rest still come here).
     /// 0: every host call on the actor (and with the inline dispatcher, on the device reader thread), as before the
     /// pool existed.
     /// </summary>

@@ -132,7 +132,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
             bool localDisk = (await Shell.OkAsync($"stat -f -c %T {source}")).Trim() is "ext2/ext3" or "xfs" or "btrfs" or "f2fs";
             await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false }), Uring);
             Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
-            long reads = QueueThreadIo.Reads, writes = QueueThreadIo.Writes;
+            long reads = ReaderThreadIo.Reads, writes = ReaderThreadIo.Writes;
             await Shell.OkAsync($$"""
                 set -e
                 trap 'rm -f /tmp/fuseactors-uring-direct.$$' EXIT
@@ -147,9 +147,9 @@ public sealed class IoUringTransportTests(UringEnabled _)
             // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
             if (localDisk)
             {
-                reads = QueueThreadIo.Reads - reads;
-                writes = QueueThreadIo.Writes - writes;
-                Assert.True(writes >= 4 && reads >= 1, $"ran on a ring reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
+                reads = ReaderThreadIo.Reads - reads;
+                writes = ReaderThreadIo.Writes - writes;
+                Assert.True(writes >= 4 && reads >= 1, $"ran on a device reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
                 // There the data went from the ring entry to the host file with no copy in the daemon.
                 long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
                 Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were written from the ring entry in place");

@@ -10,6 +10,7 @@ namespace FuseActors.Integration.Tests;
 /// take with O_DIRECT (unaligned I/O, the kernel's writeback of a last partial page through the handle) still lands,
 /// through a buffered twin of the descriptor.
 /// </summary>
+[Collection(ProcessWideCounters.Name)]
 public sealed class PassthroughDirectIoTests : IDisposable
 {
     private readonly TempDirectory _temp = new("fuseactors-ptdirect-");
@@ -84,7 +85,7 @@ public sealed class PassthroughDirectIoTests : IDisposable
     public async Task An_O_DIRECT_read_that_the_host_serves_partly_from_its_cache_is_answered_whole()
     {
         if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
-        await WithExt4LoopMountAsync("64M", "data=journal", async host =>
+        await Ext4LoopMount.WithAsync(_source, "64M", "data=journal", async host =>
         {
             await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }));
             var output = await Shell.OkAsync($$"""
@@ -109,55 +110,4 @@ public sealed class PassthroughDirectIoTests : IDisposable
             Assert.Equal("1048576 True\n", output);
         });
     }
-
-    /// <summary>
-    /// An O_DIRECT read with RWF_NOWAIT on a local block device still waits for the device, on the thread that makes it:
-    /// made on the filesystem actor, the reads of several callers would reach the device one after another. While
-    /// other requests wait in the kernel such reads go to the I/O pool instead, whose threads (named passthrough-io)
-    /// start only when needed: four concurrent O_DIRECT readers make it start more than one.
-    /// </summary>
-    [Fact]
-    public async Task Concurrent_O_DIRECT_reads_on_a_local_device_are_made_by_several_pool_threads()
-    {
-        if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
-        await WithExt4LoopMountAsync("128M", "defaults", async host =>
-        {
-            await Shell.OkAsync($"head -c 33554432 /dev/urandom > {host}/f && sync");
-            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }));
-            // One reader first: its reads are made on the actor (the pool may take the odd one that would wait for a lock).
-            await Shell.OkAsync($"dd if={fs["f"]} of=/dev/null bs=4k count=2048 iflag=direct status=none");
-            int before = PoolThreads();
-            await Shell.OkAsync($$"""
-                for j in 1 2 3 4; do dd if={{fs["f"]}} of=/dev/null bs=4k skip=$((j * 1500)) count=1500 iflag=direct status=none & done; wait
-                cmp {{fs["f"]}} {{host}}/f
-                """, timeout: TimeSpan.FromMinutes(2));
-            int after = PoolThreads();
-            Assert.True(after >= 2 && after > before, $"I/O pool threads: {before} after one reader, {after} after four concurrent readers");
-        });
-    }
-
-    /// <summary>Runs <paramref name="body"/> on a fresh ext4 filesystem of <paramref name="size"/> in a loop image under
-    /// the test's source directory, mounted with <paramref name="options"/>; unmounted (lazily) and removed after.</summary>
-    private async Task WithExt4LoopMountAsync(string size, string options, Func<string, Task> body)
-    {
-        var image = Path.Combine(_source, "ext4.img");
-        var host = Directory.CreateDirectory(Path.Combine(_source, "host")).FullName;
-        await Shell.OkAsync($"truncate -s {size} {image} && mkfs.ext4 -q -F {image} && mount -o loop,{options} {image} {host}");
-        try
-        {
-            await body(host);
-        }
-        finally
-        {
-            await Shell.RunAsync($"umount -l {host}; rm -f {image}");
-        }
-    }
-
-    /// <summary>Threads of this process (the in-process daemon) named like PassthroughFs's I/O pool threads.</summary>
-    private static int PoolThreads() =>
-        Directory.GetDirectories("/proc/self/task").Count(t =>
-        {
-            try { return File.ReadAllText(Path.Combine(t, "comm")).StartsWith("passthrough-io", StringComparison.Ordinal); }
-            catch (IOException) { return false; }
-        });
 }

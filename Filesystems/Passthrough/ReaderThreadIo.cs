@@ -1,25 +1,28 @@
 using Akka.Event;
 using FuseActors.Actors.Connection;
+using FuseActors.Actors.Filesystem;
 
 namespace FuseActors.Filesystems.Passthrough;
 
 /// <summary>
-/// A data-path host call run on the thread of the io_uring queue that carried its request, once that thread has let
-/// go of the connection's and the filesystem's mailboxes (<see cref="InlineDispatcher.RunAfterMailboxes"/>), instead
-/// of on the I/O pool. Why: the reply to a request from a ring is committed by its queue's own thread, so a call on a
-/// pool thread costs two wake-ups (the pool thread's, then the queue thread's through its eventfd); measured by hand,
-/// 4 KiB O_DIRECT random reads from four jobs over io_uring cost the daemon 64-98 µs of CPU each through the pool,
-/// against passthrough_hp's 21-24 µs on its ring threads. Requests from callers on other CPUs come through other
-/// queues and are served meanwhile, as passthrough_hp's ring threads serve theirs.
+/// A data-path host call run on the device reader that carried its request, once that thread has let go of the
+/// connection's and the filesystem's mailboxes (<see cref="InlineDispatcher.RunAfterMailboxes"/>), instead of on the
+/// I/O pool (which reader may, and how many at once: <see cref="FsRequest.TryTakeReaderForWork"/>). Why: a call on a
+/// pool thread costs a wake-up of that thread per request, and over io_uring a second one, since the reply to a
+/// request from a ring is committed by its queue's own thread (woken through its eventfd). Measured by hand, 4 KiB
+/// O_DIRECT random reads from four jobs over io_uring cost the daemon 64-98 µs of CPU each through the pool, against
+/// passthrough_hp's 21-24 µs on its ring threads; on <c>/dev/fuse</c> 31-33 µs through the pool and 22-24 here, where
+/// passthrough_hp's threads, each reading /dev/fuse and making its own host call, spend 30. Requests that come
+/// meanwhile are read and served by the other readers, as passthrough_hp's other threads serve them.
 /// Limits, decided by the caller and here:
 /// - only calls whose wait is bounded by a local device (PassthroughFs decides): a call that may wait for a server
-///   stays on the pool, where a stalled one holds a pool thread, not a CPU's queue;
+///   stays on the pool, where a stalled one holds a pool thread, not a reader;
 /// - one such call per thread at a time: while one waits to run, the next goes to the pool, so the calls of a batch
 ///   (an O_DIRECT read the kernel splits into several, a deep queue) still reach the device together;
 /// - replies this thread gave before are submitted first (<see cref="Actors.Filesystem.FsRequest.FlushEarlierReplies"/>),
 ///   so they never wait for the call.
 /// </summary>
-internal static class QueueThreadIo
+internal static class ReaderThreadIo
 {
     // The thread's call waiting to run (at most one), and its O_DIRECT buffer, freed by its finalizer once the thread (a
     // reader of a connection) is gone.
@@ -43,14 +46,22 @@ internal static class QueueThreadIo
         t_work = default;
         t_log = null;
         t_pending = false;
-        Run(in work, log);
+        try
+        {
+            Run(in work, log);
+        }
+        finally
+        {
+            work.Request.GiveBackReader();
+        }
     };
 
     /// <summary>Queues <paramref name="work"/> to run on this thread after its mailbox runs; false (nothing queued)
-    /// when this thread runs no mailboxes inline or already has a call waiting.</summary>
+    /// when this thread is not a reader that may take it (<see cref="FsRequest.TryTakeReaderForWork"/>), runs no
+    /// mailboxes inline, or already has a call waiting.</summary>
     public static bool TryRunAfterMailboxes(in IoWork work, ILoggingAdapter log)
     {
-        if (t_pending) return false;
+        if (t_pending || !work.Request.TryTakeReaderForWork()) return false;
         // Taken first, so that a deferral the dispatcher accepts always finds its call.
         t_work = work;
         t_log = log;
@@ -59,6 +70,7 @@ internal static class QueueThreadIo
         t_work = default;
         t_log = null;
         t_pending = false;
+        work.Request.GiveBackReader();
         return false;
     }
 
