@@ -101,6 +101,11 @@ internal static unsafe partial class Native
     [LibraryImport(Libc, EntryPoint = "pread64", SetLastError = true)] public static partial nint pread(int fd, byte* buf, nuint count, long offset);
     /// <summary>preadv2(2); with <see cref="RWF_NOWAIT"/> it reads only what the page cache holds, never waiting for I/O.</summary>
     [LibraryImport(Libc, EntryPoint = "preadv2", SetLastError = true)] public static partial nint preadv2(int fd, Iovec* iov, int iovcnt, long offset, int flags);
+    /// <summary>cachestat(2) (Linux 6.5+): how many pages of a range of a file are in the page cache, without reading
+    /// or waiting for any; ENOSYS on an older kernel.</summary>
+    public static int cachestat(int fd, CachestatRange* range, Cachestat* stat) => (int)syscall(SysCachestat, fd, (long)range, (long)stat, 0);
+    private const long SysCachestat = 451; // x86_64 and aarch64 alike (the unified numbers)
+    [LibraryImport(Libc, SetLastError = true)] private static partial long syscall(long number, long a1, long a2, long a3, long a4);
     [LibraryImport(Libc, EntryPoint = "pwrite64", SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
     [LibraryImport(Libc, EntryPoint = "pwritev2", SetLastError = true)] public static partial nint pwritev2(int fd, Iovec* iov, int iovcnt, long offset, int flags);
     [LibraryImport(Libc, EntryPoint = "lseek64", SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
@@ -193,6 +198,25 @@ internal struct Statx
 
     public readonly ulong Dev => Native.MakeDev(DevMajor, DevMinor);
     public readonly uint Type => Mode & Native.S_IFMT;
+}
+
+/// <summary><c>struct cachestat_range</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct CachestatRange
+{
+    public ulong Offset;
+    public ulong Length;
+}
+
+/// <summary><c>struct cachestat</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Cachestat
+{
+    public ulong Cached;
+    public ulong Dirty;
+    public ulong Writeback;
+    public ulong Evicted;
+    public ulong RecentlyEvicted;
 }
 
 /// <summary><c>struct iovec</c>.</summary>

@@ -97,12 +97,24 @@ internal static unsafe class HostIo
     /// READ with waiting allowed: continues after the <paramref name="done"/> bytes already in
     /// <paramref name="buffer"/> until the request is full or the host says end of file. A reply shorter than asked
     /// means end of file to the kernel (it may even shrink its idea of the file's size), so a short host read is read
-    /// on from where it stopped, and an error after some bytes fails the request rather than answer them short.
+    /// on from where it stopped, and an error after some bytes fails the request rather than answer them short. For a
+    /// file in memory, with nothing read yet, a READ of 32 KiB or more is answered by the engine from the file itself
+    /// (<see cref="ReadRequest.ReplyFromFile"/>, which reads on to the end of the request or of the file the same way).
     /// </summary>
     public static void Read(ReadRequest r, OpenHandle h, byte[]? buffer, int done, AlignedBuffer aligned)
     {
         int size = (int)r.Size;
         long offset = (long)r.Offset;
+        // A file in memory (tmpfs, ramfs), nothing read yet: the engine answers from the file itself (spliced into
+        // /dev/fuse, read straight into the ring entry over io_uring), with no copy through a buffer of ours. Only there:
+        // ReplyFromFile takes the reply before it reads, so a read that hangs (a stalled server, a failing disk) could no
+        // longer be answered by the engine's timeout or after an interrupt; below, the reply is taken after the read.
+        if (h.InMemory && !h.Direct && done == 0 && size >= SplicedFileReply.MinimumLength)
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            r.ReplyFromFile(h.Fd, offset, size);
+            return;
+        }
         buffer ??= ArrayPool<byte>.Shared.Rent(size);
         var error = Errno.Ok;
         bool finished = false;

@@ -11,7 +11,7 @@ namespace FuseActors.Filesystems.Passthrough;
 /// kernel may well have sent RELEASE. So a descriptor number is never closed, and reused by another open, under a
 /// running pread/pwrite.
 /// </summary>
-internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough, int bufferedTwin, bool inlineIo, bool localDevice = false)
+internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? directory, bool passthrough, int bufferedTwin, bool inlineIo, bool localDevice = false, bool inMemory = false)
 {
     // The table's reference, plus one per host call in flight on an I/O thread.
     private int _references = 1;
@@ -35,6 +35,9 @@ internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? direc
     /// into its page cache and FLUSH a close(dup) that does nothing more, so both run on the actor's thread (see
     /// <c>PassthroughFs.Write</c> for what this trades).</summary>
     public bool LocalDevice { get; } = localDevice;
+    /// <summary>The host file's data lives in memory (tmpfs, ramfs), whichever thread its calls run on: a read of it
+    /// never waits for a device or a server.</summary>
+    public bool InMemory { get; } = inMemory;
 
     /// <summary>A WRITE, FALLOCATE or COPY_FILE_RANGE changed the host file through this handle (the actor sets it):
     /// its release records the file's new mtime and size as the kernel's own (<see cref="HostInode.CacheStamp"/>).</summary>
@@ -42,6 +45,9 @@ internal sealed class OpenHandle(int fd, HostInode inode, DirectoryStream? direc
     /// <summary>The host answered EOPNOTSUPP to a <c>preadv2(RWF_NOWAIT)</c> on <see cref="Fd"/>: do not try again
     /// (every read goes to the I/O pool). Read and written by the actor only.</summary>
     public bool NoWaitUnsupported { get; set; }
+    /// <summary>The host refused cachestat(2) on <see cref="Fd"/> (EPERM: since Linux 6.14 a daemon that is not root
+    /// may only ask of files it could write): do not ask again; its READs are copied. Read and written by the actor only.</summary>
+    public bool CachestatRefused { get; set; }
 
     /// <summary>True once the last reference went and the descriptors are closed.</summary>
     public bool IsClosed => Volatile.Read(ref _references) == 0;
@@ -76,10 +82,10 @@ internal sealed class OpenHandles : IDisposable
     public int Count => _handles.Count;
 
     public ulong Add(int fd, HostInode inode, DirectoryStream? directory = null, bool passthrough = false, int bufferedTwin = -1,
-        bool inlineIo = false, bool localDevice = false)
+        bool inlineIo = false, bool localDevice = false, bool inMemory = false)
     {
         ulong fh = _next++;
-        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough, bufferedTwin, inlineIo, localDevice));
+        _handles.Add(fh, new OpenHandle(fd, inode, directory, passthrough, bufferedTwin, inlineIo, localDevice, inMemory));
         return fh;
     }
 

@@ -410,7 +410,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(node!, fd, hostFlags, out buffered);
-        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!));
+        ulong fh = _handles.Add(fd, node!, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(node!), localDevice: LocalDevice(node!), inMemory: Waits(node!) == HostWaits.Nothing);
         var flags = FileOpenFlags(passthrough, r.Flags, node!, fd, out var now);
         bool replied = r.Reply(MakeEntry(node!, in st), fh, flags, passthrough ? node!.BackingId : 0);
         if (!passthrough) AfterOpen(node!, fh, flags, now, replied);
@@ -514,7 +514,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         }
         int buffered = -1;
         if (!passthrough && IsDirect(r.Flags)) fd = ReopenDirect(n, fd, hostFlags, out buffered);
-        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n));
+        ulong fh = _handles.Add(fd, n, passthrough: passthrough, bufferedTwin: buffered, inlineIo: InlineIo(n), localDevice: LocalDevice(n), inMemory: Waits(n) == HostWaits.Nothing);
         var flags = FileOpenFlags(passthrough, r.Flags, n, fd, out var now);
         bool replied = r.Reply(fh, flags, passthrough ? n.BackingId : 0);
         if (!passthrough) AfterOpen(n, fh, flags, now, replied);
@@ -794,6 +794,15 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         if (h.InlineIo)
         {
             HostIo.Read(r, h, null, 0, _direct);
+            return;
+        }
+        // A range of a local disk's file that the host's page cache holds whole is answered from those pages, with no copy
+        // in the daemon: spliced into /dev/fuse, or read straight into the ring entry over io_uring (see HostPageCache for
+        // the waits this can still meet). Only a local disk's: a network filesystem may ask its server before it hands
+        // over cached pages, and that wait belongs on the pool.
+        if (h.LocalDevice && !h.Direct && r.Size >= Engine.Device.SplicedFileReply.MinimumLength && HostPageCache.HoldsWhole(h, (long)r.Offset, (int)r.Size))
+        {
+            r.ReplyFromFile(h.Fd, (long)r.Offset, (int)r.Size);
             return;
         }
         byte[]? buffer = null;

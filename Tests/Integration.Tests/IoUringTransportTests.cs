@@ -124,8 +124,8 @@ public sealed class IoUringTransportTests(UringEnabled _)
     {
         // A passthrough READ or WRITE that must wait for a local device (O_DIRECT writes, reads that miss the host's
         // page cache, O_DIRECT reads while others wait) runs on the reader thread of its ring once the mailboxes are let
-        // go, not on the I/O pool: no thread hop before its commit. Data written and read so, by several processes at
-        // once, is exact.
+        // go, not on the I/O pool: no thread hop before its commit. A buffered READ of what the host has cached is read
+        // from the host file straight into its ring entry. Data written and read so, by several processes at once, is exact.
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
@@ -144,6 +144,12 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 echo 3 > /proc/sys/vm/drop_caches
                 cat big > copy && cmp copy /tmp/fuseactors-uring-direct.$$
                 """, fs.Path);
+            // Read once more with the host's page cache holding the whole file: every buffered READ is read from the host
+            // file straight into its ring entry.
+            long fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies);
+            await Shell.OkAsync($"cat {source}/big > /dev/null && cat big | cmp - {source}/big", fs.Path);
+            fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies) - fromFile;
+            Assert.True(fromFile >= 8, $"only {fromFile} READs of the 8 MiB file were read into their ring entries");
             // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
             if (localDisk)
             {

@@ -1,16 +1,17 @@
 using FuseActors.Actors.Connection;
 using FuseActors.Engine.Device;
 using FuseActors.Filesystems.MemoryFs;
+using FuseActors.Filesystems.Passthrough;
 using FuseActors.Integration.Tests.Support;
 
 namespace FuseActors.Integration.Tests;
 
 /// <summary>
-/// On /dev/fuse a READ that MemoryFs answers from a large file's memfd is spliced into the device (one copy, by the
-/// kernel, where a pread into a buffer and its write are two): with <see cref="MountOptions.ReadsFitSplice"/> the mount's
-/// max_read is what a pipe here can hold whole. What arrives is the file's bytes exactly, on aligned and unaligned
-/// offsets, across holes and at the end of the file, and the memfd keeps its pages (a splice that moved them would leave
-/// holes behind).
+/// On /dev/fuse a READ answered from a file is spliced into the device (one copy, by the kernel, where a pread into a
+/// buffer and its write are two): MemoryFs's from a large file's memfd, PassthroughFs's from the host file. For
+/// MemoryFs, <see cref="MountOptions.ReadsFitSplice"/> makes the mount's max_read what a pipe here can hold whole. What
+/// arrives is the file's bytes exactly, on aligned and unaligned offsets, across holes and at the end of the file, and
+/// the memfd keeps its pages (a splice that moved them would leave holes behind).
 /// </summary>
 public sealed class SplicedReadTests
 {
@@ -52,5 +53,69 @@ public sealed class SplicedReadTests
             """, fs.Path);
         long spliced = fs.Mount.SplicedReplies;
         Assert.True(spliced >= 10, $"only {spliced} READ replies were spliced");
+    }
+
+    [Fact]
+    public async Task Buffered_reads_of_a_passthrough_file_are_spliced_from_the_host_file_and_arrive_whole()
+    {
+        // A SOURCE on a local disk (ext4 in a loop image): a READ of a range the host has cached whole is spliced by the
+        // actor at once; one that has to wait for the disk goes off the actor first. Exact either way, on aligned and
+        // unaligned ranges and at the end of the file.
+        if (Environment.UserName != "root") return; // loop mount: root only (CI runs as root)
+        using var temp = new TempDirectory("fuseactors-ptsplice-");
+        await Ext4LoopMount.WithAsync(temp.Path, "64M", "defaults", async host =>
+        {
+            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }), OnDevice);
+            var src = Path.Combine(temp.Path, "src");
+            // Just written on the host: its page cache holds every page, so each READ is spliced by the actor at once.
+            await Shell.OkAsync($$"""
+                set -e
+                head -c 5242999 /dev/urandom > {{src}} && cp {{src}} {{host}}/big
+                cat big > {{src}}.cached && cmp {{src}}.cached {{src}}
+                """, fs.Path);
+            long fromCache = fs.Mount.SplicedReplies;
+            // Before Linux 6.5 (no cachestat) the host cannot say what it holds: those READs are copied.
+            if (Environment.OSVersion.Version >= new Version(6, 5))
+                Assert.True(fromCache >= 5, $"only {fromCache} READ replies of 5 MiB the host had cached were spliced");
+            // Nothing cached: the READs that have to wait for the disk are made off the actor and copied (the engine could
+            // not answer a spliced one after a timeout); what the host's readahead brought in meanwhile is spliced. All
+            // of it arrives whole.
+            await Shell.OkAsync($$"""
+                set -e
+                sync && echo 3 > /proc/sys/vm/drop_caches
+                cat big > {{src}}.cold && cmp {{src}}.cold {{src}}
+                echo 3 > /proc/sys/vm/drop_caches
+                dd if=big bs=1000000 skip=4097 count=2 iflag=skip_bytes status=none > {{src}}.part
+                dd if={{src}} bs=1000000 skip=4097 count=2 iflag=skip_bytes status=none | cmp - {{src}}.part
+                test "$(dd if=big bs=1M skip=5 status=none | wc -c)" = 119
+                """, fs.Path, timeout: TimeSpan.FromMinutes(1));
+        });
+    }
+
+    [Fact]
+    public async Task Reads_of_a_passthrough_file_in_memory_are_spliced_from_the_host_file()
+    {
+        // A SOURCE on tmpfs: nothing there waits for a device, so PassthroughFs makes its host reads on the actor
+        // (HostIo.Read), and a buffered READ is answered from the file itself.
+        if (Environment.UserName != "root") return; // a tmpfs mount of its own: root only (CI runs as root)
+        using var temp = new TempDirectory("fuseactors-ptsplice-");
+        await Shell.OkAsync($"mount -t tmpfs -o size=16m fuseactors-test {temp.Path}");
+        try
+        {
+            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(temp.Path, new PassthroughOptions { KernelPassthrough = false }), OnDevice);
+            await Shell.OkAsync($$"""
+                set -e
+                head -c 3000000 /dev/urandom > {{temp.Path}}/big
+                cat big | cmp - {{temp.Path}}/big
+                dd if=big bs=100000 skip=4097 count=3 iflag=skip_bytes status=none | cmp - <(dd if={{temp.Path}}/big bs=100000 skip=4097 count=3 iflag=skip_bytes status=none)
+                test "$(dd if=big bs=1M skip=2 status=none | wc -c)" = 902848
+                """, fs.Path);
+            long spliced = fs.Mount.SplicedReplies;
+            Assert.True(spliced >= 3, $"only {spliced} READ replies were spliced");
+        }
+        finally
+        {
+            await Shell.RunAsync($"umount -l {temp.Path}");
+        }
     }
 }
