@@ -7,11 +7,12 @@ namespace FuseActors.Filesystems.Passthrough;
 /// <summary>
 /// Whether the host's page cache holds a range of a file whole (cachestat(2), Linux 6.5+): PassthroughFs then answers
 /// such a READ from those pages at once, spliced into /dev/fuse or read straight into the ring entry over io_uring, with
-/// no copy in the daemon. cachestat reads nothing and never waits. What it trades, on the actor's thread where it is
-/// asked: a page it counts may still be on its way in (the host's readahead under way), or be evicted before the
-/// splice, or xfs may hold the file's lock for a writer on the host; the splice then waits for that, as an O_DIRECT read
-/// on a local disk does there (see <c>PassthroughFs.Read</c>). Asked only for files on a local disk, whose waits are
-/// bounded; <c>preadv2(RWF_NOWAIT)</c>, which never waits, copies.
+/// no copy in the daemon. cachestat reads nothing and never waits; a page it counts may still be on its way in (the
+/// host's readahead under way), so the range's last byte is read without waiting too (<c>RWF_NOWAIT</c>). What is left
+/// to chance, on the actor's thread where it is asked: an earlier page still on its way in after the last one arrived,
+/// a page evicted between the look and the splice, or xfs holding the file's lock for a writer on the host; the splice
+/// then waits for that, as an O_DIRECT read on a local disk does there (see <c>PassthroughFs.Read</c>). Asked only for
+/// files on a local disk, whose waits are bounded.
 /// </summary>
 internal static unsafe class HostPageCache
 {
@@ -34,6 +35,14 @@ internal static unsafe class HostPageCache
             return false;
         }
         long pages = (offset + length - 1) / PageSize - offset / PageSize + 1;
-        return stat.Cached >= (ulong)pages;
+        if (stat.Cached < (ulong)pages) return false;
+        // cachestat also counts pages still on their way in (the host's readahead under way). Readahead asks for pages
+        // in order, so when the range's last byte can be read without waiting, the rest nearly always can too.
+        byte last;
+        var iov = new Iovec { Base = &last, Length = 1 };
+        nint n;
+        do n = preadv2(h.Fd, &iov, 1, offset + length - 1, RWF_NOWAIT);
+        while (n < 0 && LastError() == Errno.EINTR);
+        return n == 1;
     }
 }
