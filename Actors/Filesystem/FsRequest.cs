@@ -19,7 +19,9 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
     internal NegotiatedProtocol? Protocol;
     internal long StartTimestamp;
     // 0 = open, 1 = answered by the filesystem, 2 = answered by the engine (timeout, interrupt grace, abort),
-    // 3 = the filesystem answered after the engine did (a late reply: dropped, but it ends the background work).
+    // 3 = the filesystem answered after the engine did (a late reply: dropped, but it ends the background work),
+    // 4 = the filesystem is writing its reply into the device's own buffer (TryBeginInPlaceReply): it ends answered (1)
+    // or open again (0); the engine leaves it alone meanwhile, as one on its way.
     private int _replied;
     // Flag bits below, set with Interlocked.Or (a full fence) from any thread. One int keeps the request as small as
     // before these flags existed: every request allocates one of these objects.
@@ -48,7 +50,7 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
 
     /// <summary>The errno of the reply, or <see cref="Errno.Ok"/>.</summary>
     public Errno Error { get; private set; }
-    public bool IsReplied => Volatile.Read(ref _replied) != 0;
+    public bool IsReplied => Volatile.Read(ref _replied) is 1 or 2 or 3;
 
     /// <summary>True once the caller was interrupted (a signal: FUSE_INTERRUPT). Answer EINTR or the result.
     /// A <see cref="FilesystemActor"/> also gets the interrupt as a call of its <c>Interrupted</c> handler.</summary>
@@ -167,6 +169,15 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         if (previous == 2) ReleaseIfEngineAnswered();
         return false;
     }
+
+    /// <summary>Takes the reply slot while the filesystem writes its reply into the device's own buffer: false when it
+    /// was answered already. Must be followed by <see cref="EndInPlaceReply"/>, on the same thread, without waiting for
+    /// anything unbounded (the engine cannot answer the request meanwhile: not after a timeout, nor after an interrupt).</summary>
+    private protected bool TryBeginInPlaceReply() => Interlocked.CompareExchange(ref _replied, 4, 0) == 0;
+
+    /// <summary>Ends <see cref="TryBeginInPlaceReply"/>: answered (the caller then sends the request back, as after
+    /// <see cref="TryClaimReply"/>), or open again, to be answered some other way.</summary>
+    private protected void EndInPlaceReply(bool answered) => Volatile.Write(ref _replied, answered ? 1 : 0);
 
     /// <summary>The engine answered this request (timeout, interrupt grace, abort) and the filesystem has ended it
     /// without a reply of its own (its task failed or was cancelled, or it stopped): it goes back as a late reply, which

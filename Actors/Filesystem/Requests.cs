@@ -387,6 +387,43 @@ public sealed class ReadRequest : FsRequest
         return ReplyPooled(buffer, got);
     }
 
+    /// <summary>
+    /// Answers with bytes <paramref name="fill"/> writes straight into the transport's own reply buffer, where it has one
+    /// (io_uring: the ring entry, page-aligned, so an O_DIRECT read can land there), with no copy after it. The fill gets
+    /// <see cref="Size"/> bytes of buffer and returns how many it wrote (fewer only at the file's end), or a negative
+    /// number to refuse: nothing is answered then (nor if it throws: the exception goes on up). It runs on the calling
+    /// thread, during this call, and must not wait for anything unbounded: until it returns, the engine can answer the
+    /// request neither after a timeout nor after an interrupt. False (nothing answered) where the transport has no such buffer, when the request was answered
+    /// already, or when the fill refused: the caller then answers some other way.
+    /// </summary>
+    public bool TryReplyInPlace<TState>(TState state, InPlaceFill<TState> fill)
+    {
+        if (Device is not IInPlaceReplyDevice device || ReplyTo is null) return false;
+        if (!TryBeginInPlaceReply()) return false;
+        int n;
+        var buffer = device.BeginInPlaceReply(Unique, (int)Size, out int slot);
+        try
+        {
+            n = slot < 0 ? -1 : fill(state, buffer);
+        }
+        catch
+        {
+            EndInPlaceReply(answered: false); // open again: the handler's failure is answered as any other
+            throw;
+        }
+        if (n < 0 || n > buffer.Length)
+        {
+            EndInPlaceReply(answered: false);
+            return false;
+        }
+        _directLength = n;
+        ReplyWrittenResult = device.EndInPlaceReply(slot, Unique, n);
+        ReplyWritten = true;
+        EndInPlaceReply(answered: true);
+        SendBack();
+        return true;
+    }
+
     /// <summary>Data bytes of the reply (of one written by <see cref="ReplyFromFile"/> too).</summary>
     internal int ReplyLength => ReplyWritten ? _directLength : _data.Length;
 
@@ -810,3 +847,7 @@ internal static class AttrValidator
         return null;
     }
 }
+
+/// <summary>Writes a READ's reply into <paramref name="buffer"/> (see <see cref="ReadRequest.TryReplyInPlace{TState}"/>):
+/// the bytes written, or a negative number to refuse.</summary>
+public delegate int InPlaceFill<TState>(TState state, Span<byte> buffer);

@@ -40,6 +40,24 @@ public interface IPassthroughDevice
 }
 
 /// <summary>
+/// A device whose replies are written into buffers of its own (io_uring's ring entries), which a filesystem may fill
+/// itself: a READ read straight into the entry's buffer, which the kernel copies from, instead of into a buffer of the
+/// filesystem's that is then copied into the entry once more. See <c>ReadRequest.TryReplyInPlace</c>.
+/// </summary>
+public interface IInPlaceReplyDevice
+{
+    /// <summary>The reply buffer of request <paramref name="unique"/>, <paramref name="length"/> bytes (page-aligned), and
+    /// the slot to end it with; empty when this device holds no such request or the length does not fit. The caller
+    /// must own the request's reply (the engine cannot answer it meanwhile) until <see cref="EndInPlaceReply"/>.</summary>
+    Span<byte> BeginInPlaceReply(ulong unique, int length, out int slot);
+
+    /// <summary>Sends the reply whose first <paramref name="length"/> bytes were written into the buffer of
+    /// <see cref="BeginInPlaceReply"/>; returns the bytes handed to the kernel (header included), or a negated errno
+    /// (ENODEV: the queue ended meanwhile).</summary>
+    int EndInPlaceReply(int slot, ulong unique, int length);
+}
+
+/// <summary>
 /// A device that answers a READ with bytes read from a file straight into its own reply buffer: an io_uring queue
 /// reads into the ring entry's buffer, which the kernel copies from, where a buffer the filesystem filled would be
 /// copied into that entry once more.

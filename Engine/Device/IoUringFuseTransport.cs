@@ -247,7 +247,7 @@ public sealed class IoUringFuseTransport : IDisposable
 /// Backing files for kernel passthrough are registered on /dev/fuse (the ioctl is the device's), so an OPEN that
 /// arrived through a ring can still answer with FOPEN_PASSTHROUGH.
 /// </summary>
-public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice, IRequestQueueProbe
+public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice, IInPlaceReplyDevice, IRequestQueueProbe
 {
     private const int HeaderSize = 288;            // sizeof(struct fuse_uring_req_header)
     private const int HeaderBufferSize = 4096;     // page-sized, as libfuse allocates it
@@ -308,7 +308,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     /// <summary>READs this queue answered by reading a file straight into an entry (<see cref="ReplyFromFile"/>).</summary>
     public long FileReplies => Interlocked.Read(ref _fileReplies);
-    private long _fileReplies;
+
+    /// <summary>Replies a filesystem wrote into an entry itself (<see cref="IInPlaceReplyDevice"/>).</summary>
+    public long InPlaceReplies => Interlocked.Read(ref _inPlaceReplies);
+    private long _fileReplies, _inPlaceReplies;
 
     /// <summary>WRITEs whose data the daemon never copied (leased in place; see <see cref="LentPayload"/>).</summary>
     public long InPlaceWrites => SumOverEntries(static lent => lent.Leases);
@@ -543,6 +546,24 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         QueueCommit(index);
         writeResult = FuseConstants.OutHeaderSize + done;
         return done;
+    }
+
+    public Span<byte> BeginInPlaceReply(ulong unique, int length, out int slot)
+    {
+        slot = -1;
+        if (Volatile.Read(ref _state) == StateDisposed || length < 0 || length > _transport.PayloadSize) return default;
+        slot = FindEntry(unique);
+        return slot < 0 ? default : PayloadSpan(_entries[slot], length);
+    }
+
+    public int EndInPlaceReply(int slot, ulong unique, int length)
+    {
+        if (Volatile.Read(ref _state) == StateDisposed) return -(int)Errno.ENODEV; // the kernel ended it with the queue
+        var entry = _entries[slot];
+        Interlocked.Increment(ref _inPlaceReplies);
+        WriteHeader(entry, unique, Errno.Ok, length);
+        QueueCommit(slot);
+        return FuseConstants.OutHeaderSize + length;
     }
 
     private int FindEntry(ulong unique)

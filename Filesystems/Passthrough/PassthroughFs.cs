@@ -811,6 +811,11 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // requests wait for it, such a read goes to the pool so that reads of several callers reach the device together.
         if (!h.NoWaitUnsupported && !(h.Direct && r.OthersWaiting))
         {
+            // Over io_uring an O_DIRECT read lands in the ring entry itself (page-aligned), with no copy after it. Only on
+            // the ring's own thread: the connection's mailbox is held there while this handler runs, so the engine could
+            // not answer the request during the read anyway (elsewhere it could, after a timeout or an interrupt, but
+            // not while the reply is being written in place).
+            if (h.Direct && r.OnItsIoUringQueueThread && r.TryReplyInPlace(new DirectRead(h, (long)r.Offset), ReadDirectInPlace)) return;
             // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
             buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
             var result = h.Direct
@@ -830,6 +835,24 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     private enum CachedRead { Complete, WouldWait, Unsupported }
+
+    private readonly record struct DirectRead(OpenHandle Handle, long Offset);
+
+    /// <summary>An O_DIRECT read with RWF_NOWAIT (see <see cref="ReadDirectNoWait"/>) into the transport's own reply
+    /// buffer: whole, or nothing at all at the end of the file. Anything else (a short read, EAGAIN, EINVAL for unaligned
+    /// I/O, EOPNOTSUPP) is refused and takes <see cref="ReadDirectNoWait"/>, which knows what to make of it.</summary>
+    private static readonly InPlaceFill<DirectRead> ReadDirectInPlace = static (read, buffer) =>
+    {
+        fixed (byte* p = buffer)
+        {
+            if (((nuint)p & (AlignedBuffer.Alignment - 1)) != 0) return -1;
+            var iov = new Iovec { Base = p, Length = (nuint)buffer.Length };
+            nint n;
+            do n = preadv2(read.Handle.Fd, &iov, 1, read.Offset, RWF_NOWAIT);
+            while (n < 0 && LastError() == Errno.EINTR);
+            return n == buffer.Length || n == 0 ? (int)n : -1;
+        }
+    };
 
     /// <summary>
     /// Reads from the host page cache only (<c>preadv2(RWF_NOWAIT)</c>), from <paramref name="done"/> on, until the

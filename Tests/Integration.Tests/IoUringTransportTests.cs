@@ -125,7 +125,8 @@ public sealed class IoUringTransportTests(UringEnabled _)
         // A passthrough READ or WRITE that must wait for a local device (O_DIRECT writes, reads that miss the host's
         // page cache, O_DIRECT reads while others wait) runs on the reader thread of its ring once the mailboxes are let
         // go, not on the I/O pool: no thread hop before its commit. A buffered READ of what the host has cached is read
-        // from the host file straight into its ring entry. Data written and read so, by several processes at once, is exact.
+        // from the host file straight into its ring entry, and so is an O_DIRECT READ made at once. Data written and read
+        // so, by several processes at once, is exact.
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
@@ -150,9 +151,15 @@ public sealed class IoUringTransportTests(UringEnabled _)
             await Shell.OkAsync($"cat {source}/big > /dev/null && cat big | cmp - {source}/big", fs.Path);
             fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies) - fromFile;
             Assert.True(fromFile >= 8, $"only {fromFile} READs of the 8 MiB file were read into their ring entries");
+            // One O_DIRECT reader at a time: each READ is read by the host into its ring entry itself (page-aligned), with
+            // no copy in the daemon, where SOURCE is on a local disk.
+            long inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies);
+            await Shell.OkAsync($"dd if=big bs=1M iflag=direct status=none | cmp - {source}/big", fs.Path);
+            inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies) - inPlaceReads;
             // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
             if (localDisk)
             {
+                Assert.True(inPlaceReads >= 4, $"only {inPlaceReads} of 8 O_DIRECT READs were read into their ring entries");
                 reads = ReaderThreadIo.Reads - reads;
                 writes = ReaderThreadIo.Writes - writes;
                 Assert.True(writes >= 4 && reads >= 1, $"ran on a device reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
