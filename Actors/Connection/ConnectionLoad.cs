@@ -5,6 +5,8 @@ namespace FuseActors.Actors.Connection;
 /// those the readers hold for the read they are blocked in. For <see cref="Filesystem.FsRequest.OthersWaiting"/> (a
 /// request another reader took while this one's handler runs waits in the connection's mailbox, not in the kernel)
 /// and the credit-in-use metric. A request that gave its credit back early (SETLKW) is not counted.
+/// Also which of the connection's /dev/fuse readers are alive and how many are taken for a request's slow work
+/// (<see cref="TryTakeThisReader"/>): both are about the connection's readers and what they are busy with.
 /// </summary>
 public sealed class ConnectionLoad
 {
@@ -54,7 +56,15 @@ public sealed class ConnectionLoad
         }
     }
 
-    internal void GiveBackReader() => Interlocked.Decrement(ref _readersTaken);
+    /// <summary>Ends a <see cref="TryTakeThisReader"/> that answered true (one more than were taken is ignored).</summary>
+    internal void GiveBackReader()
+    {
+        while (true)
+        {
+            int taken = Volatile.Read(ref _readersTaken);
+            if (taken == 0 || Interlocked.CompareExchange(ref _readersTaken, taken - 1, taken) == taken) return;
+        }
+    }
 
     /// <summary>Requests read and not answered yet (the one a handler runs for included).</summary>
     public int Unanswered()

@@ -68,7 +68,8 @@ public sealed class InlineDispatcher : MessageDispatcher
     /// before the reader takes its next request. For work a handler must not do while it holds the mailboxes because
     /// it is slow: what nothing waits for (PassthroughFs closes forgotten nodes' descriptors there: an unlinked file's
     /// last close deletes it on the host), or a request's own bounded work answered from there
-    /// (<see cref="Filesystem.FsRequest.TryTakeReaderForWork"/> says where that may be). Requests other readers bring meanwhile are served by them.
+    /// (<see cref="Filesystem.FsRequest.TryTakeReaderForWork"/> says where that may be). Requests other readers bring
+    /// meanwhile are served by them.
     /// Returns false, doing nothing, when not called from inside such a run (a handler the thread pool runs): the
     /// caller then does the work itself. No allocation for a static <paramref name="action"/>. It must not throw: one
     /// that does still lets the others run, and the first exception then goes on up the reader (which ends its queue).

@@ -87,9 +87,9 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         (Load is { } load && load.Unanswered() > 1) || (Device is IRequestQueueProbe probe && probe.RequestsWaiting());
 
     /// <summary>True when this request came over an io_uring queue and the handler runs on that queue's own reader
-    /// thread, which commits the reply (from any other thread it costs a wake-up of it), while the other CPUs' queues
-    /// keep serving: slow but bounded work that must not hold the mailboxes can be done right there once they are let
-    /// go (<see cref="Actors.Connection.InlineDispatcher.RunAfterMailboxes"/>), with no thread hop at all.</summary>
+    /// thread, which commits the reply (from any other thread it costs a wake-up of it). An inline handler there runs
+    /// inside the connection's mailbox, so the engine answers nothing meanwhile (see <see cref="ReadRequest.TryReplyInPlace{TState}"/>).
+    /// For slow work to be done on a reader, see <see cref="TryTakeReaderForWork"/>.</summary>
     public bool OnItsIoUringQueueThread => Device is IoUringFuseQueue q && q.OnOwnerThread;
 
     /// <summary>

@@ -358,10 +358,13 @@ public sealed class ReadRequest : FsRequest
     /// <summary>
     /// Answers with up to <paramref name="length"/> bytes of the file <paramref name="fd"/> from <paramref name="offset"/>
     /// (fewer at its end; never more than <see cref="Size"/>), read during this call: the filesystem must not change
-    /// the file until it returns, and may close it after. Where the transport has its own reply buffers (io_uring) the
-    /// file is read straight into one and the reply is written there and then, one copy fewer than
-    /// <see cref="Reply(ReadOnlyMemory{byte})"/> of a buffer the filesystem filled; elsewhere it is read into a pooled
-    /// buffer and answered as <see cref="ReplyPooled"/>. A failed read of the file is answered with its errno.
+    /// the file until it returns, and may close it after. Over io_uring the file is read straight into the ring entry and
+    /// the reply is written there and then, one copy fewer than <see cref="Reply(ReadOnlyMemory{byte})"/> of a buffer the
+    /// filesystem filled; on /dev/fuse its pages are spliced into the device where a pipe holds the whole reply (no copy
+    /// in the daemon); elsewhere it is read into a pooled buffer and answered as <see cref="ReplyPooled"/>. A failed read
+    /// of the file is answered with its errno. The reply is taken before the file is read: until the read ends the
+    /// engine can answer the request neither after a timeout nor after an interrupt, so use it only for reads that
+    /// cannot hang (a file in memory, pages the host holds).
     /// </summary>
     public bool ReplyFromFile(int fd, long offset, int length)
     {
@@ -393,8 +396,8 @@ public sealed class ReadRequest : FsRequest
     /// <see cref="Size"/> bytes of buffer and returns how many it wrote (fewer only at the file's end), or a negative
     /// number to refuse: nothing is answered then (nor if it throws: the exception goes on up). It runs on the calling
     /// thread, during this call, and must not wait for anything unbounded: until it returns, the engine can answer the
-    /// request neither after a timeout nor after an interrupt. False (nothing answered) where the transport has no such buffer, when the request was answered
-    /// already, or when the fill refused: the caller then answers some other way.
+    /// request neither after a timeout nor after an interrupt. False (nothing answered) where the transport has no such
+    /// buffer, when the request was answered already, or when the fill refused: the caller then answers some other way.
     /// </summary>
     public bool TryReplyInPlace<TState>(TState state, InPlaceFill<TState> fill)
     {

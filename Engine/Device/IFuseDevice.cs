@@ -58,9 +58,9 @@ public interface IInPlaceReplyDevice
 }
 
 /// <summary>
-/// A device that answers a READ with bytes read from a file straight into its own reply buffer: an io_uring queue
+/// A device that answers a READ with bytes of a file without a copy through the filesystem's buffer: an io_uring queue
 /// reads into the ring entry's buffer, which the kernel copies from, where a buffer the filesystem filled would be
-/// copied into that entry once more.
+/// copied into that entry once more; /dev/fuse splices the file's pages into the device (<see cref="SplicedFileReply"/>).
 /// </summary>
 public interface IFileReplyDevice
 {

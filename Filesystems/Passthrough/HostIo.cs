@@ -105,11 +105,12 @@ internal static unsafe class HostIo
     {
         int size = (int)r.Size;
         long offset = (long)r.Offset;
-        // A file in memory (tmpfs, ramfs), nothing read yet: the engine answers from the file itself (spliced into
-        // /dev/fuse, read straight into the ring entry over io_uring), with no copy through a buffer of ours. Only there:
+        // A file in memory (tmpfs, ramfs): the engine answers from the file itself (spliced into /dev/fuse, read straight
+        // into the ring entry over io_uring), with no copy through a buffer of ours. Of the reads made here, only those:
         // ReplyFromFile takes the reply before it reads, so a read that hangs (a stalled server, a failing disk) could no
         // longer be answered by the engine's timeout or after an interrupt; below, the reply is taken after the read.
-        if (h.InMemory && !h.Direct && done == 0 && size >= SplicedFileReply.MinimumLength)
+        // (PassthroughFs.Read does the same on the actor for a local disk's range the host holds whole.)
+        if (h.InMemory && !h.Direct && size >= PassthroughFs.FromFileMinimum)
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             r.ReplyFromFile(h.Fd, offset, size);

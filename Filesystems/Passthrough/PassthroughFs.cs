@@ -36,8 +36,9 @@ namespace FuseActors.Filesystems.Passthrough;
 /// hop); files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
 /// for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
 /// FLUSH stay on the actor too (see <see cref="Write"/>), and a call that waits for such a device runs on the device
-/// reader that carried it once the mailboxes are let go, where a reader may take it (<see cref="ReaderThreadIo"/>). Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME,
-/// READDIR, xattrs...) still run inline on the actor: they read and change the inode and handle tables, which
+/// reader that carried it once the mailboxes are let go, where a reader may take it (<see cref="ReaderThreadIo"/>).
+/// Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME, READDIR, xattrs...) still run
+/// inline on the actor: they read and change the inode and handle tables, which
 /// belong to the actor alone; so a stalled host still stalls those (and, behind them, the mount), but no longer
 /// the reads and writes of healthy files. The per-inode bookkeeping (open counts, backing ids) stays on the actor.
 /// <see cref="PassthroughOptions.Dispatcher"/> lets the whole actor run on another dispatcher.
@@ -800,7 +801,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         // in the daemon: spliced into /dev/fuse, or read straight into the ring entry over io_uring (see HostPageCache for
         // the waits this can still meet). Only a local disk's: a network filesystem may ask its server before it hands
         // over cached pages, and that wait belongs on the pool.
-        if (h.LocalDevice && !h.Direct && r.Size >= Engine.Device.SplicedFileReply.MinimumLength && HostPageCache.HoldsWhole(h, (long)r.Offset, (int)r.Size))
+        if (h.LocalDevice && !h.Direct && r.Size >= FromFileMinimum && HostPageCache.HoldsWhole(h, (long)r.Offset, (int)r.Size))
         {
             r.ReplyFromFile(h.Fd, (long)r.Offset, (int)r.Size);
             return;
@@ -808,7 +809,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         byte[]? buffer = null;
         int done = 0;
         // An O_DIRECT read with RWF_NOWAIT still waits for the device (see ReadDirectNoWait), on this thread: while other
-        // requests wait for it, such a read goes to the pool so that reads of several callers reach the device together.
+        // requests wait for it, such a read goes off the actor (Offload: the device reader after the mailboxes, or the
+        // pool) so that reads of several callers reach the device together.
         if (!h.NoWaitUnsupported && !(h.Direct && r.OthersWaiting))
         {
             // Over io_uring an O_DIRECT read lands in the ring entry itself (page-aligned), with no copy after it. Only on
@@ -835,6 +837,10 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     }
 
     private enum CachedRead { Complete, WouldWait, Unsupported }
+
+    /// <summary>The smallest READ answered from the host file itself (ReplyFromFile): below it a splice's three syscalls
+    /// cost more than the copy they save, and cachestat's look more than it finds.</summary>
+    internal const int FromFileMinimum = Engine.Device.SplicedFileReply.MinimumLength;
 
     private readonly record struct DirectRead(OpenHandle Handle, long Offset);
 

@@ -11,15 +11,16 @@ namespace FuseActors.Filesystems.Passthrough;
 /// pool thread costs a wake-up of that thread per request, and over io_uring a second one, since the reply to a
 /// request from a ring is committed by its queue's own thread (woken through its eventfd). Measured by hand, 4 KiB
 /// O_DIRECT random reads from four jobs over io_uring cost the daemon 64-98 µs of CPU each through the pool, against
-/// passthrough_hp's 21-24 µs on its ring threads; on <c>/dev/fuse</c> 31-33 µs through the pool and 22-24 here, where
-/// passthrough_hp's threads, each reading /dev/fuse and making its own host call, spend 30. Requests that come
+/// passthrough_hp's 21-24 µs on its ring threads; on <c>/dev/fuse</c> 31-33 µs through the pool and 28-29 here (all but
+/// one reader taken at a time), where passthrough_hp's threads, each reading /dev/fuse and making its own host call,
+/// spend 27-30. Requests that come
 /// meanwhile are read and served by the other readers, as passthrough_hp's other threads serve them.
 /// Limits, decided by the caller and here:
 /// - only calls whose wait is bounded by a local device (PassthroughFs decides): a call that may wait for a server
 ///   stays on the pool, where a stalled one holds a pool thread, not a reader;
 /// - one such call per thread at a time: while one waits to run, the next goes to the pool, so the calls of a batch
 ///   (an O_DIRECT read the kernel splits into several, a deep queue) still reach the device together;
-/// - replies this thread gave before are submitted first (<see cref="Actors.Filesystem.FsRequest.FlushEarlierReplies"/>),
+/// - replies this thread gave before are submitted first (<see cref="FsRequest.FlushEarlierReplies"/>),
 ///   so they never wait for the call.
 /// </summary>
 internal static class ReaderThreadIo
@@ -85,7 +86,7 @@ internal static class ReaderThreadIo
             HostIo.Abandon(in work);
             return;
         }
-        Interlocked.Increment(ref work.Request is Actors.Filesystem.ReadRequest ? ref s_reads : ref s_writes);
+        Interlocked.Increment(ref work.Request is ReadRequest ? ref s_reads : ref s_writes);
         try
         {
             work.Request.FlushEarlierReplies();

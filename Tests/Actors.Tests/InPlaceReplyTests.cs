@@ -51,7 +51,6 @@ public sealed class InPlaceReplyTests : Akka.TestKit.Xunit2.TestKit
     {
         var device = new RecordingInPlaceDevice();
         var r = Read(7, 10, device);
-        bool engineClaimed = true;
         Assert.True(r.TryReplyInPlace(r, static (request, buffer) =>
         {
             "0123456789"u8.CopyTo(buffer);
@@ -68,7 +67,7 @@ public sealed class InPlaceReplyTests : Akka.TestKit.Xunit2.TestKit
 
         // During a fill the reply is the filesystem's: the engine's claim (timeout, interrupt grace) fails.
         var second = Read(8, 10, device);
-        bool repliedDuringFill = true;
+        bool engineClaimed = true, repliedDuringFill = true;
         Assert.True(second.TryReplyInPlace(second, (request, buffer) =>
         {
             repliedDuringFill = request.IsReplied;

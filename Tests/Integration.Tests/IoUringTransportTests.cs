@@ -130,8 +130,11 @@ public sealed class IoUringTransportTests(UringEnabled _)
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
-            bool localDisk = (await Shell.OkAsync($"stat -f -c %T {source}")).Trim() is "ext2/ext3" or "xfs" or "btrfs" or "f2fs";
-            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false }), Uring);
+            var fsType = (await Shell.OkAsync($"stat -f -c %T {source}")).Trim();
+            bool localDisk = fsType is "ext2/ext3" or "xfs" or "btrfs" or "f2fs", inMemory = fsType is "tmpfs" or "ramfs";
+            // Kernel cache off: each open reads through the daemon again, so the reads below reach it every time.
+            await using var fs = await MountedFilesystem.StartAsync(
+                PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = KernelCacheMode.Off }), Uring);
             Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
             long reads = ReaderThreadIo.Reads, writes = ReaderThreadIo.Writes;
             await Shell.OkAsync($$"""
@@ -150,7 +153,9 @@ public sealed class IoUringTransportTests(UringEnabled _)
             long fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies);
             await Shell.OkAsync($"cat {source}/big > /dev/null && cat big | cmp - {source}/big", fs.Path);
             fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies) - fromFile;
-            Assert.True(fromFile >= 8, $"only {fromFile} READs of the 8 MiB file were read into their ring entries");
+            // (A SOURCE on anything else, overlayfs say, keeps the copy: only the data is checked there.)
+            if (localDisk || inMemory)
+                Assert.True(fromFile >= 8, $"only {fromFile} READs of the 8 MiB file were read into their ring entries");
             // One O_DIRECT reader at a time: each READ is read by the host into its ring entry itself (page-aligned), with
             // no copy in the daemon, where SOURCE is on a local disk.
             long inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies);

@@ -9,7 +9,7 @@ namespace FuseActors.Integration.Tests;
 /// made on the filesystem actor, the reads of several callers would reach the device one after another. While other
 /// requests wait, such a read goes off the actor: on <c>/dev/fuse</c> with several queues, to the reader that handled
 /// it, once it has let go of the mailboxes (no thread hop; the other readers serve meanwhile), or to the I/O pool when
-/// that reader already has a call waiting; with a single queue always to the pool, whose threads (named
+/// that reader already has a call waiting or all but one of the readers are taken so; with a single queue always to the pool, whose threads (named
 /// passthrough-io) start only when needed, since a call on the only reader would hold up every request of the mount.
 /// </summary>
 [Collection(ProcessWideCounters.Name)]
