@@ -20,34 +20,17 @@ public sealed class RequestCounts
 /// Counts every request by opcode and forwards it, sender and all, to the real filesystem actor (its child), which
 /// answers the request itself. Lets a real-mount test see which requests the kernel sent to the daemon.
 /// </summary>
-public sealed class CountingFs : UntypedActor
+public sealed class CountingFs : WrappingFs
 {
     private readonly RequestCounts _counts;
-    private readonly IActorRef _inner;
 
-    public CountingFs(Props inner, RequestCounts counts)
-    {
-        _counts = counts;
-        _inner = Context.ActorOf(inner, "counted");
-        Context.Watch(_inner);
-    }
+    public CountingFs(Props inner, RequestCounts counts) : base(inner, "counted") => _counts = counts;
 
     public static Props Props(Props inner, RequestCounts counts) => Akka.Actor.Props.Create<CountingFs>(inner, counts);
 
-    protected override void OnReceive(object message)
+    protected override bool Intercept(object message)
     {
-        switch (message)
-        {
-            case FsRequest r:
-                _counts.Add(r.Opcode);
-                _inner.Forward(r);
-                break;
-            case Terminated t when t.ActorRef.Equals(_inner):
-                Context.Stop(Self);
-                break;
-            default:
-                _inner.Forward(message);
-                break;
-        }
+        if (message is FsRequest r) _counts.Add(r.Opcode);
+        return false; // counted, and forwarded all the same
     }
 }

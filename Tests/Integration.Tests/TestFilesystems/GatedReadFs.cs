@@ -53,7 +53,7 @@ public sealed class ReadGate : IDisposable
 /// <see cref="ReadGate"/> holds: those wait, unanswered, until the test opens the gate. A stand-in for a host
 /// filesystem whose server stalls on one file (a hung NFS export) while the rest of it answers.
 /// </summary>
-public sealed class GatedReadFs : UntypedActor
+public sealed class GatedReadFs : WrappingFs
 {
     internal sealed class LetThrough
     {
@@ -61,42 +61,34 @@ public sealed class GatedReadFs : UntypedActor
     }
 
     private readonly ReadGate _gate;
-    private readonly IActorRef _inner;
     private readonly List<(FsRequest Request, IActorRef Sender)> _held = new();
 
-    public GatedReadFs(Props inner, ReadGate gate)
+    public GatedReadFs(Props inner, ReadGate gate) : base(inner, "gated")
     {
         _gate = gate;
-        _inner = Context.ActorOf(inner, "gated");
-        Context.Watch(_inner);
         gate.Attach(Self);
     }
 
     public static Props Props(Props inner, ReadGate gate) => Akka.Actor.Props.Create<GatedReadFs>(inner, gate);
 
-    protected override void OnReceive(object message)
+    protected override bool Intercept(object message)
     {
         switch (message)
         {
             case ReadRequest r when _gate.Holds(r.NodeId):
                 _held.Add((r, Sender));
                 _gate.SetHeld(_held.Count);
-                break;
+                return true;
             case ReleaseRequest r:
                 _gate.NoteRelease(r.NodeId);
-                _inner.Forward(r);
-                break;
+                return false;
             case LetThrough:
-                foreach (var (r, sender) in _held) _inner.Tell(r, sender);
+                foreach (var (r, sender) in _held) Inner.Tell(r, sender);
                 _held.Clear();
                 _gate.SetHeld(0);
-                break;
-            case Terminated t when t.ActorRef.Equals(_inner):
-                Context.Stop(Self);
-                break;
+                return true;
             default:
-                _inner.Forward(message);
-                break;
+                return false;
         }
     }
 }

@@ -24,18 +24,15 @@ public sealed class HeldWrites
 /// its number (block k at offset k MiB holds k + 1), so data read from a ring entry the kernel has meanwhile refilled
 /// with a later block shows up as wrong.
 /// </summary>
-public sealed class HeldWriteFs : UntypedActor
+public sealed class HeldWriteFs : WrappingFs
 {
-    private readonly IActorRef _inner;
     private readonly HeldWrites _seen;
     private readonly List<(WriteRequest Request, int Arrived)> _held = new();
     private int _writes;
 
-    public HeldWriteFs(Props inner, HeldWrites seen)
+    public HeldWriteFs(Props inner, HeldWrites seen) : base(inner, "inner")
     {
         _seen = seen;
-        _inner = Context.ActorOf(inner, "inner");
-        Context.Watch(_inner);
         Context.System.Scheduler.ScheduleTellRepeatedly(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(20), Self, Tick.Instance, Self);
     }
 
@@ -46,13 +43,13 @@ public sealed class HeldWriteFs : UntypedActor
         public static readonly Tick Instance = new();
     }
 
-    protected override void OnReceive(object message)
+    protected override bool Intercept(object message)
     {
         switch (message)
         {
             case WriteRequest w when w.Size >= 64 * 1024:
                 _held.Add((w, ++_writes));
-                break;
+                return true;
             case Tick:
                 for (int i = _held.Count - 1; i >= 0; i--)
                 {
@@ -64,13 +61,9 @@ public sealed class HeldWriteFs : UntypedActor
                     r.Fail(Errno.EIO); // ends it (a late reply: the kernel had its answer)
                     _held.RemoveAt(i);
                 }
-                break;
-            case Terminated t when t.ActorRef.Equals(_inner):
-                Context.Stop(Self);
-                break;
+                return true;
             default:
-                _inner.Forward(message);
-                break;
+                return false;
         }
     }
 }
