@@ -44,7 +44,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 RESULTS=$ROOT/bench/results
 BIN=$RESULTS/bin
-FUSEACTORS=$ROOT/Cli/bin/Release/net10.0/fuseactors
+# Our daemon as a user deploys it: `dotnet publish` for this machine, the mount path precompiled (ReadyToRun: see
+# Cli/FuseActors.Cli.csproj), so each daemon does not spend its first workloads in the JIT. Git-ignored.
+FUSEACTORS=$ROOT/bench/.fuseactors/fuseactors
 
 QUICK=${FSBENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=""
@@ -443,17 +445,23 @@ uring_rings() {
   echo "$n"
 }
 
+# dotnet_rid: this machine's runtime identifier for dotnet publish (linux-x64, linux-arm64)
+dotnet_rid() {
+  case "$(uname -m)" in aarch64) echo linux-arm64 ;; *) echo linux-x64 ;; esac
+}
+
 build_ours() {
   if [ "${FSBENCH_NO_BUILD:-}" = 1 ] && [ -x "$FUSEACTORS" ]; then return 0; fi
   if ! command -v dotnet >/dev/null; then
     [ -x "$FUSEACTORS" ] && return 0
     say "dotnet is not installed and $FUSEACTORS does not exist"; return 1
   fi
-  if ! (cd "$ROOT" && dotnet build Cli -c Release -v q -nologo) >"$RUN_DIR/build-fuseactors.log" 2>&1; then
+  local publish=(dotnet publish Cli -c Release -r "$(dotnet_rid)" --self-contained false -o "$(dirname "$FUSEACTORS")" -v q -nologo)
+  if ! (cd "$ROOT" && "${publish[@]}") >"$RUN_DIR/build-fuseactors.log" 2>&1; then
     if [ -x "$FUSEACTORS" ]; then
-      note "dotnet build Cli -c Release failed (see $RUN_DIR/build-fuseactors.log); measuring the existing binary"
+      note "${publish[*]} failed (see $RUN_DIR/build-fuseactors.log); measuring the existing binary"
     else
-      note "dotnet build Cli -c Release failed (see $RUN_DIR/build-fuseactors.log)"; return 1
+      note "${publish[*]} failed (see $RUN_DIR/build-fuseactors.log)"; return 1
     fi
   fi
 }
