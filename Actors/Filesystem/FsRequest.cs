@@ -87,9 +87,10 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         (Load is { } load && load.Unanswered() > 1) || (Device is IRequestQueueProbe probe && probe.RequestsWaiting());
 
     /// <summary>True when this request came over an io_uring queue and the handler runs on that queue's own reader
-    /// thread, which commits the reply (from any other thread it costs a wake-up of it). An inline handler there runs
-    /// inside the connection's mailbox, so the engine answers nothing meanwhile (see <see cref="ReadRequest.TryReplyInPlace{TState}"/>).
-    /// For slow work to be done on a reader, see <see cref="TryTakeReaderForWork"/>.</summary>
+    /// thread, which commits the reply (from any other thread it costs a wake-up of it), and the queue's other replies: while
+    /// that thread is busy, none of them goes out, whatever else answers (which makes a reply written in place there,
+    /// <see cref="ReadRequest.TryReplyInPlace{TState}"/>, cost nothing in what the engine can answer meanwhile). An
+    /// inline handler there runs inside the connection's mailbox: for slow work, see <see cref="TryTakeReaderForWork"/>.</summary>
     public bool OnItsIoUringQueueThread => Device is IoUringFuseQueue q && q.OnOwnerThread;
 
     /// <summary>

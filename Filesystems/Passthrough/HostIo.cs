@@ -106,14 +106,25 @@ internal static unsafe class HostIo
         int size = (int)r.Size;
         long offset = (long)r.Offset;
         // A file in memory (tmpfs, ramfs): the engine answers from the file itself (spliced into /dev/fuse, read straight
-        // into the ring entry over io_uring), with no copy through a buffer of ours. Of the reads made here, only those:
-        // ReplyFromFile takes the reply before it reads, so a read that hangs (a stalled server, a failing disk) could no
-        // longer be answered by the engine's timeout or after an interrupt; below, the reply is taken after the read.
-        // (PassthroughFs.Read does the same on the actor for a local disk's range the host holds whole.)
+        // into the ring entry over io_uring), with no copy through a buffer of ours. ReplyFromFile takes the reply before it
+        // reads, so a read that hangs (a stalled server, a failing disk) could no longer be answered by the engine's
+        // timeout or after an interrupt: of the reads made here only those, and the O_DIRECT reads in place below, whose
+        // wait is bounded too; the others take the reply after the read. (PassthroughFs.Read does the same on the actor for
+        // a local disk's range the host holds whole.)
         if (h.InMemory && !h.Direct && size >= PassthroughFs.FromFileMinimum)
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             r.ReplyFromFile(h.Fd, offset, size);
+            return;
+        }
+        // Over io_uring, on the thread of the request's own queue (ReaderThreadIo), an O_DIRECT read of a local disk lands
+        // in the ring entry itself (page-aligned), with no copy after it. Only there: the reply is taken during the read,
+        // so the engine could not answer it after a timeout or an interrupt meanwhile, and on that thread it could not
+        // anyway (that thread commits the queue's replies, and it is busy in the read); and only a local disk's read,
+        // whose wait is bounded. A fill that refuses (a short read at the end of the file, unaligned I/O) is read below.
+        if (h.Direct && done == 0 && h.LocalDevice && r.OnItsIoUringQueueThread && r.TryReplyInPlace(new DirectRead(h, offset), ReadDirectInPlace))
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             return;
         }
         buffer ??= ArrayPool<byte>.Shared.Rent(size);
@@ -163,6 +174,23 @@ internal static unsafe class HostIo
         // does not need its arrays back).
         r.ReplyPooled(buffer, done);
     }
+
+    private readonly record struct DirectRead(OpenHandle Handle, long Offset);
+
+    /// <summary>An O_DIRECT read into the transport's own reply buffer: whole, or nothing at all at the end of the file.
+    /// Anything else (a short read, an error, EINVAL for unaligned I/O) is refused, and the read made again the usual
+    /// way (<see cref="Read"/>), which knows what to make of it.</summary>
+    private static readonly InPlaceFill<DirectRead> ReadDirectInPlace = static (read, buffer) =>
+    {
+        fixed (byte* p = buffer)
+        {
+            if (((nuint)p & (AlignedBuffer.Alignment - 1)) != 0) return -1;
+            nint n;
+            do n = pread(read.Handle.Fd, p, (nuint)buffer.Length, read.Offset);
+            while (n < 0 && LastError() == Errno.EINTR);
+            return n == buffer.Length || n == 0 ? (int)n : -1;
+        }
+    };
 
     /// <summary>The memory alignment an O_DIRECT write's buffer gets from us (a page: any device's logical block fits).</summary>
     private const nuint DirectIoAlignment = AlignedBuffer.Alignment;

@@ -32,7 +32,7 @@ namespace FuseActors.Filesystems.Passthrough;
 /// the actor checks the handle, takes a reference on it (<see cref="OpenHandle.Acquire"/>, so RELEASE cannot close
 /// its descriptor under the call) and defers the request; a pool thread makes the call and answers. Exceptions,
 /// each for speed: a READ first tries the host page cache without waiting (<c>preadv2(RWF_NOWAIT)</c>) on the
-/// actor's thread, and only what would wait goes to the pool, so a cached read costs what it did before (no thread
+/// actor's thread (but an O_DIRECT one over io_uring on its queue's thread, see <see cref="Read"/>), and only what would wait goes to the pool, so a cached read costs what it did before (no thread
 /// hop); files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
 /// for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
 /// FLUSH stay on the actor too (see <see cref="Write"/>), and a call that waits for such a device runs on the device
@@ -810,14 +810,14 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         int done = 0;
         // An O_DIRECT read with RWF_NOWAIT still waits for the device (see ReadDirectNoWait), on this thread: while other
         // requests wait for it, such a read goes off the actor (Offload: the device reader after the mailboxes, or the
-        // pool) so that reads of several callers reach the device together.
-        if (!h.NoWaitUnsupported && !(h.Direct && r.OthersWaiting))
+        // pool) so that reads of several callers reach the device together. Over io_uring, on the thread of the request's
+        // own queue, it always does, so that the other queues' requests, which may come at any moment, never wait behind
+        // it for the mailboxes (read here, it held them: 4 KiB O_DIRECT random reads from two jobs on two queues ran
+        // slower than from one). For a local disk's file it then runs on that same thread after the mailboxes (no thread
+        // hop) and lands in the ring entry itself (HostIo.Read), unless that thread has a call waiting already; anything
+        // else (another host's file, such a second call) goes to the pool.
+        if (!h.NoWaitUnsupported && !(h.Direct && (r.OnItsIoUringQueueThread || r.OthersWaiting)))
         {
-            // Over io_uring an O_DIRECT read lands in the ring entry itself (page-aligned), with no copy after it. Only on
-            // the ring's own thread: the connection's mailbox is held there while this handler runs, so the engine could
-            // not answer the request during the read anyway (elsewhere it could, after a timeout or an interrupt, but
-            // not while the reply is being written in place).
-            if (h.Direct && r.OnItsIoUringQueueThread && r.TryReplyInPlace(new DirectRead(h, (long)r.Offset), ReadDirectInPlace)) return;
             // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
             buffer = ArrayPool<byte>.Shared.Rent((int)r.Size);
             var result = h.Direct
@@ -841,24 +841,6 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     /// <summary>The smallest READ answered from the host file itself (ReplyFromFile): below it a splice's three syscalls
     /// cost more than the copy they save, and cachestat's look more than it finds.</summary>
     internal const int FromFileMinimum = Engine.Device.SplicedFileReply.MinimumLength;
-
-    private readonly record struct DirectRead(OpenHandle Handle, long Offset);
-
-    /// <summary>An O_DIRECT read with RWF_NOWAIT (see <see cref="ReadDirectNoWait"/>) into the transport's own reply
-    /// buffer: whole, or nothing at all at the end of the file. Anything else (a short read, EAGAIN, EINVAL for unaligned
-    /// I/O, EOPNOTSUPP) is refused and takes <see cref="ReadDirectNoWait"/>, which knows what to make of it.</summary>
-    private static readonly InPlaceFill<DirectRead> ReadDirectInPlace = static (read, buffer) =>
-    {
-        fixed (byte* p = buffer)
-        {
-            if (((nuint)p & (AlignedBuffer.Alignment - 1)) != 0) return -1;
-            var iov = new Iovec { Base = p, Length = (nuint)buffer.Length };
-            nint n;
-            do n = preadv2(read.Handle.Fd, &iov, 1, read.Offset, RWF_NOWAIT);
-            while (n < 0 && LastError() == Errno.EINTR);
-            return n == buffer.Length || n == 0 ? (int)n : -1;
-        }
-    };
 
     /// <summary>
     /// Reads from the host page cache only (<c>preadv2(RWF_NOWAIT)</c>), from <paramref name="done"/> on, until the

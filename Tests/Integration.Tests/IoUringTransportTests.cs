@@ -124,9 +124,11 @@ public sealed class IoUringTransportTests(UringEnabled _)
     {
         // A passthrough READ or WRITE that must wait for a local device (O_DIRECT writes, reads that miss the host's
         // page cache, O_DIRECT reads while others wait) runs on the reader thread of its ring once the mailboxes are let
-        // go, not on the I/O pool: no thread hop before its commit. A buffered READ of what the host has cached is read
-        // from the host file straight into its ring entry, and so is an O_DIRECT READ made at once. Data written and read
-        // so, by several processes at once, is exact.
+        // go, not on the I/O pool: no thread hop before its commit. An O_DIRECT READ always does, and is read by the host
+        // into its ring entry there: read inside the handler, it would hold the connection's mailbox while the device
+        // answers, and the other queues' requests would wait behind it. A buffered READ of what the host has cached is
+        // read from the host file straight into its ring entry. Data written and read so, by several processes at once,
+        // is exact.
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
@@ -148,6 +150,8 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 echo 3 > /proc/sys/vm/drop_caches
                 cat big > copy && cmp copy /tmp/fuseactors-uring-direct.$$
                 """, fs.Path);
+            reads = ReaderThreadIo.Reads - reads;
+            writes = ReaderThreadIo.Writes - writes;
             // Read once more with the host's page cache holding the whole file: every buffered READ is read from the host
             // file straight into its ring entry.
             long fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies);
@@ -156,17 +160,17 @@ public sealed class IoUringTransportTests(UringEnabled _)
             // (A SOURCE on anything else, overlayfs say, keeps the copy: only the data is checked there.)
             if (localDisk || inMemory)
                 Assert.True(fromFile >= 8, $"only {fromFile} READs of the 8 MiB file were read into their ring entries");
-            // One O_DIRECT reader at a time: each READ is read by the host into its ring entry itself (page-aligned), with
-            // no copy in the daemon, where SOURCE is on a local disk.
-            long inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies);
+            // One O_DIRECT reader at a time, so nothing else waits: each READ still runs after the mailboxes, and is read by
+            // the host into its ring entry itself (page-aligned), with no copy in the daemon, where SOURCE is on a local disk.
+            long inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies), afterMailboxes = ReaderThreadIo.Reads;
             await Shell.OkAsync($"dd if=big bs=1M iflag=direct status=none | cmp - {source}/big", fs.Path);
             inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies) - inPlaceReads;
+            afterMailboxes = ReaderThreadIo.Reads - afterMailboxes;
             // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
             if (localDisk)
             {
                 Assert.True(inPlaceReads >= 4, $"only {inPlaceReads} of 8 O_DIRECT READs were read into their ring entries");
-                reads = ReaderThreadIo.Reads - reads;
-                writes = ReaderThreadIo.Writes - writes;
+                Assert.True(afterMailboxes >= 4, $"only {afterMailboxes} of 8 O_DIRECT READs ran after the mailboxes");
                 Assert.True(writes >= 4 && reads >= 1, $"ran on a device reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
                 // There the data went from the ring entry to the host file with no copy in the daemon.
                 long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
