@@ -481,11 +481,7 @@ setup_backing() {
   mkdir -p "$BACK"
   if [ "$BACKING_KIND" = ext4 ]; then
     IMG=/dev/shm/fsbench.$$.img
-    # The image's memory is allocated before the first target runs (fallocate on /dev/shm, and no discard to give it
-    # back): with a sparse image the first writes of the run also paid for tmpfs allocating its pages, and whichever
-    # target came first measured that (seqwrite-buffered 214 MiB/s in round 1 against 1 041 in round 2).
-    if { fallocate -l 4G "$IMG" 2>/dev/null || truncate -s 4G "$IMG"; } &&
-       mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$IMG" 2>/dev/null &&
+    if truncate -s 4G "$IMG" && mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$IMG" 2>/dev/null &&
        mount -o loop "$IMG" "$BACK" 2>/dev/null; then
       BACKING_DESC="ext4 on a 4 GiB loop image in /dev/shm (RAM)"
       return
