@@ -117,12 +117,17 @@ internal static unsafe class HostIo
             r.ReplyFromFile(h.Fd, offset, size);
             return;
         }
-        // Over io_uring, on the thread of the request's own queue (ReaderThreadIo), an O_DIRECT read of a local disk lands
-        // in the ring entry itself (page-aligned), with no copy after it. Only there: the reply is taken during the read,
-        // so the engine could not answer it after a timeout or an interrupt meanwhile, and on that thread it could not
-        // anyway (that thread commits the queue's replies, and it is busy in the read); and only a local disk's read,
-        // whose wait is bounded. A fill that refuses (a short read at the end of the file, unaligned I/O) is read below.
-        if (h.Direct && done == 0 && h.LocalDevice && r.OnItsIoUringQueueThread && r.TryReplyInPlace(new DirectRead(h, offset), ReadDirectInPlace))
+        // Over io_uring, on the thread of the request's own queue (ReaderThreadIo), a read of a local disk's file that found
+        // nothing in the host's page cache lands in the ring entry itself (page-aligned), with no copy after it: O_DIRECT
+        // from the device, buffered through the host's page cache. Only there: the reply is taken during the read, so the
+        // engine could not answer it after a timeout or an interrupt meanwhile, and on that thread it could not anyway
+        // (that thread commits the queue's replies, and it is busy in the read); and only a local disk's read, whose wait
+        // is bounded. A fill that refuses (an O_DIRECT read cut short at the end of the file, unaligned I/O, any error) is
+        // read again below, which knows what to make of it.
+        if (done == 0 && h.LocalDevice && r.OnItsIoUringQueueThread &&
+            (h.Direct
+                ? r.TryReplyInPlace(new DirectRead(h, offset), ReadDirectInPlace)
+                : r.TryReplyInPlace(new BufferedRead(h.Fd, offset), ReadBufferedInPlace)))
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             return;
@@ -190,6 +195,16 @@ internal static unsafe class HostIo
             while (n < 0 && LastError() == Errno.EINTR);
             return n == buffer.Length || n == 0 ? (int)n : -1;
         }
+    };
+
+    private readonly record struct BufferedRead(int Fd, long Offset);
+
+    /// <summary>A buffered read into the transport's own reply buffer: until it is full or the file ends (a buffered read
+    /// of a local file stops short only there). An error is refused, and <see cref="Read"/> reads again and answers it.</summary>
+    private static readonly InPlaceFill<BufferedRead> ReadBufferedInPlace = static (read, buffer) =>
+    {
+        int n = FileRead.Fully(read.Fd, buffer, read.Offset);
+        return n >= 0 ? n : -1;
     };
 
     /// <summary>The memory alignment an O_DIRECT write's buffer gets from us (a page: any device's logical block fits).</summary>
