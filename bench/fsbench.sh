@@ -85,6 +85,8 @@ URING_PREV=""        # enable_uring's value before the script turned it on (rest
 REPORTING_PARAM=/sys/module/page_reporting/parameters/page_reporting_order
 REPORTING_PREV=""    # page_reporting_order before the script held reporting off (restored on exit)
 REPORTED_PARAM=/sys/module/page_reporting/parameters/reported_kib   # where the kernel counts what it reported
+REPORTING_SAVED=/run/fsbench.page_reporting_order   # the machine's value while a run holds reporting off
+TOUCH_FILE=""        # the tmpfs file that touches memory before the first target (removed at once, and on exit)
 CLUSTER_TARGETS=(cluster cluster-pg cluster-latency cluster-latency-pg)   # named only: not in all
 WORKLOADS=(seqwrite-buffered seqwrite-direct seqread-buffered seqread-direct randread-1job randread-4jobs
            create stat-cold readdir unlink smallfile-write smallfile-read stat-latency peak-rss cpu-data cpu-total)
@@ -127,6 +129,7 @@ cleanup() {
   # A subshell forked a moment before a signal can still run the parent's traps: only the script itself cleans up.
   [ "$BASHPID" = "$MAIN_PID" ] || exit "$rc"
   trap - EXIT INT TERM
+  restore_page_reporting
   [ "$rc" -eq 0 ] || say "stopping (exit $rc): unmounting and cleaning up"
   [ -n "$WD_PID" ] && kill -KILL "$WD_PID" 2>/dev/null
   [ -n "$PHASE_PID" ] && kill -KILL "$PHASE_PID" 2>/dev/null
@@ -140,7 +143,6 @@ cleanup() {
   if is_mounted "$MNT"; then abort_conn; umount -l "$MNT" 2>/dev/null; fi
   pg_stop
   uring_restore
-  restore_page_reporting
   if is_mounted "$BACK"; then umount -l "$BACK" 2>/dev/null; fi
   [ -n "$IMG" ] && rm -f "$IMG"
   [ -n "${FUSECTL_MOUNTED:-}" ] && umount /sys/fs/fuse/connections 2>/dev/null
@@ -462,31 +464,49 @@ uring_rings() {
 # put back on exit. Where the kernel has no such parameter, nothing changes.
 hold_page_reporting() {
   [ -w "$REPORTING_PARAM" ] || return 0
-  REPORTING_PREV=$(cat "$REPORTING_PARAM")
+  local current; current=$(cat "$REPORTING_PARAM")
+  # A run killed before it could put the value back (SIGKILL) left the one it found in REPORTING_SAVED: that is the
+  # machine's own, not what the parameter holds now.
+  if [ -f "$REPORTING_SAVED" ]; then REPORTING_PREV=$(cat "$REPORTING_SAVED"); else REPORTING_PREV=$current; fi
+  # -1: no reporting device registered (nothing is reported, and the kernel would not take -1 back).
+  [[ $REPORTING_PREV =~ ^[0-9]+$ ]] || { REPORTING_PREV=""; return 0; }
+  echo "$REPORTING_PREV" >"$REPORTING_SAVED"
   local v
-  for v in $(seq 16 -1 $((REPORTING_PREV + 1))); do
+  for v in $(seq 16 -1 "$REPORTING_PREV"); do
     echo "$v" >"$REPORTING_PARAM" 2>/dev/null && break
   done
-  if [ "$(cat "$REPORTING_PARAM")" = "$REPORTING_PREV" ]; then
-    note "free page reporting could not be held off (page_reporting_order stays $REPORTING_PREV): runs may differ by which target meets memory the host took back"
-    REPORTING_PREV=""; return 0
+  local held top
+  held=$(cat "$REPORTING_PARAM")
+  # Reporting is off only when no free block can reach that order (mainline caps the parameter at MAX_PAGE_ORDER, a
+  # real order: there 4 MiB blocks are still reported).
+  top=$(awk '{ if (NF - 5 > m) m = NF - 5 } END { print m + 0 }' /proc/buddyinfo 2>/dev/null)
+  local what="free page reporting held off for the run (page_reporting_order $REPORTING_PREV -> $held)"
+  if [ "$held" -le "$top" ]; then
+    what="free page reporting only narrowed (page_reporting_order $REPORTING_PREV -> $held; free blocks reach order $top)"
+    note "free page reporting cannot be held off here (page_reporting_order at most $held, free blocks up to order $top): runs may differ by which target meets memory the host took back"
   fi
   REPORTED_START=$(cat "$REPORTED_PARAM" 2>/dev/null)
   # Touched through tmpfs and freed at once: the freed pages go to the head of the free lists (pages the host took
   # back wait at their tail), so the targets' allocations take these first. As much as a target's data uses at most
   # (the fio file in the FUSE page cache, the host's, and the image), bounded by a third of what is available.
-  local want_mib avail_mib
-  want_mib=$(( 4 * $(numfmt --from=iec "$SIZE") / 1048576 + 1024 ))
+  local want_mib avail_mib size_bytes touched_mib
+  size_bytes=$(numfmt --from=iec "$(echo "$SIZE" | tr a-z A-Z | sed 's/I\{0,1\}B$//')" 2>/dev/null) || size_bytes=""
+  [[ $size_bytes =~ ^[0-9]+$ ]] || size_bytes=$((256 << 20))
+  want_mib=$(( 4 * size_bytes / 1048576 + 1024 ))
   avail_mib=$(awk '/^MemAvailable/ { print int($2 / 1024 / 3) }' /proc/meminfo)
   [ "$want_mib" -le "$avail_mib" ] || want_mib=$avail_mib
-  local f=/dev/shm/fsbench.$$.touch
-  dd if=/dev/zero of="$f" bs=1M count="$want_mib" status=none 2>/dev/null; rm -f "$f"
-  MEMORY_DESC="free page reporting held off for the run (page_reporting_order $REPORTING_PREV -> $(cat "$REPORTING_PARAM")), ${want_mib} MiB touched before the first target"
+  TOUCH_FILE=/dev/shm/fsbench.$$.touch
+  dd if=/dev/zero of="$TOUCH_FILE" bs=1M count="$want_mib" status=none 2>/dev/null
+  touched_mib=$(( $(stat -c %s "$TOUCH_FILE" 2>/dev/null || echo 0) / 1048576 ))
+  rm -f "$TOUCH_FILE"; TOUCH_FILE=""
+  MEMORY_DESC="$what, ${touched_mib} MiB touched before the first target"
 }
 
 restore_page_reporting() {
+  [ -n "$TOUCH_FILE" ] && rm -f "$TOUCH_FILE"
   [ -n "$REPORTING_PREV" ] || return 0
-  echo "$REPORTING_PREV" >"$REPORTING_PARAM" 2>/dev/null
+  if echo "$REPORTING_PREV" >"$REPORTING_PARAM" 2>/dev/null; then rm -f "$REPORTING_SAVED"
+  else say "could not put page_reporting_order back to $REPORTING_PREV (kept in $REPORTING_SAVED for the next run)"; fi
   REPORTING_PREV=""
 }
 
