@@ -108,18 +108,19 @@ internal static unsafe class HostIo
         // A file in memory (tmpfs, ramfs): the engine answers from the file itself (spliced into /dev/fuse, read straight
         // into the ring entry over io_uring), with no copy through a buffer of ours. ReplyFromFile takes the reply before it
         // reads, so a read that hangs (a stalled server, a failing disk) could no longer be answered by the engine's
-        // timeout or after an interrupt: of the reads made here only those, and the O_DIRECT reads in place below, whose
-        // wait is bounded too; the others take the reply after the read. (PassthroughFs.Read does the same on the actor for
-        // a local disk's range the host holds whole.)
+        // timeout or after an interrupt: of the reads made here only those, and the reads in place on a ring's own thread
+        // below, whose wait is bounded too; the others take the reply after the read. (PassthroughFs.Read does the same on
+        // the actor for a local disk's range the host holds whole.)
         if (h.InMemory && !h.Direct && size >= PassthroughFs.FromFileMinimum)
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             r.ReplyFromFile(h.Fd, offset, size);
             return;
         }
-        // Over io_uring, on the thread of the request's own queue (ReaderThreadIo), a read of a local disk's file that found
-        // nothing in the host's page cache lands in the ring entry itself (page-aligned), with no copy after it: O_DIRECT
-        // from the device, buffered through the host's page cache. Only there: the reply is taken during the read, so the
+        // Over io_uring, on the thread of the request's own queue (ReaderThreadIo), a read of a local disk's file of which
+        // nothing was read yet (a buffered one found nothing in the host's page cache, or the host has no RWF_NOWAIT) lands
+        // in the ring entry itself (page-aligned), with no copy after it: O_DIRECT from the device, buffered through the
+        // host's page cache. Only there: the reply is taken during the read, so the
         // engine could not answer it after a timeout or an interrupt meanwhile, and on that thread it could not anyway
         // (that thread commits the queue's replies, and it is busy in the read); and only a local disk's read, whose wait
         // is bounded. A fill that refuses (an O_DIRECT read cut short at the end of the file, unaligned I/O, any error) is

@@ -180,8 +180,8 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 Assert.True(afterMailboxes >= 4, $"only {afterMailboxes} of 8 O_DIRECT READs ran after the mailboxes");
                 Assert.True(writes >= 4 && reads >= 1, $"ran on a device reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
                 // (One that found part of its range cached still goes through a buffer: at least the first READ did not.)
-                Assert.True(coldInPlace >= 1, $"none of the {coldReads} buffered READs that waited for the disk was read into its ring "
-                    + $"entry ({coldFile} were read from the host's page cache)");
+                Assert.True(coldInPlace >= 1, $"none of the {coldReads} READs run after the mailboxes was read into its ring entry "
+                    + $"({coldFile} were read from the host's page cache)");
                 // There the data went from the ring entry to the host file with no copy in the daemon.
                 long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
                 Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were written from the ring entry in place");
