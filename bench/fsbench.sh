@@ -484,8 +484,9 @@ hold_page_reporting() {
   if [ "$held" -le "$top" ]; then
     what="free page reporting only narrowed (page_reporting_order $REPORTING_PREV -> $held; free blocks reach order $top)"
     note "free page reporting cannot be held off here (page_reporting_order at most $held, free blocks up to order $top): runs may differ by which target meets memory the host took back"
+  else
+    REPORTED_START=$(cat "$REPORTED_PARAM" 2>/dev/null)   # checked after the run: nothing should have been reported
   fi
-  REPORTED_START=$(cat "$REPORTED_PARAM" 2>/dev/null)
   # Touched through tmpfs and freed at once: the freed pages go to the head of the free lists (pages the host took
   # back wait at their tail), so the targets' allocations take these first. As much as a target's data uses at most
   # (the fio file in the FUSE page cache, the host's, and the image), bounded by a third of what is available.
