@@ -120,11 +120,12 @@ internal static unsafe class HostIo
         // Over io_uring, on the thread of the request's own queue (ReaderThreadIo), a read of a local disk's file of which
         // nothing was read yet (a buffered one found nothing in the host's page cache, or the host has no RWF_NOWAIT) lands
         // in the ring entry itself (page-aligned), with no copy after it: O_DIRECT from the device, buffered through the
-        // host's page cache. Only there: the reply is taken during the read, so the
-        // engine could not answer it after a timeout or an interrupt meanwhile, and on that thread it could not anyway
-        // (that thread commits the queue's replies, and it is busy in the read); and only a local disk's read, whose wait
-        // is bounded. A fill that refuses (an O_DIRECT read cut short at the end of the file, unaligned I/O, any error) is
-        // read again below, which knows what to make of it.
+        // host's page cache. Only there: the reply is taken during the read, so the engine could not answer it after a
+        // timeout or an interrupt meanwhile, and on that thread it could not anyway (that thread commits the queue's
+        // replies, and it is busy in the read); and only a local disk's read, whose wait is bounded. A fill that refuses
+        // (an O_DIRECT read cut short at the end of the file, unaligned I/O, any error) is read again below, which knows
+        // what to make of it. (ReplyFromFile would read the same way, but takes the reply for good: a refusal could not
+        // fall back.)
         if (done == 0 && h.LocalDevice && r.OnItsIoUringQueueThread &&
             (h.Direct
                 ? r.TryReplyInPlace(new DirectRead(h, offset), ReadDirectInPlace)

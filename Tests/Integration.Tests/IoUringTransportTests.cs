@@ -128,8 +128,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
         // into its ring entry there: read inside the handler, it would hold the connection's mailbox while the device
         // answers, and the other queues' requests would wait behind it. So is a buffered READ that found nothing in the
         // host's page cache. A buffered READ of what the host has cached is read from the host file straight into its
-        // ring entry. Data written and read so, by several processes at once,
-        // is exact.
+        // ring entry. Data written and read so, by several processes at once, is exact.
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
