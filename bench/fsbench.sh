@@ -26,6 +26,8 @@
 #                          FSBENCH_COLD_REPS runs of each cold sequential read per round, the median kept (3; quick 1)
 #                          cluster targets default to smaller sizes when only cluster targets run: 64M, 1000 files,
 #                          500 small files, 5000 stats (quick: 16M, 200, 100, 500)
+#   FSBENCH_WARMUP=0       no untimed warm-up pass before each target's measured phases (see warmup());
+#                          FSBENCH_WARMUP_SIZE its fio file (64M, quick 8M)
 #   FSBENCH_LAT_N          changes per kind for the cluster-latency targets (200, quick 30)
 #   FSBENCH_CONFIG         a HOCON file handed to our daemon with --config (the script's own settings win)
 #   FSBENCH_NO_BUILD=1     measure the fuseactors binary as it is (no dotnet build)
@@ -67,6 +69,7 @@ SIZE=${SIZE:-${FSBENCH_SIZE:-${QUICK:+32M}}}; SIZE=${SIZE:-256M}
 RUNTIME=${FSBENCH_RUNTIME:-${QUICK:+3}}; RUNTIME=${RUNTIME:-10}
 NFILES=${NFILES:-${FSBENCH_NFILES:-${QUICK:+500}}}; NFILES=${NFILES:-5000}
 COLD_REPS=${FSBENCH_COLD_REPS:-${QUICK:+1}}; COLD_REPS=${COLD_REPS:-3}
+WARMUP_SIZE=${FSBENCH_WARMUP_SIZE:-${QUICK:+8M}}; WARMUP_SIZE=${WARMUP_SIZE:-64M}
 NSMALL=${NSMALL:-${FSBENCH_NSMALL:-${QUICK:+200}}}; NSMALL=${NSMALL:-2000}
 SMALLSIZE=4096
 # readdir lists the metadata directory until ~250 000 entries were read (50 rounds of 5000): five rounds took ~10 ms,
@@ -703,8 +706,40 @@ daemon_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$p/stat" 2>/dev/null
 }
 
+# warmup: before the measured phases, one small untimed pass of every kind of workload on a fresh daemon (unless
+# FSBENCH_WARMUP=0), the same for every target: the table compares daemons serving steadily, as fio's ramp_time does.
+# Without it a short phase (a readdir of 250 000 entries takes ~25 ms) also timed whatever its daemon did the first
+# time that path ran: a managed daemon compiling it and then recompiling it hot (the JIT's tiers), and, for every
+# daemon alike, the kernel's first dentries, inodes and directory blocks. The first daemon CPU of a mount is not
+# hidden by it: cpu-total counts the whole run, the warm-up included.
+warmup() {
+  [ "${FSBENCH_WARMUP:-1}" = 0 ] && return 0
+  [ -n "${cluster:-}" ] && return 0   # run_target's: a cluster's own small sizes already take minutes
+  local wd=$DIR/warmup n=$(( NFILES / 5 )) m=$(( NSMALL / 4 ))
+  [ "$n" -ge 100 ] || n=100
+  [ "$m" -ge 50 ] || m=50
+  fsop mkdir -p "$wd/meta" "$wd/small" || return 0
+  local job=(--directory="$wd" --filename=warmup.dat --size="$WARMUP_SIZE" --ioengine=psync --output=/dev/null)
+  fsop fio --name=w "${job[@]}" --rw=write --bs=1M --end_fsync=1 &&
+    fsop fio --name=dw "${job[@]}" --rw=write --bs=1M --direct=1 --end_fsync=1 &&
+    drop_caches "$DIR" &&
+    fsop fio --name=r "${job[@]}" --rw=read --bs=1M &&
+    fsop fio --name=dr "${job[@]}" --rw=read --bs=1M --direct=1 &&
+    fsop fio --name=rr "${job[@]}" --rw=randread --bs=4k --direct=1 --numjobs=2 --time_based --runtime=1 --norandommap &&
+    fsop "$BIN/meta" create "$wd/meta" "$n" >/dev/null &&
+    fsop "$BIN/meta" stat "$wd/meta" "$n" >/dev/null &&
+    fsop "$BIN/meta" readdir "$wd/meta" 20 >/dev/null &&
+    fsop "$BIN/meta" unlink "$wd/meta" "$n" >/dev/null &&
+    fsop "$BIN/meta" smallw "$wd/small" "$m" "$SMALLSIZE" >/dev/null &&
+    fsop "$BIN/meta" smallr "$wd/small" "$m" "$SMALLSIZE" >/dev/null &&
+    fsop "$BIN/meta" statlat "$wd/small/f000000" 5000 >/dev/null ||
+    { alive && note "$TARGET round $ROUND: the warm-up pass failed (the measured phases run anyway)"; }
+  fsop rm -rf "$wd"
+}
+
 workloads() {
   local fiofile=$DIR/fsbench.dat
+  warmup
   CPU_DATA_START=$(daemon_cpu)
   fsop rm -f "$fiofile"
   fio_phase seqwrite-buffered MiB/s bw write --rw=write --bs=1M --direct=0 --end_fsync=1
