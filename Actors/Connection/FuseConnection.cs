@@ -55,6 +55,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private IActorRef _filesystem;
     private InitRequest? _pendingInit;
     private ITimer? _sweepTimer;
+    // Whether the sweep timer ticks: it stops while nothing is in flight (nothing can expire) and starts again with the
+    // next request, so an idle mount's daemon sleeps.
+    private bool _sweepArmed = true;
     private int _devicesAlive;
     private long _answered;
     private bool _draining;
@@ -367,6 +370,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             Reject(r, Errno.EIO);
             return;
         }
+        if (!_sweepArmed) ArmSweep();
         if (r.WaitsIndefinitely)
         {
             // A SETLKW may wait for as long as another process holds its lock, and the UNLOCK that ends the wait has to
@@ -448,11 +452,31 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     /// <summary>The request deadlines, checked together: EINTR once an interrupted request's grace is over, EIO
     /// once a request outlived the request timeout (except a SETLKW, which may wait as long as its lock is held). Either one moves the request to the background.</summary>
+    private void ArmSweep()
+    {
+        _sweepArmed = true;
+        _sweepTimer?.Change(_settings.SweepInterval, _settings.SweepInterval);
+    }
+
+    private void DisarmSweep()
+    {
+        if (!_sweepArmed) return;
+        _sweepArmed = false;
+        _sweepTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
     private void Sweep()
     {
         foreach (var r in _interruptedAt.Keys)
             if (!_inFlight.TryGetValue(r.Unique, out var still) || !ReferenceEquals(still, r)) _interruptedAt.Remove(r);
-        if (_inFlight.Count == 0) return;
+        if (_inFlight.Count == 0)
+        {
+            // Nothing can expire before the next request, which starts the timer again. Ticking on, it woke the thread
+            // pool ten times a second on an idle mount (with the timer's thread and the pool's hand-offs, ~70 wake-ups
+            // and ~13 ms of CPU a second for an idle memfs).
+            DisarmSweep();
+            return;
+        }
         long now = _time.GetTimestamp();
         foreach (var r in _inFlight.Values)
         {

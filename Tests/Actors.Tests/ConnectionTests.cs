@@ -294,6 +294,46 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task The_deadline_sweep_stops_while_nothing_is_in_flight_and_a_request_after_the_idle_spell_still_times_out()
+    {
+        var clock = new TickCountingTimeProvider(new FakeTimeProvider());
+        var s = await ServingAsync(new ConnectionSettings
+        {
+            Time = clock, SweepInterval = TimeSpan.FromMilliseconds(100), RequestTimeout = TimeSpan.FromSeconds(30),
+        });
+        s.Kernel.GetAttr(40, 1);
+        s.Fs.ExpectMsg<GetAttrRequest>().Reply(RootAttr);
+        Assert.Equal((40UL, 0), Head(s.Kernel.NextReply()));
+
+        // The first tick with nothing in flight stops the timer (it reaches the connection asynchronously: wait for it).
+        clock.Inner.Advance(TimeSpan.FromMilliseconds(100));
+        await Task.Delay(300);
+        int before = clock.Ticks;
+        for (int i = 0; i < 10; i++) clock.Inner.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(before, clock.Ticks);
+
+        // The next request starts it again: a filesystem that never answers still gets its EIO at the timeout.
+        s.Kernel.GetAttr(41, 1);
+        s.Fs.ExpectMsg<GetAttrRequest>();
+        clock.Inner.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal((41UL, -(int)Errno.EIO), Head(s.Kernel.NextReply()));
+        Assert.True(clock.Ticks > before, "the sweep timer did not tick again after a request");
+    }
+
+    /// <summary>A fake clock whose timers count their callbacks.</summary>
+    private sealed class TickCountingTimeProvider(FakeTimeProvider inner) : TimeProvider
+    {
+        private int _ticks;
+        public FakeTimeProvider Inner { get; } = inner;
+        public int Ticks => Volatile.Read(ref _ticks);
+        public override long GetTimestamp() => Inner.GetTimestamp();
+        public override long TimestampFrequency => Inner.TimestampFrequency;
+        public override DateTimeOffset GetUtcNow() => Inner.GetUtcNow();
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            Inner.CreateTimer(s => { Interlocked.Increment(ref _ticks); callback(s); }, state, dueTime, period);
+    }
+
+    [Fact]
     public async Task A_FORGET_for_a_node_pinned_by_a_background_request_waits_until_the_filesystem_lets_go()
     {
         var clock = new FakeTimeProvider();
