@@ -450,8 +450,6 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             _filesystem.Tell(new ForgetRequest { Header = forget.Header, Items = pass.ToArray(), Count = pass.Count }, ActorRefs.NoSender);
     }
 
-    /// <summary>The request deadlines, checked together: EINTR once an interrupted request's grace is over, EIO
-    /// once a request outlived the request timeout (except a SETLKW, which may wait as long as its lock is held). Either one moves the request to the background.</summary>
     private void ArmSweep()
     {
         _sweepArmed = true;
@@ -465,6 +463,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         _sweepTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>The request deadlines, checked together: EINTR once an interrupted request's grace is over, EIO
+    /// once a request outlived the request timeout (except a SETLKW, which may wait as long as its lock is held). Either one moves the request to the background.</summary>
     private void Sweep()
     {
         foreach (var r in _interruptedAt.Keys)

@@ -305,9 +305,10 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
         s.Fs.ExpectMsg<GetAttrRequest>().Reply(RootAttr);
         Assert.Equal((40UL, 0), Head(s.Kernel.NextReply()));
 
-        // The first tick with nothing in flight stops the timer (it reaches the connection asynchronously: wait for it).
+        // The first tick with nothing in flight stops the timer. Advance runs the timer's callback at once, so its
+        // message is in the connection's mailbox before the Ask, whose answer then means the sweep has run.
         clock.Inner.Advance(TimeSpan.FromMilliseconds(100));
-        await Task.Delay(300);
+        await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance, TimeSpan.FromSeconds(10));
         int before = clock.Ticks;
         for (int i = 0; i < 10; i++) clock.Inner.Advance(TimeSpan.FromMilliseconds(100));
         Assert.Equal(before, clock.Ticks);
