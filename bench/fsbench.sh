@@ -494,7 +494,7 @@ hold_page_reporting() {
   # back wait at their tail), so the targets' allocations take these first. As much as a target's data uses at most
   # (the fio file in the FUSE page cache, the host's, and the image), bounded by a third of what is available.
   local want_mib avail_mib size_bytes touched_mib
-  size_bytes=$(numfmt --from=iec "$(echo "$SIZE" | tr a-z A-Z | sed 's/I\{0,1\}B$//')" 2>/dev/null) || size_bytes=""
+  size_bytes=$(bytes_of "$SIZE") || size_bytes=""
   [[ $size_bytes =~ ^[0-9]+$ ]] || size_bytes=$((256 << 20))
   want_mib=$(( 4 * size_bytes / 1048576 + 1024 ))
   avail_mib=$(awk '/^MemAvailable/ { print int($2 / 1024 / 3) }' /proc/meminfo)
@@ -513,6 +513,9 @@ restore_page_reporting() {
   else say "could not put page_reporting_order back to $REPORTING_PREV (kept in $REPORTING_SAVED for the next run)"; fi
   REPORTING_PREV=""
 }
+
+# bytes_of SIZE: fio's size spelling (256M, 1g, 64MiB) in bytes; nothing and 1 when it cannot be read
+bytes_of() { numfmt --from=iec "$(echo "$1" | tr a-z A-Z | sed 's/I\{0,1\}B$//')" 2>/dev/null; }
 
 # dotnet_rid: this machine's runtime identifier for dotnet publish (linux-x64, linux-arm64)
 dotnet_rid() {
@@ -600,13 +603,17 @@ guard() {
 
 # fsop CMD...: a housekeeping step on the mount under test (rm, mkdir, sync) that runs only while the target is
 # alive, with the same watchdog as the workloads, so that a daemon that stopped answering cannot hang the script.
-fsop() {
+fsop() { fsop_within "${FSBENCH_OP_TIMEOUT:-60}" "$@"; }
+
+# fsop_within SECONDS CMD...: fsop with its own time limit
+fsop_within() {
+  local secs=$1; shift
   alive || return 1
   rm -f "$WORK/timedout"
-  guard "${FSBENCH_OP_TIMEOUT:-60}" "$@" 2>/dev/null && return 0
+  guard "$secs" "$@" 2>/dev/null && return 0
   if [ -f "$WORK/timedout" ]; then
     rm -f "$WORK/timedout"; BROKEN=hung
-    note "$TARGET round $ROUND: '$*' got no answer within ${FSBENCH_OP_TIMEOUT:-60} s; connection aborted"
+    note "$TARGET round $ROUND: '$*' got no answer within $secs s; connection aborted"
   fi
   return 1
 }
@@ -721,40 +728,36 @@ warmup() {
   fsop mkdir -p "$wd/meta" "$wd/small" || return 0
   # Never more than the measured phases' own file.
   local size=$WARMUP_SIZE want have
-  want=$(numfmt --from=iec "$(echo "$WARMUP_SIZE" | tr a-z A-Z | sed 's/I\{0,1\}B$//')" 2>/dev/null)
-  have=$(numfmt --from=iec "$(echo "$SIZE" | tr a-z A-Z | sed 's/I\{0,1\}B$//')" 2>/dev/null)
+  want=$(bytes_of "$WARMUP_SIZE"); have=$(bytes_of "$SIZE")
   [[ $want =~ ^[0-9]+$ && $have =~ ^[0-9]+$ ]] && [ "$want" -gt "$have" ] && size=$SIZE
-  local job=(--directory="$wd" --filename=warmup.dat --size="$size" --ioengine=psync --output=/dev/null) failed=""
+  local fio_limit=${FSBENCH_TIMEOUT:-$FIO_TIMEOUT} meta_limit=${FSBENCH_TIMEOUT:-300}
+  local job=(fio --directory="$wd" --filename=warmup.dat --size="$size" --ioengine=psync --output=/dev/null)
   # Each step on its own, with the measured phases' time limits: one that fails (a peer refusing O_DIRECT, say)
   # leaves the others to warm their paths, and the note names it.
-  warm_step() { # NAME SECONDS CMD...: as fsop, with its own time limit
-    local name=$1 secs=$2; shift 2
-    alive || return
-    rm -f "$WORK/timedout"
-    guard "$secs" "$@" >/dev/null 2>&1 && return
-    failed+=" $name"
-    if [ -f "$WORK/timedout" ]; then
-      rm -f "$WORK/timedout"; BROKEN=hung
-      note "$TARGET round $ROUND: warm-up step $name got no answer within $secs s; connection aborted"
-    fi
-  }
-  warm_fio() { local name=$1; shift; warm_step "$name" "${FSBENCH_TIMEOUT:-$FIO_TIMEOUT}" fio --name="$name" "${job[@]}" "$@"; }
-  warm_meta() { warm_step "$1" "${FSBENCH_TIMEOUT:-300}" "$BIN/meta" "$@"; }
-  warm_fio write --rw=write --bs=1M --end_fsync=1
-  warm_fio write-direct --rw=write --bs=1M --direct=1 --end_fsync=1
+  WARM_FAILED=""
+  warm_step write "$fio_limit" "${job[@]}" --name=write --rw=write --bs=1M --end_fsync=1
+  warm_step write-direct "$fio_limit" "${job[@]}" --name=write-direct --rw=write --bs=1M --direct=1 --end_fsync=1
   drop_caches "$DIR"
-  warm_fio read --rw=read --bs=1M
-  warm_fio read-direct --rw=read --bs=1M --direct=1
-  warm_fio randread --rw=randread --bs=4k --direct=1 --numjobs=2 --time_based --runtime=1 --norandommap
-  warm_meta create "$wd/meta" "$n"
-  warm_meta stat "$wd/meta" "$n"
-  warm_meta readdir "$wd/meta" 20
-  warm_meta unlink "$wd/meta" "$n"
-  warm_meta smallw "$wd/small" "$m" "$SMALLSIZE"
-  warm_meta smallr "$wd/small" "$m" "$SMALLSIZE"
-  warm_meta statlat "$wd/small/f000000" "$k"
-  [ -n "$failed" ] && alive && note "$TARGET round $ROUND: warm-up steps failed:$failed (the measured phases run anyway)"
+  warm_step read "$fio_limit" "${job[@]}" --name=read --rw=read --bs=1M
+  warm_step read-direct "$fio_limit" "${job[@]}" --name=read-direct --rw=read --bs=1M --direct=1
+  warm_step randread "$fio_limit" "${job[@]}" --name=randread --rw=randread --bs=4k --direct=1 --numjobs=2 \
+    --time_based --runtime=1 --norandommap
+  warm_step create "$meta_limit" "$BIN/meta" create "$wd/meta" "$n"
+  warm_step stat "$meta_limit" "$BIN/meta" stat "$wd/meta" "$n"
+  warm_step readdir "$meta_limit" "$BIN/meta" readdir "$wd/meta" 20
+  warm_step unlink "$meta_limit" "$BIN/meta" unlink "$wd/meta" "$n"
+  warm_step smallw "$meta_limit" "$BIN/meta" smallw "$wd/small" "$m" "$SMALLSIZE"
+  warm_step smallr "$meta_limit" "$BIN/meta" smallr "$wd/small" "$m" "$SMALLSIZE"
+  warm_step statlat "$meta_limit" "$BIN/meta" statlat "$wd/small/f000000" "$k"
+  [ -n "$WARM_FAILED" ] && alive && note "$TARGET round $ROUND: warm-up steps failed:$WARM_FAILED (the measured phases run anyway)"
   fsop rm -rf "$wd"
+}
+
+# warm_step NAME SECONDS CMD...: one step of warmup, its output dropped; a failure is added to WARM_FAILED
+warm_step() {
+  local name=$1 secs=$2; shift 2
+  alive || return 0
+  fsop_within "$secs" "$@" >/dev/null || WARM_FAILED+=" $name"
 }
 
 workloads() {

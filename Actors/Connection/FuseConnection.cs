@@ -370,7 +370,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             Reject(r, Errno.EIO);
             return;
         }
-        if (!_sweepArmed) ArmSweep();
+        ArmSweep();
         if (r.WaitsIndefinitely)
         {
             // A SETLKW may wait for as long as another process holds its lock, and the UNLOCK that ends the wait has to
@@ -452,6 +452,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
 
     private void ArmSweep()
     {
+        if (_sweepArmed) return;
         _sweepArmed = true;
         _sweepTimer?.Change(_settings.SweepInterval, _settings.SweepInterval);
     }

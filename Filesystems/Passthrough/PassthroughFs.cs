@@ -33,8 +33,8 @@ namespace FuseActors.Filesystems.Passthrough;
 /// its descriptor under the call) and defers the request; a pool thread makes the call and answers. Exceptions,
 /// each for speed: a READ first tries the host page cache without waiting (<c>preadv2(RWF_NOWAIT)</c>) on the
 /// actor's thread (not an O_DIRECT one over io_uring on its queue's thread: see <see cref="Read"/>), and only what
-/// would wait goes to the pool, so a cached read costs what it did before (no thread hop); files whose data lives in memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits
-/// for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
+/// would wait goes to the pool, so a cached read costs what it did before (no thread hop); files whose data lives in
+/// memory (tmpfs, ramfs) keep all their I/O on the actor, as nothing there waits for a device or a server; and on local block-device filesystems (ext4, xfs, btrfs, f2fs) buffered WRITEs and
 /// FLUSH stay on the actor too (see <see cref="Write"/>), and a call that waits for such a device runs on the device
 /// reader that carried it once the mailboxes are let go, where a reader may take it (<see cref="ReaderThreadIo"/>).
 /// Metadata requests (LOOKUP, GETATTR, SETATTR, CREATE, OPEN, MKDIR, UNLINK, RENAME, READDIR, xattrs...) still run
