@@ -120,9 +120,9 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         if (Device is not IoUringFuseQueue) Load?.GiveBackReader();
     }
 
-    /// <summary>On the thread of this request's io_uring queue, submits the replies given so far there (they otherwise
-    /// go with the queue's next wait): before slow work on that thread, so that answers already given do not wait for
-    /// it. Nothing elsewhere.</summary>
+    /// <summary>On the thread of this request's io_uring queue, submits the replies given so far there (those given
+    /// while more requests waited in the ring otherwise go with the queue's next wait): before slow work on that
+    /// thread, so that answers already given do not wait for it. Nothing elsewhere.</summary>
     public void FlushEarlierReplies()
     {
         if (Device is IoUringFuseQueue q) q.Flush();

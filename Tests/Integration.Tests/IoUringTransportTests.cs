@@ -268,6 +268,40 @@ public sealed class IoUringTransportTests(UringEnabled _)
     }
 
     [UringFact]
+    public async Task A_reply_given_on_the_queue_thread_reaches_its_caller_before_the_work_that_thread_does_after_the_mailboxes()
+    {
+        // The reply used to wait in the ring for the queue's next io_uring_enter, after everything the thread did first:
+        // here up to a minute of after-mailbox work, which held the stat as long. Now the commit is submitted when the
+        // reply is written, since no other request waits in the ring.
+        var linger = new Linger();
+        try
+        {
+            await using var fs = await MountedFilesystem.StartAsync(LingeringFs.Props(linger), Uring);
+            Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+            try
+            {
+                var stat = Shell.OkAsync("stat -c %i linger", fs.Path, timeout: TimeSpan.FromSeconds(50));
+                var first = await Task.WhenAny(stat, Task.Delay(TimeSpan.FromSeconds(20)));
+                Assert.True(ReferenceEquals(first, stat), "the stat waited for the work after the reply");
+                Assert.Equal($"{LingeringFs.FileNode}\n", await stat);
+                Assert.False(linger.Ended, "the LOOKUP's after-mailbox work ended before the stat returned");
+            }
+            finally
+            {
+                linger.Release(); // before the unmount: the queue's thread is back to serve it
+            }
+            for (int i = 0; i < 100 && !linger.Ended; i++) await Task.Delay(50);
+            Assert.True(linger.Ended);
+            Assert.True(linger.RanAfterMailboxes, "the work ran in the handler, not after the mailboxes on the queue's thread");
+            Assert.Equal($"{LingeringFs.FileNode}\n", await Shell.OkAsync("stat -c %i linger", fs.Path));
+        }
+        finally
+        {
+            linger.Dispose();
+        }
+    }
+
+    [UringFact]
     public async Task Replies_from_other_threads_reach_the_ring_on_the_default_dispatcher()
     {
         // With Akka's default dispatcher the reply is written on a pool thread, never the queue's own: the queue
