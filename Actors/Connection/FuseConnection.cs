@@ -402,6 +402,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             return;
         }
         _inFlight.Remove(r.Unique);
+        // Before the reply: over io_uring the reply may commit the ring entry at once, which would copy data still lent.
+        r.ReleaseLentData();
         AnswerKernel(r, r.Error);
         Retire(r);
     }

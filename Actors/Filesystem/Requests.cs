@@ -511,6 +511,11 @@ public sealed class WriteRequest : FsRequest
     internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Write(scratch, _written);
     internal override string? ValidateReply() => _written > Size ? $"write reply claims {_written} bytes of {Size}" : null;
 
+    internal override void ReleaseLentData()
+    {
+        if (_lent is { } lent && IsSettled && !IsOrphaned) lent.Release(_ticket);
+    }
+
     internal override void ReleaseBuffers()
     {
         if (_lent is { } lent)

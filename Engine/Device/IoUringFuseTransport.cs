@@ -612,8 +612,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         if (Environment.CurrentManagedThreadId == _ownerThread && Volatile.Read(ref _state) != StateDisposed)
         {
             _localCommits.Add(index);
-            // With more requests already in the ring, the reply goes with the next wait, in the same io_uring_enter as the
-            // other replies of this pass. Without, it is submitted now, not after the rest of this mailbox run and the
+            // With completions already waiting in the ring (more requests, mostly), the reply goes with the next wait, in
+            // the same io_uring_enter as the other replies of this pass. Without, it is submitted now, not after the rest of this mailbox run and the
             // work queued after it (RunAfterMailboxes): its caller, usually on this CPU, runs on sooner. And the longer
             // this thread runs between the caller's sleep and its wake-up, the more often the scheduler wakes the caller
             // on the other, idle CPU (~40 us here, where the same CPU costs ~5): one caller's stat over passthrough took

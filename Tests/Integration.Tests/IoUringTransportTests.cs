@@ -184,6 +184,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 // There the data went from the ring entry to the host file with no copy in the daemon.
                 long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
                 Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were written from the ring entry in place");
+                Assert.Equal(0, fs.Mount.IoUring!.Queues.Sum(q => q.CommitCopies)); // nor copied out when their entry went back
             }
         }
         finally
@@ -214,6 +215,8 @@ public sealed class IoUringTransportTests(UringEnabled _)
         long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
         if (inlineDispatch) Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were taken from the ring entry in place");
         else Assert.Equal(0, inPlace); // handled on a dispatcher thread: copied, never leased
+        // Every WRITE was answered by memfs, which was done with its data by then: no entry went back with a copy.
+        Assert.Equal(0, fs.Mount.IoUring!.Queues.Sum(q => q.CommitCopies));
     }
 
     [UringFact]
