@@ -246,12 +246,12 @@ public abstract class FsRequest : INoSerializationVerificationNeeded
         set { if (value) Interlocked.Or(ref _flags, CreditReturnedFlag); }
     }
 
-    /// <summary>Encodes the success payload (the part after fuse_out_header) into <paramref name="scratch"/>,
-    /// or returns memory the reply already owns (READ data). Empty for header-only replies.</summary>
     /// <summary>The filesystem answered it: data still waiting in the transport's own buffer (a large WRITE's, in its
     /// ring entry) is let go before the reply is written, so the entry goes back to the kernel without copying it out.</summary>
     internal virtual void ReleaseLentData() { }
 
+    /// <summary>Encodes the success payload (the part after fuse_out_header) into <paramref name="scratch"/>,
+    /// or returns memory the reply already owns (READ data). Empty for header-only replies.</summary>
     internal virtual ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol protocol) => default;
 
     /// <summary>Checks the filesystem's reply against the request before it is encoded. A reply the kernel would

@@ -37,8 +37,8 @@ namespace FuseActors.Engine.Device;
 // io_uring_enter, then copies the request into the reader's buffer as /dev/fuse would. The Connection writes the
 // reply to the device the request came from: Write finds the entry by unique, copies the reply into its buffers and
 // queues the COMMIT_AND_FETCH. On the queue's thread (the inline dispatcher's common case) it is submitted at once
-// when no other request waits in the ring, else with the next wait (see QueueCommit); from any other thread the queue
-// is woken through an eventfd the ring keeps a read pending on.
+// when no completion (a request, mostly) waits in the ring, else with the next wait (see QueueCommit); from any other
+// thread the queue is woken through an eventfd the ring keeps a read pending on.
 // The /dev/fuse device is wrapped (ControlDevice) to see INIT go by: the reply's flags say whether the kernel took
 // io_uring, and its max_write / max_pages size the payload buffers; only then do the queues register.
 
@@ -419,8 +419,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     }
 
     /// <summary>On the queue's own thread: submits the replies written so far without waiting; unless
-    /// <paramref name="evenWithRequestsWaiting"/>, only when no request is waiting in the ring (then they go with the
-    /// next wait). The state guard keeps the ring mapped meanwhile (a Dispose now tears it down after).</summary>
+    /// <paramref name="evenWithRequestsWaiting"/>, only when no completion (a request, mostly) waits in the ring (then
+    /// they go with the next wait). The state guard keeps the ring mapped meanwhile (a Dispose now tears it down after).</summary>
     private void SubmitReplies(bool evenWithRequestsWaiting)
     {
         if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return;
@@ -612,12 +612,14 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         if (Environment.CurrentManagedThreadId == _ownerThread && Volatile.Read(ref _state) != StateDisposed)
         {
             _localCommits.Add(index);
-            // With completions already waiting in the ring (more requests, mostly), the reply goes with the next wait, in
-            // the same io_uring_enter as the other replies of this pass. Without, it is submitted now, not after the rest of this mailbox run and the
-            // work queued after it (RunAfterMailboxes): its caller, usually on this CPU, runs on sooner. And the longer
-            // this thread runs between the caller's sleep and its wake-up, the more often the scheduler wakes the caller
-            // on the other, idle CPU (~40 us here, where the same CPU costs ~5): one caller's stat over passthrough took
-            // 12.8-14.9 us before, 11.2-13.3 us now (9.8 us pinned, passthrough_hp 9.7).
+            // With completions already waiting in the ring (more requests, mostly), the reply goes with the next wait,
+            // in the same io_uring_enter as the other replies of this pass. Without, it is submitted now, not after the
+            // rest of this mailbox run and the work queued after it (RunAfterMailboxes): its caller, usually on this
+            // CPU, runs again sooner. And the longer this thread runs between the caller's sleep and its wake-up, the
+            // more often the scheduler wakes the caller on the other, idle CPU (~40 us here, where the same CPU costs
+            // ~5): one caller's stat over passthrough took 12.8-14.9 us before, 11.2-13.7 us now (9.8 us pinned,
+            // passthrough_hp 9.7). A request the kernel queued that no io_uring_enter has taken in yet (COOP_TASKRUN)
+            // does not show as a completion: then the reply costs an io_uring_enter of its own.
             if (_ring is not null) SubmitReplies(evenWithRequestsWaiting: false);
             return;
         }

@@ -73,7 +73,8 @@ public sealed class LingeringFs(Linger linger) : FilesystemActor
             r.Fail(Errno.ENOENT);
             return;
         }
-        r.Reply(new Entry { NodeId = FileNode, Attr = Attr(FileNode) });
+        // Cached for a minute: no GETATTR of it goes to the queue whose thread the work below holds.
+        r.Reply(new Entry { NodeId = FileNode, Attr = Attr(FileNode), EntryTimeout = TimeSpan.FromMinutes(1), AttrTimeout = TimeSpan.FromMinutes(1) });
         if (!InlineDispatcher.RunAfterMailboxes(static id => Linger.Wait(id, afterMailboxes: true), linger.Id))
             Linger.Wait(linger.Id, afterMailboxes: false); // not on a reader thread: this handler keeps its thread instead
     }
