@@ -511,9 +511,12 @@ public sealed class WriteRequest : FsRequest
     internal override ReadOnlySpan<byte> EncodeReply(Span<byte> scratch, NegotiatedProtocol p) => ReplyEncoder.Write(scratch, _written);
     internal override string? ValidateReply() => _written > Size ? $"write reply claims {_written} bytes of {Size}" : null;
 
+    // The filesystem is done with the data: answered by it, and not orphaned by its actor's stop.
+    private bool DoneWithData => IsSettled && !IsOrphaned;
+
     internal override void ReleaseLentData()
     {
-        if (_lent is { } lent && IsSettled && !IsOrphaned) lent.Release(_ticket);
+        if (DoneWithData) _lent?.Release(_ticket);
     }
 
     internal override void ReleaseBuffers()
@@ -522,7 +525,7 @@ public sealed class WriteRequest : FsRequest
         {
             // Done with it: the entry may go back without a copy. Not done (the engine answered first, or the actor
             // stopped with it deferred): copied into the buffer, which whoever still works on it keeps using.
-            if (IsSettled && !IsOrphaned) lent.Release(_ticket);
+            if (DoneWithData) lent.Release(_ticket);
             else lent.EnsureCopied(_ticket);
         }
         Data = default;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Akka.Actor;
 using FuseActors.Actors.Connection;
 using FuseActors.Actors.Filesystem;
@@ -12,18 +11,8 @@ namespace FuseActors.Integration.Tests.TestFilesystems;
 /// </summary>
 public sealed class Linger : IDisposable
 {
-    private static readonly ConcurrentDictionary<long, Linger> s_all = new();
-    private static long s_lastId;
     private readonly ManualResetEventSlim _release = new(false);
     private int _ended, _afterMailboxes;
-
-    public Linger()
-    {
-        Id = Interlocked.Increment(ref s_lastId);
-        s_all[Id] = this;
-    }
-
-    internal long Id { get; }
 
     /// <summary>True once the work after the LOOKUP's reply has ended (let go, or a minute passed).</summary>
     public bool Ended => Volatile.Read(ref _ended) == 1;
@@ -34,18 +23,13 @@ public sealed class Linger : IDisposable
     /// <summary>Lets the work end. Safe to call more than once.</summary>
     public void Release() => _release.Set();
 
-    public void Dispose()
-    {
-        Release();
-        s_all.TryRemove(Id, out _);
-    }
+    public void Dispose() => Release();
 
-    internal static void Wait(long id, bool afterMailboxes)
+    internal void Wait(bool afterMailboxes)
     {
-        if (!s_all.TryGetValue(id, out var linger)) return;
-        if (afterMailboxes) Volatile.Write(ref linger._afterMailboxes, 1);
-        linger._release.Wait(TimeSpan.FromMinutes(1));
-        Volatile.Write(ref linger._ended, 1);
+        if (afterMailboxes) Volatile.Write(ref _afterMailboxes, 1);
+        _release.Wait(TimeSpan.FromMinutes(1));
+        Volatile.Write(ref _ended, 1);
     }
 }
 
@@ -75,7 +59,7 @@ public sealed class LingeringFs(Linger linger) : FilesystemActor
         }
         // Cached for a minute: no GETATTR of it goes to the queue whose thread the work below holds.
         r.Reply(new Entry { NodeId = FileNode, Attr = Attr(FileNode), EntryTimeout = TimeSpan.FromMinutes(1), AttrTimeout = TimeSpan.FromMinutes(1) });
-        if (!InlineDispatcher.RunAfterMailboxes(static id => Linger.Wait(id, afterMailboxes: true), linger.Id))
-            Linger.Wait(linger.Id, afterMailboxes: false); // not on a reader thread: this handler keeps its thread instead
+        if (!InlineDispatcher.RunAfterMailboxes(_ => linger.Wait(afterMailboxes: true), 0))
+            linger.Wait(afterMailboxes: false); // not on a reader thread: this handler keeps its thread instead
     }
 }
