@@ -84,6 +84,12 @@ public sealed class DeviceReader
                 int start = RequestBufferPool.ReadStart(buffer);
                 int n = _device.Read(_pool.ReadSpan(buffer, start));
                 _inRead = 0;
+                if (ring is not null)
+                {
+                    // File reads this queue started on its ring (IRingFileReadDevice) whose completions came with this read.
+                    ring.EndFileReads();
+                    if (n == IoUringFuseQueue.FileReadsEnded) continue;
+                }
                 long ticket = 0;
                 var lent = n > 0 ? ring?.TakeLent(out ticket) : null;
                 if (n < 0)
@@ -91,6 +97,7 @@ public sealed class DeviceReader
                     if (!_creditAfterRead) _credit.Release();
                     var err = (Errno)(-n);
                     if (ring is null && err is Errno.EINTR or Errno.EAGAIN or Errno.ENOENT) continue;
+                    AbandonFileReads(ring);
                     _connection.Tell(new DeviceGone(_device, err), ActorRefs.NoSender);
                     return;
                 }
@@ -99,8 +106,12 @@ public sealed class DeviceReader
                     // Replies to a ring's requests are submitted by its own thread only: while it waits for credit it
                     // keeps submitting them, or a reply written on another thread would wait for the next credit.
                     bool credit;
+                    // Nor could the file reads it started end (they hold credit): it ends those too.
                     while (!(credit = ring is null ? _credit.Wait(50) : _credit.Wait(ring.HasPendingReplies ? 0 : 1)) && !_stopping)
+                    {
                         ring?.Flush();
+                        ring?.ReapFileReads();
+                    }
                     if (_stopping)
                     {
                         // The connection is going: the kernel ends what it put in the ring when the mount goes.
@@ -134,10 +145,20 @@ public sealed class DeviceReader
                 }
                 _connection.Tell(request, ActorRefs.NoSender);
             }
+            AbandonFileReads(ring);
         }
         catch (Exception e)
         {
+            try
+            {
+                AbandonFileReads(ring);
+            }
+            catch (Exception second)
+            {
+                e = new AggregateException(e, second);
+            }
             _connection.Tell(new DeviceGone(_device, Errno.EIO, e), ActorRefs.NoSender);
+            return;
         }
         finally
         {
@@ -145,6 +166,10 @@ public sealed class DeviceReader
             _pool.Return(buffer);
         }
     }
+
+    /// <summary>The reader is ending: the file reads its queue started and no one will end now are told they sent
+    /// nothing (their filesystem answers them some other way, or the answer finds the queue gone).</summary>
+    private static void AbandonFileReads(IoUringFuseQueue? ring) => ring?.AbandonFileReads();
 }
 
 /// <summary>A device queue ended: ENODEV after unmount, ECONNABORTED after an abort, or a reader failure.</summary>

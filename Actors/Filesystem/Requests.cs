@@ -323,10 +323,15 @@ public sealed class CreateRequest : EntryRequest
     }
 }
 
-public sealed class ReadRequest : FsRequest
+public sealed class ReadRequest : FsRequest, IRingFileRead
 {
     private ReadOnlyMemory<byte> _data;
     private byte[]? _pooled;
+    // A read started on the transport's ring (TryReplyInPlaceByRing): the filesystem's callbacks and its state, until it ends.
+    private RingReadFilled? _ringFilled;
+    private RingReadEnded? _ringEnded;
+    private object? _ringState;
+    private Exception? _ringFailure;
     internal ReadArgs Args;
     public override Opcode Opcode => Opcode.Read;
     public ulong Fh { get => Args.Fh; internal set => Args = Args with { Fh = value }; }
@@ -425,6 +430,92 @@ public sealed class ReadRequest : FsRequest
         EndInPlaceReply(answered: true);
         SendBack();
         return true;
+    }
+
+    /// <summary>
+    /// Answers with <see cref="Size"/> bytes of the file <paramref name="fd"/> from <paramref name="offset"/>, read by the
+    /// transport itself straight into its reply buffer without holding this thread (io_uring: a read submitted on the
+    /// request's own queue, whose thread serves other requests while it is in flight). Only on that queue's thread
+    /// (<see cref="FsRequest.OnItsIoUringQueueThread"/>); false (nothing started, nothing answered) elsewhere, or when the
+    /// request was answered already. True: the read is in flight, and later, on that thread,
+    /// <paramref name="filled"/> gets its result and the buffer and says how many bytes to answer with (it may read on
+    /// first; negative: answer nothing), then <paramref name="ended"/> says whether that reply went. Until then the
+    /// engine can answer the request neither after a timeout nor after an interrupt (use it for reads whose wait is
+    /// bounded: a local disk's), and <paramref name="fd"/> must stay open. When <paramref name="ended"/> hears that
+    /// nothing went (refused, a throw in <paramref name="filled"/>, or the queue ended first), the request is the
+    /// filesystem's to answer again. What <paramref name="filled"/> throws is handed to <paramref name="ended"/>, which
+    /// must not throw (one that does ends the queue, as work after the mailboxes does); call
+    /// <see cref="FsRequest.Defer"/> before, as for any reply given later.
+    /// </summary>
+    public bool TryReplyInPlaceByRing(int fd, long offset, object? state, RingReadFilled filled, RingReadEnded ended)
+    {
+        if (Device is not IRingFileReadDevice device || ReplyTo is null) return false;
+        if (!TryBeginInPlaceReply()) return false;
+        _ringFilled = filled;
+        _ringEnded = ended;
+        _ringState = state;
+        _ringFailure = null;
+        bool started = false;
+        try
+        {
+            started = device.StartFileRead(Unique, fd, offset, (int)Size, this);
+        }
+        finally
+        {
+            if (!started)
+            {
+                ForgetRingRead();
+                EndInPlaceReply(answered: false); // open again: the caller answers it some other way
+            }
+        }
+        return started;
+    }
+
+    private void ForgetRingRead()
+    {
+        _ringFilled = null;
+        _ringEnded = null;
+        _ringState = null;
+        _ringFailure = null;
+    }
+
+    int IRingFileRead.Filled(int result, Span<byte> buffer)
+    {
+        int n;
+        try
+        {
+            n = _ringFilled!(this, _ringState, result, buffer);
+        }
+        catch (Exception e)
+        {
+            _ringFailure = e; // handed to the filesystem's ended callback, which answers the request
+            return -1;
+        }
+        if (n >= 0 && n <= buffer.Length) _directLength = n;
+        return n;
+    }
+
+    void IRingFileRead.Ended(bool sent, int writeResult)
+    {
+        var ended = _ringEnded!;
+        var state = _ringState;
+        var failure = _ringFailure;
+        ForgetRingRead();
+        try
+        {
+            if (sent)
+            {
+                ReplyWrittenResult = writeResult;
+                ReplyWritten = true;
+                EndInPlaceReply(answered: true);
+                SendBack();
+            }
+            else EndInPlaceReply(answered: false);
+        }
+        finally
+        {
+            ended(this, state, sent, failure); // (it releases what the filesystem holds for the read)
+        }
     }
 
     /// <summary>Data bytes of the reply (of one written by <see cref="ReplyFromFile"/> too).</summary>
@@ -862,3 +953,12 @@ internal static class AttrValidator
 /// <summary>Writes a READ's reply into <paramref name="buffer"/> (see <see cref="ReadRequest.TryReplyInPlace{TState}"/>):
 /// the bytes written, or a negative number to refuse.</summary>
 public delegate int InPlaceFill<TState>(TState state, Span<byte> buffer);
+
+/// <summary>A READ's file read on the transport's ring ended (see <see cref="ReadRequest.TryReplyInPlaceByRing"/>):
+/// <paramref name="result"/> is the bytes read or a negated errno, <paramref name="buffer"/> the reply buffer. Returns
+/// how many bytes of it to answer with, or a negative number to answer nothing.</summary>
+public delegate int RingReadFilled(ReadRequest request, object? state, int result, Span<byte> buffer);
+
+/// <summary>Says how a READ's file read on the transport's ring ended (see <see cref="ReadRequest.TryReplyInPlaceByRing"/>):
+/// <paramref name="answered"/>, or the request is open again (<paramref name="failure"/>: what the fill threw, if it did).</summary>
+public delegate void RingReadEnded(ReadRequest request, object? state, bool answered, Exception? failure);

@@ -58,6 +58,38 @@ public interface IInPlaceReplyDevice
 }
 
 /// <summary>
+/// A device that reads a file into a request's own reply buffer without holding its thread: an io_uring queue submits
+/// the read (IORING_OP_READ) on its own ring, into the entry's page-aligned buffer, serves other requests meanwhile,
+/// and ends the reply when the read's completion comes back, on its own thread. Many reads of one queue are then in
+/// flight at once, where a blocking read there would serve the queue's requests one after the other.
+/// </summary>
+public interface IRingFileReadDevice
+{
+    /// <summary>
+    /// Starts reading <paramref name="length"/> bytes of <paramref name="fd"/> from <paramref name="offset"/> into the
+    /// reply buffer of request <paramref name="unique"/>; only on the queue's own thread. True: the read was submitted,
+    /// and <paramref name="read"/> will be told how it ended on that thread (<see cref="IRingFileRead"/>), exactly
+    /// once; the caller must own the request's reply until then and keep <paramref name="fd"/> open. False, nothing
+    /// started: another thread, no such request here, a length that does not fit, the queue is gone or its reader ending.
+    /// </summary>
+    bool StartFileRead(ulong unique, int fd, long offset, int length, IRingFileRead read);
+}
+
+/// <summary>What a read started with <see cref="IRingFileReadDevice.StartFileRead"/> is told, on the queue's thread.</summary>
+public interface IRingFileRead
+{
+    /// <summary>The read ended: <paramref name="result"/> is the bytes read or a negated errno, and
+    /// <paramref name="buffer"/> the reply buffer (the length asked). Returns how many of its bytes to answer with
+    /// (it may read on into the buffer first), or a negative number to send nothing.</summary>
+    int Filled(int result, Span<byte> buffer);
+
+    /// <summary>After <see cref="Filled"/>: <paramref name="sent"/> when the reply with the bytes it chose was committed
+    /// to the kernel (<paramref name="writeResult"/>: those bytes, header included; 0 otherwise); else nothing was sent,
+    /// also when the queue ended before the read did (then without <see cref="Filled"/>).</summary>
+    void Ended(bool sent, int writeResult);
+}
+
+/// <summary>
 /// A device that answers a READ with bytes of a file without a copy through the filesystem's buffer: an io_uring queue
 /// reads into the ring entry's buffer, which the kernel copies from, where a buffer the filesystem filled would be
 /// copied into that entry once more; /dev/fuse splices the file's pages into the device (<see cref="SplicedFileReply"/>).

@@ -248,7 +248,7 @@ public sealed class IoUringFuseTransport : IDisposable
 /// Backing files for kernel passthrough are registered on /dev/fuse (the ioctl is the device's), so an OPEN that
 /// arrived through a ring can still answer with FOPEN_PASSTHROUGH.
 /// </summary>
-public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice, IInPlaceReplyDevice, IRequestQueueProbe
+public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, IFileReplyDevice, IInPlaceReplyDevice, IRingFileReadDevice, IRequestQueueProbe
 {
     private const int HeaderSize = 288;            // sizeof(struct fuse_uring_req_header)
     private const int HeaderBufferSize = 4096;     // page-sized, as libfuse allocates it
@@ -258,6 +258,11 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private const uint CmdRegister = 1;            // FUSE_IO_URING_CMD_REGISTER
     private const uint CmdCommitAndFetch = 2;      // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
     private const ulong EventFdTag = ulong.MaxValue;
+    // A file read into an entry's buffer (StartFileRead): this bit, or'ed with the entry's index.
+    private const ulong FileReadTag = 1UL << 62;
+    /// <summary><see cref="Read"/>'s answer when it took no request but file reads ended (<see cref="StartFileRead"/>):
+    /// the reader ends them (<see cref="EndFileReads"/>) and reads again.</summary>
+    public const int FileReadsEnded = int.MinValue;
     private const int PageSize = 4096;
     /// <summary>WRITEs with at least this much data leave it in the entry (<see cref="LentPayload"/>): below, the copy
     /// costs less than keeping the entry.</summary>
@@ -275,6 +280,12 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     // Commits held back because a lease was using the entry's data (LentPayload.ReadyToCommit): tried again first.
     private readonly List<int> _heldCommits = new();
     private LentPayload? _lastLent;
+    // File reads whose completion came (StartFileRead), to be ended by EndFileReads outside Read; the spare list takes
+    // the next ones while a list is being ended.
+    private List<EndedRead> _endedReads = new(), _spareEndedReads = new();
+    // Completions taken from the ring while looking for ended file reads elsewhere than in Read (ReapFileReads), for
+    // Read to take first, in their order.
+    private readonly Queue<(ulong UserData, int Result)> _stashed = new();
     private long _lastTicket;
     private Ring? _ring;
     private int _eventFd = -1;
@@ -312,7 +323,26 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     /// <summary>Replies a filesystem wrote into an entry itself (<see cref="IInPlaceReplyDevice"/>).</summary>
     public long InPlaceReplies => Interlocked.Read(ref _inPlaceReplies);
-    private long _fileReplies, _inPlaceReplies;
+    private long _fileReplies, _inPlaceReplies, _ringFileReads;
+
+    /// <summary>READs this queue answered with a file read submitted on its ring (<see cref="StartFileRead"/>).</summary>
+    public long RingFileReads => Interlocked.Read(ref _ringFileReads);
+
+    /// <summary>The most file reads this queue had in flight at once (<see cref="StartFileRead"/>).</summary>
+    public int MostFileReadsInFlight => Volatile.Read(ref _mostFileReadsInFlight);
+    // Written by the queue's thread only: reads not yet told how they ended, the most of those at once, and those whose
+    // completion has not come yet (the kernel may still write into their entries' buffers).
+    private int _fileReadsInFlight, _mostFileReadsInFlight, _fileReadsAwaitingCompletion;
+    // Set when the reader ends (AbandonFileReads): no read starts after it, since nothing would end it.
+    private bool _fileReadsAbandoned;
+
+    private struct EndedRead
+    {
+        public int Slot;
+        public int Result;
+        public IRingFileRead? Read;
+        public int Sent; // bytes of the reply sent, header included; -1: nothing sent
+    }
 
     /// <summary>WRITEs whose data the daemon never copied (leased in place; see <see cref="LentPayload"/>).</summary>
     public long InPlaceWrites => SumOverEntries(static lent => lent.Leases);
@@ -347,6 +377,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         public ulong CommitId;           // unique of the request it holds, 0 when waiting in the kernel
         public uint LastCmd;             // the command in flight for it, and its commit id (to submit it again on EAGAIN)
         public ulong LastCommitId;
+        public IRingFileRead? FileRead;  // a file read into Payload in flight for its request (StartFileRead), or ended and not yet told
+        public int FileReadLength;
     }
 
     // ------------------------------------------------------------------ read (the queue's thread)
@@ -380,12 +412,16 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         while (true)
         {
             if (Volatile.Read(ref _state) == StateDisposed) return -(int)Errno.ENODEV;
-            while (ring.TryPeekCompletion(out ulong userData, out int res))
+            while (NextCompletion(ring, out ulong userData, out int res))
             {
-                ring.AdvanceCompletion();
                 if (userData == EventFdTag)
                 {
                     ArmEventFd();
+                    continue;
+                }
+                if ((userData & FileReadTag) != 0)
+                {
+                    CollectEndedRead(userData, res);
                     continue;
                 }
                 var entry = _entries[(int)userData];
@@ -403,11 +439,25 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
                 // ENOTCONN / ECONNABORTED: unmounted or aborted; anything else ends the queue as well.
                 return res is -(int)Errno.ENOTCONN or -(int)Errno.ECONNABORTED or -(int)Errno.ENODEV ? -(int)Errno.ENODEV : res;
             }
+            if (_endedReads.Count > 0) return FileReadsEnded;
             DrainRemoteCommits();
             int submitted = ring.Enter(1);
             if (submitted < 0 && submitted != -(int)Errno.EINTR && submitted != -(int)Errno.EAGAIN && submitted != -(int)Errno.EBUSY)
                 return submitted;
         }
+    }
+
+    /// <summary>The next completion: one stashed by <see cref="ReapFileReads"/> first, then the ring's.</summary>
+    private bool NextCompletion(Ring ring, out ulong userData, out int res)
+    {
+        if (_stashed.TryDequeue(out var stashed))
+        {
+            (userData, res) = stashed;
+            return true;
+        }
+        if (!ring.TryPeekCompletion(out userData, out res)) return false;
+        ring.AdvanceCompletion();
+        return true;
     }
 
     /// <summary>Submits the replies written so far without waiting, on the queue's own thread (nothing elsewhere): the
@@ -447,7 +497,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return false;
         try
         {
-            return _ring.HasCompletions;
+            return _ring.HasCompletions || _stashed.Count > 0;
         }
         finally
         {
@@ -577,6 +627,181 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         WriteHeader(entry, unique, Errno.Ok, length);
         QueueCommit(slot);
         return FuseConstants.OutHeaderSize + length;
+    }
+
+    // ------------------------------------------------------------------ file reads on the ring (the queue's thread)
+
+    /// <summary>
+    /// Submits a read of the file into request <paramref name="unique"/>'s entry buffer on this queue's ring, and returns
+    /// at once: the thread serves other requests while the read is in flight (many at once where a blocking read would
+    /// take them one after the other), and its completion comes back with the requests, to be ended by the reader
+    /// (<see cref="EndFileReads"/>). See <see cref="IRingFileReadDevice.StartFileRead"/>.
+    /// </summary>
+    public bool StartFileRead(ulong unique, int fd, long offset, int length, IRingFileRead read)
+    {
+        if (!OnOwnerThread || _fileReadsAbandoned || length < 0 || length > _transport.PayloadSize || offset < 0) return false;
+        if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return false;
+        try
+        {
+            var ring = _ring;
+            int slot = FindEntry(unique);
+            if (ring is null || slot < 0 || _entries[slot].FileRead is not null) return false;
+            var entry = _entries[slot];
+            var sqe = ring.NextSqe(); // (room for it: the entry's own command is not in the ring while its request is served)
+            entry.FileRead = read;
+            entry.FileReadLength = length;
+            if (++_fileReadsInFlight > _mostFileReadsInFlight) Volatile.Write(ref _mostFileReadsInFlight, _fileReadsInFlight);
+            _fileReadsAwaitingCompletion++;
+            sqe[0] = Ring.OpRead;
+            *(int*)(sqe + 4) = fd;
+            *(long*)(sqe + 8) = offset;                                   // off
+            fixed (byte* payload = entry.Payload) *(ulong*)(sqe + 16) = (ulong)(payload + entry.PayloadOffset); // addr (pinned)
+            *(uint*)(sqe + 24) = (uint)length;                            // len
+            *(ulong*)(sqe + 32) = FileReadTag | (uint)slot;               // user_data
+            ring.Push();
+            // Submitted now, with the replies written so far: the read is issued in this call (an O_DIRECT one goes to
+            // the device from here; what would block goes to io_uring's own workers).
+            DrainRemoteCommits();
+            ring.Enter(0);
+            return true;
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref _state, StateIdle, StateInRead) != StateInRead) Teardown();
+        }
+    }
+
+    private void CollectEndedRead(ulong userData, int result)
+    {
+        _fileReadsAwaitingCompletion--;
+        _endedReads.Add(new EndedRead { Slot = (int)(userData & ~FileReadTag), Result = result, Sent = -1 });
+    }
+
+    /// <summary>File reads in flight or ended and not yet told (<see cref="StartFileRead"/>).</summary>
+    public bool HasFileReads
+    {
+        get
+        {
+            foreach (var e in _entries) if (e?.FileRead is not null) return true;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// On the queue's thread, outside <see cref="Read"/>: takes the file reads that ended from the ring without waiting
+    /// (the completions ahead of them and between them are kept, in order, for Read) and ends them. For a reader that
+    /// waits for credit: the reads it started hold credit until they end, and only this thread ends them.
+    /// </summary>
+    public void ReapFileReads()
+    {
+        if (!OnOwnerThread || !HasFileReads) return;
+        TakeFileReadCompletions(waitForAll: false);
+        EndFileReads();
+    }
+
+    /// <summary>Moves the file reads' completions from the ring to the ended list, the others to the stash, in order;
+    /// with <paramref name="waitForAll"/>, waits (io_uring_enter) until no read's completion is missing, or for 10 s at
+    /// most. Nothing once the queue is disposed (its ring is closed, or is being closed).</summary>
+    private void TakeFileReadCompletions(bool waitForAll)
+    {
+        if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return;
+        try
+        {
+            var ring = _ring;
+            if (ring is null) return;
+            long deadline = Environment.TickCount64 + 10_000;
+            while (true)
+            {
+                while (ring.TryPeekCompletion(out ulong userData, out int res))
+                {
+                    ring.AdvanceCompletion();
+                    if (userData != EventFdTag && (userData & FileReadTag) != 0) CollectEndedRead(userData, res);
+                    else _stashed.Enqueue((userData, res));
+                }
+                if (!waitForAll || _fileReadsAwaitingCompletion <= 0 || Environment.TickCount64 > deadline) return;
+                ring.Enter(1); // a local disk's read: it comes (the eventfd's read or a request may come first)
+            }
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref _state, StateIdle, StateInRead) != StateInRead) Teardown();
+        }
+    }
+
+    /// <summary>
+    /// On the queue's thread, outside <see cref="Read"/> (which collects them): ends the file reads whose completions
+    /// came. Each is offered its bytes (<see cref="IRingFileRead.Filled"/>); the replies it accepts are submitted
+    /// together, and only then is each told how it ended (<see cref="IRingFileRead.Ended"/>), which may run actors
+    /// inline: the replies do not wait for them.
+    /// </summary>
+    public void EndFileReads()
+    {
+        if (_endedReads.Count == 0) return;
+        var ended = _endedReads;
+        _endedReads = _spareEndedReads; // what the calls below may add waits for the next round
+        _spareEndedReads = ended;
+        try
+        {
+            bool gone = Volatile.Read(ref _state) == StateDisposed;
+            var items = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ended);
+            for (int i = 0; i < items.Length; i++)
+            {
+                ref var item = ref items[i];
+                var entry = _entries[item.Slot];
+                item.Read = entry.FileRead;
+                entry.FileRead = null;
+                if (item.Read is null) continue;
+                _fileReadsInFlight--;
+                if (gone) continue;
+                int length = entry.FileReadLength;
+                int n = item.Read.Filled(item.Result, PayloadSpan(entry, length));
+                if (n < 0 || n > length) continue;
+                WriteHeader(entry, Volatile.Read(ref entry.CommitId), Errno.Ok, n);
+                _localCommits.Add(item.Slot);
+                Interlocked.Increment(ref _ringFileReads);
+                item.Sent = FuseConstants.OutHeaderSize + n;
+            }
+            if (!gone && _ring is not null) SubmitReplies(evenWithRequestsWaiting: true);
+            // Each is told, whatever another's throws (a bug there ends the queue, after all were told, as work after the
+            // mailboxes does).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+            foreach (ref var item in items)
+            {
+                try { item.Read?.Ended(item.Sent >= 0, item.Sent >= 0 ? item.Sent : 0); }
+                catch (Exception e) { failure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+            }
+            failure?.Throw();
+        }
+        finally
+        {
+            ended.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The reader is ending (the queue is gone, or the connection stops it): no file read starts any more, and each not
+    /// yet told is told how it ended. While the ring is still open, the reads in flight are waited for first (a local
+    /// disk's: bounded) and end as usual: told earlier, one's filesystem could answer it from that entry's buffer, or
+    /// the kernel refill the entry, while the read still wrote there. Once the queue is gone (its ring closed) each is
+    /// told it sent nothing; the kernel finishes or cancels the reads into buffers this object keeps (see Teardown).
+    /// </summary>
+    public void AbandonFileReads()
+    {
+        if (!OnOwnerThread) return;
+        _fileReadsAbandoned = true;
+        if (_fileReadsAwaitingCompletion > 0) TakeFileReadCompletions(waitForAll: true);
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        try { EndFileReads(); }
+        catch (Exception e) { failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+        foreach (var entry in _entries)
+        {
+            if (entry?.FileRead is not { } read) continue;
+            entry.FileRead = null;
+            _fileReadsInFlight--;
+            try { read.Ended(false, 0); }
+            catch (Exception e) { failure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+        }
+        failure?.Throw();
     }
 
     private int FindEntry(ulong unique)
@@ -785,6 +1010,13 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private void Teardown()
     {
         if (Interlocked.Exchange(ref _tornDown, 1) != 0) return;
+        // File reads still in flight: closing the ring does not stop the kernel writing them into the entries' buffers (its
+        // exit work finishes or cancels them after close returns), so those buffers outlive this object by a while.
+        if (Volatile.Read(ref _fileReadsAwaitingCompletion) > 0)
+        {
+            var entries = _entries;
+            _ = Task.Delay(TimeSpan.FromSeconds(30)).ContinueWith(_ => GC.KeepAlive(entries), TaskScheduler.Default);
+        }
         _ring?.Dispose();
         _eventFd = -1;
         // Closed once no Wake holds it any more.
@@ -867,7 +1099,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             return p == (void*)-1 ? null : (byte*)p;
         }
 
-        /// <summary>The next free SQE, zeroed. The SQ has room for every entry's command plus the eventfd read, each at most once in flight.</summary>
+        /// <summary>The next free SQE, zeroed. The SQ has room for every entry's command plus the eventfd read, each at most
+        /// once in flight (an entry's file read takes the place of its command: that is not in the ring while its request
+        /// is served).</summary>
         public byte* NextSqe()
         {
             if (_localTail - Volatile.Read(ref *_sqHead) >= _sqEntries) throw new InvalidOperationException("io_uring submission queue full");

@@ -4,6 +4,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Event;
 using FuseActors.Actors.Filesystem;
+using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 using static FuseActors.Filesystems.Interop.Native;
 
@@ -127,6 +128,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         _chownToCaller = options.OwnerFromCaller && geteuid() == 0;
         _daemonGid = getegid();
         if (options.IoThreads > 0) _io = new HostIoPool(options.IoThreads, "passthrough", Log);
+        _ringReadEnded = OnRingReadEnded;
     }
 
     // The pool stops before FilesystemActor answers EIO for the requests still deferred (in AroundPostStop and
@@ -806,16 +808,18 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             r.ReplyFromFile(h.Fd, (long)r.Offset, (int)r.Size);
             return;
         }
+        // Over io_uring, on the thread of the request's own queue, a local disk's O_DIRECT read is read by the ring itself
+        // straight into the reply (StartRingRead), and that thread serves the queue's next requests while it is in flight.
+        if (h.Direct && h.LocalDevice && r.OnItsIoUringQueueThread && StartRingRead(r, h)) return;
         byte[]? buffer = null;
         int done = 0;
         // An O_DIRECT read with RWF_NOWAIT still waits for the device (see ReadDirectNoWait), on this thread: while other
         // requests wait for it, such a read goes off the actor (Offload: the device reader after the mailboxes, or the
         // pool) so that reads of several callers reach the device together. Over io_uring, on the thread of the request's
-        // own queue, it always does, so that the other queues' requests, which may come at any moment, never wait behind
-        // it for the mailboxes (read here, it held them: 4 KiB O_DIRECT random reads from two jobs on two queues ran
-        // slower than from one). For a local disk's file it then runs on that same thread after the mailboxes (no thread
-        // hop) and lands in the ring entry itself (HostIo.Read), unless that thread has a call waiting already; anything
-        // else (another host's file, such a second call) goes to the pool.
+        // own queue, one the ring did not take above always does, so that the other queues' requests, which may come at
+        // any moment, never wait behind it for the mailboxes (read here, it held them: 4 KiB O_DIRECT random reads from
+        // two jobs on two queues ran slower than from one): to that thread after the mailboxes for a local disk's file,
+        // to the pool for another host's.
         if (!h.NoWaitUnsupported && !(h.Direct && (r.OnItsIoUringQueueThread || r.OthersWaiting)))
         {
             // What the host can answer without waiting is read here, at once; only a read that would wait goes to the pool.
@@ -833,7 +837,60 @@ public sealed unsafe class PassthroughFs : FilesystemActor
                     break;
             }
         }
+        // A buffered read of which the host's page cache had nothing: by the ring too, as above.
+        if (done == 0 && !h.Direct && h.LocalDevice && r.OnItsIoUringQueueThread && StartRingRead(r, h))
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            return;
+        }
         Offload(r, h, buffer: buffer, done: done, transfer: true);
+    }
+
+    /// <summary>
+    /// Over io_uring, on the request's own queue thread: the read is submitted on that queue's ring, into the reply
+    /// buffer (ReadRequest.TryReplyInPlaceByRing), and the thread goes on serving the queue's requests while the host
+    /// reads. Read on that thread instead (as before), each read held the queue until the device answered: with four
+    /// callers whose requests the scheduler had put on one CPU's queue, 4 KiB O_DIRECT random reads ran one at a time, at
+    /// about half of passthrough_hp's rate, whose callers happened to stay spread over both queues. A local disk's file
+    /// only: the engine cannot answer the request after a timeout or an interrupt until the read ends, so its wait must
+    /// be bounded. The handle stays open (a reference) until the read has ended.
+    /// </summary>
+    private bool StartRingRead(ReadRequest r, OpenHandle h)
+    {
+        r.Defer();
+        h.Acquire();
+        if (r.TryReplyInPlaceByRing(h.Fd, (long)r.Offset, h, RingReadFilled, _ringReadEnded)) return true;
+        h.Release();
+        return false;
+    }
+
+    /// <summary>A ring read ended (on the queue's thread): whole, or nothing at the end of the file, is the answer. A
+    /// buffered read cut short is read on in place (a local file's stops short only at its end); an O_DIRECT one cut
+    /// short (the end of the file inside the block, a host serving O_DIRECT from its page cache) or an error is refused,
+    /// and read again the usual way (OnRingReadEnded), which knows what to make of it.</summary>
+    private static readonly RingReadFilled RingReadFilled = static (r, state, result, buffer) =>
+    {
+        if (result == buffer.Length || result == 0) return result;
+        var h = (OpenHandle)state!;
+        if (result < 0 || h.Direct) return -1;
+        int more = FileRead.Fully(h.Fd, buffer[result..], (long)r.Offset + result);
+        return more < 0 ? -1 : result + more;
+    };
+
+    private readonly RingReadEnded _ringReadEnded;
+
+    /// <summary>A ring read's end: answered, or the request is ours again (refused, or the queue ended first), and is then
+    /// read the usual way here, on the queue's thread (HostIo: errors answered with their errno, a throw with EIO).</summary>
+    private void OnRingReadEnded(ReadRequest r, object? state, bool answered, Exception? failure)
+    {
+        var h = (OpenHandle)state!;
+        if (answered)
+        {
+            h.Release();
+            return;
+        }
+        if (failure is not null) Log.Error(failure, "ending the ring read of {Request} threw; reading it again", r);
+        HostIo.RunOrAnswerEio(new IoWork { Request = r, Handle = h }, ReaderThreadIo.ThreadAligned, Log);
     }
 
     private enum CachedRead { Complete, WouldWait, Unsupported }

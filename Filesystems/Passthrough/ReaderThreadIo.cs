@@ -34,6 +34,9 @@ internal static class ReaderThreadIo
 
     private static long s_reads, s_writes;
 
+    /// <summary>This thread's O_DIRECT buffer (a reader's: ring reads read again the usual way there use it too).</summary>
+    public static AlignedBuffer ThreadAligned => t_aligned ??= new AlignedBuffer();
+
     /// <summary>READs run this way so far, in this process (for tests).</summary>
     public static long Reads => Interlocked.Read(ref s_reads);
     /// <summary>WRITEs run this way so far, in this process (for tests).</summary>
@@ -96,6 +99,6 @@ internal static class ReaderThreadIo
             // Those replies then go with the ring's next wait; the call itself still runs (and releases its references).
             log.Error(e, "submitting earlier replies before {Request} threw", work.Request);
         }
-        HostIo.RunOrAnswerEio(in work, t_aligned ??= new AlignedBuffer(), log);
+        HostIo.RunOrAnswerEio(in work, ThreadAligned, log);
     }
 }

@@ -122,13 +122,12 @@ public sealed class IoUringTransportTests(UringEnabled _)
     [UringFact]
     public async Task Direct_reads_and_writes_of_a_local_disk_file_run_on_the_ring_readers_and_arrive_whole()
     {
-        // A passthrough READ or WRITE that must wait for a local device (O_DIRECT writes, reads that miss the host's
-        // page cache, O_DIRECT reads while others wait) runs on the reader thread of its ring once the mailboxes are let
-        // go, not on the I/O pool: no thread hop before its commit. An O_DIRECT READ always does, and is read by the host
-        // into its ring entry there: read inside the handler, it would hold the connection's mailbox while the device
-        // answers, and the other queues' requests would wait behind it. So is a buffered READ that found nothing in the
-        // host's page cache. A buffered READ of what the host has cached is read from the host file straight into its
-        // ring entry. Data written and read so, by several processes at once, is exact.
+        // A passthrough WRITE that must wait for a local device (O_DIRECT) runs on the reader thread of its ring once the
+        // mailboxes are let go, not on the I/O pool: no thread hop before its commit. A READ that must wait for it (O_DIRECT,
+        // or buffered and missing the host's page cache) is submitted on the ring itself, into its ring entry, and the
+        // queue's thread serves on while it is in flight (see One_queues_direct_reads_are_in_flight_together_and_arrive_whole).
+        // A buffered READ of what the host has cached is read from the host file straight into its ring entry. Data
+        // written and read so, by several processes at once, is exact.
         var source = Directory.CreateTempSubdirectory("fuseactors-uring-direct-").FullName;
         try
         {
@@ -138,7 +137,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
             await using var fs = await MountedFilesystem.StartAsync(
                 PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = KernelCacheMode.Off }), Uring);
             Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
-            long reads = ReaderThreadIo.Reads, writes = ReaderThreadIo.Writes;
+            long writes = ReaderThreadIo.Writes;
             await Shell.OkAsync($$"""
                 set -e
                 trap 'rm -f /tmp/fuseactors-uring-direct.$$' EXIT
@@ -148,16 +147,13 @@ public sealed class IoUringTransportTests(UringEnabled _)
                 for p in 0 1 2 3; do dd if=/tmp/fuseactors-uring-direct.$$ bs=64k skip=$((p * 32)) count=32 status=none | cmp - part$p; done
                 cp /tmp/fuseactors-uring-direct.$$ expected
                 """, fs.Path);
-            // Nothing cached on either side: a buffered READ that misses the host's page cache has to wait; it runs after
-            // the mailboxes, where the host reads it into its ring entry itself (a local disk's file), with no copy after.
-            long coldReads = ReaderThreadIo.Reads, coldInPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies);
-            long coldFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies);
-            await Shell.OkAsync("sync && echo 3 > /proc/sys/vm/drop_caches && cat big > copy && cmp copy expected", fs.Path);
-            coldReads = ReaderThreadIo.Reads - coldReads;
-            coldInPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies) - coldInPlace;
-            coldFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies) - coldFile;
-            reads = ReaderThreadIo.Reads - reads;
             writes = ReaderThreadIo.Writes - writes;
+            // Nothing cached on either side: a buffered READ that misses the host's page cache has to wait; the ring reads
+            // it into its entry (a local disk's file), with no copy after.
+            long coldRing = RingReads(fs), coldFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies);
+            await Shell.OkAsync("sync && echo 3 > /proc/sys/vm/drop_caches && cat big > copy && cmp copy expected", fs.Path);
+            coldRing = RingReads(fs) - coldRing;
+            coldFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies) - coldFile;
             // Read once more with the host's page cache holding the whole file: every buffered READ is read from the host
             // file straight into its ring entry.
             long fromFile = fs.Mount.IoUring!.Queues.Sum(q => q.FileReplies);
@@ -166,25 +162,67 @@ public sealed class IoUringTransportTests(UringEnabled _)
             // (A SOURCE on anything else, overlayfs say, keeps the copy: only the data is checked there.)
             if (localDisk || inMemory)
                 Assert.True(fromFile >= 8, $"only {fromFile} READs of the 8 MiB file were read into their ring entries");
-            // One O_DIRECT reader at a time, so nothing else waits: each READ still runs after the mailboxes, and is read by
-            // the host into its ring entry itself (page-aligned), with no copy in the daemon, where SOURCE is on a local disk.
-            long inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies), afterMailboxes = ReaderThreadIo.Reads;
+            // One O_DIRECT reader at a time: each READ is read by the ring into its entry (page-aligned), with no copy in the
+            // daemon, where SOURCE is on a local disk.
+            long ringReads = RingReads(fs);
             await Shell.OkAsync($"dd if=big bs=1M iflag=direct status=none | cmp - {source}/big", fs.Path);
-            inPlaceReads = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceReplies) - inPlaceReads;
-            afterMailboxes = ReaderThreadIo.Reads - afterMailboxes;
+            ringReads = RingReads(fs) - ringReads;
             // Where SOURCE is on tmpfs the host answers at once and every call runs inline: only the data is checked.
             if (localDisk)
             {
-                Assert.True(inPlaceReads >= 4, $"only {inPlaceReads} of 8 O_DIRECT READs were read into their ring entries");
-                Assert.True(afterMailboxes >= 4, $"only {afterMailboxes} of 8 O_DIRECT READs ran after the mailboxes");
-                Assert.True(writes >= 4 && reads >= 1, $"ran on a device reader: {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes), {reads} READs");
+                Assert.True(ringReads >= 4, $"only {ringReads} of 8 O_DIRECT READs were read by the ring into their entries");
+                Assert.True(writes >= 4, $"only {writes} WRITEs (of 8 MiB in 1 MiB O_DIRECT writes) ran on a device reader");
                 // (One that found part of its range cached still goes through a buffer: at least the first READ did not.)
-                Assert.True(coldInPlace >= 1, $"none of the {coldReads} READs run after the mailboxes was read into its ring entry "
+                Assert.True(coldRing >= 1, $"none of the cold buffered READs was read by the ring into its entry "
                     + $"({coldFile} were read from the host's page cache)");
                 // There the data went from the ring entry to the host file with no copy in the daemon.
                 long inPlace = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
                 Assert.True(inPlace >= 4, $"only {inPlace} WRITEs were written from the ring entry in place");
                 Assert.Equal(0, fs.Mount.IoUring!.Queues.Sum(q => q.CommitCopies)); // nor copied out when their entry went back
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(source, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static long RingReads(MountedFilesystem fs) => fs.Mount.IoUring!.Queues.Sum(q => q.RingFileReads);
+
+    [UringTheory]
+    [InlineData(1)]
+    [InlineData(64)]
+    public async Task One_queues_direct_reads_are_in_flight_together_and_arrive_whole(int maxInFlight)
+    {
+        // A READ that waits for a local disk is submitted on its queue's ring, and the queue's thread serves the next
+        // requests while it is in flight. Read on that thread, as before, one CPU's queue read one block at a time: four
+        // callers the scheduler had put on one CPU ran at half the rate of four spread over two. Here four O_DIRECT readers
+        // on CPU 0 have their reads in flight together, and the data of each is exact, also where the last block of the
+        // file is short (the ring's read is cut short there and read again the usual way). With max-in-flight 1 the queue's
+        // reader waits for credit with a read in flight, which only it can end: it ends it while it waits.
+        var source = Directory.CreateTempSubdirectory("fuseactors-uring-ringread-").FullName;
+        try
+        {
+            var fsType = (await Shell.OkAsync($"stat -f -c %T {source}")).Trim();
+            await using var fs = await MountedFilesystem.StartAsync(
+                PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = KernelCacheMode.Off }),
+                Uring with { MaxInFlight = maxInFlight });
+            Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+            long before = RingReads(fs);
+            await Shell.OkAsync($$"""
+                set -e
+                head -c 8392704 /dev/urandom > {{source}}/big   # 8 MiB and 4 KiB: 2049 blocks
+                head -c 1000 /dev/urandom >> {{source}}/big      # and a short last block
+                for p in 0 1 2 3; do taskset -c 0 dd if=big of={{source}}/part$p bs=4k skip=$((p * 513)) count=513 iflag=direct status=none & done; wait
+                for p in 0 1 2 3; do dd if={{source}}/big bs=4k skip=$((p * 513)) count=513 status=none | cmp - {{source}}/part$p; done
+                taskset -c 0 dd if=big bs=4k skip=2049 iflag=direct status=none | cmp - <(tail -c 1000 {{source}}/big)
+                """, fs.Path);
+            long ringReads = RingReads(fs) - before;
+            int most = fs.Mount.IoUring!.Queues.Max(q => q.MostFileReadsInFlight);
+            if (fsType is "ext2/ext3" or "xfs" or "btrfs" or "f2fs")
+            {
+                Assert.True(ringReads >= 2000, $"only {ringReads} of the 2050 O_DIRECT READs were read by the ring");
+                if (maxInFlight > 1) Assert.True(most >= 2, $"the queue never had more than {most} read in flight");
             }
         }
         finally
@@ -465,6 +503,56 @@ public sealed class IoUringTransportTests(UringEnabled _)
         {
             Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
             await UnmountTests.UnmountUnderLoadAsync(fs, () => Assert.True(fs.Mount.IoUring!.RequestsServed > 100));
+        }
+    }
+
+    [UringFact]
+    public async Task Unmounting_while_ring_reads_are_in_flight_ends_every_read_and_closes_every_host_file()
+    {
+        // Eight programs keep O_DIRECT reads of a local disk's file in flight on the rings when the mount is taken away.
+        // Each read the reader no longer waits for is still ended (waited for while its ring lives, told it sent nothing
+        // once the ring is gone), so every program gets its data or an error and ends, no mount stays, and no host file's
+        // descriptor stays open in the daemon (a read never ended would hold its handle's for good).
+        var source = Directory.CreateTempSubdirectory("fuseactors-uring-ringstop-").FullName;
+        try
+        {
+            await Shell.OkAsync("head -c 8388608 /dev/urandom > big", source);
+            var fs = await MountedFilesystem.StartAsync(
+                PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = KernelCacheMode.Off }), Uring);
+            await using (fs)
+            {
+                Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+                var load = Shell.RunAsync("""
+                    for p in 1 2 3 4 5 6 7 8; do
+                      ( for i in $(seq 1 100000); do
+                          dd if=big of=/dev/null bs=256k count=4 skip=$((RANDOM % 28)) iflag=direct status=none 2>/dev/null || exit 0
+                        done ) &
+                    done; wait; echo done
+                    """, fs.Path, timeout: TimeSpan.FromMinutes(1));
+                await Task.Delay(1500);
+                Assert.False(load.IsCompleted, "the load should still be running when the unmount starts");
+                Assert.True(RingReads(fs) > 50, $"only {RingReads(fs)} READs were read by the rings before the unmount");
+                await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
+                await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+                var result = await load.WaitAsync(TimeSpan.FromSeconds(60));
+                Assert.Equal("done\n", result.Stdout);
+                Assert.DoesNotContain(fs.Path, File.ReadAllText("/proc/mounts"));
+            }
+            // The filesystem has stopped with its actor system: nothing of SOURCE is open any more.
+            var open = new List<string>();
+            foreach (var fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+            {
+                try
+                {
+                    if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith(source, StringComparison.Ordinal)) open.Add(target);
+                }
+                catch (IOException) { } // closed meanwhile
+            }
+            Assert.Empty(open);
+        }
+        finally
+        {
+            try { Directory.Delete(source, recursive: true); } catch (IOException) { }
         }
     }
 
