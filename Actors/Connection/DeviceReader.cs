@@ -167,8 +167,9 @@ public sealed class DeviceReader
         }
     }
 
-    /// <summary>The reader is ending: the file reads its queue started and no one will end now are told they sent
-    /// nothing (their filesystem answers them some other way, or the answer finds the queue gone).</summary>
+    /// <summary>The reader is ending: the file reads its queue started are ended (waited for while its ring lives; those
+    /// it cannot wait for are told they sent nothing, and their filesystem answers them some other way, or the answer
+    /// finds the queue gone). See <see cref="IoUringFuseQueue.AbandonFileReads"/>.</summary>
     private static void AbandonFileReads(IoUringFuseQueue? ring) => ring?.AbandonFileReads();
 }
 

@@ -379,6 +379,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         public ulong LastCommitId;
         public IRingFileRead? FileRead;  // a file read into Payload in flight for its request (StartFileRead), or ended and not yet told
         public int FileReadLength;
+        // Its file read's completion has not come: the kernel may still write into Payload, so the entry is not handed
+        // out for a reply (FindEntry) until it comes, whoever asks (a late reply, a fallback after an abandon).
+        public volatile bool ReadOutstanding;
     }
 
     // ------------------------------------------------------------------ read (the queue's thread)
@@ -647,9 +650,12 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             int slot = FindEntry(unique);
             if (ring is null || slot < 0 || _entries[slot].FileRead is not null) return false;
             var entry = _entries[slot];
+            // The replies written so far go with the read (first: what can throw does so before the read is ours).
+            DrainRemoteCommits();
             var sqe = ring.NextSqe(); // (room for it: the entry's own command is not in the ring while its request is served)
             entry.FileRead = read;
             entry.FileReadLength = length;
+            entry.ReadOutstanding = true;
             if (++_fileReadsInFlight > _mostFileReadsInFlight) Volatile.Write(ref _mostFileReadsInFlight, _fileReadsInFlight);
             _fileReadsAwaitingCompletion++;
             sqe[0] = Ring.OpRead;
@@ -659,9 +665,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             *(uint*)(sqe + 24) = (uint)length;                            // len
             *(ulong*)(sqe + 32) = FileReadTag | (uint)slot;               // user_data
             ring.Push();
-            // Submitted now, with the replies written so far: the read is issued in this call (an O_DIRECT one goes to
-            // the device from here; what would block goes to io_uring's own workers).
-            DrainRemoteCommits();
+            // Submitted now: the read is issued in this call (an O_DIRECT one goes to the device from here; what would
+            // block goes to io_uring's own workers). A failed submission leaves it pending for the queue's next wait.
             ring.Enter(0);
             return true;
         }
@@ -673,8 +678,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     private void CollectEndedRead(ulong userData, int result)
     {
+        int slot = (int)(userData & ~FileReadTag);
         _fileReadsAwaitingCompletion--;
-        _endedReads.Add(new EndedRead { Slot = (int)(userData & ~FileReadTag), Result = result, Sent = -1 });
+        _entries[slot].ReadOutstanding = false;
+        _endedReads.Add(new EndedRead { Slot = slot, Result = result, Sent = -1 });
     }
 
     /// <summary>File reads in flight or ended and not yet told (<see cref="StartFileRead"/>).</summary>
@@ -700,8 +707,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     }
 
     /// <summary>Moves the file reads' completions from the ring to the ended list, the others to the stash, in order;
-    /// with <paramref name="waitForAll"/>, waits (io_uring_enter) until no read's completion is missing, or for 10 s at
-    /// most. Nothing once the queue is disposed (its ring is closed, or is being closed).</summary>
+    /// with <paramref name="waitForAll"/>, waits (io_uring_enter, 100 ms at a time) until no read's completion is
+    /// missing, the queue is disposed, or 10 s have passed. Nothing once the queue is disposed (its ring is closed, or is
+    /// being closed).</summary>
     private void TakeFileReadCompletions(bool waitForAll)
     {
         if (Interlocked.CompareExchange(ref _state, StateInRead, StateIdle) != StateIdle) return;
@@ -719,7 +727,9 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
                     else _stashed.Enqueue((userData, res));
                 }
                 if (!waitForAll || _fileReadsAwaitingCompletion <= 0 || Environment.TickCount64 > deadline) return;
-                ring.Enter(1); // a local disk's read: it comes (the eventfd's read or a request may come first)
+                if (Volatile.Read(ref _state) == StateDisposed) return; // (its eventfd read may be in the stash: no wake-up)
+                int r = ring.Enter(1, timeoutMs: 100);
+                if (r < 0 && r != -(int)Errno.ETIME && r != -(int)Errno.EINTR) return;
             }
         }
         finally
@@ -740,6 +750,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         var ended = _endedReads;
         _endedReads = _spareEndedReads; // what the calls below may add waits for the next round
         _spareEndedReads = ended;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
         try
         {
             bool gone = Volatile.Read(ref _state) == StateDisposed;
@@ -754,7 +765,14 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
                 _fileReadsInFlight--;
                 if (gone) continue;
                 int length = entry.FileReadLength;
-                int n = item.Read.Filled(item.Result, PayloadSpan(entry, length));
+                int n;
+                try { n = item.Read.Filled(item.Result, PayloadSpan(entry, length)); }
+                catch (Exception e)
+                {
+                    // A bug in the filesystem's fill: it sends nothing, is still told so below, and the queue ends after.
+                    failure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+                    continue;
+                }
                 if (n < 0 || n > length) continue;
                 WriteHeader(entry, Volatile.Read(ref entry.CommitId), Errno.Ok, n);
                 _localCommits.Add(item.Slot);
@@ -764,7 +782,6 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             if (!gone && _ring is not null) SubmitReplies(evenWithRequestsWaiting: true);
             // Each is told, whatever another's throws (a bug there ends the queue, after all were told, as work after the
             // mailboxes does).
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
             foreach (ref var item in items)
             {
                 try { item.Read?.Ended(item.Sent >= 0, item.Sent >= 0 ? item.Sent : 0); }
@@ -780,10 +797,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     /// <summary>
     /// The reader is ending (the queue is gone, or the connection stops it): no file read starts any more, and each not
-    /// yet told is told how it ended. While the ring is still open, the reads in flight are waited for first (a local
-    /// disk's: bounded) and end as usual: told earlier, one's filesystem could answer it from that entry's buffer, or
-    /// the kernel refill the entry, while the read still wrote there. Once the queue is gone (its ring closed) each is
-    /// told it sent nothing; the kernel finishes or cancels the reads into buffers this object keeps (see Teardown).
+    /// yet told is told how it ended. While the ring is still open, the reads in flight are waited for first (10 s at
+    /// most) and end as usual. Any still in flight after that, or once the queue is gone (its ring closed), is told it
+    /// sent nothing; its entry, which the kernel may still write into, is never handed out for a reply nor committed
+    /// (<see cref="Entry.ReadOutstanding"/>), and its buffer outlives this object for a while (see Teardown).
     /// </summary>
     public void AbandonFileReads()
     {
@@ -804,12 +821,14 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         failure?.Throw();
     }
 
+    /// <summary>The entry holding request <paramref name="unique"/>, or -1; never one whose file read may still write into
+    /// its buffer (<see cref="Entry.ReadOutstanding"/>): nothing may reply through it, or commit it, until that ends.</summary>
     private int FindEntry(ulong unique)
     {
         for (int i = 0; i < _entries.Length; i++)
         {
             var e = _entries[i];
-            if (e is not null && Volatile.Read(ref e.CommitId) == unique) return i;
+            if (e is not null && Volatile.Read(ref e.CommitId) == unique) return e.ReadOutstanding ? -1 : i;
         }
         return -1;
     }
@@ -1034,7 +1053,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         private const uint RegisterFiles = 2;     // IORING_REGISTER_FILES
         private const uint SetupSubmitAll = 1u << 7, SetupCoopTaskrun = 1u << 8, SetupSqe128 = 1u << 10;
         private const uint FeatSingleMmap = 1u << 0;
-        private const uint EnterGetEvents = 1u << 0;
+        private const uint EnterGetEvents = 1u << 0, EnterExtArg = 1u << 3;
         private const long OffSqRing = 0, OffCqRing = 0x8000000, OffSqes = 0x10000000;
         private const int SqeSize = 128;
 
@@ -1120,6 +1139,24 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
         /// <summary>io_uring_enter: submits what is pending and waits for <paramref name="wait"/> completions.
         /// Returns the number submitted or a negated errno.</summary>
+        /// <summary>As <see cref="Enter(uint)"/>, waiting at most <paramref name="timeoutMs"/> (IORING_ENTER_EXT_ARG with a
+        /// timeout: -ETIME when it passed).</summary>
+        public int Enter(uint wait, int timeoutMs)
+        {
+            if (wait == 0 || Volatile.Read(ref *_cqHead) != Volatile.Read(ref *_cqTail)) return Enter(0);
+            var ts = stackalloc long[2];          // struct __kernel_timespec
+            ts[0] = timeoutMs / 1000;
+            ts[1] = timeoutMs % 1000 * 1_000_000L;
+            var arg = stackalloc ulong[3];        // struct io_uring_getevents_arg: sigmask, sigmask_sz + min_wait_usec, ts
+            arg[0] = 0;
+            arg[1] = 0;
+            arg[2] = (ulong)ts;
+            long r = Native.syscall(Native.SysIoUringEnter, _fd, Pending, wait, EnterGetEvents | EnterExtArg, (long)arg, 24);
+            if (r < 0) return -Marshal.GetLastPInvokeError();
+            Pending -= (int)r;
+            return (int)r;
+        }
+
         public int Enter(uint wait)
         {
             if (wait > 0 && Volatile.Read(ref *_cqHead) != Volatile.Read(ref *_cqTail)) wait = 0;

@@ -859,9 +859,16 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     {
         r.Defer();
         h.Acquire();
-        if (r.TryReplyInPlaceByRing(h.Fd, (long)r.Offset, h, RingReadFilled, _ringReadEnded)) return true;
-        h.Release();
-        return false;
+        bool started = false;
+        try
+        {
+            started = r.TryReplyInPlaceByRing(h.Fd, (long)r.Offset, h, RingReadFilled, _ringReadEnded);
+        }
+        finally
+        {
+            if (!started) h.Release();
+        }
+        return started;
     }
 
     /// <summary>A ring read ended (on the queue's thread): whole, or nothing at the end of the file, is the answer. A

@@ -221,7 +221,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
             int most = fs.Mount.IoUring!.Queues.Max(q => q.MostFileReadsInFlight);
             if (fsType is "ext2/ext3" or "xfs" or "btrfs" or "f2fs")
             {
-                Assert.True(ringReads >= 2000, $"only {ringReads} of the 2050 O_DIRECT READs were read by the ring");
+                Assert.True(ringReads >= 2000, $"only {ringReads} of the 2049 whole-block O_DIRECT READs were read by the ring");
                 if (maxInFlight > 1) Assert.True(most >= 2, $"the queue never had more than {most} read in flight");
             }
         }
@@ -517,6 +517,8 @@ public sealed class IoUringTransportTests(UringEnabled _)
         try
         {
             await Shell.OkAsync("head -c 8388608 /dev/urandom > big", source);
+            var fsType = (await Shell.OkAsync($"stat -f -c %T {source}")).Trim();
+            bool localDisk = fsType is "ext2/ext3" or "xfs" or "btrfs" or "f2fs"; // elsewhere no READ goes by the ring
             var fs = await MountedFilesystem.StartAsync(
                 PassthroughFs.Props(source, new PassthroughOptions { KernelPassthrough = false, KeepKernelCache = KernelCacheMode.Off }), Uring);
             await using (fs)
@@ -531,7 +533,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
                     """, fs.Path, timeout: TimeSpan.FromMinutes(1));
                 await Task.Delay(1500);
                 Assert.False(load.IsCompleted, "the load should still be running when the unmount starts");
-                Assert.True(RingReads(fs) > 50, $"only {RingReads(fs)} READs were read by the rings before the unmount");
+                if (localDisk) Assert.True(RingReads(fs) > 50, $"only {RingReads(fs)} READs were read by the rings before the unmount");
                 await fs.Mount.UnmountAsync(TimeSpan.FromSeconds(2)).WaitAsync(TimeSpan.FromSeconds(30));
                 await fs.Mount.Completion.WaitAsync(TimeSpan.FromSeconds(10));
                 var result = await load.WaitAsync(TimeSpan.FromSeconds(60));
