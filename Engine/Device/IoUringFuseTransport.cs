@@ -685,14 +685,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     }
 
     /// <summary>File reads in flight or ended and not yet told (<see cref="StartFileRead"/>).</summary>
-    public bool HasFileReads
-    {
-        get
-        {
-            foreach (var e in _entries) if (e?.FileRead is not null) return true;
-            return false;
-        }
-    }
+    private bool HasFileReads => _fileReadsInFlight > 0; // (counts the entries whose FileRead is set)
 
     /// <summary>
     /// On the queue's thread, outside <see cref="Read"/>: takes the file reads that ended from the ring without waiting
