@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
@@ -28,10 +29,13 @@ public sealed class DeviceReader
     private readonly ConnectionLoad? _load;
 
     private readonly bool _creditAfterRead;
+    private readonly ILoggingAdapter? _log;
 
     /// <param name="creditAfterRead">Take each request's credit after reading it (a connection over io_uring; see Run).</param>
-    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index, ConnectionLoad? load = null, bool creditAfterRead = false)
+    /// <param name="log">Where a filesystem's misuse seen on this thread is reported (a lease of WRITE data left open).</param>
+    public DeviceReader(IFuseDevice device, IActorRef connection, SemaphoreSlim credit, RequestBufferPool pool, NegotiatedProtocol protocol, TimeProvider time, int index, ConnectionLoad? load = null, bool creditAfterRead = false, ILoggingAdapter? log = null)
     {
+        _log = log;
         _creditAfterRead = creditAfterRead || device is IoUringFuseQueue;
         _load = load;
         _device = device;
@@ -144,6 +148,7 @@ public sealed class DeviceReader
                     buffer = _pool.Rent();
                 }
                 _connection.Tell(request, ActorRefs.NoSender);
+                if (ring is not null && LentPayload.LeasesOpenOnThisThread) EndLeasesLeftOpen(ring);
             }
             AbandonFileReads(ring);
         }
@@ -165,6 +170,14 @@ public sealed class DeviceReader
             if (ring is null) _load?.ReaderEnded();
             _pool.Return(buffer);
         }
+    }
+
+    private void EndLeasesLeftOpen(IoUringFuseQueue ring)
+    {
+        int ended = ring.EndLeasesLeftOpen();
+        if (ended > 0)
+            _log?.Error("a filesystem left {Count} lease(s) of WRITE data undisposed (WriteRequest.LeaseData must be disposed: "
+                + "`using var data = r.LeaseData();`); ended by the engine so that the ring entry goes back to the kernel", ended);
     }
 
     /// <summary>The reader is ending: the file reads its queue started are ended (waited for while its ring lives; those

@@ -125,7 +125,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         Context.Watch(_filesystem);
         bool overIoUring = Array.Exists(_devices, d => d is IoUringFuseQueue);
         for (int i = 0; i < _devices.Length; i++)
-            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i, _load, creditAfterRead: overIoUring));
+            _readers.Add(new DeviceReader(_devices[i], Self, _credit, _pool, _protocol, _time, i, _load, creditAfterRead: overIoUring, log: _log));
         _load.SetReaders(_readers.ToArray());
         _devicesAlive = _readers.Count;
         foreach (var r in _readers) r.Start();

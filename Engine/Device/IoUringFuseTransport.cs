@@ -287,6 +287,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     // Read to take first, in their order.
     private readonly Queue<(ulong UserData, int Result)> _stashed = new();
     private long _lastTicket;
+    private long _leasesLeftOpen;
     private Ring? _ring;
     private int _eventFd = -1;
     // The same descriptor, for writes from other threads: a write holds a reference, so Teardown's close waits for it
@@ -355,6 +356,25 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         long n = 0;
         foreach (var e in _entries) if (e is not null) n += count(e.Lent);
         return n;
+    }
+
+    /// <summary>Leases of WRITE data a filesystem never ended, ended by the queue (<see cref="EndLeasesLeftOpen"/>).</summary>
+    public long LeasesLeftOpen => Interlocked.Read(ref _leasesLeftOpen);
+
+    /// <summary>
+    /// The queue's thread, back in the reader's loop after handing a request on, while a lease taken on it is still
+    /// open (<see cref="LentPayload.LeasesOpenOnThisThread"/>): nothing on this thread can still be using the data
+    /// there (a lease is a ref struct), so the filesystem never disposed it. Ends every such lease, so that its entry
+    /// goes back to the kernel (held, it would never be committed: the queue one entry short for good, and an early
+    /// answer from another thread waiting for the lease forever). Returns how many it ended.
+    /// </summary>
+    public int EndLeasesLeftOpen()
+    {
+        if (!OnOwnerThread) return 0;
+        int ended = 0;
+        foreach (var e in _entries) if (e is not null && e.Lent.EndLeaseLeftOpen()) ended++;
+        if (ended > 0) Interlocked.Add(ref _leasesLeftOpen, ended);
+        return ended;
     }
 
     /// <summary>The queue's thread, right after <see cref="Read"/> returned a WRITE: its data when it was left in the

@@ -31,6 +31,10 @@ public sealed unsafe class LentPayload
     private Memory<byte> _destination;
     private long _leases;
     private long _commitCopies;
+    // Leases taken on this thread and not yet ended. A lease is a ref struct, so none outlives the stack frame that took
+    // it: once the queue's thread is back in its own loop, any still counted here were left undisposed (a filesystem's
+    // bug), and the queue ends them (EndLeaseLeftOpen) rather than keep their entries out of the kernel's hands for good.
+    [ThreadStatic] private static int t_leasesOpen;
 
     /// <param name="pinnedBuffer">The entry's payload array, allocated pinned; its buffer starts at <paramref name="offset"/>.</param>
     /// <param name="onOwnerThread">True on the queue's own thread: the only one that commits the entry.</param>
@@ -125,7 +129,22 @@ public sealed unsafe class LentPayload
         if (word >> StateBits != ticket || (word & StateMask) != Pending || !_onOwnerThread()) return false;
         if (Interlocked.CompareExchange(ref _word, word & ~StateMask | Leased, word) != word) return false;
         Interlocked.Increment(ref _leases);
+        t_leasesOpen++;
         data = new ReadOnlySpan<byte>(_source, _length);
+        return true;
+    }
+
+    /// <summary>True while a lease taken on this thread has not been ended (cheap: for the queue's loop to ask after each
+    /// request).</summary>
+    public static bool LeasesOpenOnThisThread => t_leasesOpen != 0;
+
+    /// <summary>The queue's thread, back in its own loop, where no lease can still be in use: ends this entry's lease if
+    /// one was left open (never disposed). True if it did.</summary>
+    internal bool EndLeaseLeftOpen()
+    {
+        long word = Volatile.Read(ref _word);
+        if ((word & StateMask) is not (Leased or LeasedReleased)) return false;
+        EndLease(word >> StateBits);
         return true;
     }
 
@@ -143,7 +162,11 @@ public sealed unsafe class LentPayload
                 _ => -1,
             };
             if (next < 0) return;
-            if (Interlocked.CompareExchange(ref _word, word & ~StateMask | next, word) == word) return;
+            if (Interlocked.CompareExchange(ref _word, word & ~StateMask | next, word) == word)
+            {
+                t_leasesOpen--; // on the thread that took it: a lease is a ref struct, and ends where it was taken
+                return;
+            }
         }
     }
 

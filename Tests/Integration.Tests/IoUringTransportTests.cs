@@ -258,6 +258,29 @@ public sealed class IoUringTransportTests(UringEnabled _)
     }
 
     [UringFact]
+    public async Task A_lease_of_WRITE_data_the_filesystem_never_disposes_is_ended_by_the_engine_and_its_ring_entry_goes_back()
+    {
+        // LeaseLeftOpenFs takes every large WRITE's data in place and never ends the lease. Held, a leased entry was never
+        // committed: after eight such WRITEs (the queue's depth) on one CPU that CPU's queue had no entry left and the
+        // next request there waited for good. The engine now ends the lease once the handler has returned (nothing can
+        // still use it then: a lease is a ref struct), so 24 one-MiB O_DIRECT writes from one CPU all complete, and the
+        // file holds exactly what was written.
+        await using var fs = await MountedFilesystem.StartAsync(LeaseLeftOpenFs.Props(), Uring);
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        await Shell.OkAsync("""
+            set -e
+            trap 'rm -f /tmp/fuseactors-uring-lease.$$' EXIT
+            head -c 25165824 /dev/urandom > /tmp/fuseactors-uring-lease.$$
+            taskset -c 0 dd if=/tmp/fuseactors-uring-lease.$$ of=f bs=1M oflag=direct conv=notrunc status=none
+            cmp f /tmp/fuseactors-uring-lease.$$
+            """, fs.Path, TimeSpan.FromSeconds(60));
+        long leased = fs.Mount.IoUring!.Queues.Sum(q => q.InPlaceWrites);
+        long ended = fs.Mount.IoUring!.Queues.Sum(q => q.LeasesLeftOpen);
+        Assert.True(leased >= 24, $"only {leased} of the 24 WRITEs were leased in place");
+        Assert.Equal(leased, ended);
+    }
+
+    [UringFact]
     public async Task A_large_WRITE_the_engine_answers_before_the_filesystem_read_it_keeps_its_data_when_the_ring_entry_is_refilled()
     {
         // The engine's timeout answers each held WRITE; committing its ring entry lets the kernel put a later WRITE into
