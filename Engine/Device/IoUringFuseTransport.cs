@@ -528,6 +528,12 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         }
     }
 
+    /// <summary>True on the thread that reads some io_uring queue: its CPU's callers' next requests wait for whatever
+    /// else it does (where a /dev/fuse reader's work leaves the device to the other readers).</summary>
+    public static bool OnAnyQueueThread => t_queueThread;
+
+    [ThreadStatic] private static bool t_queueThread;
+
     /// <summary>True on the thread that reads this queue (the only one that submits to its ring).</summary>
     public bool OnOwnerThread => _ownerThread != 0 && Environment.CurrentManagedThreadId == Volatile.Read(ref _ownerThread);
 
@@ -944,6 +950,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     private int Setup()
     {
         _ownerThread = Environment.CurrentManagedThreadId;
+        t_queueThread = true;
         if (_pin && _qid < 1024)
         {
             var mask = stackalloc ulong[16];

@@ -1,5 +1,6 @@
 using FuseActors.Actors.Connection;
 using FuseActors.Filesystems.Interop;
+using FuseActors.Engine.Device;
 using FuseActors.Engine.Protocol;
 
 namespace FuseActors.Filesystems.Passthrough;
@@ -87,6 +88,7 @@ internal sealed class InodeTable : IDisposable
     private readonly Dictionary<ulong, HostInode> _byId = new();
     private readonly Dictionary<(ulong Dev, ulong Ino), HostInode> _byHost = new();
     private ulong _nextId = FuseConstants.RootId + 1;
+    private readonly DescriptorCloser _closer = new("passthrough-close");
 
     public InodeTable(int rootFd, in Statx rootStat)
     {
@@ -135,10 +137,14 @@ internal sealed class InodeTable : IDisposable
         if (n.Fd >= 0)
         {
             // The last descriptor of an unlinked host file is where the host deletes it (on ext4: frees its blocks and
-            // inode through the journal, tens of µs): not while this actor and the connection hold their mailboxes, or
-            // the next UNLINK waits for it (and, over io_uring, is answered from this thread instead of its queue's).
-            // libfuse's passthrough_hp also closes on the thread that read the FORGET, beside the one serving requests.
-            if (!InlineDispatcher.RunAfterMailboxes(CloseDescriptor, n.Fd)) Native.close(n.Fd);
+            // inode through the journal, tens of µs): never while this actor and the connection hold their mailboxes,
+            // where the next UNLINK waits for it. A /dev/fuse reader (also the one beside the io_uring queues, which
+            // reads FORGET) closes it once it lets go of them, as passthrough_hp closes on the thread that read the
+            // FORGET: the other readers serve meanwhile, and no thread is woken. An io_uring queue's thread hands it to
+            // the closer: the caller's next request comes to that thread's queue and would wait for the close. Any
+            // other thread (Akka's default dispatcher) closes it at once, as before.
+            if (IoUringFuseQueue.OnAnyQueueThread) _closer.Close(n.Fd);
+            else if (!InlineDispatcher.RunAfterMailboxes(CloseDescriptor, n.Fd)) Native.close(n.Fd);
             n.Fd = -1;
         }
     }
@@ -159,6 +165,7 @@ internal sealed class InodeTable : IDisposable
     public void Dispose()
     {
         ForgetAll();
+        _closer.Dispose();
         if (Root.Fd >= 0)
         {
             Native.close(Root.Fd);

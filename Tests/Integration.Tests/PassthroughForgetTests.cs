@@ -5,8 +5,9 @@ namespace FuseActors.Integration.Tests;
 
 /// <summary>
 /// A file removed through a passthrough mount is deleted on the host once the kernel forgets its node: the node's
-/// O_PATH descriptor, the last reference to the unlinked host file, is closed (after the FORGET's mailbox run, on
-/// the thread that carried it), so no descriptor of a deleted file stays open and its space comes back.
+/// O_PATH descriptor, the last reference to the unlinked host file, is closed (by the filesystem's closer thread,
+/// DescriptorCloser, off the threads that serve requests), so no descriptor of a deleted file stays open and its
+/// space comes back.
 /// </summary>
 public sealed class PassthroughForgetTests : IDisposable
 {
@@ -15,19 +16,6 @@ public sealed class PassthroughForgetTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    /// <summary>This process's descriptors of files under the source that were deleted (the daemon runs in it).</summary>
-    private List<string> DeletedDescriptors()
-    {
-        var found = new List<string>();
-        foreach (var link in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-        {
-            string? target;
-            try { target = new FileInfo(link).LinkTarget; } catch (IOException) { continue; }
-            if (target is not null && target.StartsWith(_source + "/") && target.EndsWith(" (deleted)")) found.Add(target);
-        }
-        return found;
-    }
-
     [Fact]
     public async Task Removed_files_are_closed_on_the_host_once_the_kernel_forgets_them()
     {
@@ -35,11 +23,11 @@ public sealed class PassthroughForgetTests : IDisposable
         await Shell.OkAsync("for i in 1 2 3 4 5 6 7 8; do head -c 1048576 /dev/zero > f$i; done; stat f1 > /dev/null; rm f1 f2 f3 f4 f5 f6 f7 f8", fs.Path);
         Assert.Empty(Directory.GetFiles(_source));
         // The kernel sends FORGET when it evicts the unlinked inode, just after the UNLINK reply.
-        List<string> open = DeletedDescriptors();
+        List<string> open = OwnDescriptors.DeletedUnder(_source);
         for (int i = 0; i < 100 && open.Count > 0; i++)
         {
             await Task.Delay(50);
-            open = DeletedDescriptors();
+            open = OwnDescriptors.DeletedUnder(_source);
         }
         Assert.Empty(open);
         // The mount keeps serving, and a new file of a removed name is a new node.
