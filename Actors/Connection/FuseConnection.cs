@@ -417,6 +417,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             {
                 target.MarkInterrupted();
                 _interruptedAt[target] = _time.GetTimestamp();
+                ArmSweep(); // its grace is a deadline (a waiting SETLKW alone leaves the sweep stopped)
                 // The filesystem handles it in its own actor (FilesystemActor cancels the request's token there).
                 _filesystem.Tell(new RequestInterrupted(target), ActorRefs.NoSender);
             }
@@ -481,13 +482,20 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             return;
         }
         long now = _time.GetTimestamp();
+        bool deadlinesLeft = false;
         foreach (var r in _inFlight.Values)
         {
-            if (_interruptedAt.TryGetValue(r, out var interruptedAt) && _time.GetElapsedTime(interruptedAt, now) >= _settings.InterruptGrace)
+            bool interrupted = _interruptedAt.TryGetValue(r, out var interruptedAt);
+            if (interrupted && _time.GetElapsedTime(interruptedAt, now) >= _settings.InterruptGrace)
                 _expired.Add((r, Errno.EINTR, $"caller interrupted and no reply within the interrupt grace ({_settings.InterruptGrace.TotalSeconds:0.###} s)"));
             else if (!r.WaitsIndefinitely && _time.GetElapsedTime(r.StartTimestamp, now) >= _settings.RequestTimeout)
                 _expired.Add((r, Errno.EIO, $"no reply within the request timeout ({_settings.RequestTimeout.TotalSeconds:0.###} s)"));
+            else if (interrupted || !r.WaitsIndefinitely)
+                deadlinesLeft = true;
         }
+        // Only SETLKWs waiting for their locks, which have no deadline until interrupted (the interrupt starts the timer
+        // again): ticking on, the sweep woke the thread pool ten times a second for as long as a lock was held.
+        if (!deadlinesLeft) DisarmSweep();
         foreach (var (r, error, reason) in _expired)
         {
             if (!r.TryClaimForEngine(error)) continue; // the filesystem's reply is already on its way to us

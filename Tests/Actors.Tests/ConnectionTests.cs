@@ -321,6 +321,35 @@ public sealed class ConnectionTests : Akka.TestKit.Xunit2.TestKit
         Assert.True(clock.Ticks > before, "the sweep timer did not tick again after a request");
     }
 
+    [Fact]
+    public async Task The_deadline_sweep_stops_while_only_waiting_SETLKWs_are_in_flight_and_an_interrupt_starts_it_again()
+    {
+        var clock = new TickCountingTimeProvider(new FakeTimeProvider());
+        var s = await ServingAsync(new ConnectionSettings
+        {
+            Time = clock, SweepInterval = TimeSpan.FromMilliseconds(100), RequestTimeout = TimeSpan.FromSeconds(30),
+            InterruptGrace = TimeSpan.FromSeconds(2),
+        });
+        s.Kernel.Lock(Opcode.SetLkW, 90, node: 2, owner: 1, type: 1);
+        var waiter = s.Fs.ExpectMsg<SetLockRequest>();
+
+        // A SETLKW has no deadline: the first tick stops the timer, though the request is still in flight.
+        clock.Inner.Advance(TimeSpan.FromMilliseconds(100));
+        await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance, TimeSpan.FromSeconds(10));
+        int before = clock.Ticks;
+        for (int i = 0; i < 10; i++) clock.Inner.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(before, clock.Ticks);
+        Assert.Equal(1, (await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance, TimeSpan.FromSeconds(10))).InFlight);
+
+        // An interrupt gives it a deadline: the timer runs again and the grace ends the wait with EINTR.
+        s.Kernel.Interrupt(91, target: 90);
+        Assert.Same(waiter, s.Fs.ExpectMsg<RequestInterrupted>().Request);
+        await s.Connection.Ask<ConnectionStats>(GetConnectionStats.Instance, TimeSpan.FromSeconds(10));
+        clock.Inner.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal((90UL, -(int)Errno.EINTR), Head(s.Kernel.NextReply()));
+        Assert.True(clock.Ticks > before, "the sweep timer did not tick again after the interrupt");
+    }
+
     /// <summary>A fake clock whose timers count their callbacks.</summary>
     private sealed class TickCountingTimeProvider(FakeTimeProvider inner) : TimeProvider
     {
