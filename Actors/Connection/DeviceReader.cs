@@ -85,6 +85,10 @@ public sealed class DeviceReader
                     if (_stopping) { _credit.Release(); break; }
                     _inRead = 1;
                 }
+                // Back at the bottom of the thread's stack, before it may sleep: a lease of WRITE data still open here
+                // was left undisposed by whatever ran on this thread (a handler inside the last Tell, or a ring read's
+                // end), and would hold its ring entry for good.
+                if (ring is not null && LentPayload.LeasesOpenOnThisThread) EndLeasesLeftOpen(ring);
                 int start = RequestBufferPool.ReadStart(buffer);
                 int n = _device.Read(_pool.ReadSpan(buffer, start));
                 _inRead = 0;
@@ -148,7 +152,6 @@ public sealed class DeviceReader
                     buffer = _pool.Rent();
                 }
                 _connection.Tell(request, ActorRefs.NoSender);
-                if (ring is not null && LentPayload.LeasesOpenOnThisThread) EndLeasesLeftOpen(ring);
             }
             AbandonFileReads(ring);
         }

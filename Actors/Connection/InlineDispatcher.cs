@@ -66,7 +66,9 @@ public sealed class InlineDispatcher : MessageDispatcher
     /// Runs <paramref name="action"/>(<paramref name="argument"/>) on this thread as soon as the mailbox runs in
     /// progress here have ended: after the handler returned and the connection's mailbox (which ran it) was let go,
     /// before the reader takes its next request. For work a handler must not do while it holds the mailboxes because
-    /// it is slow: what nothing waits for, or a request's own bounded work answered from there
+    /// it is slow: what nothing waits for (PassthroughFs closes forgotten nodes' descriptors there, except on an io_uring
+    /// queue's thread: an unlinked file's last close deletes it on the host), or a request's own bounded work answered
+    /// from there
     /// (<see cref="Filesystem.FsRequest.TryTakeReaderForWork"/> says where that may be). Requests other readers bring
     /// meanwhile are served by them.
     /// Returns false, doing nothing, when not called from inside such a run (a handler the thread pool runs): the

@@ -362,7 +362,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     public long LeasesLeftOpen => Interlocked.Read(ref _leasesLeftOpen);
 
     /// <summary>
-    /// The queue's thread, back in the reader's loop after handing a request on, while a lease taken on it is still
+    /// The queue's thread, back at the top of the reader's loop, before it reads again, while a lease taken on it is still
     /// open (<see cref="LentPayload.LeasesOpenOnThisThread"/>): nothing on this thread can still be using the data
     /// there (a lease is a ref struct), so the filesystem never disposed it. Ends every such lease, so that its entry
     /// goes back to the kernel (held, it would never be committed: the queue one entry short for good, and an early

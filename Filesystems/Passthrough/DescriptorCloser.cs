@@ -8,8 +8,8 @@ namespace FuseActors.Filesystems.Passthrough;
 /// descriptor of an unlinked host file is where the host deletes it (ext4 frees its blocks and inode through the
 /// journal: tens of µs), and whichever thread closes it pays for that. Over io_uring a FORGET that finds the mailboxes
 /// busy is handled by the queue thread serving the caller, whose next UNLINK then waited for the previous file's
-/// deletion (by hand, unlinks of 5000 files with kernel passthrough over io_uring: 18-20k/s, against 30-33k/s for
-/// passthrough_hp, which closes on the thread that read the FORGET; 22-30k/s with this). See InodeTable.DropIfUnused.
+/// deletion (by hand, unlinks of 5000 files with kernel passthrough over io_uring: 15-19.7k/s, against 29-34k/s for
+/// passthrough_hp, which closes on the thread that read the FORGET; 18.7-30.8k/s with this). See InodeTable.DropIfUnused.
 /// One thread, started on the first close. Awake, it drains the queue every millisecond while numbers keep coming, so
 /// the threads that hand them over make a system call (a wake-up) only for the first after a quiet millisecond; it
 /// sleeps without spinning. A number handed over stays open (so never reused) until this thread closes it.
@@ -75,17 +75,19 @@ internal sealed class DescriptorCloser : IDisposable
                 bool any = false;
                 while (_queue.TryDequeue(out int fd))
                 {
-                    Native.close(fd);
+                    // Counted first: whoever sees the descriptor gone also sees it counted.
                     Interlocked.Increment(ref _closed);
                     Interlocked.Increment(ref s_closedInProcess);
+                    Native.close(fd);
                     any = true;
                 }
                 if (_stopping) return;
                 if (!any) break;
                 Thread.Sleep(1);
             }
-            Volatile.Write(ref _awake, 0);
-            // One queued between the last drain and the line above found it awake and did not wake it: drain it now.
+            // A full fence between the store and the look at the queue (Close stores to the queue, then reads the flag):
+            // one queued between the last drain and here that found it awake, and did not wake it, is seen and drained.
+            Interlocked.Exchange(ref _awake, 0);
             if (!_queue.IsEmpty) _wake.Set();
         }
     }
@@ -98,8 +100,10 @@ internal sealed class DescriptorCloser : IDisposable
         if (thread is not null)
         {
             _wake.Set();
-            thread.Join(TimeSpan.FromSeconds(10)); // a close that hangs (a stalled network host) must not hold the unmount
+            // A close that hangs (a stalled network host) must not hold the unmount: after 10 s the thread is left to
+            // drain the rest once its close returns (it drains the whole queue before it looks at _stopping).
+            if (!thread.Join(TimeSpan.FromSeconds(10))) return;
         }
-        while (_queue.TryDequeue(out int fd)) Native.close(fd); // queued while it was ending
+        while (_queue.TryDequeue(out int fd)) Native.close(fd); // queued after its last drain
     }
 }

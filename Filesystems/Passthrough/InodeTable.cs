@@ -139,10 +139,10 @@ internal sealed class InodeTable : IDisposable
             // The last descriptor of an unlinked host file is where the host deletes it (on ext4: frees its blocks and
             // inode through the journal, tens of µs): never while this actor and the connection hold their mailboxes,
             // where the next UNLINK waits for it. A /dev/fuse reader (also the one beside the io_uring queues, which
-            // reads FORGET) closes it once it lets go of them, as passthrough_hp closes on the thread that read the
-            // FORGET: the other readers serve meanwhile, and no thread is woken. An io_uring queue's thread hands it to
-            // the closer: the caller's next request comes to that thread's queue and would wait for the close. Any
-            // other thread (Akka's default dispatcher) closes it at once, as before.
+            // reads FORGET), or one of the I/O pool's threads that run mailboxes, closes it once it lets go of them, as
+            // passthrough_hp closes on the thread that read the FORGET: the other readers serve meanwhile, and no thread
+            // is woken. An io_uring queue's thread hands it to the closer: the caller's next request comes to that
+            // thread's queue and would wait for the close. Any other thread (Akka's default dispatcher) closes it at once.
             if (IoUringFuseQueue.OnAnyQueueThread) _closer.Close(n.Fd);
             else if (!InlineDispatcher.RunAfterMailboxes(CloseDescriptor, n.Fd)) Native.close(n.Fd);
             n.Fd = -1;

@@ -5,9 +5,9 @@ namespace FuseActors.Integration.Tests;
 
 /// <summary>
 /// A file removed through a passthrough mount is deleted on the host once the kernel forgets its node: the node's
-/// O_PATH descriptor, the last reference to the unlinked host file, is closed (by the filesystem's closer thread,
-/// DescriptorCloser, off the threads that serve requests), so no descriptor of a deleted file stays open and its
-/// space comes back.
+/// O_PATH descriptor, the last reference to the unlinked host file, is closed (on /dev/fuse, as here, after the
+/// FORGET's mailbox run on the thread that carried it; over io_uring, see IoUringTransportTests, by the closer thread
+/// when a queue's thread handled it), so no descriptor of a deleted file stays open and its space comes back.
 /// </summary>
 public sealed class PassthroughForgetTests : IDisposable
 {

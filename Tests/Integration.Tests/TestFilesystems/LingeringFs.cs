@@ -35,7 +35,7 @@ public sealed class Linger : IDisposable
 
 /// <summary>
 /// A root with one file, "linger". Its LOOKUP is answered at once, and then the handler leaves work for its thread to
-/// do after the mailboxes (<see cref="InlineDispatcher.RunAfterMailboxes"/>, where PassthroughFs does reader-thread I/O)
+/// do after the mailboxes (<see cref="InlineDispatcher.RunAfterMailboxes"/>, where PassthroughFs closes descriptors)
 /// that lasts until the test's <see cref="Linger"/> lets go: the reply must not wait for it.
 /// </summary>
 public sealed class LingeringFs(Linger linger) : FilesystemActor
