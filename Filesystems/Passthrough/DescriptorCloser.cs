@@ -8,7 +8,7 @@ namespace FuseActors.Filesystems.Passthrough;
 /// descriptor of an unlinked host file is where the host deletes it (ext4 frees its blocks and inode through the
 /// journal: tens of µs), and whichever thread closes it pays for that. Over io_uring a FORGET that finds the mailboxes
 /// busy is handled by the queue thread serving the caller, whose next UNLINK then waited for the previous file's
-/// deletion (by hand, unlinks of 5000 files with kernel passthrough over io_uring: 15-19.7k/s, against 29-34k/s for
+/// deletion (by hand, unlinks of 5000 files with kernel passthrough over io_uring: 13.5-19.7k/s, against 29-34k/s for
 /// passthrough_hp, which closes on the thread that read the FORGET; 18.7-30.8k/s with this). See InodeTable.DropIfUnused.
 /// One thread, started on the first close. Awake, it drains the queue every millisecond while numbers keep coming, so
 /// the threads that hand them over make a system call (a wake-up) only for the first after a quiet millisecond; it
