@@ -584,7 +584,7 @@ public sealed class WriteRequest : FsRequest
     /// thread of the io_uring queue the request came from, a large WRITE's data is used where the kernel put it, without
     /// the copy into the request's buffer; anywhere else this is <see cref="Data"/>. The ring entry stays out of the
     /// kernel's hands until the lease ends, so a lease must always be disposed. (One left open is ended by the engine
-    /// once the queue's thread is back from the handler, and logged as an error: until then the entry is held, and an
+    /// once the queue's thread is back in its reader loop, and logged as an error: until then the entry is held, and an
     /// answer the engine gives from another thread meanwhile waits for it.)
     /// </summary>
     public WriteDataLease LeaseData() =>

@@ -134,8 +134,8 @@ public sealed unsafe class LentPayload
         return true;
     }
 
-    /// <summary>True while a lease taken on this thread has not been ended (cheap: for the queue's loop to ask after each
-    /// request).</summary>
+    /// <summary>True while a lease taken on this thread has not been ended (cheap: for the queue's loop to ask before each
+    /// read).</summary>
     public static bool LeasesOpenOnThisThread => t_leasesOpen != 0;
 
     /// <summary>The queue's thread, back in its own loop, where no lease can still be in use: ends this entry's lease if

@@ -13,8 +13,8 @@ namespace FuseActors.Filesystems.Passthrough;
 /// One thread, started on the first close. Awake, it drains the queue every millisecond while numbers keep coming, so
 /// the threads that hand them over make a system call (a wake-up) only for the first after a quiet millisecond; it
 /// sleeps without spinning. A number handed over stays open (so never reused) until this thread closes it.
-/// <see cref="Dispose"/> closes what is still queued before it returns. Close and Dispose are called by the owner (the
-/// actor) only.
+/// <see cref="Dispose"/> closes what is still queued before it returns (unless the thread has been stuck in a close for
+/// 10 s: it is then left to finish). Close and Dispose are called by the owner (the actor) only.
 /// </summary>
 internal sealed class DescriptorCloser : IDisposable
 {
