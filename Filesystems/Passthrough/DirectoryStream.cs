@@ -1,4 +1,5 @@
 using FuseActors.Filesystems.Interop;
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using FuseActors.Engine.Protocol;
 
@@ -27,8 +28,16 @@ internal readonly struct RawDirEntry(ulong ino, ulong nextOffset, byte type, int
 internal sealed unsafe class DirectoryStream : IDisposable
 {
     private const int BufferSize = 32 * 1024;
-    // Pinned, so a name inside it can be passed to openat for READDIRPLUS without copying.
-    private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+    // Spare buffers of closed streams, kept for the next: a pinned array lives on the pinned object heap, which only a
+    // full collection sweeps, and a listing the kernel serves from its own cache (FOPEN_CACHE_DIR) opens and releases
+    // the directory without ever reading it: one 32 KiB array per OPENDIR was garbage only a gen2 collection freed.
+    private const int SparesKept = 64;
+    private static readonly ConcurrentBag<byte[]> s_spares = [];
+    private static int s_spareCount;
+
+    // Taken on the first read, given back at Dispose. Pinned, so a name inside it can be passed to openat for
+    // READDIRPLUS without copying.
+    private byte[]? _buffer;
     private int _pos;
     private int _len;
     /// <summary>The cookie of the entry at <see cref="_pos"/>: the d_off of the last consumed entry, 0 at the start.</summary>
@@ -55,6 +64,7 @@ internal sealed unsafe class DirectoryStream : IDisposable
         entry = default;
         if (_pos >= _len)
         {
+            _buffer ??= TakeBuffer();
             nint n;
             fixed (byte* p = _buffer) n = Native.getdents64(Fd, p, BufferSize);
             if (n < 0) return -(int)Native.LastError();
@@ -62,7 +72,7 @@ internal sealed unsafe class DirectoryStream : IDisposable
             _len = (int)n;
             if (n == 0) return 0;
         }
-        var rec = _buffer.AsSpan(_pos);
+        var rec = _buffer!.AsSpan(_pos);
         ulong ino = MemoryMarshal.Read<ulong>(rec);
         ulong off = MemoryMarshal.Read<ulong>(rec[8..]);
         ushort reclen = MemoryMarshal.Read<ushort>(rec[16..]);
@@ -74,10 +84,10 @@ internal sealed unsafe class DirectoryStream : IDisposable
     }
 
     /// <summary>The entry's name bytes (not including the NUL that follows them in the buffer).</summary>
-    public ReadOnlySpan<byte> Name(in RawDirEntry e) => _buffer.AsSpan(e.NameOffset, e.NameLength);
+    public ReadOnlySpan<byte> Name(in RawDirEntry e) => _buffer!.AsSpan(e.NameOffset, e.NameLength);
 
     /// <summary>A pointer to the entry's NUL-terminated name (the buffer is pinned; valid until the next read).</summary>
-    public byte* NamePointer(in RawDirEntry e) => (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(_buffer, e.NameOffset);
+    public byte* NamePointer(in RawDirEntry e) => (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(_buffer!, e.NameOffset);
 
     /// <summary>Consumes the entry returned by the last <see cref="Peek"/>.</summary>
     public void Advance(in RawDirEntry e)
@@ -93,5 +103,31 @@ internal sealed unsafe class DirectoryStream : IDisposable
             Native.close(Fd);
             Fd = -1;
         }
+        if (_buffer is { } buffer)
+        {
+            _buffer = null;
+            _pos = _len = 0;
+            GiveBack(buffer);
+        }
+    }
+
+    private static byte[] TakeBuffer()
+    {
+        if (s_spares.TryTake(out var buffer))
+        {
+            Interlocked.Decrement(ref s_spareCount);
+            return buffer;
+        }
+        return GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+    }
+
+    private static void GiveBack(byte[] buffer)
+    {
+        if (Interlocked.Increment(ref s_spareCount) > SparesKept)
+        {
+            Interlocked.Decrement(ref s_spareCount);
+            return;
+        }
+        s_spares.Add(buffer);
     }
 }
