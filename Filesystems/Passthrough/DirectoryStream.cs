@@ -64,6 +64,7 @@ internal sealed unsafe class DirectoryStream : IDisposable
         entry = default;
         if (_pos >= _len)
         {
+            if (Fd < 0) return -(int)Errno.EBADF; // disposed: no buffer taken for a read that cannot happen
             _buffer ??= TakeBuffer();
             nint n;
             fixed (byte* p = _buffer) n = Native.getdents64(Fd, p, BufferSize);
@@ -86,7 +87,8 @@ internal sealed unsafe class DirectoryStream : IDisposable
     /// <summary>The entry's name bytes (not including the NUL that follows them in the buffer).</summary>
     public ReadOnlySpan<byte> Name(in RawDirEntry e) => _buffer!.AsSpan(e.NameOffset, e.NameLength);
 
-    /// <summary>A pointer to the entry's NUL-terminated name (the buffer is pinned; valid until the next read).</summary>
+    /// <summary>A pointer to the entry's NUL-terminated name (the buffer is pinned; valid until the next read or Dispose,
+    /// which hands the buffer to the next stream).</summary>
     public byte* NamePointer(in RawDirEntry e) => (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(_buffer!, e.NameOffset);
 
     /// <summary>Consumes the entry returned by the last <see cref="Peek"/>.</summary>
