@@ -1,5 +1,5 @@
 using FuseActors.Filesystems.Interop;
-using System.Collections.Concurrent;
+using FuseActors.Actors.Connection;
 using System.Runtime.InteropServices;
 using FuseActors.Engine.Protocol;
 
@@ -28,12 +28,11 @@ internal readonly struct RawDirEntry(ulong ino, ulong nextOffset, byte type, int
 internal sealed unsafe class DirectoryStream : IDisposable
 {
     private const int BufferSize = 32 * 1024;
-    // Spare buffers of closed streams, kept for the next: a pinned array lives on the pinned object heap, which only a
-    // full collection sweeps, and a listing the kernel serves from its own cache (FOPEN_CACHE_DIR) opens and releases
-    // the directory without ever reading it: one 32 KiB array per OPENDIR was garbage only a gen2 collection freed.
-    private const int SparesKept = 64;
-    private static readonly ConcurrentBag<byte[]> s_spares = [];
-    private static int s_spareCount;
+    // Buffers of closed streams, kept for the next (64 at most; pinned arrays of one size, as the connection's read
+    // buffers): a pinned array lives on the pinned object heap, which only a full collection sweeps, and a listing the
+    // kernel serves from its own cache (FOPEN_CACHE_DIR) opens and releases the directory without ever reading it: one
+    // 32 KiB array per OPENDIR was garbage only a gen2 collection freed.
+    private static readonly RequestBufferPool s_buffers = new(BufferSize, maxRetained: 64);
 
     // Taken on the first read, given back at Dispose. Pinned, so a name inside it can be passed to openat for
     // READDIRPLUS without copying.
@@ -65,7 +64,7 @@ internal sealed unsafe class DirectoryStream : IDisposable
         if (_pos >= _len)
         {
             if (Fd < 0) return -(int)Errno.EBADF; // disposed: no buffer taken for a read that cannot happen
-            _buffer ??= TakeBuffer();
+            _buffer ??= s_buffers.Rent();
             nint n;
             fixed (byte* p = _buffer) n = Native.getdents64(Fd, p, BufferSize);
             if (n < 0) return -(int)Native.LastError();
@@ -109,27 +108,7 @@ internal sealed unsafe class DirectoryStream : IDisposable
         {
             _buffer = null;
             _pos = _len = 0;
-            GiveBack(buffer);
+            s_buffers.Return(buffer);
         }
-    }
-
-    private static byte[] TakeBuffer()
-    {
-        if (s_spares.TryTake(out var buffer))
-        {
-            Interlocked.Decrement(ref s_spareCount);
-            return buffer;
-        }
-        return GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
-    }
-
-    private static void GiveBack(byte[] buffer)
-    {
-        if (Interlocked.Increment(ref s_spareCount) > SparesKept)
-        {
-            Interlocked.Decrement(ref s_spareCount);
-            return;
-        }
-        s_spares.Add(buffer);
     }
 }
