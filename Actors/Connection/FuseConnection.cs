@@ -325,7 +325,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         // The kernel takes notifications once INIT is answered.
         _notifier.Start();
         _log.Info("FUSE connection ready: kernel 7.{KernelMinor}, transport {Transport}, max_write {MaxWrite}, flags {Flags}", init.Minor,
-            (flags & InitFlags.OverIoUring) != 0 ? "io-uring" : "/dev/fuse", reply.MaxWrite, flags);
+            (flags & InitFlags.OverIoUring) == 0 ? "/dev/fuse" : _settings.IoUringIdlePriority ? "io-uring (queue threads at idle priority)" : "io-uring",
+            reply.MaxWrite, flags);
         _ready?.TrySetResult(new ConnectionReady(init.Minor, flags, reply.MaxWrite));
         Become(Serving);
         Stash.UnstashAll();

@@ -101,7 +101,7 @@ public sealed class FuseMount : IAsyncDisposable
             if (transport == FuseTransport.IoUring && first is LinuxFuseDevice linuxFirst)
             {
                 // /dev/fuse stays for INIT, FORGET, INTERRUPT and notifications; the requests come over one ring queue per CPU.
-                uring = new IoUringFuseTransport(linuxFirst, settings.IoUringQueueDepth, settings.IoUringPinQueues);
+                uring = new IoUringFuseTransport(linuxFirst, settings.IoUringQueueDepth, settings.IoUringPinQueues, settings.IoUringIdlePriority);
                 devices.Clear();
                 devices.AddRange(uring.AllDevices);
                 settings = settings with { OfferIoUring = true };

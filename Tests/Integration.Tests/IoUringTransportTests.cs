@@ -489,6 +489,48 @@ public sealed class IoUringTransportTests(UringEnabled _)
         Assert.Equal("1\n50\n50\n", output);
     }
 
+    [UringTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Queue_threads_run_under_SCHED_IDLE_only_when_asked_and_serve_requests_either_way(bool idlePriority)
+    {
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring with { IoUringIdlePriority = idlePriority });
+        Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
+        var output = await Shell.OkAsync("""
+            for cpu in $(seq 0 $(($(nproc) - 1))); do taskset -c $cpu sh -c "echo $cpu > f$cpu && cat f$cpu && stat -c %s f$cpu"; done
+            """, fs.Path);
+        Assert.Equal(string.Concat(Enumerable.Range(0, Environment.ProcessorCount).Select(c => $"{c}\n2\n")), output);
+        foreach (var queue in fs.Mount.IoUring!.Queues)
+        {
+            // Every queue sets its ring up on its own thread once INIT is answered; the CPUs above each sent one a request.
+            for (int i = 0; i < 100 && queue.ThreadId == 0; i++) await Task.Delay(50);
+            Assert.NotEqual(0, queue.ThreadId);
+            Assert.Equal(idlePriority, queue.AtIdlePriority);
+            Assert.Equal(idlePriority ? 5 : 0, SchedulingPolicy(queue.ThreadId)); // SCHED_IDLE : SCHED_OTHER
+        }
+        // The /dev/fuse reader (INIT, FORGET, INTERRUPT) keeps the normal policy.
+        Assert.All(ThreadsNamed("fuse-reader-0"), tid => Assert.Equal(0, SchedulingPolicy(tid)));
+    }
+
+    /// <summary>Field 41 of /proc/self/task/TID/stat: the thread's scheduling policy.</summary>
+    private static int SchedulingPolicy(int tid)
+    {
+        var stat = File.ReadAllText($"/proc/self/task/{tid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
+    }
+
+    private static IEnumerable<int> ThreadsNamed(string name) =>
+        Directory.GetDirectories("/proc/self/task")
+            .Select(d => (Tid: int.Parse(Path.GetFileName(d)), Comm: TryRead(Path.Combine(d, "comm"))))
+            .Where(t => t.Comm?.TrimEnd('\n') == name)
+            .Select(t => t.Tid);
+
+    private static string? TryRead(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (IOException) { return null; } // the thread ended meanwhile
+    }
+
     [UringFact]
     public async Task Auto_takes_io_uring_when_the_kernel_offers_it()
     {
