@@ -30,6 +30,9 @@
 #                          FSBENCH_WARMUP_SIZE its fio file (64M, quick 8M)
 #   FSBENCH_LAT_N          changes per kind for the cluster-latency targets (200, quick 30)
 #   FSBENCH_CONFIG         a HOCON file handed to our daemon with --config (the script's own settings win)
+#   FSBENCH_DAEMON_SESSION=own  start every daemon (ours and the peers) in a session of its own (setsid), as a
+#                          service runs, instead of in the benchmark's session with the programs it measures: on
+#                          this kernel that changes where the scheduler wakes a caller (bench/README.md, sessions)
 #   FSBENCH_NO_BUILD=1     measure the fuseactors binary as it is (no dotnet build)
 #   FSBENCH_BACKING        ext4 (ext4 on a RAM loop image, the default) or tmpfs
 #   FSBENCH_DEBIAN_MIRROR  the Debian mirror for unstable's libfuse source, Go and go-fuse (default: the one
@@ -942,7 +945,10 @@ run_target() { # KIND [NAME]
     MNT=$mnt
     DIR=$MNT
     rm -f "$WORK/timedout"
-    (cd "$ROOT" && exec "${CMD[@]}") >"$LOG" 2>&1 &
+    # setsid from this background subshell (not a process group leader) does not fork: DAEMON_PID stays the daemon's.
+    if [ "${FSBENCH_DAEMON_SESSION:-}" = own ]; then (cd "$ROOT" && exec setsid "${CMD[@]}") >"$LOG" 2>&1 &
+    else (cd "$ROOT" && exec "${CMD[@]}") >"$LOG" 2>&1 &
+    fi
     DAEMON_PID=$!
     local ok=""
     # Three cluster nodes start one after the other (B last, at MNT): up to 150 s each on a busy machine.
@@ -1105,6 +1111,7 @@ L.append("load average (1 min) at start %s, at end %s (above %s means other work
          % (env["LOAD_START"], env["LOAD_END"], env["NPROC"]))
 if env.get("PEERS"): L.append("peers: " + env["PEERS"])
 if env.get("MEMORY"): L.append("memory: " + env["MEMORY"])
+if env.get("SESSION") == "own": L.append("daemons: each in a session of its own (setsid), apart from the programs measured")
 # Two tables when the libfuse and io_uring targets ran with the others: 15 columns do not read well.
 second = [t for t in targets if t.startswith("libfuse-") or t.endswith("-uring")]
 groups = [g for g in ([t for t in targets if t not in second], second) if g]
@@ -1331,6 +1338,7 @@ write_env ROUNDS "$ROUNDS"; write_env SIZE "$SIZE"; write_env RUNTIME "$RUNTIME"
 write_env NFILES "$NFILES"; write_env NSMALL "$NSMALL"; write_env QUICK "$QUICK"; write_env LAT_N "$LAT_N"
 write_env LOAD_START "$LOAD_START"
 write_env MEMORY "$MEMORY_DESC"
+write_env SESSION "${FSBENCH_DAEMON_SESSION:-}"
 write_env PEERS "$(for x in "$GOFUSE_DESC" "$LIBFUSE_DESC"; do [ -n "$x" ] && printf '%s; ' "$x"; done | sed 's/; $//')"
 
 for ROUND in $(seq 1 "$ROUNDS"); do
