@@ -105,6 +105,10 @@ public sealed class FuseMount : IAsyncDisposable
                 devices.Clear();
                 devices.AddRange(uring.AllDevices);
                 settings = settings with { OfferIoUring = true };
+                if (settings.IoUringIdlePriority && !IoUringFuseTransport.ProcessLeadsItsSession)
+                    system.Log.Warning("{Mountpoint}: io_uring queue threads at idle priority (SCHED_IDLE) while this process shares the " +
+                        "scheduling group of the session it was started in: CPU-bound processes of that session will starve them. " +
+                        "Run the daemon in a session of its own (as a service, or with setsid)", mountpoint);
             }
             else
             {

@@ -75,6 +75,11 @@ public sealed class IoUringFuseTransport : IDisposable
         Queues = queues;
     }
 
+    /// <summary>True when this process leads its own session (a service, a setsid'd process), and so has its session's
+    /// scheduling group (autogroup) to itself: where queue threads at idle priority compete only with the process's
+    /// own threads for the CPU.</summary>
+    public static bool ProcessLeadsItsSession => IoUringFuseQueue.SessionOf(0) == Environment.ProcessId;
+
     public LinuxFuseDevice Device { get; }
     /// <summary>The /dev/fuse device as the connection's first queue: INIT, FORGET, INTERRUPT, notifications.</summary>
     public IFuseDevice ControlDevice { get; }
@@ -312,6 +317,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     }
 
     public string Name => $"io_uring queue {_qid}";
+
+    internal static int SessionOf(int pid) => Native.getsid(pid);
 
     /// <summary>The Linux thread id of the thread that serves this queue, once it set the ring up (0 before).</summary>
     public int ThreadId { get; private set; }
@@ -1276,5 +1283,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
         [DllImport("libc")]
         public static extern int gettid();
+
+        [DllImport("libc")]
+        public static extern int getsid(int pid);
     }
 }

@@ -510,6 +510,10 @@ public sealed class IoUringTransportTests(UringEnabled _)
         }
         // The /dev/fuse reader (INIT, FORGET, INTERRUPT) keeps the normal policy.
         Assert.All(ThreadsNamed("fuse-reader-0"), tid => Assert.Equal(0, SchedulingPolicy(tid)));
+        // The mount warns when this process shares its session's scheduling group; field 6 of /proc/self/stat is the session.
+        var self = File.ReadAllText("/proc/self/stat");
+        int session = int.Parse(self[(self.LastIndexOf(')') + 2)..].Split(' ')[6 - 3]);
+        Assert.Equal(session == Environment.ProcessId, IoUringFuseTransport.ProcessLeadsItsSession);
     }
 
     /// <summary>Field 41 of /proc/self/task/TID/stat: the thread's scheduling policy.</summary>
