@@ -73,7 +73,21 @@ public sealed class IoUringFuseTransport : IDisposable
         var queues = new IoUringFuseQueue[n];
         for (int q = 0; q < n; q++) queues[q] = new IoUringFuseQueue(this, q, Math.Max(1, queueDepth), pinQueues, idlePriority);
         Queues = queues;
+        if (idlePriority) _idlePolicyGuard = new IdlePolicyGuard(IsQueueThread);
     }
+
+    private readonly IdlePolicyGuard? _idlePolicyGuard;
+
+    private bool IsQueueThread(int tid)
+    {
+        foreach (var q in Queues) if (q.ThreadId == tid) return true;
+        return false;
+    }
+
+    /// <summary>With idle-priority queues: sets threads of the runtime and io_uring workers that inherited SCHED_IDLE from
+    /// a queue thread back to SCHED_OTHER now, as a timer does every few seconds (<see cref="IdlePolicyGuard"/>); returns
+    /// how many. 0 without idle-priority queues.</summary>
+    public int ResetInheritedIdlePolicies() => _idlePolicyGuard?.Sweep() ?? 0;
 
     /// <summary>True when this process leads its own session (a service, a setsid'd process), and so has its session's
     /// scheduling group (autogroup) to itself: where queue threads at idle priority compete only with the process's
@@ -190,6 +204,7 @@ public sealed class IoUringFuseTransport : IDisposable
     {
         if (Disposed) return;
         Disposed = true;
+        _idlePolicyGuard?.Dispose();
         foreach (var q in Queues) q.Dispose();
         Decide(false, 0, 0, "closed before INIT was answered");
         ControlDevice.Dispose();
@@ -320,15 +335,30 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     internal static int SessionOf(int pid) => Native.getsid(pid);
 
+    internal const int SchedOther = 0, SchedIdle = 5;
+
+    /// <summary>Sets thread <paramref name="tid"/>'s scheduling policy (0: the calling thread) with priority 0 (system
+    /// call, not libc: musl's sched_setscheduler only answers ENOSYS). False where that failed, or where this
+    /// architecture's system call number is not known here. Going to SCHED_IDLE never needs a privilege; leaving it does
+    /// (CAP_SYS_NICE, or an RLIMIT_NICE that allows the thread's nice value: 20 for nice 0), so an unprivileged daemon's
+    /// <see cref="IdlePolicyGuard"/> cannot undo an inherited SCHED_IDLE.</summary>
+    internal static bool SetSchedulingPolicy(int tid, int policy)
+    {
+        if (Native.SysSchedSetscheduler < 0) return false;
+        int priority = 0; // struct sched_param { int sched_priority; }
+        return Native.syscall(Native.SysSchedSetscheduler, tid, policy, (long)&priority, 0, 0, 0) == 0;
+    }
+
     /// <summary>The Linux thread id of the thread that serves this queue, once it set the ring up (0 before).</summary>
-    public int ThreadId { get; private set; }
+    public int ThreadId => Volatile.Read(ref _threadId);
+    private int _threadId;
 
     /// <summary>
     /// True once the queue's thread runs under SCHED_IDLE (fuseactors.connection.io-uring-idle-priority). Why: the kernel
     /// puts a request in the queue of its caller's CPU, and the reply wakes the caller while this thread still runs there.
     /// The scheduler then looks for an idle CPU for the caller, finds the other one, and the caller's next request goes
     /// to the other queue, whose thread wakes on a halted vCPU (~20 us here). Measured on this machine, with the daemon in
-    /// its own session as a service runs: the caller moved on nearly every request, one stat took 19-30 us, where a CPU
+    /// its own session as a service runs: the caller moved on nearly every request, one stat took 17-30 us, where a CPU
     /// running only SCHED_IDLE threads counts as idle and the caller stays: 8-11 us, ~20 moves in 50 000 stats. The price:
     /// a SCHED_IDLE thread gets the CPU only when no other thread of its scheduling group wants it, so CPU-bound work in
     /// the daemon's own group (its session, or its cgroup) starves the queues (see reference.conf).
@@ -982,12 +1012,10 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
             mask[_qid / 64] = 1UL << (_qid % 64);
             Native.sched_setaffinity(0, 16 * 8, mask); // an offline CPU fails: then the thread just stays unpinned
         }
-        ThreadId = Native.gettid();
-        if (_idlePriority)
-        {
-            int priority = 0; // struct sched_param { int sched_priority; }: 0 for SCHED_IDLE
-            AtIdlePriority = Native.sched_setscheduler(0, Native.SCHED_IDLE, &priority) == 0; // lowering one's own never needs a privilege
-        }
+        // Threads the runtime starts from here for managed code (a filesystem's lazily started workers, a thread-pool
+        // thread) begin at SCHED_OTHER all the same; its native ones and io_uring's workers do not (IdlePolicyGuard).
+        if (_idlePriority) AtIdlePriority = SetSchedulingPolicy(0, SchedIdle);
+        if (Native.SysGettid > 0) Volatile.Write(ref _threadId, (int)Native.syscall(Native.SysGettid, 0, 0, 0, 0, 0, 0)); // last: whoever sees it sees the policy set
         int payloadSize = _transport.PayloadSize;
         for (int i = 0; i < _depth; i++)
         {
@@ -1276,13 +1304,11 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
         [DllImport("libc", SetLastError = true)]
         public static extern int sched_setaffinity(int pid, nuint size, ulong* mask);
 
-        public const int SCHED_IDLE = 5;
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int sched_setscheduler(int pid, int policy, int* param);
-
-        [DllImport("libc")]
-        public static extern int gettid();
+        // Called as system calls, not through libc: musl's sched_setscheduler only answers ENOSYS, and gettid came to
+        // glibc in 2.30. These two numbers differ between the architectures .NET runs on here.
+        // Elsewhere (-1) the queue threads keep the normal policy and ThreadId stays 0.
+        public static readonly long SysSchedSetscheduler = RuntimeInformation.ProcessArchitecture switch { Architecture.X64 => 144, Architecture.Arm64 => 119, _ => -1 };
+        public static readonly long SysGettid = RuntimeInformation.ProcessArchitecture switch { Architecture.X64 => 186, Architecture.Arm64 => 178, _ => -1 };
 
         [DllImport("libc")]
         public static extern int getsid(int pid);

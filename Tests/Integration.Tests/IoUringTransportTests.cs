@@ -494,12 +494,15 @@ public sealed class IoUringTransportTests(UringEnabled _)
     [InlineData(true)]
     public async Task Queue_threads_run_under_SCHED_IDLE_only_when_asked_and_serve_requests_either_way(bool idlePriority)
     {
-        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(), Uring with { IoUringIdlePriority = idlePriority });
+        var policies = new TaskCompletionSource<(int Handler, int Started)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var fs = await MountedFilesystem.StartAsync(ThreadStartingFs.Props(MemoryFs.Props(), policies),
+            Uring with { IoUringIdlePriority = idlePriority });
         Assert.Equal("io-uring", (await fs.Mount.Ready).Transport);
         var output = await Shell.OkAsync("""
             for cpu in $(seq 0 $(($(nproc) - 1))); do taskset -c $cpu sh -c "echo $cpu > f$cpu && cat f$cpu && stat -c %s f$cpu"; done
             """, fs.Path);
         Assert.Equal(string.Concat(Enumerable.Range(0, Environment.ProcessorCount).Select(c => $"{c}\n2\n")), output);
+        Assert.True(fs.Mount.IoUring!.RequestsServed > 0);
         foreach (var queue in fs.Mount.IoUring!.Queues)
         {
             // Every queue sets its ring up on its own thread once INIT is answered; the CPUs above each sent one a request.
@@ -508,19 +511,72 @@ public sealed class IoUringTransportTests(UringEnabled _)
             Assert.Equal(idlePriority, queue.AtIdlePriority);
             Assert.Equal(idlePriority ? 5 : 0, SchedulingPolicy(queue.ThreadId)); // SCHED_IDLE : SCHED_OTHER
         }
+        // A thread the filesystem starts from a queue thread (a worker started lazily) begins at the normal policy: the
+        // runtime does not pass SCHED_IDLE on to the threads it starts.
+        var (handler, started) = await policies.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(idlePriority ? 5 : 0, handler);
+        Assert.Equal(0, started);
         // The /dev/fuse reader (INIT, FORGET, INTERRUPT) keeps the normal policy.
-        Assert.All(ThreadsNamed("fuse-reader-0"), tid => Assert.Equal(0, SchedulingPolicy(tid)));
+        var control = ThreadsNamed("fuse-reader-0").ToList();
+        Assert.NotEmpty(control);
+        Assert.All(control, tid => Assert.Contains(SchedulingPolicy(tid), new[] { 0, -1 })); // -1: ended meanwhile
         // The mount warns when this process shares its session's scheduling group; field 6 of /proc/self/stat is the session.
         var self = File.ReadAllText("/proc/self/stat");
         int session = int.Parse(self[(self.LastIndexOf(')') + 2)..].Split(' ')[6 - 3]);
         Assert.Equal(session == Environment.ProcessId, IoUringFuseTransport.ProcessLeadsItsSession);
+        if (!idlePriority)
+        {
+            Assert.Equal(0, fs.Mount.IoUring.ResetInheritedIdlePolicies());
+            return;
+        }
+        // The runtime's native threads (the background GC's, started by a collection a queue thread set off) inherit
+        // SCHED_IDLE: the transport's guard sets threads of the runtime's names back, and leaves other threads and the
+        // queue threads as they are. Two stand-ins put themselves under SCHED_IDLE here, as inheriting would.
+        using var release = new ManualResetEventSlim();
+        var runtimeLike = StartIdleThread(".NET stand-in", release);
+        var someoneElses = StartIdleThread("chose-idle", release);
+        try
+        {
+            Assert.Equal(5, SchedulingPolicy(runtimeLike.Tid));
+            Assert.True(fs.Mount.IoUring.ResetInheritedIdlePolicies() >= 1);
+            Assert.Equal(0, SchedulingPolicy(runtimeLike.Tid));
+            Assert.Equal(5, SchedulingPolicy(someoneElses.Tid));
+            Assert.All(fs.Mount.IoUring.Queues, q => Assert.Equal(5, SchedulingPolicy(q.ThreadId)));
+        }
+        finally
+        {
+            release.Set();
+            runtimeLike.Thread.Join();
+            someoneElses.Thread.Join();
+        }
     }
 
-    /// <summary>Field 41 of /proc/self/task/TID/stat: the thread's scheduling policy.</summary>
+    private static (Thread Thread, int Tid) StartIdleThread(string name, ManualResetEventSlim release)
+    {
+        var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            int priority = 0;
+            started.SetResult(SchedSetscheduler(0, 5, ref priority) == 0 ? GetTid() : -1);
+            release.Wait();
+        }) { Name = name, IsBackground = true };
+        thread.Start();
+        int tid = started.Task.Result;
+        Assert.True(tid > 0, "sched_setscheduler(SCHED_IDLE) failed");
+        return (thread, tid);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_setscheduler")]
+    private static extern int SchedSetscheduler(int pid, int policy, ref int priority);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetTid();
+
+    /// <summary>Field 41 of /proc/self/task/TID/stat: the thread's scheduling policy (-1: the thread ended meanwhile).</summary>
     private static int SchedulingPolicy(int tid)
     {
-        var stat = File.ReadAllText($"/proc/self/task/{tid}/stat");
-        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
+        var stat = TryRead($"/proc/self/task/{tid}/stat");
+        return stat is null ? -1 : int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
     }
 
     private static IEnumerable<int> ThreadsNamed(string name) =>
