@@ -50,7 +50,7 @@ public sealed record ConnectionSettings
     public int IoUringQueueDepth { get; init; } = 8;
     /// <summary>Pin each io_uring queue's thread to its CPU (the kernel picks the queue by the caller's CPU).</summary>
     public bool IoUringPinQueues { get; init; } = true;
-    /// <summary>Run each io_uring queue's thread under SCHED_IDLE, so that a caller its reply wakes stays on its CPU (see
+    /// <summary>Run each io_uring queue's thread under SCHED_IDLE, so that the caller a reply wakes stays on its CPU (see
     /// IoUringFuseQueue.AtIdlePriority and reference.conf for the trade).</summary>
     public bool IoUringIdlePriority { get; init; }
     /// <summary>Set by the mount when io_uring queues are in place: INIT then asks for FUSE_OVER_IO_URING.</summary>

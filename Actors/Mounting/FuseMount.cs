@@ -100,6 +100,11 @@ public sealed class FuseMount : IAsyncDisposable
         {
             if (transport == FuseTransport.IoUring && first is LinuxFuseDevice linuxFirst)
             {
+                if (settings.IoUringIdlePriority && !IoUringFuseTransport.CanSetIdlePriority)
+                {
+                    system.Log.Warning("{Mountpoint}: io-uring-idle-priority is not supported on this architecture; the queue threads keep the normal policy", mountpoint);
+                    settings = settings with { IoUringIdlePriority = false };
+                }
                 // /dev/fuse stays for INIT, FORGET, INTERRUPT and notifications; the requests come over one ring queue per CPU.
                 uring = new IoUringFuseTransport(linuxFirst, settings.IoUringQueueDepth, settings.IoUringPinQueues, settings.IoUringIdlePriority);
                 devices.Clear();

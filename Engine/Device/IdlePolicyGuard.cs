@@ -7,7 +7,8 @@ namespace FuseActors.Engine.Device;
 /// measured here, the background GC's thread (".NET BGC"), started by a collection that a queue thread's allocation set
 /// off, ran under SCHED_IDLE, and so would io_uring's workers for a queue's ring ("iou-wrk-N"). Such a thread runs only
 /// when no other thread of the daemon's scheduling group wants the CPU. Every <see cref="Interval"/> the guard looks at
-/// the process's threads and sets those back to SCHED_OTHER; threads of other names keep what they chose. Leaving
+/// the process's threads and sets those of these names back to SCHED_OTHER, whether they inherited SCHED_IDLE or chose
+/// it; threads of other names keep theirs. Leaving
 /// SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE 20): an unprivileged daemon's guard finds them and cannot.
 /// </summary>
 internal sealed class IdlePolicyGuard : IDisposable
@@ -49,7 +50,9 @@ internal sealed class IdlePolicyGuard : IDisposable
     /// spaces and parentheses, start at field 3).</summary>
     internal static int PolicyIn(string stat)
     {
-        var fields = stat.AsSpan(stat.LastIndexOf(')') + 2);
+        int start = stat.LastIndexOf(')') + 2;
+        if (start < 2 || start > stat.Length) return -1; // not a stat line (the timer must not throw: it would end the process)
+        var fields = stat.AsSpan(start);
         for (int field = 3; field < 41; field++)
         {
             int space = fields.IndexOf(' ');

@@ -94,6 +94,10 @@ public sealed class IoUringFuseTransport : IDisposable
     /// own threads for the CPU.</summary>
     public static bool ProcessLeadsItsSession => IoUringFuseQueue.SessionOf(0) == Environment.ProcessId;
 
+    /// <summary>False where this build does not know the system call numbers to set a thread's policy (architectures other
+    /// than x86_64 and arm64): there io-uring-idle-priority cannot be honoured.</summary>
+    public static bool CanSetIdlePriority => IoUringFuseQueue.CanSetSchedulingPolicy;
+
     public LinuxFuseDevice Device { get; }
     /// <summary>The /dev/fuse device as the connection's first queue: INIT, FORGET, INTERRUPT, notifications.</summary>
     public IFuseDevice ControlDevice { get; }
@@ -342,6 +346,8 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     /// architecture's system call number is not known here. Going to SCHED_IDLE never needs a privilege; leaving it does
     /// (CAP_SYS_NICE, or an RLIMIT_NICE that allows the thread's nice value: 20 for nice 0), so an unprivileged daemon's
     /// <see cref="IdlePolicyGuard"/> cannot undo an inherited SCHED_IDLE.</summary>
+    internal static bool CanSetSchedulingPolicy => Native.SysSchedSetscheduler > 0;
+
     internal static bool SetSchedulingPolicy(int tid, int policy)
     {
         if (Native.SysSchedSetscheduler < 0) return false;
@@ -357,7 +363,7 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
     /// True once the queue's thread runs under SCHED_IDLE (fuseactors.connection.io-uring-idle-priority). Why: the kernel
     /// puts a request in the queue of its caller's CPU, and the reply wakes the caller while this thread still runs there.
     /// The scheduler then looks for an idle CPU for the caller, finds the other one, and the caller's next request goes
-    /// to the other queue, whose thread wakes on a halted vCPU (~20 us here). Measured on this machine, with the daemon in
+    /// to the other queue, whose thread wakes on a halted vCPU (~20-40 us here). Measured on this machine, with the daemon in
     /// its own session as a service runs: the caller moved on nearly every request, one stat took 17-30 us, where a CPU
     /// running only SCHED_IDLE threads counts as idle and the caller stays: 8-11 us, ~20 moves in 50 000 stats. The price:
     /// a SCHED_IDLE thread gets the CPU only when no other thread of its scheduling group wants it, so CPU-bound work in
