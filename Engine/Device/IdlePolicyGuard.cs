@@ -8,8 +8,8 @@ namespace FuseActors.Engine.Device;
 /// off, ran under SCHED_IDLE, and so would io_uring's workers for a queue's ring ("iou-wrk-N"). Such a thread runs only
 /// when no other thread of the daemon's scheduling group wants the CPU. Every <see cref="Interval"/> the guard looks at
 /// the process's threads and sets those of these names back to SCHED_OTHER, whether they inherited SCHED_IDLE or chose
-/// it; threads of other names keep theirs. Leaving
-/// SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE 20): an unprivileged daemon's guard finds them and cannot.
+/// it; threads of other names keep theirs. Leaving SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE 20): an unprivileged
+/// daemon's guard finds them and cannot.
 /// </summary>
 internal sealed class IdlePolicyGuard : IDisposable
 {

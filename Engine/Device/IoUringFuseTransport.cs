@@ -62,6 +62,7 @@ public sealed class IoUringFuseTransport : IDisposable
 {
     private const string EnableUringPath = "/sys/module/fuse/parameters/enable_uring";
     private readonly ManualResetEventSlim _decided = new(false);
+    private readonly IdlePolicyGuard? _idlePolicyGuard;
     private long _served;
 
     /// <param name="idlePriority">Run each queue's thread under SCHED_IDLE (see <see cref="IoUringFuseQueue.AtIdlePriority"/>).</param>
@@ -75,8 +76,6 @@ public sealed class IoUringFuseTransport : IDisposable
         Queues = queues;
         if (idlePriority) _idlePolicyGuard = new IdlePolicyGuard(IsQueueThread);
     }
-
-    private readonly IdlePolicyGuard? _idlePolicyGuard;
 
     private bool IsQueueThread(int tid)
     {
@@ -341,16 +340,17 @@ public sealed unsafe class IoUringFuseQueue : IFuseDevice, IPassthroughDevice, I
 
     internal const int SchedOther = 0, SchedIdle = 5;
 
+    /// <summary>False where this architecture's system call number for sched_setscheduler is not known here.</summary>
+    internal static bool CanSetSchedulingPolicy => Native.SysSchedSetscheduler > 0;
+
     /// <summary>Sets thread <paramref name="tid"/>'s scheduling policy (0: the calling thread) with priority 0 (system
     /// call, not libc: musl's sched_setscheduler only answers ENOSYS). False where that failed, or where this
     /// architecture's system call number is not known here. Going to SCHED_IDLE never needs a privilege; leaving it does
     /// (CAP_SYS_NICE, or an RLIMIT_NICE that allows the thread's nice value: 20 for nice 0), so an unprivileged daemon's
     /// <see cref="IdlePolicyGuard"/> cannot undo an inherited SCHED_IDLE.</summary>
-    internal static bool CanSetSchedulingPolicy => Native.SysSchedSetscheduler > 0;
-
     internal static bool SetSchedulingPolicy(int tid, int policy)
     {
-        if (Native.SysSchedSetscheduler < 0) return false;
+        if (!CanSetSchedulingPolicy) return false;
         int priority = 0; // struct sched_param { int sched_priority; }
         return Native.syscall(Native.SysSchedSetscheduler, tid, policy, (long)&priority, 0, 0, 0) == 0;
     }

@@ -510,7 +510,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
             for (int i = 0; i < 100 && queue.ThreadId == 0; i++) await Task.Delay(50);
             Assert.NotEqual(0, queue.ThreadId);
             Assert.Equal(idlePriority, queue.AtIdlePriority);
-            Assert.Equal(idlePriority ? 5 : 0, SchedulingPolicy(queue.ThreadId)); // SCHED_IDLE : SCHED_OTHER
+            Assert.Equal(idlePriority ? 5 : 0, ThreadStats.Policy(queue.ThreadId)); // SCHED_IDLE : SCHED_OTHER
         }
         // A thread the filesystem starts from a queue thread (a worker started lazily) begins at the normal policy: the
         // runtime does not pass SCHED_IDLE on to the threads it starts.
@@ -518,13 +518,11 @@ public sealed class IoUringTransportTests(UringEnabled _)
         Assert.Equal(idlePriority ? 5 : 0, handler);
         Assert.Equal(0, started);
         // The /dev/fuse reader (INIT, FORGET, INTERRUPT) keeps the normal policy.
-        var control = ThreadsNamed("fuse-reader-0").ToList();
+        var control = ThreadStats.ThreadsNamed("fuse-reader-0").ToList();
         Assert.NotEmpty(control);
-        Assert.All(control, tid => Assert.Contains(SchedulingPolicy(tid), new[] { 0, -1 })); // -1: ended meanwhile
+        Assert.All(control, tid => Assert.Contains(ThreadStats.Policy(tid), new[] { 0, -1 })); // -1: ended meanwhile
         // The mount warns when this process shares its session's scheduling group; field 6 of /proc/self/stat is the session.
-        var self = File.ReadAllText("/proc/self/stat");
-        int session = int.Parse(self[(self.LastIndexOf(')') + 2)..].Split(' ')[6 - 3]);
-        Assert.Equal(session == Environment.ProcessId, IoUringFuseTransport.ProcessLeadsItsSession);
+        Assert.Equal(ThreadStats.Session() == Environment.ProcessId, IoUringFuseTransport.ProcessLeadsItsSession);
         if (!idlePriority)
         {
             Assert.Equal(0, fs.Mount.IoUring.ResetInheritedIdlePolicies());
@@ -540,9 +538,9 @@ public sealed class IoUringTransportTests(UringEnabled _)
         try
         {
             fs.Mount.IoUring.ResetInheritedIdlePolicies();
-            Assert.Equal(0, SchedulingPolicy(runtimeLike.Tid));
-            Assert.Equal(5, SchedulingPolicy(someoneElses.Tid));
-            Assert.All(fs.Mount.IoUring.Queues, q => Assert.Equal(5, SchedulingPolicy(q.ThreadId)));
+            Assert.Equal(0, ThreadStats.Policy(runtimeLike.Tid));
+            Assert.Equal(5, ThreadStats.Policy(someoneElses.Tid));
+            Assert.All(fs.Mount.IoUring.Queues, q => Assert.Equal(5, ThreadStats.Policy(q.ThreadId)));
         }
         finally
         {
@@ -560,8 +558,7 @@ public sealed class IoUringTransportTests(UringEnabled _)
             try
             {
                 int priority = 0;
-                var self = File.ReadAllText("/proc/thread-self/stat"); // field 1: this thread's id
-                int tid = int.Parse(self[..self.IndexOf(' ')]);
+                int tid = ThreadStats.ThisThreadId();
                 started.SetResult(SchedSetscheduler(0, 5, ref priority) == 0 ? tid : -1);
             }
             catch (Exception e) { started.TrySetException(e); }
@@ -575,25 +572,6 @@ public sealed class IoUringTransportTests(UringEnabled _)
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_setscheduler")]
     private static extern int SchedSetscheduler(int pid, int policy, ref int priority);
-
-    /// <summary>Field 41 of /proc/self/task/TID/stat: the thread's scheduling policy (-1: the thread ended meanwhile).</summary>
-    private static int SchedulingPolicy(int tid)
-    {
-        var stat = TryRead($"/proc/self/task/{tid}/stat");
-        return stat is null ? -1 : int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
-    }
-
-    private static IEnumerable<int> ThreadsNamed(string name) =>
-        Directory.GetDirectories("/proc/self/task")
-            .Select(d => (Tid: int.Parse(Path.GetFileName(d)), Comm: TryRead(Path.Combine(d, "comm"))))
-            .Where(t => t.Comm?.TrimEnd('\n') == name)
-            .Select(t => t.Tid);
-
-    private static string? TryRead(string path)
-    {
-        try { return File.ReadAllText(path); }
-        catch (IOException) { return null; } // the thread ended meanwhile
-    }
 
     [UringFact]
     public async Task Auto_takes_io_uring_when_the_kernel_offers_it()

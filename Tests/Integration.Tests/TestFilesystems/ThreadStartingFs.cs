@@ -1,6 +1,7 @@
 using Akka.Actor;
 using FuseActors.Actors.Filesystem;
 using FuseActors.Engine.Device;
+using FuseActors.Integration.Tests.Support;
 
 namespace FuseActors.Integration.Tests.TestFilesystems;
 
@@ -24,8 +25,8 @@ public sealed class ThreadStartingFs : WrappingFs
         if (message is FsRequest && !_done && IoUringFuseQueue.OnAnyQueueThread)
         {
             _done = true;
-            int handler = PolicyOfThisThread(), started = -1;
-            var thread = new Thread(() => started = PolicyOfThisThread());
+            int handler = ThreadStats.PolicyOfThisThread(), started = -1;
+            var thread = new Thread(() => started = ThreadStats.PolicyOfThisThread());
             thread.Start();
             thread.Join();
             _policies.TrySetResult((handler, started));
@@ -33,10 +34,4 @@ public sealed class ThreadStartingFs : WrappingFs
         return false;
     }
 
-    /// <summary>Field 41 of /proc/thread-self/stat: the calling thread's scheduling policy.</summary>
-    private static int PolicyOfThisThread()
-    {
-        var stat = File.ReadAllText("/proc/thread-self/stat");
-        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[41 - 3]);
-    }
 }
