@@ -156,6 +156,7 @@ public sealed class FuseMount : IAsyncDisposable
             await mount.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+        if (mount.FuseControlId is { } bdi) RaiseReadahead(system, mountpoint, bdi, settings.MaxReadahead);
         if (uring is not null && mount.FuseControlId is { } connectionId)
         {
             // A ring queue that failed ends the connection (FuseConnection.OnDeviceGone) while the kernel still routes
@@ -183,6 +184,26 @@ public sealed class FuseMount : IAsyncDisposable
             catch (Exception e) { system.Log.Warning("{Mountpoint}: no control socket: {Error}", mountpoint, e.Message); }
         }
         return mount;
+    }
+
+    /// <summary>
+    /// Gives the mount the readahead of <see cref="ConnectionSettings.MaxReadahead"/> where INIT could not: the kernel
+    /// offers 128 KiB there and takes no more (<see cref="MountReadahead"/>). Cold sequential reads then come in fewer,
+    /// larger READs with more of them in flight (memfs, 256 MiB with dd here: 2.8-3.1 GB/s at 128 KiB, 3.0-3.9 at
+    /// 1 MiB, 4.2-4.4 at 4 MiB). A mount that cannot (no root) keeps the kernel's and says so; it serves either way.
+    /// </summary>
+    private static void RaiseReadahead(ActorSystem system, string mountpoint, uint connectionId, uint wanted)
+    {
+        var e = MountReadahead.Raise(connectionId, wanted, out long? before);
+        if (e == Errno.Ok)
+        {
+            if (before is { } was && was < wanted / 1024 * 1024)
+                system.Log.Info("{Mountpoint}: readahead {Readahead} KiB (the kernel offered {Offered} KiB)", mountpoint, wanted / 1024, was / 1024);
+            return;
+        }
+        system.Log.Info("{Mountpoint}: readahead stays at the kernel's {Offered} KiB, not {Readahead} KiB: {Path}: {Error}{Hint}", mountpoint,
+            before is { } kernel ? (kernel / 1024).ToString(global::System.Globalization.CultureInfo.InvariantCulture) : "?", wanted / 1024,
+            MountReadahead.SysfsPath(connectionId), e, e == Errno.EACCES ? " (setting it needs root)" : "");
     }
 
     /// <summary>Serves <paramref name="filesystem"/> on an already attached device (e.g. a VirtualDevice). Await <see cref="Ready"/>.</summary>

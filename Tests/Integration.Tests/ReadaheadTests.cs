@@ -1,0 +1,61 @@
+using FuseActors.Actors.Connection;
+using FuseActors.Engine.Device;
+using FuseActors.Engine.Protocol;
+using FuseActors.Filesystems.MemoryFs;
+using FuseActors.Integration.Tests.Support;
+using FuseActors.Integration.Tests.TestFilesystems;
+
+namespace FuseActors.Integration.Tests;
+
+/// <summary>
+/// <c>fuseactors.connection.max-readahead</c> on a real mount: the kernel offers 128 KiB of readahead in INIT and takes
+/// no more there, so a larger setting is given to the mount's bdi after INIT (MountReadahead). A cold sequential read
+/// then reaches the filesystem in READs larger than 128 KiB; with the setting at 128 KiB it does not.
+/// </summary>
+public sealed class ReadaheadTests
+{
+    private const int KernelDefault = 128 * 1024;
+
+    [Fact]
+    public async Task A_readahead_above_the_kernels_offer_is_set_on_the_mount_and_cold_reads_come_in_larger_READs()
+    {
+        var counts = new RequestCounts();
+        await using var fs = await MountedFilesystem.StartAsync(CountingFs.Props(MemoryFs.Props(MemoryFsOptions.Default), counts),
+            new ConnectionSettings { MaxReadahead = 1 << 20 });
+        uint id = fs.Mount.FuseControlId ?? throw new InvalidOperationException("no connection id");
+        Assert.Equal("1024", File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
+
+        await ReadColdAsync(fs.Path);
+        Assert.True(counts[Opcode.Read] > 0, "no READ reached the filesystem: the read was not cold");
+        Assert.True(counts.LargestRead > KernelDefault, $"largest READ {counts.LargestRead} bytes in {counts[Opcode.Read]}: the kernel's 128 KiB readahead still applies");
+    }
+
+    [Fact]
+    public async Task A_readahead_at_the_kernels_offer_leaves_the_mount_and_its_READs_as_they_were()
+    {
+        var counts = new RequestCounts();
+        await using var fs = await MountedFilesystem.StartAsync(CountingFs.Props(MemoryFs.Props(MemoryFsOptions.Default), counts),
+            new ConnectionSettings { MaxReadahead = KernelDefault });
+        uint id = fs.Mount.FuseControlId ?? throw new InvalidOperationException("no connection id");
+        Assert.Equal("128", File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
+
+        await ReadColdAsync(fs.Path);
+        Assert.True(counts[Opcode.Read] > 0, "no READ reached the filesystem: the read was not cold");
+        Assert.True(counts.LargestRead <= KernelDefault, $"largest READ {counts.LargestRead} bytes");
+    }
+
+    [Fact]
+    public void Raise_never_lowers_a_readahead_and_says_ENOENT_for_a_connection_that_does_not_exist()
+    {
+        Assert.Equal(Errno.ENOENT, MountReadahead.Raise(uint.MaxValue, 1 << 20, out long? before));
+        Assert.Null(before);
+    }
+
+    /// <summary>Writes 8 MiB, drops the file's pages (GNU dd's nocache with count=0: POSIX_FADV_DONTNEED on the whole
+    /// file) and reads it back sequentially, 1 MiB per read(2).</summary>
+    private static Task ReadColdAsync(string mountpoint) => Shell.OkAsync($"""
+        dd if=/dev/urandom of={mountpoint}/f bs=1M count=8 status=none
+        dd if={mountpoint}/f iflag=nocache count=0 status=none
+        dd if={mountpoint}/f of=/dev/null bs=1M status=none
+        """);
+}
