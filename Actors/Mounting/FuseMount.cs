@@ -145,9 +145,10 @@ public sealed class FuseMount : IAsyncDisposable
             kernelMount.Dispose();
             throw;
         }
+        ConnectionReady ready;
         try
         {
-            var ready = await mount.Ready.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            ready = await mount.Ready.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             if (mount.IoUring is { } ring && (ready.Flags & InitFlags.OverIoUring) == 0)
                 system.Log.Warning("{Mountpoint}: FUSE over io_uring was not taken ({Reason}); serving over /dev/fuse", mountpoint, ring.DeclinedReason ?? "the kernel did not offer it");
         }
@@ -156,7 +157,12 @@ public sealed class FuseMount : IAsyncDisposable
             await mount.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        if (mount.FuseControlId is { } bdi) RaiseReadahead(system, mountpoint, bdi, settings.MaxReadahead);
+        if (mount.FuseControlId is { } bdi)
+        {
+            // Spliced READ replies (ReplyFromFile) exist on /dev/fuse only; over io_uring the reply is in the ring entry.
+            uint spliceLimit = (ready.Flags & InitFlags.OverIoUring) == 0 ? SplicedFileReply.LargestSplicedRead(ready.MaxWrite) : 0;
+            RaiseReadahead(system, mountpoint, bdi, settings.MaxReadahead, ReadaheadFor(settings.MaxReadahead, options.MaxRead, ready.MaxWrite, spliceLimit));
+        }
         if (uring is not null && mount.FuseControlId is { } connectionId)
         {
             // A ring queue that failed ends the connection (FuseConnection.OnDeviceGone) while the kernel still routes
@@ -187,22 +193,41 @@ public sealed class FuseMount : IAsyncDisposable
     }
 
     /// <summary>
-    /// Gives the mount the readahead of <see cref="ConnectionSettings.MaxReadahead"/> where INIT could not: the kernel
-    /// offers 128 KiB there and takes no more (<see cref="MountReadahead"/>). Cold sequential reads then come in fewer,
-    /// larger READs with more of them in flight (memfs, 256 MiB with dd here: 2.8-3.1 GB/s at 128 KiB, 3.0-3.9 at
+    /// The readahead to give a mount for <paramref name="wanted"/> (<see cref="ConnectionSettings.MaxReadahead"/>): the
+    /// kernel cuts each readahead window into READs of at most max_read (when set, else max_write's pages), so a window
+    /// above that is taken as a whole number of such READs (a 1 MiB window with max_read at 255 pages went out as a READ
+    /// of 255 pages and one of a single page). Without max_read, where this process's pipes cannot hold a max_write-sized
+    /// READ reply whole (<paramref name="spliceLimit"/>: 1 MiB less a page without CAP_SYS_RESOURCE), a readahead up to
+    /// max_write is held to what they can, so that buffered READs stay spliced rather than copied twice (O_DIRECT READs,
+    /// which no window cuts, keep max_write); a larger one is taken as asked.
+    /// </summary>
+    internal static long ReadaheadFor(uint wanted, uint maxRead, uint maxWrite, uint spliceLimit)
+    {
+        long page = Environment.SystemPageSize;
+        long largestRead = (maxRead > 0 ? Math.Min(maxRead, maxWrite) : maxWrite) / page * page;
+        if (maxRead == 0 && spliceLimit > 0 && spliceLimit < largestRead && wanted > spliceLimit && wanted <= largestRead)
+            return spliceLimit / page * page;
+        return largestRead > 0 && wanted >= largestRead ? wanted / largestRead * largestRead : wanted;
+    }
+
+    /// <summary>
+    /// Gives the mount the readahead <paramref name="bytes"/> (<see cref="ReadaheadFor"/>) where INIT could not: the
+    /// kernel offers 128 KiB there and takes no more (<see cref="MountReadahead"/>). Cold sequential reads then come in
+    /// fewer, larger READs with more of them in flight (memfs, 256 MiB with dd here: 2.6-3.2 GB/s at 128 KiB, 2.9-3.9 at
     /// 1 MiB, 4.2-4.4 at 4 MiB). A mount that cannot (no root) keeps the kernel's and says so; it serves either way.
     /// </summary>
-    private static void RaiseReadahead(ActorSystem system, string mountpoint, uint connectionId, uint wanted)
+    private static void RaiseReadahead(ActorSystem system, string mountpoint, uint connectionId, uint wanted, long bytes)
     {
-        var e = MountReadahead.Raise(connectionId, wanted, out long? before);
+        var e = MountReadahead.Raise(connectionId, bytes, out long? before);
         if (e == Errno.Ok)
         {
-            if (before is { } was && was < wanted / 1024 * 1024)
-                system.Log.Info("{Mountpoint}: readahead {Readahead} KiB (the kernel offered {Offered} KiB)", mountpoint, wanted / 1024, was / 1024);
+            if (before is { } was && was < bytes / 1024 * 1024)
+                system.Log.Info("{Mountpoint}: readahead {Readahead} KiB (the kernel offered {Offered} KiB; max-readahead {Wanted} KiB)",
+                    mountpoint, bytes / 1024, was / 1024, wanted / 1024);
             return;
         }
         system.Log.Info("{Mountpoint}: readahead stays at the kernel's {Offered} KiB, not {Readahead} KiB: {Path}: {Error}{Hint}", mountpoint,
-            before is { } kernel ? (kernel / 1024).ToString(global::System.Globalization.CultureInfo.InvariantCulture) : "?", wanted / 1024,
+            before is { } kernel ? (kernel / 1024).ToString(global::System.Globalization.CultureInfo.InvariantCulture) : "?", bytes / 1024,
             MountReadahead.SysfsPath(connectionId), e, e == Errno.EACCES ? " (setting it needs root)" : "");
     }
 

@@ -65,7 +65,10 @@ public sealed class SplicedReadTests
         using var temp = new TempDirectory("fuseactors-ptsplice-");
         await Ext4LoopMount.WithAsync(temp.Path, "64M", "defaults", async host =>
         {
-            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }), OnDevice);
+            // max_read what a pipe holds (as for MemoryFs): the mount's 1 MiB readahead sends READs of up to max_write
+            // otherwise, and a pipe without CAP_SYS_RESOURCE holds no such reply whole (those are copied, not spliced).
+            await using var fs = await MountedFilesystem.StartAsync(PassthroughFs.Props(host, new PassthroughOptions { KernelPassthrough = false }), OnDevice,
+                new MountOptions { Subtype = "fuseactors-test", ReadsFitSplice = true });
             var src = Path.Combine(temp.Path, "src");
             // Just written on the host: its page cache holds every page, so each READ is spliced by the actor at once.
             await Shell.OkAsync($$"""
