@@ -192,6 +192,11 @@ public sealed class FuseMount : IAsyncDisposable
         return mount;
     }
 
+    /// <summary>The most readahead a mount is given (the kernel sets no limit of its own): before INIT's cap was lifted
+    /// here, any max_readahead passed harmlessly, and the kernel also reads this much around each page fault of a
+    /// mapped file.</summary>
+    internal const uint LargestReadahead = 16 << 20;
+
     /// <summary>
     /// The readahead to give a mount for <paramref name="wanted"/> (<see cref="ConnectionSettings.MaxReadahead"/>): the
     /// kernel cuts each readahead window into READs of at most max_read (when set, else max_write's pages), so a window
@@ -199,10 +204,11 @@ public sealed class FuseMount : IAsyncDisposable
     /// of 255 pages and one of a single page). Without max_read, where this process's pipes cannot hold a max_write-sized
     /// READ reply whole (<paramref name="spliceLimit"/>: 1 MiB less a page without CAP_SYS_RESOURCE), a readahead up to
     /// max_write is held to what they can, so that buffered READs stay spliced rather than copied twice (O_DIRECT READs,
-    /// which no window cuts, keep max_write); a larger one is taken as asked.
+    /// which no window cuts, keep max_write); a larger one is taken as asked, up to <see cref="LargestReadahead"/>.
     /// </summary>
     internal static long ReadaheadFor(uint wanted, uint maxRead, uint maxWrite, uint spliceLimit)
     {
+        wanted = Math.Min(wanted, LargestReadahead);
         long page = Environment.SystemPageSize;
         long largestRead = (maxRead > 0 ? Math.Min(maxRead, maxWrite) : maxWrite) / page * page;
         if (maxRead == 0 && spliceLimit > 0 && spliceLimit < largestRead && wanted > spliceLimit && wanted <= largestRead)
@@ -228,7 +234,8 @@ public sealed class FuseMount : IAsyncDisposable
         }
         system.Log.Info("{Mountpoint}: readahead stays at the kernel's {Offered} KiB, not {Readahead} KiB: {Path}: {Error}{Hint}", mountpoint,
             before is { } kernel ? (kernel / 1024).ToString(global::System.Globalization.CultureInfo.InvariantCulture) : "?", bytes / 1024,
-            MountReadahead.SysfsPath(connectionId), e, e == Errno.EACCES ? " (setting it needs root)" : "");
+            MountReadahead.SysfsPath(connectionId), e,
+            e == Errno.EROFS ? " (/sys is mounted read-only here)" : e == Errno.EACCES && Tmds.Linux.LibC.geteuid() != 0 ? " (setting it needs root)" : "");
     }
 
     /// <summary>Serves <paramref name="filesystem"/> on an already attached device (e.g. a VirtualDevice). Await <see cref="Ready"/>.</summary>

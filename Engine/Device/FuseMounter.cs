@@ -137,6 +137,10 @@ public static unsafe class FuseMounter
             if (stat(p, &st) < 0) return null;
         }
         ulong dev = st.st_dev;
+        // A FUSE mount's device is anonymous (major 0); any other is not the mount's (something mounted over it): no id,
+        // rather than one that names another filesystem's connection or bdi.
+        ulong major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xfffff000);
+        if (major != 0) return null;
         return (uint)((dev & 0xff) | ((dev >> 12) & 0xfff00));
     }
 

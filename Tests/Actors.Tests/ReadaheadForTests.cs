@@ -30,6 +30,13 @@ public sealed class ReadaheadForTests
     }
 
     [Fact]
+    public void A_readahead_above_16_MiB_is_taken_as_16_MiB()
+    {
+        Assert.Equal(16L << 20, FuseMount.ReadaheadFor(uint.MaxValue, maxRead: 0, maxWrite: MiB, spliceLimit: 0));
+        Assert.Equal(16L * PipeLess, FuseMount.ReadaheadFor(64 * MiB, maxRead: PipeLess, maxWrite: MiB, spliceLimit: PipeLess));
+    }
+
+    [Fact]
     public void A_readahead_at_or_below_the_largest_READ_is_kept_as_asked()
     {
         Assert.Equal(128L * 1024, FuseMount.ReadaheadFor(128 * 1024, maxRead: PipeLess, maxWrite: MiB, spliceLimit: PipeLess));

@@ -49,7 +49,19 @@ public sealed class ReadaheadTests
     }
 
     [Fact]
-    public void Raise_never_lowers_a_readahead_and_says_ENOENT_for_a_connection_that_does_not_exist()
+    public async Task A_readahead_below_the_kernels_offer_is_what_INIT_gave_and_is_not_raised_again()
+    {
+        await using var fs = await MountedFilesystem.StartAsync(MemoryFs.Props(MemoryFsOptions.Default), new ConnectionSettings { MaxReadahead = 64 * 1024 });
+        uint id = fs.Mount.FuseControlId ?? throw new InvalidOperationException("no connection id");
+        Assert.Equal("64", File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
+        // Raise never lowers: asked for less than the mount has, it leaves the file as it is.
+        Assert.Equal(Errno.Ok, MountReadahead.Raise(id, 32 * 1024, out long? before));
+        Assert.Equal(64 * 1024, before);
+        Assert.Equal("64", File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
+    }
+
+    [Fact]
+    public void Raise_says_ENOENT_for_a_connection_that_does_not_exist()
     {
         Assert.Equal(Errno.ENOENT, MountReadahead.Raise(uint.MaxValue, 1 << 20, out long? before));
         Assert.Null(before);
