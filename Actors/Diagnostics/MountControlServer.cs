@@ -216,7 +216,7 @@ public sealed class MountControlClient : IAsyncDisposable
     {
         if (!System.IO.Directory.Exists(mountpoint)) throw new InvalidOperationException($"{mountpoint} is not a directory");
         var id = Engine.Device.FuseMounter.ConnectionId(mountpoint)
-            ?? throw new InvalidOperationException($"cannot stat {mountpoint}");
+            ?? throw new InvalidOperationException($"{mountpoint} has no control socket: it is not on a FUSE mount");
         var path = MountControlServer.SocketPath(id, DaemonUser(mountpoint));
         if (!File.Exists(path))
             throw new InvalidOperationException($"{mountpoint} has no control socket ({path}): not a fuseactors mount, or fuseactors.connection.control-socket is off");

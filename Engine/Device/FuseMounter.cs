@@ -125,7 +125,8 @@ public static unsafe class FuseMounter
         }
     }
 
-    /// <summary>The fusectl connection id of the FUSE mount at <paramref name="mountpoint"/>: the minor number of its st_dev.
+    /// <summary>The fusectl connection id of the FUSE mount at (or containing) <paramref name="mountpoint"/>: the minor
+    /// number of its st_dev; null when it cannot be stat-ed or is not on a FUSE mount (a device whose major is not 0).
     /// Taken right after mounting, because a detached mount can no longer be found by path. Read from mountinfo where it
     /// lists the path: a stat would wait for the daemon's INIT reply, for ever if the connection never started.</summary>
     public static uint? ConnectionId(string mountpoint)

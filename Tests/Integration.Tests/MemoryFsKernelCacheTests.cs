@@ -11,6 +11,7 @@ namespace FuseActors.Integration.Tests;
 /// READDIR; and what a change through the mount makes stale is never served: new data, a new or removed name, a
 /// truncate and a hole punched are seen at once. Each test counts the requests the daemon really received.
 /// </summary>
+[Collection(DropsPageCache.Name)]
 public sealed class MemoryFsKernelCacheTests
 {
     [Fact]

@@ -13,6 +13,7 @@ namespace FuseActors.Integration.Tests;
 /// arrives is the file's bytes exactly, on aligned and unaligned offsets, across holes and at the end of the file, and
 /// the memfd keeps its pages (a splice that moved them would leave holes behind).
 /// </summary>
+[Collection(DropsPageCache.Name)]
 public sealed class SplicedReadTests
 {
     private static readonly ConnectionSettings OnDevice = new() { Transport = FuseTransport.Device };
