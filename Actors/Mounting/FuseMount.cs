@@ -158,11 +158,7 @@ public sealed class FuseMount : IAsyncDisposable
             throw;
         }
         if (mount.FuseControlId is { } bdi)
-        {
-            // Spliced READ replies (ReplyFromFile) exist on /dev/fuse only; over io_uring the reply is in the ring entry.
-            uint spliceLimit = (ready.Flags & InitFlags.OverIoUring) == 0 ? SplicedFileReply.LargestSplicedRead(ready.MaxWrite) : 0;
-            RaiseReadahead(system, mountpoint, bdi, settings.MaxReadahead, ReadaheadFor(settings.MaxReadahead, options.MaxRead, ready.MaxWrite, spliceLimit));
-        }
+            RaiseReadahead(system, mountpoint, bdi, settings.MaxReadahead, ReadaheadFor(settings.MaxReadahead, options.MaxRead, ready.MaxWrite));
         if (uring is not null && mount.FuseControlId is { } connectionId)
         {
             // A ring queue that failed ends the connection (FuseConnection.OnDeviceGone) while the kernel still routes
@@ -198,21 +194,17 @@ public sealed class FuseMount : IAsyncDisposable
     internal const uint LargestReadahead = 16 << 20;
 
     /// <summary>
-    /// The readahead to give a mount for <paramref name="wanted"/> (<see cref="ConnectionSettings.MaxReadahead"/>): the
-    /// kernel cuts each readahead window into READs of at most max_read (when set, else max_write's pages), so a window
-    /// above that is taken as a whole number of such READs (a 1 MiB window with max_read at 255 pages went out as a READ
-    /// of 255 pages and one of a single page). Without max_read, where this process's pipes cannot hold a max_write-sized
-    /// READ reply whole (<paramref name="spliceLimit"/>: 1 MiB less a page without CAP_SYS_RESOURCE), a readahead up to
-    /// max_write is held to what they can, so that buffered READs stay spliced rather than copied twice (O_DIRECT READs,
-    /// which no window cuts, keep max_write); a larger one is taken as asked, up to <see cref="LargestReadahead"/>.
+    /// The readahead to give a mount for <paramref name="wanted"/> (<see cref="ConnectionSettings.MaxReadahead"/>), up to
+    /// <see cref="LargestReadahead"/>: the kernel cuts each readahead window into READs of at most max_read (when set,
+    /// else max_write's pages), so a window above that is taken as a whole number of such READs. A 1 MiB window with
+    /// max_read at 255 pages (memfs over /dev/fuse: what a pipe splices whole without CAP_SYS_RESOURCE) went out as a
+    /// READ of 255 pages and one of a single page; at 1020 KiB it goes out whole.
     /// </summary>
-    internal static long ReadaheadFor(uint wanted, uint maxRead, uint maxWrite, uint spliceLimit)
+    internal static long ReadaheadFor(uint wanted, uint maxRead, uint maxWrite)
     {
         wanted = Math.Min(wanted, LargestReadahead);
         long page = Environment.SystemPageSize;
         long largestRead = (maxRead > 0 ? Math.Min(maxRead, maxWrite) : maxWrite) / page * page;
-        if (maxRead == 0 && spliceLimit > 0 && spliceLimit < largestRead && wanted > spliceLimit && wanted <= largestRead)
-            return spliceLimit / page * page;
         return largestRead > 0 && wanted >= largestRead ? wanted / largestRead * largestRead : wanted;
     }
 

@@ -23,14 +23,33 @@ public sealed class ReadaheadTests
         await using var fs = await MountedFilesystem.StartAsync(CountingFs.Props(MemoryFs.Props(MemoryFsOptions.Default), counts),
             new ConnectionSettings { MaxReadahead = 1 << 20 });
         uint id = fs.Mount.FuseControlId ?? throw new InvalidOperationException("no connection id");
-        // 1 MiB, or where a pipe here holds no 1 MiB READ reply whole (no CAP_SYS_RESOURCE), what it holds: 1020 KiB.
-        long largestRead = SplicedFileReply.LargestSplicedRead(1 << 20) is > 0 and var spliced ? spliced : 1 << 20;
-        Assert.Equal((largestRead / 1024).ToString(), File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
+        // No max_read on this mount: 1 MiB, in READs of max_write (1 MiB).
+        const long largestRead = 1 << 20;
+        Assert.Equal("1024", File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
 
         await ReadColdAsync(fs.Path);
         Assert.True(counts[Opcode.Read] > 0, "no READ reached the filesystem: the read was not cold");
         Assert.True(counts.LargestRead > KernelDefault, $"largest READ {counts.LargestRead} bytes in {counts[Opcode.Read]}: the kernel's 128 KiB readahead still applies");
         // Each window went out whole: 8 MiB in READs of the largest size, not one of them and one of a page.
+        Assert.True(counts[Opcode.Read] <= 8 * (1 << 20) / largestRead + 4, $"{counts[Opcode.Read]} READs for 8 MiB in READs of up to {largestRead} bytes");
+    }
+
+    [Fact]
+    public async Task With_max_read_below_max_write_the_readahead_is_whole_READs_and_each_window_goes_out_whole()
+    {
+        // max_read what a pipe here splices whole (255 pages without CAP_SYS_RESOURCE), as `fuseactors mount memfs` has.
+        uint spliced = SplicedFileReply.LargestSplicedRead(1 << 20);
+        long largestRead = spliced > 0 ? spliced : 1 << 20;
+        var counts = new RequestCounts();
+        await using var fs = await MountedFilesystem.StartAsync(CountingFs.Props(MemoryFs.Props(MemoryFsOptions.Default), counts),
+            new ConnectionSettings { MaxReadahead = 1 << 20, Transport = FuseTransport.Device },
+            new MountOptions { Subtype = "fuseactors-test", ReadsFitSplice = true });
+        uint id = fs.Mount.FuseControlId ?? throw new InvalidOperationException("no connection id");
+        Assert.Equal(((1 << 20) / largestRead * largestRead / 1024).ToString(), File.ReadAllText(MountReadahead.SysfsPath(id)).Trim());
+
+        await ReadColdAsync(fs.Path);
+        Assert.Equal(largestRead, counts.LargestRead);
+        // 8 MiB in READs of 255 pages, not 255 pages and one: a 1 MiB window went out as both.
         Assert.True(counts[Opcode.Read] <= 8 * (1 << 20) / largestRead + 4, $"{counts[Opcode.Read]} READs for 8 MiB in READs of up to {largestRead} bytes");
     }
 
