@@ -3,7 +3,7 @@
 # one line per workload; the driver runs every target and compares ours with go-fuse's and libfuse's peers and the
 # host directory.
 #
-#   bench/fsbench.sh all                    every target, two rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
+#   bench/fsbench.sh all                    every target, three rounds (FSBENCH_ROUNDS), medians -> bench/results/latest.md
 #   bench/fsbench.sh TARGET...              one round of the named targets: host memfs passthrough passthrough-kpt
 #                                           passthrough-cached passthrough-kpt-cached gofuse-memfs gofuse-loopback
 #                                           gofuse-loopback-kpt libfuse-memfs libfuse-hp libfuse-hp-nopt, the
@@ -21,8 +21,9 @@
 # Environment:
 #   FSBENCH_QUICK=1        a quick check that everything runs: 32 MiB fio file, 3 s random reads, 500 files,
 #                          200 small files, one round (not comparable with a full run)
-#   FSBENCH_ROUNDS         rounds (2 for all, 1 otherwise); FSBENCH_SIZE fio file (256M); FSBENCH_RUNTIME random
-#                          read seconds (10); FSBENCH_NFILES metadata files (5000); FSBENCH_NSMALL small files (2000);
+#   FSBENCH_ROUNDS         rounds (3 for all, 1 otherwise; even rounds run the targets in reverse order);
+#                          FSBENCH_SIZE fio file (256M); FSBENCH_RUNTIME random read seconds (10);
+#                          FSBENCH_NFILES metadata files (5000); FSBENCH_NSMALL small files (2000);
 #                          FSBENCH_COLD_REPS runs of each cold sequential read per round, the median kept (3; quick 1)
 #                          cluster targets default to smaller sizes when only cluster targets run: 64M, 1000 files,
 #                          500 small files, 5000 stats (quick: 16M, 200, 100, 500)
@@ -84,10 +85,16 @@ READDIR_ROUNDS=$(( (1000000 + NFILES - 1) / NFILES )); [ "$READDIR_ROUNDS" -ge 5
 STATLAT_N=${STATLAT_N:-${QUICK:+2000}}; STATLAT_N=${STATLAT_N:-20000}
 LAT_N=${FSBENCH_LAT_N:-${QUICK:+30}}; LAT_N=${LAT_N:-200}
 BACKING_KIND=${FSBENCH_BACKING:-ext4}
-ALL_TARGETS=(host memfs passthrough passthrough-kpt passthrough-cached passthrough-kpt-cached gofuse-memfs gofuse-loopback
-             gofuse-loopback-kpt libfuse-memfs libfuse-hp-nopt libfuse-hp memfs-uring passthrough-uring passthrough-kpt-uring
-             passthrough-cached-uring passthrough-kpt-cached-uring libfuse-memfs-uring
-             libfuse-hp-nopt-uring libfuse-hp-uring)
+# In the order of the comparisons: each of ours runs next to the peers its ratios are taken against, and every other
+# round runs the list backwards (see the rounds loop), so the machine's drift over a run (a stat's round trip here
+# moves between ~10 and ~30 us from one half hour to the next, for every daemon alike) lands on both sides of a ratio
+# instead of on whichever side ran later. Until session 24 the peers ran after all of ours, ~10 minutes apart.
+ALL_TARGETS=(host memfs libfuse-memfs gofuse-memfs
+             passthrough passthrough-cached libfuse-hp-nopt gofuse-loopback
+             passthrough-kpt passthrough-kpt-cached libfuse-hp gofuse-loopback-kpt
+             memfs-uring libfuse-memfs-uring
+             passthrough-uring passthrough-cached-uring libfuse-hp-nopt-uring
+             passthrough-kpt-uring passthrough-kpt-cached-uring libfuse-hp-uring)
 PEERS=$HERE/.peers   # git-ignored: the private apt state, downloaded packages, libfuse's build, Go and go-fuse
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 URING_PREV=""        # enable_uring's value before the script turned it on (restored after each -uring target)
@@ -1290,7 +1297,7 @@ fi
 TARGETS=()
 CUSTOM_CMD=""
 case "$1" in
-  all) TARGETS=("${ALL_TARGETS[@]}"); ROUNDS=${FSBENCH_ROUNDS:-${QUICK:+1}}; ROUNDS=${ROUNDS:-2} ;;
+  all) TARGETS=("${ALL_TARGETS[@]}"); ROUNDS=${FSBENCH_ROUNDS:-${QUICK:+1}}; ROUNDS=${ROUNDS:-3} ;;
   custom)
     [ $# -ge 2 ] || usage
     CUSTOM_CMD=$2; CUSTOM_NAME=${3:-custom}; TARGETS=(custom); ROUNDS=${FSBENCH_ROUNDS:-1} ;;
@@ -1342,7 +1349,13 @@ write_env SESSION "${FSBENCH_DAEMON_SESSION:-}"
 write_env PEERS "$(for x in "$GOFUSE_DESC" "$LIBFUSE_DESC"; do [ -n "$x" ] && printf '%s; ' "$x"; done | sed 's/; $//')"
 
 for ROUND in $(seq 1 "$ROUNDS"); do
-  for t in "${TARGETS[@]}"; do
+  # Odd rounds in the given order, even ones backwards: neighbours stay neighbours, and neither side of a pair always
+  # runs first (right after the other pair's daemon) or last.
+  ORDER=("${TARGETS[@]}")
+  if [ $((ROUND % 2)) -eq 0 ]; then
+    ORDER=(); for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do ORDER+=("${TARGETS[i]}"); done
+  fi
+  for t in "${ORDER[@]}"; do
     say "round $ROUND/$ROUNDS: $t"
     if [ "$t" = custom ]; then run_target custom "$CUSTOM_NAME"; else run_target "$t"; fi
   done
