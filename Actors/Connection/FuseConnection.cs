@@ -60,6 +60,9 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
     private bool _sweepArmed = true;
     private int _devicesAlive;
     private long _answered;
+    // EMFILE / ENFILE answers since the last warning about them, and when that warning was (0: never).
+    private long _descriptorShortages, _lastShortageWarning;
+    private static readonly TimeSpan ShortageWarningInterval = TimeSpan.FromSeconds(10);
     private bool _draining;
 
     public IStash Stash { get; set; } = null!;
@@ -607,6 +610,26 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         Written(r, error, payload.Length, written);
     }
 
+    /// <summary>
+    /// A filesystem answered EMFILE or ENFILE: the caller's own descriptor table is the kernel's to check, so this is the
+    /// daemon (or the machine) out of descriptors, and every open and lookup that needs one fails until some are closed.
+    /// Said at once, then at most every 10 s with the count meanwhile: an operator must see it, a storm must not flood
+    /// the log.
+    /// </summary>
+    private void WarnOfDescriptorShortage(FsRequest r, Errno error)
+    {
+        _descriptorShortages++;
+        long now = _time.GetTimestamp();
+        if (_lastShortageWarning != 0 && _time.GetElapsedTime(_lastShortageWarning, now) < ShortageWarningInterval) return;
+        _log.Warning("{Request} answered {Errno} ({Count} such answers since the last warning): the daemon is out of file "
+            + "descriptors ({What}). A filesystem that holds one per node the kernel knows (PassthroughFs) needs a higher "
+            + "limit (ulimit -n, LimitNOFILE= for a service) or shorter entry and attribute timeouts, so that the kernel "
+            + "forgets nodes sooner", r, error, _descriptorShortages,
+            error == Errno.EMFILE ? "the process's limit, RLIMIT_NOFILE" : "the machine's, fs.file-max");
+        _lastShortageWarning = now;
+        _descriptorShortages = 0;
+    }
+
     /// <summary>After a reply was written: metrics, a failed write's log line, the debug line.</summary>
     private void Written(FsRequest r, Errno error, int payloadLength, int written)
     {
@@ -617,6 +640,7 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
             if (r.Header.Opcode == (uint)Opcode.Read) _metrics.BytesRead += payloadLength;
             else if (r is WriteRequest w) _metrics.BytesWritten += w.Written;
         }
+        else if (error is Errno.EMFILE or Errno.ENFILE) WarnOfDescriptorShortage(r, error);
         if (written < 0)
         {
             var err = (Errno)(-written);

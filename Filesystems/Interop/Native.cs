@@ -95,6 +95,8 @@ internal static unsafe partial class Native
     [LibraryImport(Libc, SetLastError = true)] public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
     [LibraryImport(Libc, SetLastError = true)] public static partial int mkdirat(int dirfd, byte* path, uint mode);
     [LibraryImport(Libc, SetLastError = true)] public static partial int unlinkat(int dirfd, byte* path, int flags);
+    [LibraryImport(Libc, SetLastError = true)] public static partial int getrlimit(int resource, RLimit* limit);
+    public const int RLIMIT_NOFILE = 7; // the same on x86-64 and arm64
     [LibraryImport(Libc, SetLastError = true)] public static partial int renameat2(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, uint flags);
     [LibraryImport(Libc, SetLastError = true)] public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
     [LibraryImport(Libc, SetLastError = true)] public static partial int faccessat(int dirfd, byte* path, int mode, int flags);
@@ -243,4 +245,12 @@ internal struct StatFsBuf
     public long Frsize;
     public long Flags;
     public long Spare0, Spare1, Spare2, Spare3;
+}
+
+/// <summary>struct rlimit (64-bit Linux).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RLimit
+{
+    public ulong Current;
+    public ulong Maximum;
 }

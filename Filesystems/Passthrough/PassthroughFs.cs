@@ -97,6 +97,8 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     // mapping's) are placed at their offsets (HostIo.Write).
     protected override FilesystemCapabilities Capabilities => FilesystemCapabilities.HandlesOpenTruncate | FilesystemCapabilities.DirectIoMmap;
     private readonly InodeTable _inodes;
+    // What the kernel's nodes and open files may hold of the process's descriptors (see DescriptorBudget).
+    private readonly DescriptorBudget _budget;
     private readonly OpenHandles _handles = new();
     /// <summary>The O_DIRECT buffer of the calls the actor makes itself (each pool thread, and each device reader that
     /// runs calls itself, has its own).</summary>
@@ -125,6 +127,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             throw new IOException($"cannot stat passthrough source '{Display(sourceDirectory)}': {e}");
         }
         _inodes = new InodeTable(fd, st);
+        _budget = DescriptorBudget.ForThisProcess();
         _chownToCaller = options.OwnerFromCaller && geteuid() == 0;
         _daemonGid = getegid();
         if (options.IoThreads > 0) _io = new HostIoPool(options.IoThreads, "passthrough", Log);
@@ -162,6 +165,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Lookup(LookupRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -171,6 +175,15 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         fixed (byte* pn = name) err = LookupAt(parent.Fd, pn, out node, out st);
         if (err != Errno.Ok) { r.Fail(err); return; }
         ReplyEntry(r, node!, in st);
+    }
+
+    /// <summary>Fails <paramref name="r"/> with EMFILE when it could take descriptors beyond the filesystem's budget (a node
+    /// holds one, an open file up to two): the rest are the runtime's, which aborts the process when it runs out.</summary>
+    private bool OverBudget(FsRequest r)
+    {
+        if (_inodes.Count + 2L * _handles.Count < _budget.Available) return false;
+        r.Fail(Errno.EMFILE);
+        return true;
     }
 
     protected override void Forget(ForgetRequest r)
@@ -291,6 +304,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void MkNod(MkNodRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -306,6 +320,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void MkDir(MkDirRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -318,6 +333,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Symlink(SymlinkRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -338,6 +354,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Create(CreateRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -366,13 +383,14 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             }
         }
         if (fd < 0) { r.Fail(Errno.ENOENT); return; }
-        FinishCreate(r, fd, created, opened);
+        FinishCreate(r, fd, created, opened, parent, name);
     }
 
     /// <summary>open(O_TMPFILE): an unnamed file made by the host in the directory; a LINK may name it later (through
     /// its /proc path, as for any node).</summary>
     protected override void TmpFile(CreateRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         // The kernel's flags may carry O_TMPFILE's own bits (__O_TMPFILE | O_DIRECTORY): set them exactly once.
         int tmpfile = OTmpFileBit | O_DIRECTORY;
@@ -387,27 +405,24 @@ public sealed unsafe class PassthroughFs : FilesystemActor
     private const int OTmpFileBit = 0x400000;
 
     /// <summary>The rest of CREATE and TMPFILE once the host file is open (with <paramref name="hostFlags"/>): its node,
-    /// owner and mode, the I/O path, the reply.</summary>
-    private void FinishCreate(CreateRequest r, int fd, bool created, int hostFlags)
+    /// owner and mode, the I/O path, the reply. A CREATE that made the file (<paramref name="created"/>) and then fails
+    /// takes it away again (see <see cref="RemoveCreated"/>): the caller's open(2) failed, so no file may be left
+    /// behind, root's and empty, under its name.</summary>
+    private void FinishCreate(CreateRequest r, int fd, bool created, int hostFlags, HostInode? parent = null, ReadOnlySpan<byte> name = default)
     {
         // The node comes from the open descriptor itself, not from the name, so a rename cannot swap it.
+        bool passthrough = false;
         var err = ReopenAsPath(fd, out var node, out var st);
         if (err == Errno.Ok && created) err = ApplyOwnerAndMode(r, node!, ref st, r.Mode & 0x1FF, fd);
         // An existing file opened with O_TRUNC (the name appeared on the host after the kernel's lookup).
         if (err == Errno.Ok && !created && (r.Flags & OpenFlags.Truncate) != 0 && r.Uid != 0 && DropSetIdAfterTruncate(node!, fd))
             err = StatFd(fd, out st);
+        if (err == Errno.Ok) err = StartIo(r, node!, r.Flags, fd, out passthrough);
         if (err != Errno.Ok)
         {
+            if (created && parent is not null) RemoveCreated(parent, name, fd, err);
             close(fd);
             if (node is not null) _inodes.DropIfUnused(node);
-            r.Fail(err);
-            return;
-        }
-        err = StartIo(r, node!, r.Flags, fd, out bool passthrough);
-        if (err != Errno.Ok)
-        {
-            close(fd);
-            _inodes.DropIfUnused(node!);
             r.Fail(err);
             return;
         }
@@ -427,6 +442,33 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             CloseFile(r, fh);
             _inodes.DropIfUnused(node!);
         }
+    }
+
+    /// <summary>
+    /// A CREATE made <paramref name="name"/> in <paramref name="parent"/> (descriptor <paramref name="fd"/>) and then failed
+    /// with <paramref name="why"/> (out of descriptors for the node's own, say, or the owner could not be given): the name
+    /// is unlinked if it still names that file. Only system calls that need no new descriptor, so it works when the
+    /// daemon is out of them. Metadata requests run one at a time on the filesystem's actor, so only a host-side rename
+    /// between the check and the unlink could put another file under the name.
+    /// </summary>
+    private void RemoveCreated(HostInode parent, ReadOnlySpan<byte> name, int fd, Errno why)
+    {
+        Statx mine, named;
+        string? left;
+        fixed (byte* pn = name)
+        {
+            if (statx(fd, EmptyPath, AT_EMPTY_PATH, STATX_BASIC_STATS, &mine) < 0
+                || statx(parent.Fd, pn, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &named) < 0)
+                left = LastError().ToString();
+            else if (mine.Ino != named.Ino || mine.Dev != named.Dev)
+                left = "its name now names another file";
+            else
+                left = unlinkat(parent.Fd, pn, 0) < 0 ? LastError().ToString() : null;
+        }
+        if (left is null)
+            Log.Debug("{Parent}: a CREATE failed with {Errno} after making its file on the host; the file was removed", parent, why);
+        else
+            Log.Warning("{Parent}: a CREATE failed with {Errno} after making its file on the host, which was left there: {Reason}", parent, why, left);
     }
 
     protected override void Link(LinkRequest r)
@@ -500,6 +542,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Open(OpenRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } n) return;
         if (n.IsSymlink) { r.Fail(Errno.ELOOP); return; }
         // No *at form opens an O_PATH inode for I/O: reopen its magic link (the inode itself, never a path).
@@ -643,6 +686,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void OpenDir(OpenRequest r)
     {
+        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } n) return;
         int fd = openat(n.Fd, DotPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (fd < 0) { r.Fail(LastError()); return; }
