@@ -623,8 +623,8 @@ public sealed class FuseConnection : UntypedActor, IWithUnboundedStash
         if (_lastShortageWarning != 0 && _time.GetElapsedTime(_lastShortageWarning, now) < ShortageWarningInterval) return;
         _log.Warning("{Request} answered {Errno} ({Count} such answers since the last warning): the daemon is out of file "
             + "descriptors ({What}). A filesystem that holds one per node the kernel knows (PassthroughFs) needs a higher "
-            + "limit (ulimit -n, LimitNOFILE= for a service) or shorter entry and attribute timeouts, so that the kernel "
-            + "forgets nodes sooner", r, error, _descriptorShortages,
+            + "limit (ulimit -n, LimitNOFILE= for a service) or a shorter entry timeout, so that the kernel forgets "
+            + "nodes sooner", r, error, _descriptorShortages,
             error == Errno.EMFILE ? "the process's limit, RLIMIT_NOFILE" : "the machine's, fs.file-max");
         _lastShortageWarning = now;
         _descriptorShortages = 0;

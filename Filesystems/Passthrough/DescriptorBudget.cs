@@ -35,7 +35,7 @@ internal sealed unsafe class DescriptorBudget
         RLimit limit;
         if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.Current >= int.MaxValue) return new DescriptorBudget(int.MaxValue, 0, 0);
         int held;
-        try { held = Directory.GetFiles("/proc/self/fd").Length; }
+        try { held = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count(); } // directories' too
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { held = 128; }
         return For(limit.Current, held);
     }

@@ -100,6 +100,17 @@ internal sealed class InodeTable : IDisposable
     /// <summary>Nodes alive, the root included.</summary>
     public int Count => _byId.Count;
 
+    /// <summary>Whether the host inode of <paramref name="st"/> has a node already (a lookup of it takes no descriptor).</summary>
+    public bool Knows(in Statx st) => _byHost.ContainsKey((st.Dev, st.Ino));
+
+    // Descriptors of dropped nodes handed to the closer thread (see DropIfUnused), and those waiting for the end of a
+    // mailbox run (process-wide: the close runs as a static action).
+    private long _handedToCloser;
+    private static long s_closingAfterMailboxes;
+
+    /// <summary>Descriptors of dropped nodes not closed yet: they still take slots in the process's table.</summary>
+    public long PendingCloses => _handedToCloser - _closer.Closed + Interlocked.Read(ref s_closingAfterMailboxes);
+
     public HostInode? Get(ulong nodeId) => _byId.GetValueOrDefault(nodeId);
 
     /// <summary>The node for the host inode behind <paramref name="fd"/> (an O_PATH descriptor whose stat is
@@ -143,13 +154,25 @@ internal sealed class InodeTable : IDisposable
             // passthrough_hp closes on the thread that read the FORGET: the other readers serve meanwhile, and no thread
             // is woken. An io_uring queue's thread hands it to the closer: the caller's next request comes to that
             // thread's queue and would wait for the close. Any other thread (Akka's default dispatcher) closes it at once.
-            if (IoUringFuseQueue.OnAnyQueueThread) _closer.Close(n.Fd);
-            else if (!InlineDispatcher.RunAfterMailboxes(CloseDescriptor, n.Fd)) Native.close(n.Fd);
+            if (IoUringFuseQueue.OnAnyQueueThread)
+            {
+                _handedToCloser++;
+                _closer.Close(n.Fd);
+            }
+            else
+            {
+                Interlocked.Increment(ref s_closingAfterMailboxes);
+                if (!InlineDispatcher.RunAfterMailboxes(CloseDescriptor, n.Fd)) CloseDescriptor(n.Fd);
+            }
             n.Fd = -1;
         }
     }
 
-    private static readonly Action<long> CloseDescriptor = static fd => Native.close((int)fd);
+    private static readonly Action<long> CloseDescriptor = static fd =>
+    {
+        Native.close((int)fd);
+        Interlocked.Decrement(ref s_closingAfterMailboxes);
+    };
 
     /// <summary>The kernel dropped every reference (unmount): close every node but the root.</summary>
     public void ForgetAll()

@@ -165,7 +165,6 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Lookup(LookupRequest r)
     {
-        if (OverBudget(r)) return;
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -177,14 +176,18 @@ public sealed unsafe class PassthroughFs : FilesystemActor
         ReplyEntry(r, node!, in st);
     }
 
-    /// <summary>Fails <paramref name="r"/> with EMFILE when it could take descriptors beyond the filesystem's budget (a node
-    /// holds one, an open file up to two): the rest are the runtime's, which aborts the process when it runs out.</summary>
+    /// <summary>Fails <paramref name="r"/> with EMFILE when it could take descriptors beyond the filesystem's budget: for
+    /// requests that make a node or open a file. A lookup is held back only where it would make a new node (Adopt).</summary>
     private bool OverBudget(FsRequest r)
     {
-        if (_inodes.Count + 2L * _handles.Count < _budget.Available) return false;
+        if (!AtBudget) return false;
         r.Fail(Errno.EMFILE);
         return true;
     }
+
+    /// <summary>The descriptors held for the kernel (a node holds one, an open file up to two, a dropped node's until it is
+    /// closed) reach the budget: the rest are the runtime's, which aborts the process when it runs out.</summary>
+    private bool AtBudget => _inodes.Count + _inodes.PendingCloses + 2L * _handles.Count >= _budget.Available;
 
     protected override void Forget(ForgetRequest r)
     {
@@ -354,7 +357,7 @@ public sealed unsafe class PassthroughFs : FilesystemActor
 
     protected override void Create(CreateRequest r)
     {
-        if (OverBudget(r)) return;
+        // Not held back up front: past the budget the new node is refused (Adopt), and the file made is removed again.
         if (Node(r, r.NodeId) is not { } parent) return;
         Span<byte> name = stackalloc byte[NameBufferSize];
         if (!EncodeName(r, r.Name, name)) return;
@@ -1341,6 +1344,13 @@ public sealed unsafe class PassthroughFs : FilesystemActor
             return e;
         }
         st = s;
+        if (AtBudget && !_inodes.Knows(in s))
+        {
+            // A new node past the budget: EMFILE for a LOOKUP, an entry without entry data in READDIRPLUS.
+            close(pathFd);
+            node = null;
+            return Errno.EMFILE;
+        }
         node = _inodes.GetOrAdd(pathFd, in s, out _);
         return Errno.Ok;
     }

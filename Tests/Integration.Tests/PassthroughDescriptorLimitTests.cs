@@ -16,7 +16,7 @@ public sealed class PassthroughDescriptorLimitTests
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "fuseactors.dll");
 
     [Fact]
-    public async Task Creates_past_the_descriptor_limit_fail_with_EMFILE_leave_no_file_behind_and_are_logged_once()
+    public async Task Creates_and_lookups_past_the_descriptor_limit_fail_with_EMFILE_leave_no_file_behind_and_are_logged_once()
     {
         MountedFilesystem.RequireFuse();
         var root = Directory.CreateTempSubdirectory("fuseactors-emfile-").FullName;
@@ -33,19 +33,26 @@ public sealed class PassthroughDescriptorLimitTests
                 pid=$!
                 for i in $(seq 1 300); do grep -q "mounted at" {{log}} && break; sleep 0.1; done
                 grep -q "mounted at" {{log}} || { cat {{log}} >&2; exit 1; }
+                mkdir {{mnt}}/host   # known to the kernel from the start (made on the host's side later)
                 ok=0; failed=0
                 for i in $(seq 1 400); do
                   if { : > {{mnt}}/f$i; } 2>>{{root}}/errors; then ok=$((ok+1)); else failed=$((failed+1)); fi
                 done
-                echo "ok=$ok failed=$failed host=$(ls {{src}} | wc -l) emfile=$(grep -c 'Too many open files' {{root}}/errors)"
+                echo "ok=$ok failed=$failed host=$(ls {{src}} | grep -c '^f') emfile=$(grep -c 'Too many open files' {{root}}/errors)"
                 sed 's/.*: //' {{root}}/errors | sort | uniq -c
                 # Unlinked, the first 50 files' nodes are forgotten by the kernel, and their descriptors closed.
                 for i in $(seq 1 50); do rm -f {{mnt}}/f$i; done
                 again=no
                 for i in $(seq 1 50); do echo again > {{mnt}}/again 2>/dev/null && again=$(cat {{mnt}}/again) && break; sleep 0.1; done
                 echo "after forgetting: $again"
-                # Back at the budget, and then stopped there: the shutdown starts threads (it used to abort here).
+                # Back at the budget. 200 names made on the host, which the kernel has never seen: a listing gives them all
+                # (READDIRPLUS without entry data past the budget), and their stats fail with EMFILE, not the daemon.
                 for i in $(seq 401 500); do : > {{mnt}}/g$i 2>/dev/null; done
+                for i in $(seq 1 200); do : > {{src}}/host/h$i; done
+                for i in $(seq 51 60); do rm -f {{mnt}}/f$i; done   # room for the listing's own descriptors
+                echo "listed: $(ls {{mnt}}/host | wc -l)"
+                ls -l {{mnt}}/host > /dev/null 2>&1; echo "stat of each: $?"
+                # Then stopped there: the shutdown starts threads (it used to abort here).
                 kill -TERM $pid; wait $pid || { echo "fuseactors exited $?" >&2; cat {{log}} | tail -5 >&2; exit 1; }
                 """, timeout: TimeSpan.FromSeconds(120));
             var daemonLog = File.ReadAllText(log);
@@ -57,6 +64,7 @@ public sealed class PassthroughDescriptorLimitTests
             // Every file on the host is one whose create succeeded: none of the failed ones was left behind.
             Assert.True(fields["ok"] == fields["host"], context);
             Assert.True(output.Contains("after forgetting: again"), context);
+            Assert.True(output.Contains("listed: 200"), context);
 
             Assert.DoesNotContain("which was left there", daemonLog);
             Assert.DoesNotContain("PAL_SEHException", daemonLog);
